@@ -1,0 +1,71 @@
+"""Write (or, with --check, verify) the committed contract artifacts.
+
+    contracts/schemas/<event type>.json   JSON Schema of each event, envelope included
+    contracts/asyncapi/<service>.yaml     AsyncAPI 3.0 document of each service
+
+`--check` fails when an artifact is stale or a model change breaks the committed schema;
+writing refuses a breaking change unless --allow-breaking is given (then bump the version).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+from eps_chassis.asyncapi import build_asyncapi
+from eps_chassis.service import installed_services
+from eps_contracts.schemas import all_event_schemas, check_against_committed
+
+HERE = Path(__file__).resolve().parent
+SCHEMAS = HERE / "schemas"
+ASYNCAPI = HERE / "asyncapi"
+
+
+def expected_files() -> dict[Path, str]:
+    files = {SCHEMAS / name: text for name, text in all_event_schemas().items()}
+    for definition in installed_services():
+        document = yaml.safe_dump(build_asyncapi(definition), sort_keys=False, width=100)
+        files[ASYNCAPI / f"{definition.name}.yaml"] = document
+    return files
+
+
+def stale_files() -> list[str]:
+    expected = expected_files()
+    problems = [
+        f"{p.relative_to(HERE.parent)} is stale"
+        for p, text in expected.items()
+        if not p.exists() or p.read_text() != text
+    ]
+    for directory, pattern in ((SCHEMAS, "*.json"), (ASYNCAPI, "*.yaml")):
+        for path in directory.glob(pattern):
+            if path not in expected:
+                problems.append(f"{path.relative_to(HERE.parent)} has no model any more")
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true")
+    parser.add_argument("--allow-breaking", action="store_true")
+    args = parser.parse_args()
+    breaking = check_against_committed(SCHEMAS)
+    if args.check:
+        problems = breaking + stale_files()
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 1 if problems else 0
+    if breaking and not args.allow_breaking:
+        print("refusing to write breaking changes:", *breaking, sep="\n  ", file=sys.stderr)
+        return 1
+    SCHEMAS.mkdir(exist_ok=True)
+    ASYNCAPI.mkdir(exist_ok=True)
+    for path, text in expected_files().items():
+        path.write_text(text)
+    print(f"wrote {len(expected_files())} files")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

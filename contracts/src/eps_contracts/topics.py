@@ -1,0 +1,50 @@
+"""Every Kafka topic of the platform, defined once.
+
+Convention: ``eps.<owner>.<stream>.v<major>``
+
+- ``owner`` is the bounded context that is the only producer (``upstream`` for the local
+  authority's own systems, which publish into the platform).
+- ``stream`` names the aggregate whose events travel together; the Kafka key is that
+  aggregate's id, so one referral's (or incident's, or school's) events stay in order.
+- ``v<major>`` changes only for an incompatible change; compatible changes keep the topic.
+
+Dead letters go to ``eps.dlq.<consumer service>.v1`` with the original bytes and headers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    name: str
+    description: str
+    partitions: int = 3
+
+    def __str__(self) -> str:
+        return self.name
+
+
+UPSTREAM_REFERRAL_REQUESTS = Topic(
+    "eps.upstream.referral-requests.v1",
+    "Requests for EP involvement published by upstream local authority systems.",
+)
+REFERRALS = Topic(
+    "eps.referrals.referral.v1",
+    "Lifecycle of each referral, keyed by referral id.",
+)
+CONSENT = Topic(
+    "eps.consent.consent.v1",
+    "Consent cases and decisions per referral, keyed by referral id.",
+)
+
+ALL_TOPICS: tuple[Topic, ...] = (UPSTREAM_REFERRAL_REQUESTS, REFERRALS, CONSENT)
+
+
+def dead_letter_topic(service: str) -> Topic:
+    return Topic(
+        f"eps.dlq.{service}.v1",
+        f"Events the {service} service could not accept, with the reason and original bytes.",
+        partitions=1,
+    )

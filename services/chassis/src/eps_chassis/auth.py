@@ -1,0 +1,219 @@
+"""Bearer-token authentication and role checks for every service's HTTP API.
+
+Tokens are JWTs verified against an OIDC issuer's JWKS (production: the council's Entra ID) or
+against a local public key (``make run``). Claims used:
+  ``sub``         who the person is (audited)
+  ``role``        one of :class:`Role` (or ``roles``: the first known one, as Entra app roles)
+  ``la``          the local authority (tenant) the person works for
+  ``school_urn``  for school staff: their school; they see only that school's children
+A missing, expired or forged token is 401; a valid token with the wrong role or tenant is 403.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+ALGORITHMS = ["ES256", "RS256"]
+
+
+class Role(StrEnum):
+    EP = "ep"
+    SENIOR_EP = "senior_ep"
+    PRINCIPAL_EP = "principal_ep"
+    SENCO = "senco"
+    SCHOOL_BUSINESS_MANAGER = "school_business_manager"
+    COORDINATOR = "coordinator"
+    FINANCE = "finance"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    subject: str
+    role: Role
+    tenant: str
+    school_urn: str | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.subject}"
+
+    @property
+    def is_school_staff(self) -> bool:
+        return self.role in (Role.SENCO, Role.SCHOOL_BUSINESS_MANAGER)
+
+
+class AuthError(Exception):
+    pass
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        public_key: Any | None = None,
+        jwks_url: str | None = None,
+    ) -> None:
+        if (public_key is None) == (jwks_url is None):
+            raise ValueError("configure exactly one of a public key or a JWKS URL")
+        self.issuer = issuer
+        self.audience = audience
+        self._key: Any = public_key
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+
+    @classmethod
+    def from_public_key_file(cls, path: Path, issuer: str, audience: str) -> TokenVerifier:
+        return cls(issuer=issuer, audience=audience, public_key=path.read_bytes())
+
+    def verify(self, token: str) -> Principal:
+        try:
+            key = self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self._key
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "sub", "iss", "aud"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise AuthError(str(exc)) from exc
+        role = _role_from(claims)
+        tenant = claims.get("la")
+        if role is None or not isinstance(tenant, str):
+            raise AuthError("token lacks a known role or the local authority (la) claim")
+        school = claims.get("school_urn")
+        return Principal(
+            subject=str(claims["sub"]),
+            role=role,
+            tenant=tenant,
+            school_urn=school if isinstance(school, str) else None,
+        )
+
+
+def _role_from(claims: dict[str, Any]) -> Role | None:
+    candidates = [claims.get("role"), *(claims.get("roles") or [])]
+    for value in candidates:
+        if isinstance(value, str) and value in Role._value2member_map_:
+            return Role(value)
+    return None
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def current_principal(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
+) -> Principal:
+    if credentials is None:
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    verifier: TokenVerifier = request.app.state.token_verifier
+    try:
+        return verifier.verify(credentials.credentials)
+    except AuthError as exc:
+        raise HTTPException(
+            401, f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}
+        ) from exc
+
+
+def require_roles(*roles: Role) -> Any:
+    """FastAPI dependency: the caller must hold one of ``roles``."""
+
+    def check(principal: Principal = Depends(current_principal)) -> Principal:  # noqa: B008
+        if principal.role not in roles:
+            raise HTTPException(
+                403, f"role {principal.role} may not do this; allowed: {', '.join(roles)}"
+            )
+        return principal
+
+    return Depends(check)
+
+
+# --- local keys and tokens for `make run` and the tests -------------------------------------
+
+
+def ensure_local_keys(directory: Path) -> tuple[Path, Path]:
+    """Create (once) an EC P-256 key pair for signing local tokens; returns (private, public)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    private, public = directory / "signing-key.pem", directory / "signing-key.pub.pem"
+    if not private.exists():
+        key = ec.generate_private_key(ec.SECP256R1())
+        private.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        private.chmod(0o600)
+        public.write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+    return private, public
+
+
+def issue_token(
+    private_key_pem: bytes,
+    *,
+    subject: str,
+    role: Role | str,
+    tenant: str,
+    school_urn: str | None = None,
+    issuer: str = "eps-local",
+    audience: str = "eps-api",
+    ttl_s: int = 8 * 3600,
+    now: float | None = None,
+) -> str:
+    issued = int(now if now is not None else time.time())
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "role": str(role),
+        "la": tenant,
+        "iss": issuer,
+        "aud": audience,
+        "iat": issued,
+        "exp": issued + ttl_s,
+    }
+    if school_urn:
+        claims["school_urn"] = school_urn
+    return jwt.encode(claims, private_key_pem, algorithm="ES256")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Issue a local development token")
+    parser.add_argument("--keys", type=Path, default=Path("var/local/auth"))
+    parser.add_argument("--role", required=True, choices=[r.value for r in Role])
+    parser.add_argument("--la", default="leicester-city", help="local authority (tenant)")
+    parser.add_argument("--sub", default=None, help="subject (defaults to the role)")
+    parser.add_argument("--school-urn", default=None)
+    args = parser.parse_args()
+    private, _ = ensure_local_keys(args.keys)
+    print(
+        issue_token(
+            private.read_bytes(),
+            subject=args.sub or f"local-{args.role}",
+            role=args.role,
+            tenant=args.la,
+            school_urn=args.school_urn,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

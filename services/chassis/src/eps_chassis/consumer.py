@@ -1,0 +1,289 @@
+"""Idempotent, dead-lettering Kafka consumer built on a FastStream batch subscriber.
+
+For each polled batch, in one database transaction:
+  1. every record is decoded against its contract; an invalid one is dead-lettered (its original
+     bytes and headers, plus the reason) through the outbox;
+  2. each valid event's id is claimed in the inbox; an event already claimed is skipped;
+  3. the handler runs inside a savepoint and queues its outgoing events in the same transaction.
+Only after that transaction commits is the Kafka offset committed (``AckPolicy.MANUAL``: never
+FastStream's default ACK_FIRST). A transient failure rolls everything back and retries with
+jittered backoff; after ``retry_in_place_s`` the consumer seeks back to the batch start instead,
+so it keeps polling and stays in its group. A handler that keeps failing for a non-transient
+reason is retried ``max_attempts`` times, then its event is dead-lettered.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import asyncpg
+from aiokafka import ConsumerRecord
+from eps_contracts import Envelope, Event, Topic, dead_letter_topic
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import ValidationError
+
+from eps_chassis import metrics
+from eps_chassis.context import MessageContext
+from eps_chassis.errors import Backoff, EventRejected, is_transient
+from eps_chassis.logging import bound_context, get_logger
+from eps_chassis.outbox import OutboxRecord, add_to_outbox
+from eps_chassis.unit_of_work import UnitOfWork
+
+log = get_logger()
+
+E = TypeVar("E", bound=Event)
+Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Valid:
+    record: ConsumerRecord
+    envelope: Envelope[Any]
+    handler: Handler
+
+
+@dataclass(frozen=True, slots=True)
+class _Invalid:
+    record: ConsumerRecord
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Ignored:
+    record: ConsumerRecord
+
+
+_Decoded = _Valid | _Invalid | _Ignored
+
+
+class _RetryBatch(Exception):
+    pass
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+    )
+
+
+@dataclass(slots=True)
+class ConsumerRuntime:
+    """What a consumer needs once the service has started."""
+
+    pool: asyncpg.Pool
+    service: str
+    source: str
+    topic_prefix: str = ""  # environments sharing a cluster
+    backoff_initial_s: float = 0.1
+    backoff_max_s: float = 10.0
+    retry_in_place_s: float = 30.0
+    max_attempts: int = 3
+
+
+class EventConsumer:
+    """A consumer group over some topics, with one handler per event type it cares about.
+
+    Event types on those topics without a handler are skipped (and counted): producers may add
+    event types to a stream without breaking its consumers.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        topics: Sequence[Topic],
+        batch_size: int = 500,
+        batch_timeout_ms: int = 50,
+        description: str = "",
+    ) -> None:
+        self.name = name
+        self.topics = tuple(topics)
+        self.batch_size = batch_size
+        self.batch_timeout_ms = batch_timeout_ms
+        self.description = description
+        self._handlers: dict[str, tuple[type[Envelope[Any]], Handler]] = {}
+        self._failures: dict[uuid.UUID, int] = {}
+        self.runtime: ConsumerRuntime | None = None
+
+    @property
+    def handled_event_types(self) -> list[type[Event]]:
+        return [Event.registry[t] for t in self._handlers]
+
+    def on(self, event_cls: type[E]) -> Callable[[Handler], Handler]:
+        if event_cls.topic not in self.topics:
+            raise ValueError(f"{event_cls.event_type} travels on {event_cls.topic}, not subscribed")
+
+        def register(handler: Handler) -> Handler:
+            self._handlers[event_cls.event_type] = (Envelope[event_cls], handler)  # type: ignore[valid-type]
+            return handler
+
+        return register
+
+    def group_id(self, runtime: ConsumerRuntime) -> str:
+        return f"{runtime.topic_prefix}{runtime.service}.{self.name}"
+
+    def subscribe(self, broker: KafkaBroker, runtime: ConsumerRuntime) -> None:
+        self.runtime = runtime
+        subscriber = broker.subscriber(
+            *(runtime.topic_prefix + t.name for t in self.topics),
+            group_id=self.group_id(runtime),
+            batch=True,
+            max_records=self.batch_size,
+            batch_timeout_ms=self.batch_timeout_ms,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            title=f"{runtime.service}.{self.name}",
+            description=self.description,
+        )
+
+        @subscriber
+        async def consume(message: KafkaMessage) -> None:
+            await self.process(message)
+
+    async def process(self, message: Any) -> None:
+        """Process one polled batch; commit its offsets only after the effects are durable."""
+        runtime = self.runtime
+        assert runtime is not None, "subscribe() first"
+        records: tuple[ConsumerRecord, ...] = message.raw_message
+        if not records:
+            return
+        items = [self.decode(r) for r in records]
+        backoff = Backoff(runtime.backoff_initial_s, runtime.backoff_max_s)
+        started = time.monotonic()
+        while True:
+            try:
+                with metrics.HANDLER_LATENCY.labels(runtime.service).time():
+                    await self._apply(items, runtime)
+                break
+            except Exception as exc:
+                metrics.EVENTS_FAILED.labels(runtime.service).inc()
+                log.warning(
+                    "batch failed; retrying", consumer=self.name, error=repr(exc), size=len(items)
+                )
+                if time.monotonic() - started > runtime.retry_in_place_s:
+                    await message.nack()  # seek back to the batch start: polled again, not lost
+                    return
+                await backoff.sleep()
+        await message.ack()
+
+    def decode(self, record: ConsumerRecord) -> _Decoded:
+        value = record.value
+        if not value:
+            return _Invalid(record, "empty record value")
+        try:
+            head = json.loads(value)
+        except ValueError as exc:
+            return _Invalid(record, f"not JSON: {exc}")
+        event_type = head.get("type") if isinstance(head, dict) else None
+        if not isinstance(event_type, str):
+            return _Invalid(record, "type: missing CloudEvents type attribute")
+        registered = self._handlers.get(event_type)
+        if registered is None:
+            return (
+                _Ignored(record)
+                if event_type in Event.registry
+                else _Invalid(record, f"type: unknown event type {event_type!r}")
+            )
+        model, handler = registered
+        try:
+            envelope = model.model_validate_json(value)
+        except ValidationError as exc:
+            return _Invalid(record, describe_validation_error(exc))
+        return _Valid(record, envelope, handler)
+
+    async def _apply(self, items: Sequence[_Decoded], runtime: ConsumerRuntime) -> None:
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            for item in items:
+                if isinstance(item, _Ignored):
+                    metrics.EVENTS_IGNORED.labels(runtime.service).inc()
+                elif isinstance(item, _Invalid):
+                    await self._dead_letter(conn, item.record, item.reason, runtime)
+                else:
+                    await self._handle(conn, item, runtime)
+
+    async def _handle(
+        self, conn: asyncpg.Connection, item: _Valid, runtime: ConsumerRuntime
+    ) -> None:
+        envelope = item.envelope
+        claimed = await conn.fetchval(
+            "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING RETURNING true",
+            self.name,
+            envelope.id,
+            envelope.type,
+        )
+        if not claimed:
+            metrics.EVENTS_DUPLICATE.labels(runtime.service).inc()
+            return
+        context = MessageContext.caused_by(envelope, actor=f"service:{runtime.service}")
+        with bound_context(
+            event_id=str(envelope.id),
+            event_type=envelope.type,
+            correlation_id=str(envelope.correlationid),
+            tenant=envelope.tenant,
+        ):
+            try:
+                async with conn.transaction():  # savepoint: a rejected event leaves no trace
+                    uow = UnitOfWork(conn, context, runtime.source)
+                    await item.handler(envelope, uow)
+                    await uow.flush()
+            except EventRejected as exc:
+                await self._dead_letter(conn, item.record, f"rejected: {exc}", runtime)
+                return
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                attempts = self._failures.get(envelope.id, 0) + 1
+                self._failures[envelope.id] = attempts
+                if attempts < runtime.max_attempts:
+                    raise _RetryBatch(f"{envelope.type} {envelope.id}: {exc!r}") from exc
+                log.error("handler keeps failing; dead-lettering", error=repr(exc))
+                await self._dead_letter(conn, item.record, f"handler error: {exc!r}", runtime)
+                return
+            self._failures.pop(envelope.id, None)
+            metrics.EVENTS_CONSUMED.labels(runtime.service, envelope.type).inc()
+
+    async def _dead_letter(
+        self,
+        conn: asyncpg.Connection,
+        record: ConsumerRecord,
+        reason: str,
+        runtime: ConsumerRuntime,
+    ) -> None:
+        log.warning(
+            "dead-lettering record",
+            consumer=self.name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+        )
+        headers = [
+            *(record.headers or ()),
+            ("dlq-reason", reason.encode()),
+            ("dlq-original-topic", record.topic.encode()),
+            ("dlq-original-partition", str(record.partition).encode()),
+            ("dlq-original-offset", str(record.offset).encode()),
+            ("dlq-consumer-group", self.group_id(runtime).encode()),
+            ("dlq-time", datetime.now(UTC).isoformat().encode()),
+        ]
+        await add_to_outbox(
+            conn,
+            [
+                OutboxRecord(
+                    topic=dead_letter_topic(runtime.service).name,
+                    key=record.key,
+                    value=record.value or b"",
+                    headers=headers,
+                )
+            ],
+        )
+        metrics.EVENTS_DEAD_LETTERED.labels(runtime.service).inc()

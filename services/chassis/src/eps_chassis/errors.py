@@ -1,0 +1,82 @@
+"""Failure classes and the backoff used whenever something must be tried again."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import asyncpg
+from aiokafka.errors import KafkaError
+
+
+class EventRejected(Exception):
+    """A handler refuses an event for a business reason: it is dead-lettered, not retried."""
+
+
+class TransientError(Exception):
+    """Raised by a handler for a failure that should heal by itself (retry with backoff)."""
+
+
+_TRANSIENT = (
+    TransientError,
+    OSError,
+    TimeoutError,
+    KafkaError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, _TRANSIENT)
+
+
+class Backoff:
+    """Exponential backoff with full jitter, so a storm of retries never pins the CPU."""
+
+    def __init__(self, initial_s: float = 0.1, max_s: float = 10.0) -> None:
+        self.initial_s = initial_s
+        self.max_s = max_s
+        self.attempt = 0
+
+    def next_delay(self) -> float:
+        cap = min(self.max_s, self.initial_s * (2**self.attempt))
+        self.attempt += 1
+        return random.uniform(cap / 2, cap)
+
+    async def sleep(self) -> None:
+        await asyncio.sleep(self.next_delay())
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class DomainError(Exception):
+    """A rule of the domain refuses a command. ``field`` names the input at fault, if any."""
+
+    status_code = 422
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+
+class Conflict(DomainError):
+    """The command does not fit the current state (e.g. an invalid lifecycle transition)."""
+
+    status_code = 409
+
+
+class Forbidden(DomainError):
+    status_code = 403

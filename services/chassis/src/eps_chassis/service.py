@@ -1,0 +1,267 @@
+"""The service runtime: one composition root per service wires these pieces together.
+
+A service declares a :class:`ServiceDefinition` (name, schema, migrations, consumers, HTTP
+routers, topics it publishes) and runs it with :func:`run`. The runtime migrates the schema,
+opens the pool, starts the outbox relay and the Kafka consumers (retrying while the broker is
+away, so the HTTP API keeps accepting work), and serves health, readiness and metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import uvicorn
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from eps_contracts import ALL_TOPICS, Topic, dead_letter_topic
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from eps_chassis import db
+from eps_chassis.auth import TokenVerifier
+from eps_chassis.consumer import ConsumerRuntime, EventConsumer
+from eps_chassis.errors import Backoff, DomainError
+from eps_chassis.logging import configure_logging, get_logger
+from eps_chassis.outbox import OutboxRelay
+from eps_chassis.settings import ServiceSettings
+from eps_chassis.unit_of_work import UnitOfWorkFactory
+
+log = get_logger()
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: str
+    migrations: Path
+    consumers: Sequence[EventConsumer] = ()
+    routers: Sequence[APIRouter] = ()
+    publishes: Sequence[Topic] = ()
+    description: str = ""
+    schema: str = ""
+    extra_migrations: Sequence[Path] = field(default_factory=tuple)
+
+    @property
+    def db_schema(self) -> str:
+        return self.schema or self.name
+
+    @property
+    def source(self) -> str:
+        return f"/eps/{self.name}"
+
+
+class ServiceRuntime:
+    """Holds the live resources of one running service."""
+
+    def __init__(self, definition: ServiceDefinition, settings: ServiceSettings) -> None:
+        if settings.db_schema:
+            definition = replace(definition, schema=settings.db_schema)
+        self.definition = definition
+        self.settings = settings
+        self.pool: asyncpg.Pool | None = None
+        self.broker: KafkaBroker | None = None
+        self.relay: OutboxRelay | None = None
+        self.broker_ready = asyncio.Event()
+        self._broker_task: asyncio.Task[None] | None = None
+
+    @property
+    def uow(self) -> UnitOfWorkFactory:
+        assert self.pool is not None
+        return UnitOfWorkFactory(self.pool, self.definition.source)
+
+    async def start(self) -> None:
+        d, s = self.definition, self.settings
+        await db.migrate(s.database_url, d.db_schema, [db.CHASSIS_MIGRATIONS, d.migrations])
+        self.pool = await db.create_pool(s.database_url, d.db_schema, s.db_pool_min, s.db_pool_max)
+        self.relay = OutboxRelay(
+            service=d.name,
+            schema=d.db_schema,
+            dsn=s.database_url,
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            topic_prefix=s.topic_prefix,
+            batch_size=s.outbox_batch_size,
+            poll_interval_s=s.outbox_poll_interval_s,
+            publish_timeout_s=s.publish_timeout_s,
+            backoff=Backoff(s.retry_backoff_initial_s, s.retry_backoff_max_s),
+        )
+        await self.relay.start()
+        self.broker = self._build_broker()
+        self._broker_task = asyncio.create_task(self._start_broker(), name=f"{d.name}-broker")
+
+    def _build_broker(self) -> KafkaBroker:
+        s, d = self.settings, self.definition
+        broker = KafkaBroker(
+            s.kafka_bootstrap_servers,
+            client_id=d.name,
+            acks="all",
+            enable_idempotence=True,
+            description=d.description,
+            graceful_timeout=15.0,
+        )
+        runtime = ConsumerRuntime(
+            pool=self._pool(),
+            service=d.name,
+            source=d.source,
+            topic_prefix=s.topic_prefix,
+            backoff_initial_s=s.retry_backoff_initial_s,
+            backoff_max_s=s.retry_backoff_max_s,
+        )
+        for consumer in d.consumers:
+            consumer.subscribe(broker, runtime)
+        return broker
+
+    def _pool(self) -> asyncpg.Pool:
+        assert self.pool is not None
+        return self.pool
+
+    async def _start_broker(self) -> None:
+        backoff = Backoff(self.settings.retry_backoff_initial_s, self.settings.retry_backoff_max_s)
+        while True:
+            try:
+                await ensure_topics(
+                    self.settings.kafka_bootstrap_servers, self.topics(), self.settings.topic_prefix
+                )
+                assert self.broker is not None
+                await self.broker.start()
+                self.broker_ready.set()
+                log.info("kafka consumers started", service=self.definition.name)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("kafka not reachable yet; retrying", error=repr(exc))
+                with contextlib.suppress(Exception):
+                    assert self.broker is not None
+                    await self.broker.stop()
+                self.broker = self._build_broker()
+                await backoff.sleep()
+
+    def topics(self) -> list[Topic]:
+        return [*ALL_TOPICS, dead_letter_topic(self.definition.name)]
+
+    async def stop(self) -> None:
+        if self._broker_task is not None:
+            self._broker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._broker_task
+        if self.broker is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.broker.stop(), 20)
+        if self.relay is not None:
+            await self.relay.stop()
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def readiness(self) -> dict[str, bool]:
+        database = False
+        if self.pool is not None:
+            with contextlib.suppress(Exception):
+                database = await asyncio.wait_for(self.pool.fetchval("SELECT true"), 2) is True
+        return {"database": database, "kafka": self.broker_ready.is_set()}
+
+
+async def ensure_topics(bootstrap_servers: str, topics: Sequence[Topic], prefix: str = "") -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(prefix + t.name, num_partitions=t.partitions, replication_factor=1)
+            for t in topics
+            if prefix + t.name not in existing
+        ]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+    finally:
+        await admin.close()
+
+
+def token_verifier(settings: ServiceSettings) -> TokenVerifier:
+    if settings.auth_jwks_url:
+        return TokenVerifier(
+            issuer=settings.auth_issuer,
+            audience=settings.auth_audience,
+            jwks_url=settings.auth_jwks_url,
+        )
+    if settings.auth_public_key_file is None:
+        raise RuntimeError("set EPS_AUTH_JWKS_URL or EPS_AUTH_PUBLIC_KEY_FILE")
+    return TokenVerifier.from_public_key_file(
+        settings.auth_public_key_file, settings.auth_issuer, settings.auth_audience
+    )
+
+
+def create_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastAPI:
+    """The ASGI app of a service: its routers plus health, readiness and metrics."""
+    runtime = ServiceRuntime(definition, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title=f"EPS {definition.name}", description=definition.description, lifespan=lifespan
+    )
+    app.state.runtime = runtime
+    app.state.token_verifier = token_verifier(settings)
+    for router in definition.routers:
+        app.include_router(router)
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        detail: dict[str, Any] = {"error": str(exc)}
+        if exc.field:
+            detail["field"] = exc.field
+        return JSONResponse(status_code=exc.status_code, content={"detail": detail})
+
+    @app.get("/health/live", include_in_schema=False)
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/health/ready", include_in_schema=False)
+    async def ready() -> JSONResponse:
+        checks = await runtime.readiness()
+        return JSONResponse(status_code=200 if all(checks.values()) else 503, content=checks)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+def run(definition: ServiceDefinition, settings: ServiceSettings | None = None) -> None:
+    settings = settings or ServiceSettings()
+    configure_logging(definition.name, settings.log_level)
+    uvicorn.run(
+        create_app(definition, settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        timeout_graceful_shutdown=20,
+    )
+
+
+def installed_services() -> list[ServiceDefinition]:
+    """Every service package installed here (entry point group ``eps.services``), by name."""
+    from importlib.metadata import entry_points
+
+    found = [ep.load()() for ep in entry_points(group="eps.services")]
+    return sorted(found, key=lambda d: d.name)

@@ -1,0 +1,45 @@
+"""Settings every service reads from its environment (12-factor)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Common settings. A service subclasses it to add its own, all prefixed ``EPS_``.
+
+    ``KAFKA_BOOTSTRAP_SERVERS`` and ``DATABASE_URL`` are read without the prefix: they are the
+    names every tool (docker-compose, CI, the local launcher) already uses.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="EPS_", extra="ignore", populate_by_name=True)
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:19092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "EPS_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    database_url: str = Field(
+        "postgresql://eps:eps@127.0.0.1:15432/eps",
+        validation_alias=AliasChoices("DATABASE_URL", "EPS_DATABASE_URL"),
+    )
+    db_schema: str | None = None  # defaults to the service name
+    topic_prefix: str = ""  # isolates environments (or test runs) sharing one cluster
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "INFO"
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    consumer_batch_size: int = 500
+    outbox_batch_size: int = 1000
+    outbox_poll_interval_s: float = 1.0
+    publish_timeout_s: float = 15.0
+    retry_backoff_initial_s: float = 0.1
+    retry_backoff_max_s: float = 10.0
+    # Authentication: a JWKS URL (OIDC issuer, e.g. Entra ID) or a local public key file.
+    auth_jwks_url: str | None = None
+    auth_public_key_file: Path | None = None
+    auth_issuer: str = "eps-local"
+    auth_audience: str = "eps-api"

@@ -1,0 +1,61 @@
+"""Unit of work: one database transaction that holds a state change and the events it causes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from eps_contracts import Envelope, Event, envelope_for
+
+from eps_chassis.context import MessageContext
+from eps_chassis.outbox import OutboxRecord, add_to_outbox
+
+
+class UnitOfWork:
+    """Handed to service-layer handlers. ``conn`` is inside an open transaction.
+
+    ``publish`` only queues the event; it is written to the outbox by ``flush`` inside the same
+    transaction, so the event exists if and only if the state change committed.
+    """
+
+    def __init__(self, conn: asyncpg.Connection, context: MessageContext, source: str) -> None:
+        self.conn = conn
+        self.context = context
+        self.source = source
+        self._pending: list[OutboxRecord] = []
+
+    @property
+    def tenant(self) -> str:
+        return self.context.tenant
+
+    def publish(self, event: Event) -> Envelope[Event]:
+        envelope = envelope_for(
+            event,
+            source=self.source,
+            tenant=self.context.tenant,
+            actor=self.context.actor,
+            correlation_id=self.context.correlation_id,
+            causation_id=self.context.causation_id,
+        )
+        self._pending.append(OutboxRecord.of(envelope))
+        return envelope
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        await add_to_outbox(self.conn, pending)
+
+
+class UnitOfWorkFactory:
+    """Opens a unit of work on the service's pool (used by HTTP entrypoints)."""
+
+    def __init__(self, pool: asyncpg.Pool, source: str) -> None:
+        self.pool = pool
+        self.source = source
+
+    @asynccontextmanager
+    async def __call__(self, context: MessageContext) -> AsyncIterator[UnitOfWork]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            uow = UnitOfWork(conn, context, self.source)
+            yield uow
+            await uow.flush()

@@ -1,0 +1,21 @@
+"""Composition root of the referrals service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eps_chassis.service import ServiceDefinition
+from eps_contracts import topics
+
+from eps_referrals.entrypoints import events, http
+
+
+def definition() -> ServiceDefinition:
+    return ServiceDefinition(
+        name="referrals",
+        description="Requests for EP involvement and the casework that follows.",
+        migrations=Path(__file__).parent / "migrations",
+        consumers=[events.upstream],
+        routers=[http.router],
+        publishes=[topics.REFERRALS],
+    )
