@@ -117,7 +117,7 @@ _bearer = HTTPBearer(auto_error=False)
 
 def current_principal(
     request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
 ) -> Principal:
     if credentials is None:
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
@@ -133,7 +133,7 @@ def current_principal(
 def require_roles(*roles: Role) -> Any:
     """FastAPI dependency: the caller must hold one of ``roles``."""
 
-    def check(principal: Principal = Depends(current_principal)) -> Principal:  # noqa: B008
+    def check(principal: Principal = Depends(current_principal)) -> Principal:
         if principal.role not in roles:
             raise HTTPException(
                 403, f"role {principal.role} may not do this; allowed: {', '.join(roles)}"

@@ -32,8 +32,8 @@ def _check_school(principal: Principal, school_urn: str | None) -> None:
 async def submit_referral(
     body: ReferralRequested,
     principal: Principal = SUBMITTERS,
-    runtime: ServiceRuntime = Depends(get_runtime),  # noqa: B008
-    x_correlation_id: uuid.UUID | None = Header(None),  # noqa: B008
+    runtime: ServiceRuntime = Depends(get_runtime),
+    x_correlation_id: uuid.UUID | None = Header(None),
 ) -> dict[str, Any]:
     _check_school(principal, body.child.school_urn)
     context = MessageContext(
@@ -53,7 +53,7 @@ async def submit_referral(
 async def read_referral(
     referral_id: uuid.UUID,
     principal: Principal = READERS,
-    runtime: ServiceRuntime = Depends(get_runtime),  # noqa: B008
+    runtime: ServiceRuntime = Depends(get_runtime),
     x_purpose: str | None = Header(None),
 ) -> dict[str, Any]:
     context = MessageContext(tenant=principal.tenant, actor=principal.actor)

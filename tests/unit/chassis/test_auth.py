@@ -1,0 +1,105 @@
+"""Tokens: 401 for missing, expired or forged; 403 for the wrong role."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from eps_chassis.auth import (
+    AuthError,
+    Principal,
+    Role,
+    TokenVerifier,
+    ensure_local_keys,
+    issue_token,
+    require_roles,
+)
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> tuple[bytes, TokenVerifier]:
+    private, public = ensure_local_keys(tmp_path / "keys")
+    verifier = TokenVerifier.from_public_key_file(public, "eps-local", "eps-api")
+    return private.read_bytes(), verifier
+
+
+def test_a_valid_token_gives_the_principal(keys: tuple[bytes, TokenVerifier]) -> None:
+    private, verifier = keys
+    token = issue_token(
+        private, subject="jo", role=Role.SENCO, tenant="leicester-city", school_urn="123456"
+    )
+    assert verifier.verify(token) == Principal("jo", Role.SENCO, "leicester-city", "123456")
+
+
+def test_an_expired_token_is_refused(keys: tuple[bytes, TokenVerifier]) -> None:
+    private, verifier = keys
+    token = issue_token(
+        private, subject="jo", role=Role.EP, tenant="x1", now=time.time() - 7200, ttl_s=60
+    )
+    with pytest.raises(AuthError, match="expired"):
+        verifier.verify(token)
+
+
+def test_a_token_signed_by_another_key_is_refused(
+    keys: tuple[bytes, TokenVerifier], tmp_path: Path
+) -> None:
+    _, verifier = keys
+    other, _ = ensure_local_keys(tmp_path / "other")
+    token = issue_token(other.read_bytes(), subject="eve", role=Role.ADMIN, tenant="x1")
+    with pytest.raises(AuthError, match="Signature verification failed"):
+        verifier.verify(token)
+
+
+def test_a_token_for_another_audience_is_refused(keys: tuple[bytes, TokenVerifier]) -> None:
+    private, verifier = keys
+    token = issue_token(private, subject="jo", role=Role.EP, tenant="x1", audience="other-api")
+    with pytest.raises(AuthError, match="Audience"):
+        verifier.verify(token)
+
+
+def test_an_unknown_role_is_refused(keys: tuple[bytes, TokenVerifier]) -> None:
+    private, verifier = keys
+    token = issue_token(private, subject="jo", role="janitor", tenant="x1")
+    with pytest.raises(AuthError, match="role"):
+        verifier.verify(token)
+
+
+def test_entra_style_roles_claim_is_understood(keys: tuple[bytes, TokenVerifier]) -> None:
+    import jwt
+
+    private, verifier = keys
+    now = int(time.time())
+    claims = {
+        "sub": "s",
+        "roles": ["Reader", "senior_ep"],
+        "la": "x1",
+        "iss": "eps-local",
+        "aud": "eps-api",
+        "iat": now,
+        "exp": now + 60,
+    }
+    assert verifier.verify(jwt.encode(claims, private, algorithm="ES256")).role == Role.SENIOR_EP
+
+
+def test_http_answers_401_and_403(keys: tuple[bytes, TokenVerifier]) -> None:
+    private, verifier = keys
+    app = FastAPI()
+    app.state.token_verifier = verifier
+
+    @app.get("/only-eps")
+    def only_eps(principal: Principal = require_roles(Role.EP)) -> dict[str, str]:
+        return {"who": principal.subject}
+
+    client = TestClient(app)
+    assert client.get("/only-eps").status_code == 401
+    assert client.get("/only-eps", headers={"Authorization": "Bearer junk"}).status_code == 401
+    senco = issue_token(private, subject="jo", role=Role.SENCO, tenant="x1")
+    refused = client.get("/only-eps", headers={"Authorization": f"Bearer {senco}"})
+    assert refused.status_code == 403 and "role senco may not" in refused.json()["detail"]
+    ep = issue_token(private, subject="ann", role=Role.EP, tenant="x1")
+    assert client.get("/only-eps", headers={"Authorization": f"Bearer {ep}"}).json() == {
+        "who": "ann"
+    }
