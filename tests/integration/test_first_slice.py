@@ -179,7 +179,7 @@ async def test_work_is_accepted_while_kafka_is_down_and_delivered_when_it_return
 async def test_a_service_killed_mid_stream_loses_nothing_and_duplicates_nothing(
     infra: Infra, ns: Namespace
 ) -> None:
-    total = 400
+    total = 3000
     envelopes = [builders.upstream_envelope() for _ in range(total)]
     settings = settings_for(infra, ns, "referrals")
     env = {
@@ -217,7 +217,7 @@ async def test_a_service_killed_mid_stream_loses_nothing_and_duplicates_nothing(
 
             async def some_done() -> bool:
                 try:
-                    return await count(infra, f"SELECT count(*) FROM {referrals}.referrals") >= 40
+                    return await count(infra, f"SELECT count(*) FROM {referrals}.referrals") >= 100
                 except asyncpg.UndefinedTableError:
                     return False
 

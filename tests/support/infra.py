@@ -10,12 +10,10 @@ The same tests run in every mode; only restarting the broker needs a mode that c
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_VAR_DIR = REPO / "var" / "test-infra"
@@ -36,15 +34,6 @@ class Infra:
     @property
     def can_restart_kafka(self) -> bool:
         return self.stop_kafka is not None and self.start_kafka is not None
-
-
-def load_localinfra() -> ModuleType:
-    path = REPO / "deploy" / "local" / "localinfra.py"
-    spec = importlib.util.spec_from_file_location("eps_localinfra", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def docker_engine_answers() -> bool:
@@ -88,7 +77,8 @@ def _containers(kafka: str | None, database: str | None) -> Iterator[Infra]:
 
 @contextlib.contextmanager
 def _local(kafka: str | None, database: str | None) -> Iterator[Infra]:
-    local = load_localinfra()
+    import localinfra as local  # deploy/local, on the test path
+
     settings = dict(
         var_dir=TEST_VAR_DIR,
         kafka_port=TEST_KAFKA_PORT,

@@ -50,8 +50,9 @@ async def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 5.0) -> l
         ends = await consumer.end_offsets(tps)
         records: list[ConsumerRecord] = []
         deadline = time.monotonic() + timeout_s
-        while any(await consumer.position(tp) < ends[tp] for tp in tps):
-            if time.monotonic() > deadline:
+        while time.monotonic() < deadline:
+            positions = [await consumer.position(tp) for tp in tps]
+            if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
                 break
             batch = await consumer.getmany(timeout_ms=200)
             for recs in batch.values():

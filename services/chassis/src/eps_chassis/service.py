@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -42,6 +43,7 @@ log = get_logger()
 class ServiceDefinition:
     name: str
     migrations: Path
+    local_port: int  # HTTP port under `make run` and docker-compose (published)
     consumers: Sequence[EventConsumer] = ()
     routers: Sequence[APIRouter] = ()
     publishes: Sequence[Topic] = ()
@@ -105,6 +107,7 @@ class ServiceRuntime:
             enable_idempotence=True,
             description=d.description,
             graceful_timeout=15.0,
+            log_level=logging.DEBUG,  # per-message lines; our consumer logs what matters
         )
         runtime = ConsumerRuntime(
             pool=self._pool(),

@@ -13,6 +13,7 @@ from eps_consent.entrypoints import events, http
 def definition() -> ServiceDefinition:
     return ServiceDefinition(
         name="consent",
+        local_port=8002,
         description="Who agreed to what, and whether it still holds.",
         migrations=Path(__file__).parent / "migrations",
         consumers=[events.referral_events],

@@ -13,6 +13,7 @@ from eps_referrals.entrypoints import events, http
 def definition() -> ServiceDefinition:
     return ServiceDefinition(
         name="referrals",
+        local_port=8001,
         description="Requests for EP involvement and the casework that follows.",
         migrations=Path(__file__).parent / "migrations",
         consumers=[events.upstream],

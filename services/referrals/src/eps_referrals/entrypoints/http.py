@@ -9,6 +9,7 @@ from eps_chassis.audit import record_access
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.context import MessageContext
 from eps_chassis.errors import Forbidden, NotFound
+from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_contracts.referrals import ReferralRequested
 from fastapi import APIRouter, Depends, Header
@@ -30,7 +31,7 @@ def _check_school(principal: Principal, school_urn: str | None) -> None:
 
 @router.post("", status_code=201)
 async def submit_referral(
-    body: ReferralRequested,
+    body: ReferralRequested = json_body(ReferralRequested),
     principal: Principal = SUBMITTERS,
     runtime: ServiceRuntime = Depends(get_runtime),
     x_correlation_id: uuid.UUID | None = Header(None),
