@@ -4,7 +4,8 @@ For each polled batch, in one database transaction:
   1. every record is decoded against its contract; an invalid one is dead-lettered (its original
      bytes and headers, plus the reason) through the outbox;
   2. each valid event's id is claimed in the inbox; an event already claimed is skipped;
-  3. the handler runs inside a savepoint and queues its outgoing events in the same transaction.
+  3. the handler runs and queues its outgoing events in the same transaction (a handler that
+     rejects its event gets the batch rolled back and re-run with that event dead-lettered).
 Only after that transaction commits is the Kafka offset committed (``AckPolicy.MANUAL``: never
 FastStream's default ACK_FIRST). A transient failure rolls everything back and retries with
 jittered backoff; after ``retry_in_place_s`` the consumer seeks back to the batch start instead,
@@ -65,7 +66,16 @@ _Decoded = _Valid | _Invalid | _Ignored
 
 
 class _RetryBatch(Exception):
-    pass
+    """A handler failed for an unexpected reason: roll back, back off, try the batch again."""
+
+
+class _Refused(Exception):
+    """An event must be dead-lettered: roll back and run the batch again without it."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index = index
+        self.reason = reason
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -200,29 +210,67 @@ class EventConsumer:
         return _Valid(record, envelope, handler)
 
     async def _apply(self, items: Sequence[_Decoded], runtime: ConsumerRuntime) -> None:
-        async with runtime.pool.acquire() as conn, conn.transaction():
-            for item in items:
-                if isinstance(item, _Ignored):
-                    metrics.EVENTS_IGNORED.labels(runtime.service).inc()
-                elif isinstance(item, _Invalid):
-                    await self._dead_letter(conn, item.record, item.reason, runtime)
-                else:
-                    await self._handle(conn, item, runtime)
+        """One transaction for the whole batch, without a savepoint per event.
+
+        When a handler rejects an event, the batch is rolled back and run again with that event
+        dead-lettered instead: rejections are rare, and the common path saves two round trips
+        per event.
+        """
+        refused: dict[int, str] = {}
+        while True:
+            consumed: list[str] = []
+            try:
+                async with runtime.pool.acquire() as conn, conn.transaction():
+                    await self._apply_once(conn, items, refused, consumed, runtime)
+            except _Refused as refusal:
+                refused[refusal.index] = refusal.reason
+                continue
+            for event_type in consumed:
+                metrics.EVENTS_CONSUMED.labels(runtime.service, event_type).inc()
+            return
+
+    async def _apply_once(
+        self,
+        conn: asyncpg.Connection,
+        items: Sequence[_Decoded],
+        refused: dict[int, str],
+        consumed: list[str],
+        runtime: ConsumerRuntime,
+    ) -> None:
+        claimed = await self._claim(conn, [i.envelope for i in items if isinstance(i, _Valid)])
+        for index, item in enumerate(items):
+            if isinstance(item, _Ignored):
+                metrics.EVENTS_IGNORED.labels(runtime.service).inc()
+            elif isinstance(item, _Invalid):
+                await self._dead_letter(conn, item.record, item.reason, runtime)
+            elif item.envelope.id not in claimed:
+                metrics.EVENTS_DUPLICATE.labels(runtime.service).inc()
+            elif index in refused:
+                claimed.discard(item.envelope.id)
+                await self._dead_letter(conn, item.record, refused[index], runtime)
+            else:
+                claimed.discard(item.envelope.id)  # a second copy in this batch is a duplicate
+                await self._handle(conn, index, item, runtime)
+                consumed.append(item.envelope.type)
+
+    async def _claim(self, conn: asyncpg.Connection, envelopes: list[Envelope[Any]]) -> set[Any]:
+        """Record the event ids in the inbox; returns those not processed before."""
+        if not envelopes:
+            return set()
+        rows = await conn.fetch(
+            "INSERT INTO inbox (consumer, event_id, event_type)"
+            " SELECT $1, * FROM unnest($2::uuid[], $3::text[])"
+            " ON CONFLICT DO NOTHING RETURNING event_id",
+            self.name,
+            [e.id for e in envelopes],
+            [e.type for e in envelopes],
+        )
+        return {r["event_id"] for r in rows}
 
     async def _handle(
-        self, conn: asyncpg.Connection, item: _Valid, runtime: ConsumerRuntime
+        self, conn: asyncpg.Connection, index: int, item: _Valid, runtime: ConsumerRuntime
     ) -> None:
         envelope = item.envelope
-        claimed = await conn.fetchval(
-            "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING RETURNING true",
-            self.name,
-            envelope.id,
-            envelope.type,
-        )
-        if not claimed:
-            metrics.EVENTS_DUPLICATE.labels(runtime.service).inc()
-            return
         context = MessageContext.caused_by(envelope, actor=f"service:{runtime.service}")
         with bound_context(
             event_id=str(envelope.id),
@@ -231,13 +279,11 @@ class EventConsumer:
             tenant=envelope.tenant,
         ):
             try:
-                async with conn.transaction():  # savepoint: a rejected event leaves no trace
-                    uow = UnitOfWork(conn, context, runtime.source)
-                    await item.handler(envelope, uow)
-                    await uow.flush()
+                uow = UnitOfWork(conn, context, runtime.source)
+                await item.handler(envelope, uow)
+                await uow.flush()
             except EventRejected as exc:
-                await self._dead_letter(conn, item.record, f"rejected: {exc}", runtime)
-                return
+                raise _Refused(index, f"rejected: {exc}") from exc
             except Exception as exc:
                 if is_transient(exc):
                     raise
@@ -246,10 +292,9 @@ class EventConsumer:
                 if attempts < runtime.max_attempts:
                     raise _RetryBatch(f"{envelope.type} {envelope.id}: {exc!r}") from exc
                 log.error("handler keeps failing; dead-lettering", error=repr(exc))
-                await self._dead_letter(conn, item.record, f"handler error: {exc!r}", runtime)
-                return
+                self._failures.pop(envelope.id, None)
+                raise _Refused(index, f"handler error: {exc!r}") from exc
             self._failures.pop(envelope.id, None)
-            metrics.EVENTS_CONSUMED.labels(runtime.service, envelope.type).inc()
 
     async def _dead_letter(
         self,

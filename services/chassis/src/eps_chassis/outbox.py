@@ -8,11 +8,12 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from eps_contracts import CONTENT_TYPE, Envelope, Event
+from eps_contracts import CONTENT_TYPE, Envelope
 
 from eps_chassis import metrics
 from eps_chassis.errors import Backoff
@@ -32,7 +33,7 @@ class OutboxRecord:
     event_id: object | None = None
 
     @classmethod
-    def of(cls, envelope: Envelope[Event]) -> OutboxRecord:
+    def of(cls, envelope: Envelope[Any]) -> OutboxRecord:
         return cls(
             topic=envelope.data.topic.name,
             key=envelope.subject.encode(),

@@ -1,0 +1,45 @@
+"""Run the benchmarks: raw baselines and the platform, each repeated, medians printed.
+
+    uv run python bench/run.py [--repeats 3] [--records 50000] [--samples 300]
+
+Kafka and PostgreSQL come from KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL when set, else the local
+launcher is started on its own ports (39092, 35432) and stopped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.baselines import run_baselines
+from bench.chassis_bench import run_platform
+from bench.harness import REPO, Report, provide_infra
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--samples", type=int, default=300)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    report = Report()
+    with provide_infra() as infra, tempfile.TemporaryDirectory() as tmp:
+        for run in range(args.repeats):
+            print(f"run {run + 1}/{args.repeats} ...", flush=True)
+            asyncio.run(run_baselines(infra, report, records=args.records, samples=args.samples))
+            asyncio.run(run_platform(infra, report, events=args.records, tmp=Path(tmp)))
+    print()
+    print(report.render())
+    print(f"\nsaved {report.save(REPO / 'var' / 'bench').relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
