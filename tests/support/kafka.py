@@ -31,6 +31,19 @@ async def publish_raw(
         await producer.stop()
 
 
+async def partitions_of(bootstrap: str, topic: str) -> list[TopicPartition]:
+    """The partitions of a topic, from fresh metadata (empty when the topic does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if described.get("error_code"):
+        return []
+    return sorted(TopicPartition(topic, p["partition"]) for p in described["partitions"])
+
+
 async def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 5.0) -> list[ConsumerRecord]:
     """Every record currently in a topic, from the beginning (no consumer group)."""
     consumer = AIOKafkaConsumer(
@@ -38,11 +51,7 @@ async def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 5.0) -> l
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = await partitions_of(bootstrap, topic)
         if not tps:
             return []
         consumer.assign(tps)
@@ -69,9 +78,10 @@ async def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
     await admin.start()
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in partitions]
-        ends = await consumer.end_offsets(tps) if tps else {}
+        tps = await partitions_of(bootstrap, topic)
+        if not tps:
+            raise AssertionError(f"topic {topic} does not exist")
+        ends = await consumer.end_offsets(tps)
         committed = await admin.list_consumer_group_offsets(group)
         lag = 0
         for tp in tps:

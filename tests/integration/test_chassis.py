@@ -1,0 +1,167 @@
+"""Chassis mechanics on the real broker and database: outbox order, retry backoff, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import asyncpg
+import pytest
+from eps_chassis import db
+from eps_chassis.consumer import ConsumerRuntime, EventConsumer
+from eps_chassis.errors import TransientError
+from eps_chassis.outbox import OutboxRecord, OutboxRelay, add_to_outbox
+from eps_chassis.unit_of_work import UnitOfWork
+from eps_contracts import Envelope, topics
+from eps_contracts.referrals import ReferralRequested
+from faststream.kafka import KafkaBroker
+
+from tests.support import builders
+from tests.support.infra import Infra
+from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until
+from tests.support.services import Namespace
+
+pytestmark = pytest.mark.integration
+
+
+async def migrated_schema(infra: Infra, ns: Namespace, tmp_path: Path) -> str:
+    schema = ns.schema("chassis")
+    (tmp_path / "0001_effects.sql").write_text("CREATE TABLE effects (event_id uuid PRIMARY KEY)")
+    await db.migrate(infra.database_url, schema, [db.CHASSIS_MIGRATIONS, tmp_path])
+    return schema
+
+
+async def test_the_relay_publishes_each_keys_events_in_commit_order(
+    infra: Infra, ns: Namespace, tmp_path: Path
+) -> None:
+    schema = await migrated_schema(infra, ns, tmp_path)
+    pool = await db.create_pool(infra.database_url, schema)
+    expected: dict[bytes, list[bytes]] = defaultdict(list)
+
+    async def write(key: bytes, n: int) -> None:
+        # separate, concurrent transactions, as the services make them
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", key.decode())
+            value = f"{key.decode()}-{n}".encode()
+            await add_to_outbox(conn, [OutboxRecord(topics.REFERRALS.name, key, value)])
+            expected[key].append(value)
+
+    relay = OutboxRelay(
+        service="chassis-test",
+        schema=schema,
+        dsn=infra.database_url,
+        bootstrap_servers=infra.kafka_bootstrap,
+        topic_prefix=ns.topic_prefix,
+        poll_interval_s=0.1,
+        batch_size=7,  # many small batches interleaved with the writers
+    )
+    await relay.start()
+    try:
+        keys = [f"k{i}".encode() for i in range(5)]
+        for n in range(40):
+            await asyncio.gather(*(write(k, n) for k in keys))
+        await wait_until(
+            lambda: _published(pool, 200), timeout_s=60, what="all 200 records published"
+        )
+    finally:
+        await relay.stop()
+        await pool.close()
+    records = await read_topic(infra.kafka_bootstrap, ns.topic(topics.REFERRALS.name))
+    seen: dict[bytes, list[bytes]] = defaultdict(list)
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        seen[record.key].append(record.value)
+    assert seen == expected
+
+
+async def _published(pool: asyncpg.Pool, n: int) -> bool:
+    return bool(
+        await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL") == n
+    )
+
+
+async def test_a_transient_failure_backs_off_and_never_commits_past_the_event(
+    infra: Infra, ns: Namespace, tmp_path: Path
+) -> None:
+    schema = await migrated_schema(infra, ns, tmp_path)
+    pool = await db.create_pool(infra.database_url, schema)
+    consumer = EventConsumer(name="flaky", topics=[topics.UPSTREAM_REFERRAL_REQUESTS])
+    attempts: list[float] = []
+    healthy_after = time.monotonic() + 3.0
+
+    @consumer.on(ReferralRequested)
+    async def flaky(event: Envelope[ReferralRequested], uow: UnitOfWork) -> None:
+        attempts.append(time.monotonic())
+        if time.monotonic() < healthy_after:
+            raise TransientError("database is down")
+        await uow.conn.execute("INSERT INTO effects VALUES ($1)", event.id)
+
+    broker = KafkaBroker(infra.kafka_bootstrap, log_level=10)
+    consumer.subscribe(
+        broker,
+        ConsumerRuntime(
+            pool=pool,
+            service="chassis",
+            source="/test",
+            topic_prefix=ns.topic_prefix,
+            backoff_initial_s=0.05,
+            backoff_max_s=1.0,
+        ),
+    )
+    topic = ns.topic(topics.UPSTREAM_REFERRAL_REQUESTS.name)
+    envelope = builders.upstream_envelope()
+    await publish_raw(infra.kafka_bootstrap, topic, [envelope.model_dump_json().encode()])
+    group = ns.group("chassis", "flaky")
+    cpu_before = time.process_time()
+    await broker.start()
+    try:
+        await wait_until(lambda: _after(healthy_after - 0.5), timeout_s=10, what="failures")
+        assert await consumer_lag(infra.kafka_bootstrap, group, topic) == 1  # not committed
+        await wait_until(
+            lambda: _count(pool, "SELECT count(*) FROM effects", 1), timeout_s=30, what="effect"
+        )
+        await wait_until(
+            lambda: _lag_zero(infra, group, topic), timeout_s=30, what="offset committed"
+        )
+    finally:
+        await broker.stop()
+        await pool.close()
+    failed = [a for a in attempts if a < healthy_after]
+    assert 3 <= len(failed) <= 15, f"{len(failed)} attempts in 3 s: backoff not applied"
+    gaps = [b - a for a, b in itertools.pairwise(failed)]
+    assert max(gaps) >= 0.4  # delays grow towards the 1 s cap
+    assert time.process_time() - cpu_before < 2.5  # no spinning
+
+
+async def _after(moment: float) -> bool:
+    return time.monotonic() > moment
+
+
+async def _count(pool: asyncpg.Pool, sql: str, n: int) -> bool:
+    return bool(await pool.fetchval(sql) == n)
+
+
+async def _lag_zero(infra: Infra, group: str, topic: str) -> bool:
+    return await consumer_lag(infra.kafka_bootstrap, group, topic) == 0
+
+
+async def test_migrations_apply_once_and_refuse_an_edited_file(
+    infra: Infra, tmp_path: Path
+) -> None:
+    schema = f"migr_{uuid.uuid4().hex[:8]}"
+    (tmp_path / "0001_a.sql").write_text("CREATE TABLE a (id int)")
+    assert await db.migrate(infra.database_url, schema, [tmp_path]) == [
+        f"{tmp_path.name}/0001_a.sql"
+    ]
+    (tmp_path / "0002_b.sql").write_text("CREATE TABLE b (id int)")
+    results = await asyncio.gather(
+        db.migrate(infra.database_url, schema, [tmp_path]),
+        db.migrate(infra.database_url, schema, [tmp_path]),  # a second replica starting too
+    )
+    assert sorted(map(len, results)) == [0, 1]
+    (tmp_path / "0001_a.sql").write_text("CREATE TABLE a (id bigint)")
+    with pytest.raises(RuntimeError, match="edited after it was applied"):
+        await db.migrate(infra.database_url, schema, [tmp_path])
