@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
+from enum import StrEnum
 from typing import ClassVar
 
 from pydantic import Field
@@ -24,3 +26,35 @@ class ConsentCaseOpened(Event):
     consenters: tuple[PersonId, ...] = Field(
         description="People whose decision is needed for valid involvement consent."
     )
+
+
+class InvolvementConsent(StrEnum):
+    AWAITING = "awaiting"
+    GRANTED = "granted"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+class ConsentStatusChanged(Event):
+    """The current consent state of a referral, published on every change.
+
+    ``involvement_valid`` is the single answer consumers act on: referrals moves a referral to
+    active casework only when it is true and pauses casework when it becomes false; scheduling
+    books a child's appointments only when it is true and cancels future ones when it turns
+    false.
+    """
+
+    event_type: ClassVar[str] = "eps.consent.status-changed.v1"
+    topic: ClassVar[topics.Topic] = topics.CONSENT
+    key_field: ClassVar[str] = "referral_id"
+
+    referral_id: uuid.UUID = Field(description="The referral.")
+    child_id: uuid.UUID = Field(description="Pseudonymous id of the child.")
+    involvement: InvolvementConsent = Field(description="State of consent to involvement.")
+    involvement_valid: bool = Field(description="Work on the referral may go ahead.")
+    valid_until: date | None = Field(None, description="Re-consent date, if any.")
+    sharing_agencies: tuple[str, ...] = Field(
+        (), description="Agencies information may be shared with (separate grants)."
+    )
+    reason: str | None = Field(None, max_length=500, description="Why it changed.")

@@ -15,17 +15,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+_REGISTRY: dict[str, Topic] = {}
+
 
 @dataclass(frozen=True, slots=True)
 class Topic:
+    """A Kafka topic. Declaring one at module level registers it (see :func:`all_topics`)."""
+
     name: str
     description: str
     partitions: int = 3
+    register: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.register:
+            return
+        if self.name in _REGISTRY and _REGISTRY[self.name] != self:
+            raise ValueError(f"topic {self.name} declared twice")
+        _REGISTRY[self.name] = self
 
     def __str__(self) -> str:
         return self.name
 
 
+def all_topics() -> tuple[Topic, ...]:
+    """Every registered topic (each bounded context's contracts module declares its own)."""
+    return tuple(sorted(_REGISTRY.values(), key=lambda t: t.name))
+
+
+# Topics of referrals and consent; the other contexts declare theirs in their own modules.
 UPSTREAM_REFERRAL_REQUESTS = Topic(
     "eps.upstream.referral-requests.v1",
     "Requests for EP involvement published by upstream local authority systems.",
@@ -39,12 +57,11 @@ CONSENT = Topic(
     "Consent cases and decisions per referral, keyed by referral id.",
 )
 
-ALL_TOPICS: tuple[Topic, ...] = (UPSTREAM_REFERRAL_REQUESTS, REFERRALS, CONSENT)
-
 
 def dead_letter_topic(service: str) -> Topic:
     return Topic(
         f"eps.dlq.{service}.v1",
         f"Events the {service} service could not accept, with the reason and original bytes.",
         partitions=1,
+        register=False,
     )

@@ -21,7 +21,7 @@ import asyncpg
 import uvicorn
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from eps_contracts import ALL_TOPICS, Topic, dead_letter_topic
+from eps_contracts import Topic, all_topics, dead_letter_topic
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
@@ -148,7 +148,7 @@ class ServiceRuntime:
                 await backoff.sleep()
 
     def topics(self) -> list[Topic]:
-        return [*ALL_TOPICS, dead_letter_topic(self.definition.name)]
+        return [*all_topics(), dead_letter_topic(self.definition.name)]
 
     async def stop(self) -> None:
         if self._broker_task is not None:

@@ -1,0 +1,3 @@
+"""Kafka entrypoints of the billing service."""
+
+from __future__ import annotations

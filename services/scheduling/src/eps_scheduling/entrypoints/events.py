@@ -1,0 +1,3 @@
+"""Kafka entrypoints of the scheduling service."""
+
+from __future__ import annotations
