@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 from eps_chassis.auth import Role, ensure_local_keys, issue_token
+from eps_chassis.jobs import Clock, utc_now
 from eps_chassis.service import ServiceDefinition, ServiceRuntime, create_app
 from eps_chassis.settings import ServiceSettings
 
@@ -73,10 +74,15 @@ def token(role: Role, *, tenant: str = "leicester-city", school_urn: str | None 
 
 @contextlib.asynccontextmanager
 async def running(
-    definition: ServiceDefinition, infra: Infra, ns: Namespace, **overrides: object
+    definition: ServiceDefinition,
+    infra: Infra,
+    ns: Namespace,
+    *,
+    clock: Clock = utc_now,
+    **overrides: object,
 ) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
-    """Start a service (database, relay, consumers) and give an HTTP client bound to it."""
-    app = create_app(definition, settings_for(infra, ns, definition.name, **overrides))
+    """Start a service (database, relay, consumers, jobs) and give an HTTP client bound to it."""
+    app = create_app(definition, settings_for(infra, ns, definition.name, **overrides), clock)
     runtime: ServiceRuntime = app.state.runtime
     await runtime.start()
     try:

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from pydantic import AwareDatetime, Field
 
-from eps_contracts.base import Event
+from eps_contracts.base import ContractModel, Event
 from eps_contracts.common import PersonId, SchoolUrn
 from eps_contracts.topics import Topic
 
@@ -201,3 +201,33 @@ class DeliveredTimeVoided(Event):
 
     delivery_id: uuid.UUID
     reason: str = Field(max_length=500)
+
+
+FAST_TRACK_ALLOCATIONS = Topic(
+    "eps.scheduling.fast-track-allocations.v1",
+    "Scheduling's answers to critical-incident fast-track requests, keyed by incident id.",
+)
+
+
+class AllocatedEp(ContractModel):
+    """One EP going to a critical incident."""
+
+    ep_id: PersonId
+    appointment_id: uuid.UUID
+    starts_at: AwareDatetime
+    is_named_ep: bool = Field(description="The school's own named EP.")
+    displaced_appointment_ids: tuple[uuid.UUID, ...] = Field(
+        (), description="Routine appointments moved to make room."
+    )
+
+
+class FastTrackEpsAllocated(Event):
+    """EPs allocated to a critical incident (possibly fewer than asked: see ``shortfall``)."""
+
+    event_type: ClassVar[str] = "eps.scheduling.fast-track-allocated.v1"
+    topic: ClassVar[Topic] = FAST_TRACK_ALLOCATIONS
+    key_field: ClassVar[str] = "incident_id"
+
+    incident_id: uuid.UUID
+    eps: tuple[AllocatedEp, ...]
+    shortfall: int = Field(ge=0, description="EPs asked for but not found in time.")

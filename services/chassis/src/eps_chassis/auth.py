@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, HTTPException, Request
@@ -123,11 +124,13 @@ def current_principal(
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        return verifier.verify(credentials.credentials)
+        principal = verifier.verify(credentials.credentials)
     except AuthError as exc:
         raise HTTPException(
             401, f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}
         ) from exc
+    structlog.contextvars.bind_contextvars(tenant=principal.tenant, actor=principal.actor)
+    return principal
 
 
 def require_roles(*roles: Role) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,8 @@ from eps_chassis import db
 from eps_chassis.auth import TokenVerifier
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.errors import Backoff, DomainError
-from eps_chassis.logging import configure_logging, get_logger
+from eps_chassis.jobs import Clock, JobContext, JobRunner, PeriodicJob, utc_now
+from eps_chassis.logging import bound_context, configure_logging, get_logger
 from eps_chassis.outbox import OutboxRelay
 from eps_chassis.settings import ServiceSettings
 from eps_chassis.unit_of_work import UnitOfWorkFactory
@@ -49,7 +51,7 @@ class ServiceDefinition:
     publishes: Sequence[Topic] = ()
     description: str = ""
     schema: str = ""
-    extra_migrations: Sequence[Path] = field(default_factory=tuple)
+    jobs: Sequence[PeriodicJob] = field(default_factory=tuple)
 
     @property
     def db_schema(self) -> str:
@@ -63,7 +65,9 @@ class ServiceDefinition:
 class ServiceRuntime:
     """Holds the live resources of one running service."""
 
-    def __init__(self, definition: ServiceDefinition, settings: ServiceSettings) -> None:
+    def __init__(
+        self, definition: ServiceDefinition, settings: ServiceSettings, clock: Clock = utc_now
+    ) -> None:
         if settings.db_schema:
             definition = replace(definition, schema=settings.db_schema)
         self.definition = definition
@@ -72,6 +76,8 @@ class ServiceRuntime:
         self.broker: KafkaBroker | None = None
         self.relay: OutboxRelay | None = None
         self.broker_ready = asyncio.Event()
+        self.clock = clock
+        self.jobs: JobRunner | None = None
         self._broker_task: asyncio.Task[None] | None = None
 
     @property
@@ -95,6 +101,8 @@ class ServiceRuntime:
             backoff=Backoff(s.retry_backoff_initial_s, s.retry_backoff_max_s),
         )
         await self.relay.start()
+        self.jobs = JobRunner(list(d.jobs), self.pool, JobContext(self.uow, self.clock, d.name))
+        await self.jobs.start()
         self.broker = self._build_broker()
         self._broker_task = asyncio.create_task(self._start_broker(), name=f"{d.name}-broker")
 
@@ -158,6 +166,8 @@ class ServiceRuntime:
         if self.broker is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.broker.stop(), 20)
+        if self.jobs is not None:
+            await self.jobs.stop()
         if self.relay is not None:
             await self.relay.stop()
         if self.pool is not None:
@@ -202,9 +212,11 @@ def token_verifier(settings: ServiceSettings) -> TokenVerifier:
     )
 
 
-def create_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastAPI:
+def create_app(
+    definition: ServiceDefinition, settings: ServiceSettings, clock: Clock = utc_now
+) -> FastAPI:
     """The ASGI app of a service: its routers plus health, readiness and metrics."""
-    runtime = ServiceRuntime(definition, settings)
+    runtime = ServiceRuntime(definition, settings, clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -219,6 +231,15 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings) -> Fast
     )
     app.state.runtime = runtime
     app.state.token_verifier = token_verifier(settings)
+
+    @app.middleware("http")
+    async def bind_request_context(request: Request, call_next: Any) -> Response:
+        correlation = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+        with bound_context(correlation_id=correlation, path=request.url.path):
+            response: Response = await call_next(request)
+        response.headers["x-correlation-id"] = correlation
+        return response
+
     for router in definition.routers:
         app.include_router(router)
 

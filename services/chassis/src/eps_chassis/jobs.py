@@ -1,0 +1,90 @@
+"""Periodic jobs: work that must happen because time passed, not because someone looked.
+
+Each job runs every ``interval_s`` on one replica at a time (a session advisory lock per job),
+with the service's unit-of-work factory and clock, so that a job's state changes and events
+commit together like any handler's. A failing run is logged and retried at the next tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from eps_chassis.logging import bound_context, get_logger
+from eps_chassis.unit_of_work import UnitOfWorkFactory
+
+log = get_logger()
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """What a job gets: units of work on the service's schema, the clock, and who it is."""
+
+    uow: UnitOfWorkFactory
+    clock: Clock
+    service: str
+
+    @property
+    def actor(self) -> str:
+        return f"service:{self.service}"
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodicJob:
+    name: str
+    interval_s: float
+    run: Callable[[JobContext], Awaitable[None]]
+
+
+class JobRunner:
+    def __init__(self, jobs: list[PeriodicJob], pool: asyncpg.Pool, context: JobContext) -> None:
+        self.jobs = jobs
+        self.pool = pool
+        self.context = context
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        for job in self.jobs:
+            self._tasks.append(asyncio.create_task(self._loop(job), name=f"job-{job.name}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def run_once(self, job: PeriodicJob) -> bool:
+        """Run the job if no other replica is running it; True when it ran."""
+        async with self.pool.acquire() as conn:
+            lock = f"job:{self.context.service}:{job.name}"
+            if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", lock):
+                return False
+            try:
+                with bound_context(job=job.name):
+                    await job.run(self.context)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock)
+        return True
+
+    async def _loop(self, job: PeriodicJob) -> None:
+        while True:
+            try:
+                await self.run_once(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("periodic job failed; retrying next tick", job=job.name, error=repr(exc))
+            await asyncio.sleep(job.interval_s)
