@@ -103,3 +103,53 @@ def test_http_answers_401_and_403(keys: tuple[bytes, TokenVerifier]) -> None:
     assert client.get("/only-eps", headers={"Authorization": f"Bearer {ep}"}).json() == {
         "who": "ann"
     }
+
+
+def test_tokens_are_verified_against_an_oidc_jwks(tmp_path: Path) -> None:
+    """Production verifies against the issuer's JWKS (Entra ID); serve one on loopback."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    body = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "ES256"}]}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        verifier = TokenVerifier(
+            issuer="https://login.example/tenant/v2.0",
+            audience="eps-api",
+            jwks_url=f"http://127.0.0.1:{server.server_port}/keys",
+        )
+        now = int(time.time())
+        claims = {
+            "sub": "u1",
+            "roles": ["coordinator"],
+            "la": "leicester-city",
+            "iss": "https://login.example/tenant/v2.0",
+            "aud": "eps-api",
+            "iat": now,
+            "exp": now + 60,
+        }
+        token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": "k1"})
+        assert verifier.verify(token) == Principal("u1", Role.COORDINATOR, "leicester-city")
+        other = ec.generate_private_key(ec.SECP256R1())
+        with pytest.raises(AuthError):
+            verifier.verify(jwt.encode(claims, other, algorithm="ES256", headers={"kid": "k1"}))
+    finally:
+        server.shutdown()
