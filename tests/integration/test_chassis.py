@@ -165,3 +165,39 @@ async def test_migrations_apply_once_and_refuse_an_edited_file(
     (tmp_path / "0001_a.sql").write_text("CREATE TABLE a (id bigint)")
     with pytest.raises(RuntimeError, match="edited after it was applied"):
         await db.migrate(infra.database_url, schema, [tmp_path])
+
+
+async def test_housekeeping_prunes_only_old_delivered_records(
+    infra: Infra, ns: Namespace, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from eps_chassis.jobs import JobContext, prune_delivered_records
+    from eps_chassis.unit_of_work import UnitOfWorkFactory
+
+    schema = await migrated_schema(infra, ns, tmp_path)
+    pool = await db.create_pool(infra.database_url, schema)
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    try:
+        async with pool.acquire() as conn:
+            for age_days, published in ((8, True), (6, True), (30, False)):
+                await conn.execute(
+                    "INSERT INTO outbox (topic, value, created_at, published_at)"
+                    " VALUES ('t', 'v', $1, $2)",
+                    now - timedelta(days=age_days),
+                    now - timedelta(days=age_days) if published else None,
+                )
+            for age_days in (31, 29):
+                await conn.execute(
+                    "INSERT INTO inbox (consumer, event_id, event_type, processed_at)"
+                    " VALUES ('c', $1, 't', $2)",
+                    uuid.uuid4(),
+                    now - timedelta(days=age_days),
+                )
+        await prune_delivered_records(JobContext(UnitOfWorkFactory(pool, "/t"), lambda: now, "t"))
+        # the unpublished record stays however old it is: it has not been delivered yet
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 2
+        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 1
+        assert await pool.fetchval("SELECT count(*) FROM inbox") == 1
+    finally:
+        await pool.close()

@@ -88,3 +88,22 @@ class JobRunner:
             except Exception as exc:
                 log.error("periodic job failed; retrying next tick", job=job.name, error=repr(exc))
             await asyncio.sleep(job.interval_s)
+
+
+async def prune_delivered_records(context: JobContext) -> None:
+    """Keep the outbox and inbox from growing without bound.
+
+    Published outbox records are kept 7 days (for inspection); inbox ids 30 days, well past
+    Kafka's default 7-day retention, so any redelivery still finds its id.
+    """
+    now = context.clock()
+    async with context.uow.pool.acquire() as conn:
+        await conn.execute(
+            "DELETE FROM outbox WHERE published_at < $1::timestamptz - interval '7 days'", now
+        )
+        await conn.execute(
+            "DELETE FROM inbox WHERE processed_at < $1::timestamptz - interval '30 days'", now
+        )
+
+
+HOUSEKEEPING = PeriodicJob("housekeeping", 3600.0, prune_delivered_records)
