@@ -11,6 +11,15 @@ FastStream's default ACK_FIRST). A transient failure rolls everything back and r
 jittered backoff; after ``retry_in_place_s`` the consumer seeks back to the batch start instead,
 so it keeps polling and stays in its group. A handler that keeps failing for a non-transient
 reason is retried ``max_attempts`` times, then its event is dead-lettered.
+
+Batch handlers (``@consumer.on_batch(EventCls, ...)``) receive, once per polled batch, every
+newly claimed event of those types (in batch order, duplicates already removed) with one
+:class:`BatchUnitOfWork`, so that a service can apply them with set-based SQL. They run after
+the per-event handlers of the batch, in the same transaction, and must have the same effects as
+if called with each event alone, in order. A batch handler refuses one event with
+:class:`BatchEventRejected` (that event is dead-lettered and the batch re-run without it). One
+that keeps failing for another reason is then run event by event, each in a savepoint, to find
+the event at fault, which is dead-lettered; the others are applied again as a batch.
 """
 
 from __future__ import annotations
@@ -44,11 +53,47 @@ E = TypeVar("E", bound=Event)
 Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
 
 
+class BatchUnitOfWork(UnitOfWork):
+    """The unit of work of a batch handler: one connection and transaction for the batch.
+
+    Its own context is that of the batch's first event; ``caused_by(envelope)`` gives a unit of
+    work whose published events carry that event's tenant, correlation and causation.
+    """
+
+    def __init__(self, conn: asyncpg.Connection, context: MessageContext, source: str) -> None:
+        super().__init__(conn, context, source)
+        self._children: list[UnitOfWork] = []
+
+    def caused_by(self, envelope: Envelope[Any]) -> UnitOfWork:
+        uow = UnitOfWork(
+            self.conn, MessageContext.caused_by(envelope, actor=self.context.actor), self.source
+        )
+        self._children.append(uow)
+        return uow
+
+    async def flush(self) -> None:
+        await super().flush()
+        for child in self._children:
+            await child.flush()
+
+
+BatchHandler = Callable[[Sequence[Envelope[Any]], BatchUnitOfWork], Awaitable[None]]
+
+
+class BatchEventRejected(EventRejected):
+    """Raised by a batch handler to refuse one event of its batch (it is dead-lettered)."""
+
+    def __init__(self, event_id: uuid.UUID, reason: str) -> None:
+        super().__init__(reason)
+        self.event_id = event_id
+
+
 @dataclass(frozen=True, slots=True)
 class _Valid:
     record: ConsumerRecord
     envelope: Envelope[Any]
-    handler: Handler
+    handler: Handler | None  # None: the event type has a batch handler
+    batch_handler: BatchHandler | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,19 +165,41 @@ class EventConsumer:
         self.batch_timeout_ms = batch_timeout_ms
         self.description = description
         self._handlers: dict[str, tuple[type[Envelope[Any]], Handler]] = {}
+        self._batch_handlers: dict[str, tuple[type[Envelope[Any]], BatchHandler]] = {}
         self._failures: dict[uuid.UUID, int] = {}
+        self._isolating: set[uuid.UUID] = set()  # batches (by first event) run event by event
         self.runtime: ConsumerRuntime | None = None
 
     @property
     def handled_event_types(self) -> list[type[Event]]:
-        return [Event.registry[t] for t in self._handlers]
+        return [Event.registry[t] for t in (*self._handlers, *self._batch_handlers)]
 
-    def on(self, event_cls: type[E]) -> Callable[[Handler], Handler]:
+    def _check_subscribable(self, event_cls: type[Event]) -> None:
         if event_cls.topic not in self.topics:
             raise ValueError(f"{event_cls.event_type} travels on {event_cls.topic}, not subscribed")
+        if event_cls.event_type in self._handlers or event_cls.event_type in self._batch_handlers:
+            raise ValueError(f"{event_cls.event_type} already has a handler")
+
+    def on(self, event_cls: type[E]) -> Callable[[Handler], Handler]:
+        self._check_subscribable(event_cls)
 
         def register(handler: Handler) -> Handler:
             self._handlers[event_cls.event_type] = (Envelope[event_cls], handler)  # type: ignore[valid-type]
+            return handler
+
+        return register
+
+    def on_batch(self, *event_classes: type[Event]) -> Callable[[BatchHandler], BatchHandler]:
+        """Register one handler for all new events of these types in each polled batch."""
+        if not event_classes:
+            raise ValueError("name at least one event type")
+        for event_cls in event_classes:
+            self._check_subscribable(event_cls)
+
+        def register(handler: BatchHandler) -> BatchHandler:
+            for event_cls in event_classes:
+                model = Envelope[event_cls]  # type: ignore[valid-type]
+                self._batch_handlers[event_cls.event_type] = (model, handler)
             return handler
 
         return register
@@ -196,18 +263,24 @@ class EventConsumer:
         if not isinstance(event_type, str):
             return _Invalid(record, "type: missing CloudEvents type attribute")
         registered = self._handlers.get(event_type)
-        if registered is None:
+        batch_registered = self._batch_handlers.get(event_type)
+        if registered is None and batch_registered is None:
             return (
                 _Ignored(record)
                 if event_type in Event.registry
                 else _Invalid(record, f"type: unknown event type {event_type!r}")
             )
-        model, handler = registered
+        chosen = registered or batch_registered
+        assert chosen is not None
+        model = chosen[0]
         try:
             envelope = model.model_validate_json(value)
         except ValidationError as exc:
             return _Invalid(record, describe_validation_error(exc))
-        return _Valid(record, envelope, handler)
+        if batch_registered is not None:
+            return _Valid(record, envelope, None, batch_registered[1])
+        assert registered is not None
+        return _Valid(record, envelope, registered[1])
 
     async def _apply(self, items: Sequence[_Decoded], runtime: ConsumerRuntime) -> None:
         """One transaction for the whole batch, without a savepoint per event.
@@ -238,6 +311,7 @@ class EventConsumer:
         runtime: ConsumerRuntime,
     ) -> None:
         claimed = await self._claim(conn, [i.envelope for i in items if isinstance(i, _Valid)])
+        batched: dict[BatchHandler, list[tuple[int, _Valid]]] = {}
         for index, item in enumerate(items):
             if isinstance(item, _Ignored):
                 metrics.EVENTS_IGNORED.labels(runtime.service).inc()
@@ -248,10 +322,16 @@ class EventConsumer:
             elif index in refused:
                 claimed.discard(item.envelope.id)
                 await self._dead_letter(conn, item.record, refused[index], runtime)
+            elif item.batch_handler is not None:
+                claimed.discard(item.envelope.id)
+                batched.setdefault(item.batch_handler, []).append((index, item))
+                consumed.append(item.envelope.type)
             else:
                 claimed.discard(item.envelope.id)  # a second copy in this batch is a duplicate
                 await self._handle(conn, index, item, runtime)
                 consumed.append(item.envelope.type)
+        for handler, members in batched.items():
+            await self._handle_batch(conn, handler, members, runtime)
 
     async def _claim(self, conn: asyncpg.Connection, envelopes: list[Envelope[Any]]) -> set[Any]:
         """Record the event ids in the inbox; returns those not processed before."""
@@ -280,6 +360,7 @@ class EventConsumer:
         ):
             try:
                 uow = UnitOfWork(conn, context, runtime.source)
+                assert item.handler is not None
                 await item.handler(envelope, uow)
                 await uow.flush()
             except EventRejected as exc:
@@ -295,6 +376,73 @@ class EventConsumer:
                 self._failures.pop(envelope.id, None)
                 raise _Refused(index, f"handler error: {exc!r}") from exc
             self._failures.pop(envelope.id, None)
+
+    async def _handle_batch(
+        self,
+        conn: asyncpg.Connection,
+        handler: BatchHandler,
+        members: list[tuple[int, _Valid]],
+        runtime: ConsumerRuntime,
+    ) -> None:
+        key = members[0][1].envelope.id
+        with bound_context(consumer=self.name, batch_size=len(members)):
+            if key in self._isolating:
+                await self._isolate(conn, handler, members, runtime)  # raises _Refused
+            try:
+                await self._run_batch(conn, handler, members, runtime)
+            except _Refused:
+                raise
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                attempts = self._failures.get(key, 0) + 1
+                self._failures[key] = attempts
+                if attempts >= runtime.max_attempts:
+                    log.error("batch handler keeps failing; isolating the event at fault")
+                    self._failures.pop(key, None)
+                    self._isolating.add(key)
+                raise _RetryBatch(f"batch of {len(members)}: {exc!r}") from exc
+            self._failures.pop(key, None)
+
+    async def _run_batch(
+        self,
+        conn: asyncpg.Connection,
+        handler: BatchHandler,
+        members: list[tuple[int, _Valid]],
+        runtime: ConsumerRuntime,
+    ) -> None:
+        first_index, first = members[0]
+        context = MessageContext.caused_by(first.envelope, actor=f"service:{runtime.service}")
+        try:
+            uow = BatchUnitOfWork(conn, context, runtime.source)
+            await handler([item.envelope for _, item in members], uow)
+            await uow.flush()
+        except BatchEventRejected as exc:
+            index = next((i for i, m in members if m.envelope.id == exc.event_id), first_index)
+            raise _Refused(index, f"rejected: {exc}") from exc
+        except EventRejected as exc:  # not naming an event: the first one is refused
+            raise _Refused(first_index, f"rejected: {exc}") from exc
+
+    async def _isolate(
+        self,
+        conn: asyncpg.Connection,
+        handler: BatchHandler,
+        members: list[tuple[int, _Valid]],
+        runtime: ConsumerRuntime,
+    ) -> None:
+        """Run the batch event by event, each in a savepoint, and refuse the first that fails."""
+        self._isolating.discard(members[0][1].envelope.id)
+        for index, item in members:
+            try:
+                async with conn.transaction():  # a savepoint inside the batch's transaction
+                    await self._run_batch(conn, handler, [(index, item)], runtime)
+            except _Refused:
+                raise
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                raise _Refused(index, f"handler error: {exc!r}") from exc
+        raise _RetryBatch("no event of the batch failed alone: retry it whole")
 
     async def _dead_letter(
         self,
