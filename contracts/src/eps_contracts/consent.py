@@ -58,3 +58,55 @@ class ConsentStatusChanged(Event):
         (), description="Agencies information may be shared with (separate grants)."
     )
     reason: str | None = Field(None, max_length=500, description="Why it changed.")
+
+
+class ConsentScope(StrEnum):
+    """What a consent decision is about: involvement and information sharing are separate."""
+
+    INVOLVEMENT = "involvement"
+    INFORMATION_SHARING = "information_sharing"
+
+
+class ConsentDecisionKind(StrEnum):
+    GRANTED = "granted"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"
+
+
+class ConsentMethod(StrEnum):
+    SIGNED_FORM = "signed_form"
+    VERBAL = "verbal"
+    ONLINE = "online"
+
+
+class ConsentDecisionRecorded(Event):
+    """One person's decision on one scope was recorded (identifiers only, no names)."""
+
+    event_type: ClassVar[str] = "eps.consent.decision-recorded.v1"
+    topic: ClassVar[topics.Topic] = topics.CONSENT
+    key_field: ClassVar[str] = "referral_id"
+
+    referral_id: uuid.UUID = Field(description="The referral.")
+    decision_id: uuid.UUID = Field(description="Id of this decision.")
+    consenter_id: PersonId = Field(description="Who decided.")
+    scope: ConsentScope
+    agency: str | None = Field(
+        None, max_length=200, description="For information sharing: the named agency."
+    )
+    decision: ConsentDecisionKind
+    method: ConsentMethod = Field(description="How the decision was given.")
+    decided_on: date = Field(description="Date of the decision (Europe/London).")
+    expires_on: date | None = Field(None, description="Re-consent date of a grant, if any.")
+
+
+class CapacityAssessmentRecorded(Event):
+    """A decision-specific capacity assessment of a young person was recorded (MCA 2005)."""
+
+    event_type: ClassVar[str] = "eps.consent.capacity-assessed.v1"
+    topic: ClassVar[topics.Topic] = topics.CONSENT
+    key_field: ClassVar[str] = "referral_id"
+
+    referral_id: uuid.UUID = Field(description="The referral.")
+    scope: ConsentScope = Field(description="The decision the assessment is about.")
+    has_capacity: bool = Field(description="The young person can make this decision.")
+    assessed_on: date = Field(description="Date of the assessment (Europe/London).")

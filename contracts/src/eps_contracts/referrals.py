@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from enum import StrEnum
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -115,3 +116,151 @@ class ReferralReceived(Event):
     )
     social_worker_id: PersonId | None = Field(None, description="Allocated social worker.")
     priority_groups: tuple[PriorityGroup, ...] = Field((), description="Priority groups.")
+
+
+class CaseworkStage(StrEnum):
+    CONSULTATION = "consultation"
+    ASSESSMENT = "assessment"
+    JOINT_PLAN = "joint_plan"
+    REVIEW = "review"
+
+
+class RedirectDestination(StrEnum):
+    SENDIASS = "sendiass"
+    INCLUSION_FORUM = "inclusion_forum"
+    PARTNERSHIP_PANEL = "partnership_panel"
+    ANOTHER_SERVICE = "another_service"
+
+
+class FeedbackRecipientKind(StrEnum):
+    SCHOOL = "school"
+    PARENTS = "parents"
+    PROFESSIONAL = "professional"
+
+
+class FeedbackRecipient(ContractModel):
+    kind: FeedbackRecipientKind
+    name: str = Field(min_length=1, max_length=200, description="Person or organisation.")
+
+
+class AgreedActions(ContractModel):
+    objectives: tuple[str, ...] = Field(min_length=1, description="What the work aims at.")
+    outcomes: tuple[str, ...] = Field(min_length=1, description="Outcomes agreed.")
+    strategies: tuple[str, ...] = Field((), description="Strategies to use.")
+    interventions: tuple[str, ...] = Field((), description="Interventions to deliver.")
+
+
+class FeedbackRecord(ContractModel):
+    """The EP's written feedback on closing a piece of casework."""
+
+    purpose: str = Field(min_length=1, max_length=5000, description="Purpose of involvement.")
+    child_views: str = Field(min_length=1, max_length=5000, description="The child's views.")
+    parents_views: str = Field(min_length=1, max_length=5000, description="The parents' views.")
+    strengths: str = Field(min_length=1, max_length=5000, description="Strengths.")
+    difficulties: str = Field(min_length=1, max_length=5000, description="Difficulties.")
+    formulation: str = Field(min_length=1, max_length=5000, description="Formulation.")
+    agreed_actions: AgreedActions
+    review_arrangements: str = Field(min_length=1, max_length=2000, description="Review.")
+    sent_to: tuple[FeedbackRecipient, ...] = Field(min_length=1, description="Recipients.")
+
+
+class _ReferralEvent(Event):
+    """A step in one referral's lifecycle, keyed by the referral id."""
+
+    topic: ClassVar[topics.Topic] = topics.REFERRALS
+    key_field: ClassVar[str] = "referral_id"
+
+    referral_id: uuid.UUID = Field(description="The referral.")
+
+
+class ReferralRouted(_ReferralEvent):
+    """The referral was routed to its school's named EP (None: the school has none yet)."""
+
+    event_type: ClassVar[str] = "eps.referrals.referral-routed.v1"
+
+    school_urn: SchoolUrn | None = Field(None, description="School the child attends, if any.")
+    named_ep_id: PersonId | None = Field(None, description="The named EP; None: none yet.")
+
+
+class ReferralAwaitingTriage(_ReferralEvent):
+    """Involvement consent is valid: the referral waits for the named EP's triage."""
+
+    event_type: ClassVar[str] = "eps.referrals.referral-awaiting-triage.v1"
+
+    named_ep_id: PersonId | None = Field(None, description="Who triages; None: no named EP yet.")
+
+
+class ReferralAwaitingConsent(_ReferralEvent):
+    """Consent stopped being valid before triage: the referral waits for consent again."""
+
+    event_type: ClassVar[str] = "eps.referrals.referral-awaiting-consent.v1"
+
+    reason: str = Field(max_length=500, description="Why.")
+
+
+class ReferralAccepted(_ReferralEvent):
+    """The named EP (or a senior EP) accepted the referral for casework."""
+
+    event_type: ClassVar[str] = "eps.referrals.referral-accepted.v1"
+
+    ep_id: PersonId = Field(description="The EP who accepted it.")
+
+
+class ReferralDeclined(_ReferralEvent):
+    """The referral was declined at triage, with the reason."""
+
+    event_type: ClassVar[str] = "eps.referrals.referral-declined.v1"
+
+    reason: str = Field(min_length=1, max_length=500, description="Why it was declined.")
+
+
+class ReferralRedirected(_ReferralEvent):
+    """The referral was sent elsewhere (SENDIASS, Inclusion Forum, panel, another service)."""
+
+    event_type: ClassVar[str] = "eps.referrals.referral-redirected.v1"
+
+    destination: RedirectDestination
+    service_name: str | None = Field(None, max_length=200, description="For another service.")
+    reason: str = Field(min_length=1, max_length=500, description="Why.")
+
+
+class CaseworkStageStarted(_ReferralEvent):
+    """Casework moved on to a stage (only ever with valid involvement consent)."""
+
+    event_type: ClassVar[str] = "eps.referrals.casework-stage-started.v1"
+
+    stage: CaseworkStage
+
+
+class CaseworkPaused(_ReferralEvent):
+    """Involvement consent is no longer valid: work stops (scheduling cancels appointments)."""
+
+    event_type: ClassVar[str] = "eps.referrals.casework-paused.v1"
+
+    stage: CaseworkStage = Field(description="The stage that was under way.")
+    reason: str = Field(max_length=500, description="Why.")
+
+
+class CaseworkResumed(_ReferralEvent):
+    """Involvement consent is valid again: paused casework goes on at the stage it stopped."""
+
+    event_type: ClassVar[str] = "eps.referrals.casework-resumed.v1"
+
+    stage: CaseworkStage
+
+
+class ReferralClosed(_ReferralEvent):
+    """Casework closed; the feedback record is kept by referrals, not carried here."""
+
+    event_type: ClassVar[str] = "eps.referrals.referral-closed.v1"
+
+    closed_on: date = Field(description="Date closed (Europe/London).")
+    feedback_sent_to: tuple[FeedbackRecipientKind, ...] = Field(description="Recipient kinds.")
+
+
+class DuplicateReferralLinked(_ReferralEvent):
+    """A submission duplicated an open referral (same child and requester) and was linked."""
+
+    event_type: ClassVar[str] = "eps.referrals.duplicate-linked.v1"
+
+    duplicate_of: uuid.UUID = Field(description="The open referral it duplicates.")

@@ -8,6 +8,7 @@ from eps_chassis.service import ServiceDefinition
 from eps_contracts import topics
 
 from eps_consent.entrypoints import events, http
+from eps_consent.entrypoints.jobs import consent_jobs
 
 
 def definition() -> ServiceDefinition:
@@ -19,4 +20,5 @@ def definition() -> ServiceDefinition:
         consumers=[events.referral_events],
         routers=[http.router],
         publishes=[topics.CONSENT],
+        jobs=consent_jobs(),
     )

@@ -16,7 +16,7 @@ def definition() -> ServiceDefinition:
         local_port=8001,
         description="Requests for EP involvement and the casework that follows.",
         migrations=Path(__file__).parent / "migrations",
-        consumers=[events.upstream],
+        consumers=[events.upstream, events.consent, events.schools],
         routers=[http.router],
         publishes=[topics.REFERRALS],
     )

@@ -6,6 +6,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
+from eps_contracts.common import SchoolUrn
+from eps_contracts.consent import ConsentDecisionKind, ConsentMethod, ConsentScope
+
 
 @dataclass(frozen=True, slots=True)
 class OpenConsentCase:
@@ -16,3 +19,35 @@ class OpenConsentCase:
     looked_after: bool
     parental_responsibility_holder_ids: tuple[str, ...]
     social_worker_id: str | None
+    school_urn: SchoolUrn | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordConsentDecision:
+    referral_id: uuid.UUID
+    consenter_id: str
+    scope: ConsentScope
+    decision: ConsentDecisionKind
+    method: ConsentMethod
+    decided_on: date
+    evidence_ref: str | None = None
+    agency: str | None = None
+    expires_on: date | None = None
+    recorded_by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCapacityAssessment:
+    referral_id: uuid.UUID
+    scope: ConsentScope
+    has_capacity: bool
+    assessed_on: date
+    assessor_id: str
+    evidence_ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReassessConsent:
+    """Time passed: grants may have expired, or the young person may now decide."""
+
+    referral_id: uuid.UUID

@@ -29,6 +29,7 @@ async def on_referral_received(event: Envelope[ReferralReceived], uow: UnitOfWor
             looked_after=data.looked_after,
             parental_responsibility_holder_ids=data.parental_responsibility_holder_ids,
             social_worker_id=data.social_worker_id,
+            school_urn=data.school_urn,
         ),
         uow,
     )

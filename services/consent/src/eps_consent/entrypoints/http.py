@@ -1,7 +1,157 @@
-"""HTTP entrypoints of the consent service (decisions arrive in the consent issue)."""
+"""HTTP entrypoints of the consent service: record decisions and capacity, read a case."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any
+
+from eps_chassis.audit import record_access
+from eps_chassis.auth import Principal, Role, require_roles
+from eps_chassis.context import MessageContext
+from eps_chassis.errors import DomainError, Forbidden, NotFound
+from eps_chassis.http import json_body
+from eps_chassis.service import ServiceRuntime, get_runtime
+from eps_chassis.unit_of_work import UnitOfWork
+from eps_contracts.base import ContractModel
+from eps_contracts.common import PersonId
+from eps_contracts.consent import ConsentDecisionKind, ConsentMethod, ConsentScope
+from fastapi import APIRouter, Depends, Header
+from pydantic import Field
+
+from eps_consent.adapters.repository import ConsentCaseRepository
+from eps_consent.domain.commands import RecordCapacityAssessment, RecordConsentDecision
+from eps_consent.domain.rules import london_date
+from eps_consent.service_layer import handlers
 
 router = APIRouter(prefix="/consent", tags=["consent"])
+
+PRACTITIONERS = (Role.SENCO, Role.EP, Role.SENIOR_EP, Role.PRINCIPAL_EP, Role.COORDINATOR)
+RECORDERS = require_roles(*PRACTITIONERS, Role.ADMIN)
+READERS = require_roles(*PRACTITIONERS, Role.ADMIN)
+ASSESSORS = require_roles(Role.EP, Role.SENIOR_EP, Role.PRINCIPAL_EP)
+
+
+class ConsentDecisionBody(ContractModel):
+    consenter_id: PersonId = Field(description="Who decided (the child id for a young person).")
+    scope: ConsentScope
+    agency: str | None = Field(None, max_length=200, description="For information sharing.")
+    decision: ConsentDecisionKind
+    method: ConsentMethod
+    decided_on: date
+    evidence_ref: str | None = Field(None, max_length=200, description="Form or note reference.")
+    expires_on: date | None = Field(None, description="Re-consent date; default from LA policy.")
+
+
+class CapacityAssessmentBody(ContractModel):
+    scope: ConsentScope = Field(description="The decision assessed.")
+    has_capacity: bool
+    assessed_on: date
+    evidence_ref: str = Field(min_length=1, max_length=200)
+
+
+Work = Callable[[UnitOfWork], Awaitable[None]]
+
+
+async def _act(
+    runtime: ServiceRuntime,
+    principal: Principal,
+    referral_id: uuid.UUID,
+    action: str,
+    work: Work | None = None,
+    purpose: str | None = None,
+) -> dict[str, Any]:
+    """Do ``work`` on one case for the caller (own school only for school staff), audited."""
+    resource = f"consent/{referral_id}"
+    try:
+        async with runtime.uow(MessageContext(principal.tenant, principal.actor)) as uow:
+            repo = ConsentCaseRepository(uow.conn)
+            view = await repo.view(principal.tenant, referral_id)
+            if view is None:
+                raise NotFound("no consent case for this referral (yet)")
+            if principal.is_school_staff and view["school_urn"] != principal.school_urn:
+                raise Forbidden("school staff may act only for children of their own school")
+            if work is not None:
+                await work(uow)
+                view = await repo.view(principal.tenant, referral_id)
+            await record_access(
+                uow.conn, principal, action=action, resource=resource, purpose=purpose
+            )
+    except DomainError as exc:
+        assert runtime.pool is not None
+        await record_access(
+            runtime.pool,
+            principal,
+            action=action,
+            resource=resource,
+            purpose=purpose,
+            outcome={404: "not_found", 403: "denied"}.get(exc.status_code, "refused"),
+        )
+        raise
+    assert view is not None
+    return view
+
+
+@router.post("/{referral_id}/decisions", status_code=201)
+async def record_consent_decision(
+    referral_id: uuid.UUID,
+    body: ConsentDecisionBody = json_body(ConsentDecisionBody),
+    principal: Principal = RECORDERS,
+    runtime: ServiceRuntime = Depends(get_runtime),
+) -> dict[str, Any]:
+    cmd = RecordConsentDecision(
+        referral_id=referral_id,
+        consenter_id=body.consenter_id,
+        scope=body.scope,
+        decision=body.decision,
+        method=body.method,
+        decided_on=body.decided_on,
+        evidence_ref=body.evidence_ref,
+        agency=body.agency,
+        expires_on=body.expires_on,
+        recorded_by=principal.actor,
+    )
+    today = london_date(runtime.clock())
+    return await _act(
+        runtime,
+        principal,
+        referral_id,
+        "record_consent_decision",
+        lambda uow: handlers.record_consent_decision(cmd, uow, today),
+    )
+
+
+@router.post("/{referral_id}/capacity-assessments", status_code=201)
+async def record_capacity_assessment(
+    referral_id: uuid.UUID,
+    body: CapacityAssessmentBody = json_body(CapacityAssessmentBody),
+    principal: Principal = ASSESSORS,
+    runtime: ServiceRuntime = Depends(get_runtime),
+) -> dict[str, Any]:
+    cmd = RecordCapacityAssessment(
+        referral_id=referral_id,
+        scope=body.scope,
+        has_capacity=body.has_capacity,
+        assessed_on=body.assessed_on,
+        assessor_id=principal.subject,
+        evidence_ref=body.evidence_ref,
+    )
+    today = london_date(runtime.clock())
+    return await _act(
+        runtime,
+        principal,
+        referral_id,
+        "record_capacity",
+        lambda uow: handlers.record_capacity_assessment(cmd, uow, today),
+    )
+
+
+@router.get("/{referral_id}")
+async def read_consent_case(
+    referral_id: uuid.UUID,
+    principal: Principal = READERS,
+    runtime: ServiceRuntime = Depends(get_runtime),
+    x_purpose: str | None = Header(None),
+) -> dict[str, Any]:
+    return await _act(runtime, principal, referral_id, "read", purpose=x_purpose)

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from datetime import date
 
 from eps_contracts.common import PriorityGroup
-from eps_contracts.referrals import ChildDetails, GraduatedApproachEvidence, Requester
+from eps_contracts.referrals import (
+    CaseworkStage,
+    ChildDetails,
+    FeedbackRecord,
+    GraduatedApproachEvidence,
+    RedirectDestination,
+    Requester,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,3 +27,51 @@ class RegisterReferral:
     priority_groups: tuple[PriorityGroup, ...] = ()
     exclusion_tier: int | None = None
     graduated_approach: GraduatedApproachEvidence | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordConsentStatus:
+    referral_id: uuid.UUID
+    involvement: str
+    involvement_valid: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordNamedEp:
+    school_urn: str
+    ep_id: str
+    effective_from: date
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptReferral:
+    referral_id: uuid.UUID
+    ep_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeclineReferral:
+    referral_id: uuid.UUID
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectReferral:
+    referral_id: uuid.UUID
+    destination: RedirectDestination
+    reason: str
+    service_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartCaseworkStage:
+    referral_id: uuid.UUID
+    stage: CaseworkStage
+
+
+@dataclass(frozen=True, slots=True)
+class CloseReferral:
+    referral_id: uuid.UUID
+    feedback: FeedbackRecord
+    closed_on: date

@@ -6,9 +6,11 @@ from eps_chassis.consumer import EventConsumer
 from eps_chassis.errors import DomainError, EventRejected
 from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts import Envelope, topics
+from eps_contracts.consent import ConsentStatusChanged
 from eps_contracts.referrals import ReferralRequested
+from eps_contracts.scheduling import SCHOOLS, NamedEpAssigned
 
-from eps_referrals.domain.commands import RegisterReferral
+from eps_referrals.domain.commands import RecordConsentStatus, RecordNamedEp, RegisterReferral
 from eps_referrals.service_layer import handlers
 
 upstream = EventConsumer(
@@ -37,3 +39,42 @@ async def on_referral_requested(event: Envelope[ReferralRequested], uow: UnitOfW
         await handlers.register_referral(register_referral_command(event.data), uow)
     except DomainError as exc:
         raise EventRejected(f"{exc.field}: {exc}" if exc.field else str(exc)) from exc
+
+
+consent = EventConsumer(
+    name="consent-status",
+    topics=[topics.CONSENT],
+    description="Consent's current state per referral: work goes ahead only while it is valid.",
+)
+
+
+@consent.on(ConsentStatusChanged)
+async def on_consent_status_changed(event: Envelope[ConsentStatusChanged], uow: UnitOfWork) -> None:
+    data = event.data
+    await handlers.record_consent_status(
+        RecordConsentStatus(
+            referral_id=data.referral_id,
+            involvement=str(data.involvement),
+            involvement_valid=data.involvement_valid,
+            reason=data.reason,
+        ),
+        uow,
+    )
+
+
+schools = EventConsumer(
+    name="named-eps",
+    topics=[SCHOOLS],
+    description="Each school's named EP, to whom its referrals are routed.",
+)
+
+
+@schools.on(NamedEpAssigned)
+async def on_named_ep_assigned(event: Envelope[NamedEpAssigned], uow: UnitOfWork) -> None:
+    data = event.data
+    await handlers.record_named_ep(
+        RecordNamedEp(
+            school_urn=data.school_urn, ep_id=data.ep_id, effective_from=data.effective_from
+        ),
+        uow,
+    )

@@ -1,0 +1,308 @@
+"""Referrals and consent together on the real broker and database: no work without consent."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+import pytest
+from eps_chassis.auth import Role
+from eps_consent.bootstrap import definition as consent_definition
+from eps_contracts import Event, envelope_for, topics
+from eps_contracts.consent import ConsentStatusChanged, InvolvementConsent
+from eps_contracts.scheduling import NamedEpAssigned
+from eps_referrals.bootstrap import definition as referrals_definition
+from eps_referrals.domain.model import referral_id_for
+
+from tests.support import builders
+from tests.support.infra import Infra
+from tests.support.kafka import publish_raw, read_topic, wait_until
+from tests.support.services import Namespace, running, token
+
+pytestmark = pytest.mark.integration
+
+EP = "test-ep"  # the subject of token(Role.EP)
+SENCO = {"Authorization": f"Bearer {token(Role.SENCO, school_urn=builders.SCHOOL)}"}
+EP_AUTH = {"Authorization": f"Bearer {token(Role.EP)}"}
+
+
+async def publish(infra: Infra, ns: Namespace, event: Event, source: str) -> None:
+    envelope = envelope_for(
+        event, source=source, tenant=builders.TENANT, actor=f"service:{source.rsplit('/', 1)[1]}"
+    )
+    await publish_raw(
+        infra.kafka_bootstrap,
+        ns.topic(event.topic.name),
+        [envelope.model_dump_json().encode()],
+        key=envelope.subject.encode(),
+    )
+
+
+async def fetchval(infra: Infra, sql: str, *args: object) -> Any:
+    conn = await asyncpg.connect(infra.database_url)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def status_becomes(client: httpx.AsyncClient, referral_id: str, status: str) -> None:
+    async def reached() -> bool:
+        response = await client.get(f"/referrals/{referral_id}", headers=EP_AUTH)
+        return response.status_code == 200 and response.json()["status"] == status
+
+    await wait_until(reached, timeout_s=20, what=f"referral {status}")
+
+
+async def submit(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
+    response = await client.post(
+        "/referrals",
+        content=builders.referral_requested(**overrides).model_dump_json(),
+        headers={**SENCO, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def decide(
+    consent: httpx.AsyncClient, referral_id: str, decision: str, **extra: Any
+) -> httpx.Response:
+    body = {
+        "consenter_id": "p-1",
+        "scope": "involvement",
+        "decision": decision,
+        "method": "signed_form",
+        "decided_on": datetime.now(ZoneInfo("Europe/London")).date().isoformat(),
+        "evidence_ref": "form-1",
+        **extra,
+    }
+    return await consent.post(f"/consent/{referral_id}/decisions", json=body, headers=EP_AUTH)
+
+
+async def to_active_casework(
+    infra: Infra, ns: Namespace, referrals: httpx.AsyncClient, consent: httpx.AsyncClient
+) -> str:
+    """Named EP known, referral submitted, consent granted, accepted, consultation started."""
+    await publish(
+        infra,
+        ns,
+        NamedEpAssigned(school_urn=builders.SCHOOL, ep_id=EP, effective_from=date(2026, 9, 1)),
+        "/eps/scheduling",
+    )
+    await wait_until(
+        lambda: _has_row(infra, f"SELECT 1 FROM {ns.schema('referrals')}.named_eps"),
+        what="named EP read model",
+    )
+    referral_id = (await submit(referrals))["referral_id"]
+    view = (await referrals.get(f"/referrals/{referral_id}", headers=EP_AUTH)).json()
+    assert view["status"] == "awaiting_consent" and view["named_ep_id"] == EP
+
+    async def case_opened() -> bool:
+        return (await consent.get(f"/consent/{referral_id}", headers=EP_AUTH)).status_code == 200
+
+    await wait_until(case_opened, timeout_s=20, what="consent case opened")
+    refused = await referrals.post(f"/referrals/{referral_id}/accept", headers=EP_AUTH)
+    assert refused.status_code == 409 and "awaiting_consent" in refused.text
+    granted = await decide(consent, referral_id, "granted")
+    assert granted.status_code == 201, granted.text
+    assert granted.json()["involvement_valid"] is True
+    await status_becomes(referrals, referral_id, "awaiting_triage")
+    accepted = await referrals.post(f"/referrals/{referral_id}/accept", headers=EP_AUTH)
+    assert accepted.status_code == 200, accepted.text
+    started = await referrals.post(
+        f"/referrals/{referral_id}/casework", json={"stage": "consultation"}, headers=EP_AUTH
+    )
+    assert started.status_code == 200, started.text
+    assert started.json()["status"] == "consultation"
+    return str(referral_id)
+
+
+async def _has_row(infra: Infra, sql: str) -> bool:
+    try:
+        return await fetchval(infra, sql) is not None
+    except asyncpg.UndefinedTableError:
+        return False
+
+
+async def test_a_referral_reaches_active_casework_only_with_consent(
+    infra: Infra, ns: Namespace
+) -> None:
+    async with (
+        running(referrals_definition(), infra, ns) as (_, referrals),
+        running(consent_definition(), infra, ns) as (_, consent),
+    ):
+        referral_id = await to_active_casework(infra, ns, referrals, consent)
+        view = (await referrals.get(f"/referrals/{referral_id}", headers=SENCO)).json()
+    steps = [h["event_type"].split(".")[2] for h in view["history"]]
+    assert steps == [
+        "referral-received",
+        "referral-routed",
+        "referral-awaiting-triage",
+        "referral-accepted",
+        "casework-stage-started",
+    ]
+    audited = await fetchval(
+        infra,
+        f"SELECT count(*) FROM {ns.schema('referrals')}.audit_log WHERE resource = $1",
+        f"referral/{referral_id}",
+    )
+    assert audited >= 5  # submit, reads, the refused accept, accept, casework
+
+
+async def test_withdrawing_consent_pauses_casework_until_it_is_granted_again(
+    infra: Infra, ns: Namespace
+) -> None:
+    async with (
+        running(referrals_definition(), infra, ns) as (_, referrals),
+        running(consent_definition(), infra, ns) as (_, consent),
+    ):
+        referral_id = await to_active_casework(infra, ns, referrals, consent)
+        withdrawn = await decide(
+            consent, referral_id, "withdrawn", method="verbal", evidence_ref=None
+        )
+        assert withdrawn.status_code == 201, withdrawn.text
+        await status_becomes(referrals, referral_id, "paused")
+        refused = await referrals.post(
+            f"/referrals/{referral_id}/casework", json={"stage": "assessment"}, headers=EP_AUTH
+        )
+        assert refused.status_code == 409 and "paused" in refused.text
+        assert (await decide(consent, referral_id, "granted")).status_code == 201
+        await status_becomes(referrals, referral_id, "consultation")
+    published = await read_topic(infra.kafka_bootstrap, ns.topic(topics.CONSENT.name))
+    changes = [
+        json.loads(r.value)["data"]
+        for r in published
+        if json.loads(r.value)["type"] == ConsentStatusChanged.event_type
+    ]
+    assert [(c["involvement"], c["involvement_valid"]) for c in changes] == [
+        ("granted", True),
+        ("withdrawn", False),
+        ("granted", True),
+    ]
+
+
+async def test_consent_known_before_the_referral_arrives_applies_on_arrival(
+    infra: Infra, ns: Namespace
+) -> None:
+    request = builders.referral_requested()
+    referral_id = referral_id_for(builders.TENANT, request.request_id)
+    async with running(referrals_definition(), infra, ns) as (_, referrals):
+        await publish(
+            infra,
+            ns,
+            ConsentStatusChanged(
+                referral_id=referral_id,
+                child_id=referral_id,
+                involvement=InvolvementConsent.GRANTED,
+                involvement_valid=True,
+            ),
+            "/eps/consent",
+        )
+        await wait_until(
+            lambda: _has_row(infra, f"SELECT 1 FROM {ns.schema('referrals')}.consent_statuses"),
+            what="consent status kept before the referral",
+        )
+        await publish_raw(
+            infra.kafka_bootstrap,
+            ns.topic(topics.UPSTREAM_REFERRAL_REQUESTS.name),
+            [builders.upstream_envelope(request).model_dump_json().encode()],
+        )
+        await status_becomes(referrals, str(referral_id), "awaiting_triage")
+        view = (await referrals.get(f"/referrals/{referral_id}", headers=EP_AUTH)).json()
+    assert view["routing"] == "no_named_ep_yet" and view["named_ep_id"] is None
+
+
+async def test_a_duplicate_submission_is_linked_not_doubled(infra: Infra, ns: Namespace) -> None:
+    async with running(referrals_definition(), infra, ns) as (_, referrals):
+        first = await submit(referrals)
+        second = await submit(referrals)  # same child, same SENCO, new request id
+        other_child = await submit(referrals, child=builders.child(given_name="Robin"))
+    assert first["status"] == "awaiting_consent" and first["duplicate_of"] is None
+    assert second["status"] == "duplicate" and second["duplicate_of"] == first["referral_id"]
+    assert other_child["duplicate_of"] is None
+    received = await fetchval(
+        infra,
+        f"SELECT count(*) FROM {ns.schema('referrals')}.outbox"
+        " WHERE convert_from(value, 'UTF8') LIKE $1",
+        "%referral-received%",
+    )
+    assert received == 2
+    linked = await fetchval(
+        infra,
+        f"SELECT count(*) FROM {ns.schema('referrals')}.outbox"
+        " WHERE convert_from(value, 'UTF8') LIKE $1",
+        "%duplicate-linked%",
+    )
+    assert linked == 1
+
+
+async def test_bad_upstream_payloads_are_dead_lettered_with_the_field(
+    infra: Infra, ns: Namespace
+) -> None:
+    no_evidence = builders.referral_requested(graduated_approach=None)
+    no_holder = builders.referral_requested(child=builders.child(parental_responsibility=()))
+    bad_consent = json.loads(
+        envelope_for(
+            ConsentStatusChanged(
+                referral_id=no_evidence.request_id,
+                child_id=no_evidence.request_id,
+                involvement=InvolvementConsent.GRANTED,
+                involvement_valid=True,
+            ),
+            source="/eps/consent",
+            tenant=builders.TENANT,
+            actor="service:consent",
+        ).model_dump_json()
+    )
+    bad_consent["data"]["involvement_valid"] = "yes"
+    async with running(referrals_definition(), infra, ns):
+        await publish_raw(
+            infra.kafka_bootstrap,
+            ns.topic(topics.UPSTREAM_REFERRAL_REQUESTS.name),
+            [
+                builders.upstream_envelope(r).model_dump_json().encode()
+                for r in (no_evidence, no_holder)
+            ],
+        )
+        await publish_raw(
+            infra.kafka_bootstrap,
+            ns.topic(topics.CONSENT.name),
+            [json.dumps(bad_consent).encode()],
+        )
+        dlq = ns.topic("eps.dlq.referrals.v1")
+
+        async def three() -> bool:
+            return len(await read_topic(infra.kafka_bootstrap, dlq)) == 3
+
+        await wait_until(three, timeout_s=30, what="three dead letters")
+    reasons = sorted(
+        dict(r.headers)["dlq-reason"].decode() for r in await read_topic(infra.kafka_bootstrap, dlq)
+    )
+    assert any("data.involvement_valid" in r for r in reasons)
+    assert any(r.startswith("rejected: graduated_approach:") for r in reasons)
+    assert any(r.startswith("rejected: child.parental_responsibility:") for r in reasons)
+    assert await fetchval(infra, f"SELECT count(*) FROM {ns.schema('referrals')}.referrals") == 0
+
+
+async def test_the_expiry_job_publishes_expired_consent_and_casework_pauses(
+    infra: Infra, ns: Namespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EPS_CONSENT_EXPIRY_CHECK_INTERVAL_S", "0.2")
+    now = [datetime.now(UTC)]
+    async with (
+        running(referrals_definition(), infra, ns) as (_, referrals),
+        running(consent_definition(), infra, ns, clock=lambda: now[0]) as (_, consent),
+    ):
+        referral_id = await to_active_casework(infra, ns, referrals, consent)
+        expiry = datetime.now(ZoneInfo("Europe/London")).date() + timedelta(days=30)
+        regranted = await decide(consent, referral_id, "granted", expires_on=expiry.isoformat())
+        assert regranted.json()["valid_until"] == expiry.isoformat()
+        now[0] += timedelta(days=31)  # the injected clock moves past the re-consent date
+        await status_becomes(referrals, referral_id, "paused")
+        case = (await consent.get(f"/consent/{referral_id}", headers=EP_AUTH)).json()
+    assert case["state"] == "expired" and case["involvement_valid"] is False
