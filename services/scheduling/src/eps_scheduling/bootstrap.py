@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from eps_chassis.service import ServiceDefinition
+from eps_contracts.scheduling import (
+    APPOINTMENTS,
+    DELIVERED_TIME,
+    FAST_TRACK_ALLOCATIONS,
+    SCHOOLS,
+)
 
-from eps_scheduling.entrypoints import http
+from eps_scheduling.entrypoints import events, http
 
 
 def definition() -> ServiceDefinition:
@@ -15,7 +21,7 @@ def definition() -> ServiceDefinition:
         local_port=8003,
         description="EP diaries, named EPs, allocations, appointments and delivered time.",
         migrations=Path(__file__).parent / "migrations",
-        consumers=[],
+        consumers=[events.fast_track, events.booking_requests, events.case_events],
         routers=[http.router],
-        publishes=[],
+        publishes=[SCHOOLS, APPOINTMENTS, DELIVERED_TIME, FAST_TRACK_ALLOCATIONS],
     )

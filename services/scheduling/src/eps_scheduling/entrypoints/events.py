@@ -1,3 +1,112 @@
-"""Kafka entrypoints of the scheduling service."""
+"""Kafka entrypoints: translate each consumed event into a command, nothing more.
+
+The fast track has its own consumer (own group, small batches) on its own topic, so no backlog
+of routine booking requests or case events can ever sit in front of a critical incident.
+"""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from eps_chassis.consumer import EventConsumer
+from eps_chassis.errors import DomainError, EventRejected
+from eps_chassis.unit_of_work import UnitOfWork
+from eps_contracts import Envelope, topics
+from eps_contracts.consent import ConsentStatusChanged
+from eps_contracts.incidents import FAST_TRACK_REQUESTS, FastTrackAllocationRequested
+from eps_contracts.referrals import ReferralReceived
+from eps_contracts.scheduling import BOOKING_REQUESTS, AppointmentBookingRequested
+
+from eps_scheduling.domain import commands
+from eps_scheduling.service_layer import handlers
+
+fast_track = EventConsumer(
+    name="fast-track",
+    topics=[FAST_TRACK_REQUESTS],
+    batch_size=5,
+    batch_timeout_ms=10,
+    description="Critical-incident requests for EPs; read by nothing else, answered at once.",
+)
+booking_requests = EventConsumer(
+    name="booking-requests",
+    topics=[BOOKING_REQUESTS],
+    batch_size=20,  # short transactions: EP rows are locked only briefly
+    description="Other services' requests for EP time (e.g. statutory assessment visits).",
+)
+case_events = EventConsumer(
+    name="case-events",
+    topics=[topics.REFERRALS, topics.CONSENT],
+    batch_size=100,
+    description="Referrals (read model) and consent changes (withdrawal cancels appointments).",
+)
+
+
+def _rejecting(exc: DomainError) -> EventRejected:
+    return EventRejected(f"{exc.field}: {exc}" if exc.field else str(exc))
+
+
+@fast_track.on(FastTrackAllocationRequested)
+async def on_fast_track_requested(
+    event: Envelope[FastTrackAllocationRequested], uow: UnitOfWork
+) -> None:
+    data = event.data
+    cmd = commands.AllocateFastTrack(
+        incident_id=data.incident_id,
+        school_urn=data.school_urn,
+        level=data.level,
+        eps_needed=data.eps_needed,
+        needed_by=data.needed_by,
+        duration_minutes=data.duration_minutes,
+        senior_lead_required=data.senior_lead_required,
+        now=max(event.time, datetime.now(UTC)),
+    )
+    try:
+        await handlers.allocate_fast_track(cmd, uow)
+    except DomainError as exc:
+        raise _rejecting(exc) from exc
+
+
+@booking_requests.on(AppointmentBookingRequested)
+async def on_booking_requested(
+    event: Envelope[AppointmentBookingRequested], uow: UnitOfWork
+) -> None:
+    data = event.data
+    await handlers.answer_booking_request(
+        commands.BookAppointment(
+            kind=data.kind,
+            funding_stream=data.funding_stream,
+            starts_at=data.earliest,
+            duration_minutes=data.duration_minutes,
+            ep_id=data.ep_id,
+            school_urn=data.school_urn,
+            referral_id=data.referral_id,
+            child_id=data.child_id,
+            case_ref=data.case_ref,
+            request_id=data.request_id,
+            window_end=max(data.earliest, data.latest - timedelta(minutes=data.duration_minutes)),
+        ),
+        uow,
+    )
+
+
+@case_events.on(ReferralReceived)
+async def on_referral_received(event: Envelope[ReferralReceived], uow: UnitOfWork) -> None:
+    data = event.data
+    await handlers.record_referral(
+        commands.RecordReferral(data.referral_id, data.child_id, data.school_urn), uow
+    )
+
+
+@case_events.on(ConsentStatusChanged)
+async def on_consent_status_changed(event: Envelope[ConsentStatusChanged], uow: UnitOfWork) -> None:
+    data = event.data
+    await handlers.record_consent_status(
+        commands.RecordConsentStatus(
+            referral_id=data.referral_id,
+            child_id=data.child_id,
+            involvement_valid=data.involvement_valid,
+            reason=data.reason,
+            changed_at=event.time,
+        ),
+        uow,
+    )

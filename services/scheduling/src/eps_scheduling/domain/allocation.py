@@ -1,0 +1,149 @@
+"""The fast track: which EPs go to a critical incident, when, and what they must drop.
+
+Rules, in order:
+1. The school's named EP goes if they can start by ``needed_by``.
+2. When a senior lead is required and the named EP is not senior, the best senior or principal
+   EP (on the rota or not: the principal may lead) is added as lead.
+3. The remaining places go to critical-incident rota EPs. Ranking: an EP free without moving
+   anything first, then fewer displaced appointments, then the shortest distance from their base
+   to the school, then the earliest start.
+Each EP gets the option that displaces least (then the earliest). Only routine appointments that
+have not started may be displaced; statutory visits and other incidents never move.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from eps_scheduling.domain.availability import clash, find_slot
+from eps_scheduling.domain.calendar import Interval, ceil_to_step, london_date
+from eps_scheduling.domain.model import Appointment, AppointmentStatus, Ep, Policy, School
+
+
+@dataclass(frozen=True, slots=True)
+class FastTrackNeed:
+    incident_id: uuid.UUID
+    school: School
+    eps_needed: int
+    needed_by: datetime
+    duration_minutes: int
+    senior_lead_required: bool
+    on_site: bool  # level 1 is a telephone consultation: no travel
+
+    @property
+    def place(self) -> str | None:
+        return self.school.school_urn if self.on_site else None
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One EP can respond in ``slot`` if ``displaced`` are moved."""
+
+    ep: Ep
+    slot: Interval
+    displaced: tuple[Appointment, ...]
+    distance_km: float
+    is_named_ep: bool
+
+    def rank(self) -> tuple[bool, int, float, datetime]:
+        return (bool(self.displaced), len(self.displaced), self.distance_km, self.slot.start)
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    chosen: tuple[Option, ...]
+    shortfall: int
+
+
+def displaceable(appointment: Appointment, now: datetime) -> bool:
+    return (
+        appointment.is_routine
+        and appointment.status is AppointmentStatus.BOOKED
+        and appointment.starts_at >= now
+    )
+
+
+def option_for(
+    ep: Ep,
+    appointments: Sequence[Appointment],
+    need: FastTrackNeed,
+    now: datetime,
+    policy: Policy,
+    *,
+    is_named_ep: bool = False,
+) -> Option | None:
+    """The least disruptive (then earliest) slot starting by ``needed_by``, if any."""
+    if not ep.active or not ep.role.is_qualified_ep:
+        return None
+    length = timedelta(minutes=need.duration_minutes)
+    step = timedelta(minutes=policy.fast_track_step_minutes)
+    start = ceil_to_step(now, policy.fast_track_step_minutes)
+    best: Option | None = None
+    while start <= need.needed_by:
+        slot = Interval(start, start + length)
+        hours = ep.pattern.hours_on(london_date(start))
+        if hours is not None and hours.contains(slot):
+            blocking = [a for a in appointments if clash(a, slot, need.place, policy)]
+            if all(displaceable(a, now) for a in blocking):
+                candidate = Option(
+                    ep,
+                    slot,
+                    tuple(blocking),
+                    ep.base.km_to(need.school.location),
+                    is_named_ep,
+                )
+                if best is None or len(candidate.displaced) < len(best.displaced):
+                    best = candidate
+                if not blocking:
+                    break
+        start += step
+    return best
+
+
+def allocate(
+    need: FastTrackNeed,
+    eps: Sequence[Ep],
+    diaries: Mapping[str, Sequence[Appointment]],
+    now: datetime,
+    policy: Policy,
+) -> Allocation:
+    """Choose up to ``eps_needed`` EPs for the incident (see the module rules)."""
+    named_id = need.school.named_ep_id
+    options: dict[str, Option] = {}
+    for ep in eps:
+        if ep.ep_id == named_id or ep.on_rota or (need.senior_lead_required and ep.role.is_senior):
+            option = option_for(
+                ep, diaries.get(ep.ep_id, ()), need, now, policy, is_named_ep=ep.ep_id == named_id
+            )
+            if option is not None:
+                options[ep.ep_id] = option
+    ranked = sorted(options.values(), key=Option.rank)
+    chosen: list[Option] = []
+    named = options.get(named_id)
+    if need.senior_lead_required and not (named and named.ep.role.is_senior):
+        lead = next((o for o in ranked if o.ep.role.is_senior), None)
+        if lead is not None:
+            chosen.append(lead)
+    if named is not None and named not in chosen:
+        chosen.append(named)
+    chosen.extend(o for o in ranked if o.ep.on_rota and o not in chosen)
+    chosen = chosen[: need.eps_needed]
+    return Allocation(tuple(chosen), need.eps_needed - len(chosen))
+
+
+def new_slot_for_displaced(
+    ep: Ep,
+    displaced: Appointment,
+    diary: Sequence[Appointment],
+    after: datetime,
+    policy: Policy,
+) -> Interval | None:
+    """The first slot after the incident, within the LA's horizon, for a displaced appointment.
+
+    ``diary`` must already hold the incident and exclude ``displaced`` itself.
+    """
+    window = Interval(after, after + timedelta(days=policy.reschedule_horizon_days))
+    return find_slot(ep, diary, window, displaced.minutes, displaced.place, policy)

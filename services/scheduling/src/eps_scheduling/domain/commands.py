@@ -1,0 +1,129 @@
+"""Commands: what someone asks the scheduling service to do (imperative names)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from eps_contracts.scheduling import AppointmentKind, FundingStream
+
+from eps_scheduling.domain.model import Ep
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterEp:
+    ep: Ep
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterSchool:
+    school_urn: str
+    latitude: float
+    longitude: float
+    named_ep_id: str
+    effective_from: date
+
+
+@dataclass(frozen=True, slots=True)
+class SetCoreAllocation:
+    school_urn: str
+    academic_year: int
+    core_minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class AddTradedTime:
+    purchase_id: uuid.UUID
+    school_urn: str
+    academic_year: int
+    minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class BookAppointment:
+    """Book a specific slot (HTTP) or, with ``window_end``, the first free one in a window."""
+
+    kind: AppointmentKind
+    funding_stream: FundingStream
+    starts_at: datetime
+    duration_minutes: int
+    ep_id: str | None = None
+    school_urn: str | None = None
+    referral_id: uuid.UUID | None = None
+    child_id: uuid.UUID | None = None
+    case_ref: str | None = None
+    request_id: uuid.UUID | None = None
+    window_end: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAppointment:
+    appointment_id: uuid.UUID
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RescheduleAppointment:
+    appointment_id: uuid.UUID
+    starts_at: datetime
+    reason: str
+    ep_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteAppointment:
+    appointment_id: uuid.UUID
+    completed_at: datetime
+    delivered_minutes: int
+    funding_stream: FundingStream | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectDeliveredTime:
+    delivery_id: uuid.UUID
+    correction_id: uuid.UUID
+    minutes: int
+    funding_stream: FundingStream
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class VoidDeliveredTime:
+    delivery_id: uuid.UUID
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordConsentStatus:
+    referral_id: uuid.UUID
+    child_id: uuid.UUID
+    involvement_valid: bool
+    reason: str | None
+    changed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecordReferral:
+    referral_id: uuid.UUID
+    child_id: uuid.UUID
+    school_urn: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AllocateFastTrack:
+    incident_id: uuid.UUID
+    school_urn: str
+    level: int
+    eps_needed: int
+    needed_by: datetime
+    duration_minutes: int
+    senior_lead_required: bool
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ProposePlanningMeetings:
+    school_urn: str
+    academic_year: int
+    now: datetime

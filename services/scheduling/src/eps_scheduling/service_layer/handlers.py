@@ -1,0 +1,484 @@
+"""Service-layer handlers: load, call the domain, save, publish, all in one unit of work.
+
+Every change to an EP's diary first locks that EP's row (``StaffRepository.lock_eps``), so the
+availability check and the insert see the same diary; the exclusion constraint on
+``appointments`` is the last guard against double booking.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from eps_chassis.errors import Conflict, DomainError, NotFound
+from eps_chassis.unit_of_work import UnitOfWork
+from eps_contracts.scheduling import (
+    AllocatedEp,
+    AppointmentBookingFailed,
+    AppointmentKind,
+    FastTrackEpsAllocated,
+    FundingStream,
+    NamedEpAssigned,
+)
+
+from eps_scheduling.adapters.repository import (
+    AppointmentRepository,
+    DeliveryRepository,
+    FastTrackRepository,
+    PlanningRepository,
+    PolicyRepository,
+    ReadModelRepository,
+    StaffRepository,
+)
+from eps_scheduling.domain import commands
+from eps_scheduling.domain.allocation import FastTrackNeed, allocate, new_slot_for_displaced
+from eps_scheduling.domain.availability import find_slot, refusal
+from eps_scheduling.domain.calendar import Interval, academic_year_of, london_date
+from eps_scheduling.domain.delivery import Delivery
+from eps_scheduling.domain.model import Appointment, Ep, GeoPoint, Policy, School
+from eps_scheduling.domain.planning import Term, propose_planning_meeting
+
+DIARY_MARGIN = timedelta(days=8)  # a whole ISO week either side, for capacity and buffers
+
+
+def _publish_all(uow: UnitOfWork, *sources: Appointment | Delivery) -> None:
+    for source in sources:
+        for event in source.events:
+            uow.publish(event)
+        source.events.clear()
+
+
+# --- reference data ---------------------------------------------------------------------
+
+
+async def register_ep(cmd: commands.RegisterEp, uow: UnitOfWork) -> None:
+    await StaffRepository(uow.conn).save_ep(uow.tenant, cmd.ep)
+
+
+async def register_school(cmd: commands.RegisterSchool, uow: UnitOfWork) -> None:
+    """Create or update a school; a new named EP is announced (referrals routes by it)."""
+    staff = StaffRepository(uow.conn)
+    if await staff.get_ep(uow.tenant, cmd.named_ep_id) is None:
+        raise DomainError(f"no EP {cmd.named_ep_id}", field="named_ep_id")
+    school = School(cmd.school_urn, GeoPoint(cmd.latitude, cmd.longitude), cmd.named_ep_id)
+    previous = await staff.save_school(uow.tenant, school, cmd.effective_from)
+    if previous != cmd.named_ep_id:
+        uow.publish(
+            NamedEpAssigned(
+                school_urn=cmd.school_urn, ep_id=cmd.named_ep_id, effective_from=cmd.effective_from
+            )
+        )
+
+
+async def _school(staff: StaffRepository, tenant: str, school_urn: str) -> School:
+    school = await staff.get_school(tenant, school_urn)
+    if school is None:
+        raise NotFound(f"no school {school_urn}", field="school_urn")
+    return school
+
+
+async def set_core_allocation(cmd: commands.SetCoreAllocation, uow: UnitOfWork) -> None:
+    staff = StaffRepository(uow.conn)
+    await _school(staff, uow.tenant, cmd.school_urn)
+    if cmd.core_minutes < 0:
+        raise DomainError("must not be negative", field="core_minutes")
+    await staff.set_core_allocation(uow.tenant, cmd.school_urn, cmd.academic_year, cmd.core_minutes)
+
+
+async def add_traded_time(cmd: commands.AddTradedTime, uow: UnitOfWork) -> bool:
+    staff = StaffRepository(uow.conn)
+    await _school(staff, uow.tenant, cmd.school_urn)
+    if cmd.minutes <= 0:
+        raise DomainError("must be positive", field="minutes")
+    return await staff.add_traded_time(
+        uow.tenant, cmd.purchase_id, cmd.school_urn, cmd.academic_year, cmd.minutes
+    )
+
+
+# --- booking ------------------------------------------------------------------------------
+
+
+async def _check_consent(
+    uow: UnitOfWork, referral_id: uuid.UUID | None, child_id: uuid.UUID | None
+) -> None:
+    if referral_id is None and child_id is None:
+        return
+    if not await ReadModelRepository(uow.conn).consent_valid(uow.tenant, referral_id, child_id):
+        raise DomainError(
+            "no valid consent to involvement for this child's referral",
+            field="referral_id" if referral_id else "child_id",
+        )
+
+
+async def _check_allowance(
+    uow: UnitOfWork, school_urn: str | None, funding: FundingStream, slot: Interval
+) -> None:
+    if school_urn is None or funding not in (FundingStream.CORE, FundingStream.TRADED):
+        return
+    staff = StaffRepository(uow.conn)
+    year = academic_year_of(london_date(slot.start))
+    await staff.lock_school_year(uow.tenant, school_urn, year)
+    allowance = await staff.allowance(uow.tenant, school_urn, year)
+    used_core, used_traded = await AppointmentRepository(uow.conn).used_minutes(
+        uow.tenant, school_urn, year
+    )
+    reason = allowance.refusal(funding, slot.minutes, used_core, used_traded)
+    if reason:
+        raise DomainError(reason, field="funding_stream")
+
+
+async def _candidate_eps(
+    staff: StaffRepository, tenant: str, cmd: commands.BookAppointment, school: School | None
+) -> list[str]:
+    if cmd.ep_id is not None:
+        return [cmd.ep_id]
+    if school is None:
+        raise DomainError("name an EP or a school", field="ep_id")
+    if cmd.window_end is None:
+        return [school.named_ep_id]
+    others = [
+        ep
+        for ep in await staff.list_eps(tenant)
+        if ep.active and ep.role.is_qualified_ep and ep.ep_id != school.named_ep_id
+    ]
+    others.sort(key=lambda ep: (ep.base.km_to(school.location), ep.ep_id))
+    return [school.named_ep_id, *(ep.ep_id for ep in others)]
+
+
+async def book_appointment(cmd: commands.BookAppointment, uow: UnitOfWork) -> Appointment:
+    """Book the slot asked for, or the first free one in the window (named EP first)."""
+    appointments = AppointmentRepository(uow.conn)
+    if cmd.request_id is not None:
+        existing = await appointments.for_request(uow.tenant, cmd.request_id)
+        if existing is not None:
+            return existing
+    staff = StaffRepository(uow.conn)
+    school_urn, child_id = cmd.school_urn, cmd.child_id
+    if cmd.referral_id is not None:
+        known = await ReadModelRepository(uow.conn).referral(uow.tenant, cmd.referral_id)
+        if known is not None:
+            child_id = child_id or known[0]
+            school_urn = school_urn or known[1]
+    await _check_consent(uow, cmd.referral_id, child_id)
+    school = await _school(staff, uow.tenant, school_urn) if school_urn else None
+    candidates = await _candidate_eps(staff, uow.tenant, cmd, school)
+    eps = {ep.ep_id: ep for ep in await staff.lock_eps(uow.tenant, candidates)}
+    if cmd.ep_id is not None and cmd.ep_id not in eps:
+        raise DomainError(f"no EP {cmd.ep_id}", field="ep_id")
+    policy = await PolicyRepository(uow.conn).get(uow.tenant)
+    length = timedelta(minutes=cmd.duration_minutes)
+    window = Interval(cmd.starts_at, max(cmd.window_end or cmd.starts_at, cmd.starts_at) + length)
+    diaries = await appointments.diaries(
+        uow.tenant, list(eps), window.start - DIARY_MARGIN, window.end + DIARY_MARGIN
+    )
+    chosen: tuple[Ep, Interval] | None = None
+    reason = "no EP is free in the window"
+    for ep_id in candidates:
+        ep = eps.get(ep_id)
+        if ep is None:
+            continue
+        if cmd.window_end is None:
+            slot = Interval(cmd.starts_at, cmd.starts_at + length)
+            refused = refusal(ep, diaries[ep_id], slot, school_urn, policy)
+            if refused is None:
+                chosen = (ep, slot)
+                break
+            reason = refused
+        else:
+            found = find_slot(ep, diaries[ep_id], window, cmd.duration_minutes, school_urn, policy)
+            if found is not None:
+                chosen = (ep, found)
+                break
+    if chosen is None:
+        raise Conflict(reason, field="starts_at")
+    ep, slot = chosen
+    await _check_allowance(uow, school_urn, cmd.funding_stream, slot)
+    appointment = Appointment.book(
+        ep_id=ep.ep_id,
+        kind=cmd.kind,
+        starts_at=slot.start,
+        ends_at=slot.end,
+        funding_stream=cmd.funding_stream,
+        place=school_urn,
+        school_urn=school_urn,
+        referral_id=cmd.referral_id,
+        child_id=child_id,
+        case_ref=cmd.case_ref,
+        request_id=cmd.request_id,
+    )
+    await appointments.add(uow.tenant, appointment)
+    _publish_all(uow, appointment)
+    return appointment
+
+
+async def answer_booking_request(cmd: commands.BookAppointment, uow: UnitOfWork) -> None:
+    """Another service's request: booked, or told why not (a business outcome, not an error)."""
+    try:
+        await book_appointment(cmd, uow)
+    except DomainError as exc:
+        assert cmd.request_id is not None and cmd.case_ref is not None
+        detail = f"{exc.field}: {exc}" if exc.field else str(exc)
+        uow.publish(
+            AppointmentBookingFailed(
+                request_id=cmd.request_id, case_ref=cmd.case_ref, reason=detail[:500]
+            )
+        )
+
+
+async def load_appointment(uow: UnitOfWork, appointment_id: uuid.UUID) -> Appointment:
+    appointment = await AppointmentRepository(uow.conn).get(uow.tenant, appointment_id)
+    if appointment is None:
+        raise NotFound("no such appointment")
+    return appointment
+
+
+async def cancel_appointment(cmd: commands.CancelAppointment, uow: UnitOfWork) -> Appointment:
+    appointment = await load_appointment(uow, cmd.appointment_id)
+    appointment.cancel(cmd.reason)
+    await AppointmentRepository(uow.conn).update(uow.tenant, appointment)
+    _publish_all(uow, appointment)
+    return appointment
+
+
+async def reschedule_appointment(
+    cmd: commands.RescheduleAppointment, uow: UnitOfWork
+) -> Appointment:
+    appointment = await load_appointment(uow, cmd.appointment_id)
+    ep_id = cmd.ep_id or appointment.ep_id
+    eps = {ep.ep_id: ep for ep in await StaffRepository(uow.conn).lock_eps(uow.tenant, [ep_id])}
+    if ep_id not in eps:
+        raise DomainError(f"no EP {ep_id}", field="ep_id")
+    slot = Interval(cmd.starts_at, cmd.starts_at + (appointment.ends_at - appointment.starts_at))
+    repo = AppointmentRepository(uow.conn)
+    diary = (
+        await repo.diaries(uow.tenant, [ep_id], slot.start - DIARY_MARGIN, slot.end + DIARY_MARGIN)
+    )[ep_id]
+    others = [a for a in diary if a.appointment_id != appointment.appointment_id]
+    policy = await PolicyRepository(uow.conn).get(uow.tenant)
+    refused = refusal(eps[ep_id], others, slot, appointment.place, policy)
+    if refused:
+        raise Conflict(refused, field="starts_at")
+    appointment.reschedule(ep_id, slot.start, slot.end, cmd.reason)
+    await repo.update(uow.tenant, appointment)
+    _publish_all(uow, appointment)
+    return appointment
+
+
+# --- delivered time -------------------------------------------------------------------------
+
+
+async def complete_appointment(cmd: commands.CompleteAppointment, uow: UnitOfWork) -> Delivery:
+    """The appointment took place: log the minutes delivered (published exactly once)."""
+    appointment = await load_appointment(uow, cmd.appointment_id)
+    appointment.complete(cmd.completed_at)
+    delivery = Delivery.record(appointment, cmd.delivered_minutes, cmd.funding_stream)
+    await AppointmentRepository(uow.conn).update(uow.tenant, appointment)
+    await DeliveryRepository(uow.conn).add(uow.tenant, delivery)
+    _publish_all(uow, appointment, delivery)
+    return delivery
+
+
+async def _delivery(uow: UnitOfWork, delivery_id: uuid.UUID) -> Delivery:
+    delivery = await DeliveryRepository(uow.conn).get(uow.tenant, delivery_id)
+    if delivery is None:
+        raise NotFound("no such delivery")
+    return delivery
+
+
+async def correct_delivered_time(cmd: commands.CorrectDeliveredTime, uow: UnitOfWork) -> Delivery:
+    deliveries = DeliveryRepository(uow.conn)
+    delivery = await _delivery(uow, cmd.delivery_id)
+    if not await deliveries.add_correction(
+        uow.tenant, cmd.delivery_id, cmd.correction_id, cmd.minutes, cmd.funding_stream, cmd.reason
+    ):
+        return delivery  # the same correction again: already applied and published
+    delivery.correct(cmd.correction_id, cmd.minutes, cmd.funding_stream, cmd.reason)
+    await deliveries.update(uow.tenant, delivery)
+    _publish_all(uow, delivery)
+    return delivery
+
+
+async def void_delivered_time(cmd: commands.VoidDeliveredTime, uow: UnitOfWork) -> Delivery:
+    delivery = await _delivery(uow, cmd.delivery_id)
+    delivery.void(cmd.reason)
+    await DeliveryRepository(uow.conn).update(uow.tenant, delivery)
+    _publish_all(uow, delivery)
+    return delivery
+
+
+# --- other contexts' events -----------------------------------------------------------------
+
+
+async def record_referral(cmd: commands.RecordReferral, uow: UnitOfWork) -> None:
+    await ReadModelRepository(uow.conn).record_referral(
+        uow.tenant, cmd.referral_id, cmd.child_id, cmd.school_urn
+    )
+
+
+async def record_consent_status(cmd: commands.RecordConsentStatus, uow: UnitOfWork) -> int:
+    """Keep the consent read model; consent no longer valid cancels future appointments."""
+    await ReadModelRepository(uow.conn).record_consent(
+        uow.tenant, cmd.referral_id, cmd.child_id, cmd.involvement_valid, cmd.changed_at
+    )
+    if cmd.involvement_valid:
+        return 0
+    repo = AppointmentRepository(uow.conn)
+    cancelled = await repo.future_for_consent(
+        uow.tenant, cmd.referral_id, cmd.child_id, cmd.changed_at
+    )
+    reason = "consent to involvement is no longer valid" + (f": {cmd.reason}" if cmd.reason else "")
+    for appointment in cancelled:
+        appointment.cancel(reason[:500])
+        await repo.update(uow.tenant, appointment)
+        _publish_all(uow, appointment)
+    return len(cancelled)
+
+
+# --- fast track --------------------------------------------------------------------------
+
+
+async def allocate_fast_track(
+    cmd: commands.AllocateFastTrack, uow: UnitOfWork
+) -> FastTrackEpsAllocated:
+    """Allocate EPs to a critical incident now, displacing routine work if need be."""
+    answers = FastTrackRepository(uow.conn)
+    previous = await answers.answer(uow.tenant, cmd.incident_id)
+    if previous is not None:  # asked again: the same answer again
+        answer = FastTrackEpsAllocated.model_validate_json(previous)
+        uow.publish(answer)
+        return answer
+    staff = StaffRepository(uow.conn)
+    school = await _school(staff, uow.tenant, cmd.school_urn)
+    need = FastTrackNeed(
+        incident_id=cmd.incident_id,
+        school=school,
+        eps_needed=cmd.eps_needed,
+        needed_by=cmd.needed_by,
+        duration_minutes=cmd.duration_minutes,
+        senior_lead_required=cmd.senior_lead_required,
+        on_site=cmd.level > 1,
+    )
+    candidates = [
+        ep.ep_id
+        for ep in await staff.list_eps(uow.tenant)
+        if ep.active
+        and ep.role.is_qualified_ep
+        and (ep.on_rota or ep.ep_id == school.named_ep_id or ep.role.is_senior)
+    ]
+    eps = await staff.lock_eps(uow.tenant, candidates)
+    policy = await PolicyRepository(uow.conn).get(uow.tenant)
+    repo = AppointmentRepository(uow.conn)
+    horizon = cmd.needed_by + timedelta(days=policy.reschedule_horizon_days)
+    diaries = await repo.diaries(
+        uow.tenant, [ep.ep_id for ep in eps], cmd.now - DIARY_MARGIN, horizon + DIARY_MARGIN
+    )
+    allocation = allocate(need, eps, diaries, cmd.now, policy)
+    allocated: list[AllocatedEp] = []
+    for option in allocation.chosen:
+        incident_appointment = Appointment.book(
+            ep_id=option.ep.ep_id,
+            kind=AppointmentKind.CRITICAL_INCIDENT_RESPONSE,
+            starts_at=option.slot.start,
+            ends_at=option.slot.end,
+            funding_stream=FundingStream.CRITICAL_INCIDENT,
+            place=need.place,
+            school_urn=school.school_urn,
+            case_ref=f"incident:{cmd.incident_id}",
+        )
+        await _displace(
+            uow, option.ep, option.displaced, diaries[option.ep.ep_id], incident_appointment, policy
+        )
+        await repo.add(uow.tenant, incident_appointment)
+        _publish_all(uow, incident_appointment)
+        allocated.append(
+            AllocatedEp(
+                ep_id=option.ep.ep_id,
+                appointment_id=incident_appointment.appointment_id,
+                starts_at=option.slot.start,
+                is_named_ep=option.is_named_ep,
+                displaced_appointment_ids=tuple(a.appointment_id for a in option.displaced),
+            )
+        )
+    answer = FastTrackEpsAllocated(
+        incident_id=cmd.incident_id, eps=tuple(allocated), shortfall=allocation.shortfall
+    )
+    await answers.save_answer(uow.tenant, cmd.incident_id, answer.model_dump_json())
+    uow.publish(answer)
+    return answer
+
+
+async def _displace(
+    uow: UnitOfWork,
+    ep: Ep,
+    displaced: Sequence[Appointment],
+    diary: list[Appointment],
+    incident: Appointment,
+    policy: Policy,
+) -> None:
+    """Move each displaced appointment to the EP's next free slot, or cancel it; say why."""
+    repo = AppointmentRepository(uow.conn)
+    moving = {a.appointment_id for a in displaced}
+    kept = [a for a in diary if a.appointment_id not in moving] + [incident]
+    reason = f"displaced by critical incident: {incident.case_ref}"
+    for appointment in displaced:
+        slot = new_slot_for_displaced(ep, appointment, kept, incident.ends_at, policy)
+        if slot is None:
+            appointment.cancel(
+                f"{reason}; no free slot within {policy.reschedule_horizon_days} days"
+            )
+        else:
+            appointment.reschedule(ep.ep_id, slot.start, slot.end, reason)
+            kept.append(appointment)
+        await repo.update(uow.tenant, appointment)
+        _publish_all(uow, appointment)
+    diary[:] = kept
+
+
+# --- planning meetings ----------------------------------------------------------------------
+
+
+async def propose_planning_meetings(
+    cmd: commands.ProposePlanningMeetings, uow: UnitOfWork
+) -> list[Appointment]:
+    """Put the autumn and spring planning meetings in the named EP's diary (once per term)."""
+    staff = StaffRepository(uow.conn)
+    school = await _school(staff, uow.tenant, cmd.school_urn)
+    [ep] = await staff.lock_eps(uow.tenant, [school.named_ep_id])
+    planning = PlanningRepository(uow.conn)
+    done = await planning.proposed(uow.tenant, school.school_urn, cmd.academic_year)
+    policy = await PolicyRepository(uow.conn).get(uow.tenant)
+    repo = AppointmentRepository(uow.conn)
+    proposed: list[Appointment] = []
+    for term in Term:
+        if term in done:
+            continue
+        window_start = max(cmd.now, datetime(cmd.academic_year, 8, 1, tzinfo=cmd.now.tzinfo))
+        diary = (
+            await repo.diaries(
+                uow.tenant,
+                [ep.ep_id],
+                window_start - DIARY_MARGIN,
+                window_start + timedelta(days=366),
+            )
+        )[ep.ep_id]
+        slot = propose_planning_meeting(ep, diary, school, cmd.academic_year, term, policy, cmd.now)
+        if slot is None:
+            continue
+        meeting = Appointment.book(
+            ep_id=ep.ep_id,
+            kind=AppointmentKind.PLANNING_MEETING,
+            starts_at=slot.start,
+            ends_at=slot.end,
+            funding_stream=FundingStream.CORE,
+            place=school.school_urn,
+            school_urn=school.school_urn,
+            case_ref=f"planning:{school.school_urn}:{cmd.academic_year}:{term}",
+        )
+        await repo.add(uow.tenant, meeting)
+        await planning.add(
+            uow.tenant, school.school_urn, cmd.academic_year, str(term), meeting.appointment_id
+        )
+        _publish_all(uow, meeting)
+        proposed.append(meeting)
+    return proposed

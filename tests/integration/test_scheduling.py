@@ -1,0 +1,379 @@
+"""Scheduling on the real broker and database: atomic booking, consent, delivered time, and a
+fast track that a routine backlog cannot hold up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from eps_chassis.auth import Role
+from eps_contracts import Event, envelope_for
+from eps_contracts.consent import ConsentStatusChanged, InvolvementConsent
+from eps_contracts.incidents import FastTrackAllocationRequested
+from eps_contracts.scheduling import (
+    APPOINTMENTS,
+    BOOKING_REQUESTS,
+    DELIVERED_TIME,
+    FAST_TRACK_ALLOCATIONS,
+    AppointmentBookingRequested,
+    AppointmentKind,
+    FundingStream,
+)
+from eps_scheduling.bootstrap import definition
+
+from tests.support.infra import Infra
+from tests.support.kafka import consumer_lag, partitions_of, publish_raw, read_topic, wait_until
+from tests.support.services import Namespace, running, token
+
+pytestmark = pytest.mark.integration
+
+TENANT = "leicester-city"
+SCHOOL = "123456"
+ALL_DAY_EVERY_DAY = [{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(1, 8)]
+
+
+def headers(role: Role = Role.ADMIN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(role)}", "Content-Type": "application/json"}
+
+
+async def seed(client: httpx.AsyncClient) -> None:
+    """Three EPs who can work at any hour (so the test runs any day) and one school."""
+    eps = [
+        ("ep-named", "ep", 52.64, -1.14),
+        ("ep-near", "ep", 52.65, -1.13),
+        ("ep-far", "senior_ep", 52.95, -1.15),
+    ]
+    for ep_id, role, lat, lon in eps:
+        body = {
+            "ep_id": ep_id,
+            "role": role,
+            "working_pattern": ALL_DAY_EVERY_DAY,
+            "weekly_capacity_minutes": 7 * 24 * 60,
+            "base_latitude": lat,
+            "base_longitude": lon,
+            "on_rota": ep_id != "ep-named",
+        }
+        response = await client.put(f"/scheduling/eps/{ep_id}", json=body, headers=headers())
+        assert response.status_code == 200, response.text
+    school = {
+        "latitude": 52.6369,
+        "longitude": -1.1398,
+        "named_ep_id": "ep-named",
+        "effective_from": "2026-09-01",
+    }
+    response = await client.put(f"/scheduling/schools/{SCHOOL}", json=school, headers=headers())
+    assert response.status_code == 200, response.text
+
+
+def raw(event: Event, source: str) -> bytes:
+    return (
+        envelope_for(event, source=source, tenant=TENANT, actor=f"service:{source}")
+        .model_dump_json()
+        .encode()
+    )
+
+
+async def publish(infra: Infra, ns: Namespace, events: list[Event], source: str) -> None:
+    topic = ns.topic(events[0].topic.name)
+    await publish_raw(
+        infra.kafka_bootstrap,
+        topic,
+        [raw(e, source) for e in events],
+        keys=[e.aggregate_id().encode() for e in events],
+    )
+
+
+async def events_on(infra: Infra, ns: Namespace, topic: str) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in await read_topic(infra.kafka_bootstrap, ns.topic(topic))]
+
+
+def in_minutes(minutes: int) -> datetime:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    return now + timedelta(minutes=minutes - now.minute % 15)
+
+
+def booking(starts_at: datetime, **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": "consultation",
+        "funding_stream": "statutory",
+        "starts_at": starts_at.isoformat(),
+        "duration_minutes": 60,
+        "ep_id": "ep-near",
+        "school_urn": SCHOOL,
+        **extra,
+    }
+
+
+async def test_concurrent_bookings_of_one_slot_let_exactly_one_through(
+    infra: Infra, ns: Namespace
+) -> None:
+    start = in_minutes(60 * 24 * 3)
+    async with running(definition(), infra, ns) as (_, client):
+        await seed(client)
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    "/scheduling/appointments",
+                    json=booking(start + timedelta(minutes=15 * (i % 2))),
+                    headers=headers(Role.EP),
+                )
+                for i in range(8)
+            )
+        )
+        statuses = sorted(r.status_code for r in answers)
+        assert statuses == [201] + [409] * 7, [r.text for r in answers]
+        conflict = next(r for r in answers if r.status_code == 409).json()["detail"]
+        assert conflict["field"] == "starts_at"
+    conn = await asyncpg.connect(infra.database_url)
+    try:
+        schema = ns.schema("scheduling")
+        booked = await conn.fetchval(
+            f"SELECT count(*) FROM {schema}.appointments WHERE status = 'booked'"
+        )
+        assert booked == 1
+        # The database itself refuses an overlapping row, whatever the application does.
+        with pytest.raises(asyncpg.ExclusionViolationError):
+            await conn.execute(
+                f"INSERT INTO {schema}.appointments (appointment_id, tenant, ep_id, kind, status,"
+                " starts_at, ends_at, funding_stream, academic_year)"
+                " VALUES ($1, $2, 'ep-near', 'consultation', 'booked', $3, $4, 'core', 2026)",
+                uuid.uuid4(),
+                TENANT,
+                start + timedelta(minutes=30),
+                start + timedelta(minutes=90),
+            )
+    finally:
+        await conn.close()
+
+
+async def test_no_booking_without_consent_and_withdrawal_cancels_future_appointments(
+    infra: Infra, ns: Namespace
+) -> None:
+    referral_id, child_id = uuid.uuid4(), uuid.uuid4()
+
+    def consent(valid: bool, state: InvolvementConsent) -> ConsentStatusChanged:
+        return ConsentStatusChanged(
+            referral_id=referral_id,
+            child_id=child_id,
+            involvement=state,
+            involvement_valid=valid,
+            reason=None if valid else "parent withdrew consent",
+        )
+
+    schema = ns.schema("scheduling")
+    async with running(definition(), infra, ns) as (_, client):
+        await seed(client)
+        refused = await client.post(
+            "/scheduling/appointments",
+            json=booking(in_minutes(60 * 24 * 2), referral_id=str(referral_id)),
+            headers=headers(Role.EP),
+        )
+        assert refused.status_code == 422
+        assert refused.json()["detail"]["field"] == "referral_id"
+        await publish(infra, ns, [consent(True, InvolvementConsent.GRANTED)], "consent")
+        conn = await asyncpg.connect(infra.database_url)
+        try:
+
+            async def consent_known() -> bool:
+                return bool(await conn.fetchval(f"SELECT count(*) FROM {schema}.consent_status"))
+
+            await wait_until(consent_known, timeout_s=20, what="consent read model")
+            booked = []
+            for days in (2, 3):
+                response = await client.post(
+                    "/scheduling/appointments",
+                    json=booking(in_minutes(60 * 24 * days), referral_id=str(referral_id)),
+                    headers=headers(Role.EP),
+                )
+                assert response.status_code == 201, response.text
+                booked.append(response.json()["appointment_id"])
+            audited = await conn.fetchval(
+                f"SELECT count(*) FROM {schema}.audit_log"
+                " WHERE action = 'book' AND resource LIKE $1",
+                f"referral/{referral_id}/%",
+            )
+            assert audited == 2
+            await publish(infra, ns, [consent(False, InvolvementConsent.WITHDRAWN)], "consent")
+
+            async def both_cancelled() -> bool:
+                return (
+                    await conn.fetchval(
+                        f"SELECT count(*) FROM {schema}.appointments WHERE status = 'cancelled'"
+                    )
+                    == 2
+                )
+
+            await wait_until(both_cancelled, timeout_s=20, what="appointments cancelled")
+            again = await client.post(
+                "/scheduling/appointments",
+                json=booking(in_minutes(60 * 24 * 4), referral_id=str(referral_id)),
+                headers=headers(Role.EP),
+            )
+            assert again.status_code == 422
+        finally:
+            await conn.close()
+
+        async def cancellations() -> list[dict[str, Any]]:
+            return [
+                e
+                for e in await events_on(infra, ns, APPOINTMENTS.name)
+                if e["type"].endswith("appointment-cancelled.v1")
+            ]
+
+        async def two_cancellations() -> bool:
+            return len(await cancellations()) == 2
+
+        await wait_until(two_cancellations, timeout_s=20, what="AppointmentCancelled events")
+        published = await cancellations()
+    assert sorted(e["data"]["appointment_id"] for e in published) == sorted(booked)
+    assert all("parent withdrew consent" in e["data"]["reason"] for e in published)
+
+
+async def test_delivered_time_is_published_once_and_corrections_are_separate(
+    infra: Infra, ns: Namespace
+) -> None:
+    async with running(definition(), infra, ns) as (_, client):
+        await seed(client)
+        start = in_minutes(-120)
+        made = await client.post(
+            "/scheduling/appointments", json=booking(start), headers=headers(Role.EP)
+        )
+        assert made.status_code == 201, made.text
+        appointment_id = made.json()["appointment_id"]
+        complete = f"/scheduling/appointments/{appointment_id}/complete"
+        first, second = await asyncio.gather(
+            client.post(complete, json={"delivered_minutes": 75}, headers=headers(Role.EP)),
+            client.post(complete, json={"delivered_minutes": 75}, headers=headers(Role.EP)),
+        )
+        assert sorted([first.status_code, second.status_code]) == [200, 409]
+        delivery = (first if first.status_code == 200 else second).json()
+        bad = await client.post(complete, json={"delivered_minutes": 1.5}, headers=headers(Role.EP))
+        assert bad.status_code == 422
+        forbidden = await client.post(
+            f"/scheduling/deliveries/{delivery['delivery_id']}/void",
+            json={"reason": "wrong"},
+            headers=headers(Role.EP),
+        )
+        assert forbidden.status_code == 403
+        correction = {
+            "correction_id": str(uuid.uuid4()),
+            "minutes": 60,
+            "funding_stream": "statutory",
+            "reason": "left at 11",
+        }
+        url = f"/scheduling/deliveries/{delivery['delivery_id']}/corrections"
+        for _ in range(2):  # a retried correction is applied and published once
+            response = await client.post(url, json=correction, headers=headers(Role.SENIOR_EP))
+            assert response.status_code == 200, response.text
+
+        async def settled() -> bool:
+            return len(await events_on(infra, ns, DELIVERED_TIME.name)) >= 2
+
+        await wait_until(settled, timeout_s=20, what="delivered-time events")
+        await asyncio.sleep(0.5)  # anything duplicated would have been relayed by now
+        published = await events_on(infra, ns, DELIVERED_TIME.name)
+    assert [e["type"] for e in published] == [
+        "eps.scheduling.delivered-time-recorded.v1",
+        "eps.scheduling.delivered-time-corrected.v1",
+    ]
+    recorded = published[0]["data"]
+    assert recorded["minutes"] == 75 and recorded["funding_stream"] == "statutory"
+    assert recorded["school_urn"] == SCHOOL and recorded["appointment_id"] == appointment_id
+    assert published[1]["data"]["minutes"] == 60
+
+
+@asynccontextmanager
+async def listening(infra: Infra, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = await partitions_of(infra.kafka_bootstrap, topic)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+async def first_record(consumer: AIOKafkaConsumer, timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for records in (await consumer.getmany(timeout_ms=50)).values():
+            return json.loads(records[0].value)
+    raise AssertionError(f"nothing within {timeout_s}s")
+
+
+async def test_fast_track_is_answered_promptly_behind_a_routine_backlog(
+    infra: Infra, ns: Namespace
+) -> None:
+    backlog = 3000
+    async with running(definition(), infra, ns) as (_, client):
+        await seed(client)
+        # The named EP has routine work now: the incident takes precedence over it.
+        routine = await client.post(
+            "/scheduling/appointments",
+            json=booking(in_minutes(15), ep_id="ep-named", duration_minutes=180),
+            headers=headers(Role.EP),
+        )
+        assert routine.status_code == 201, routine.text
+        later = datetime.now(UTC) + timedelta(days=30)
+        requests = [
+            AppointmentBookingRequested(
+                request_id=uuid.uuid4(),
+                case_ref=f"advice:{uuid.uuid4()}",
+                kind=AppointmentKind.STATUTORY_ASSESSMENT_VISIT,
+                school_urn=SCHOOL,
+                duration_minutes=30,
+                earliest=later + timedelta(days=i % 200),
+                latest=later + timedelta(days=i % 200 + 1),
+                funding_stream=FundingStream.STATUTORY,
+            )
+            for i in range(backlog)
+        ]
+        await publish(infra, ns, list(requests), "statutory")
+        incident_id = uuid.uuid4()
+        requested = FastTrackAllocationRequested(
+            incident_id=incident_id,
+            school_urn=SCHOOL,
+            level=2,
+            eps_needed=2,
+            needed_by=datetime.now(UTC) + timedelta(hours=2),
+            duration_minutes=120,
+            senior_lead_required=False,
+        )
+        async with listening(infra, ns.topic(FAST_TRACK_ALLOCATIONS.name)) as answers:
+            started = time.monotonic()
+            await publish(infra, ns, [requested], "incidents")
+            answer = await first_record(answers, timeout_s=15)
+            elapsed = time.monotonic() - started
+        lag = await consumer_lag(
+            infra.kafka_bootstrap,
+            ns.group("scheduling", "booking-requests"),
+            ns.topic(BOOKING_REQUESTS.name),
+        )
+    print(f"fast track answered in {elapsed * 1000:.0f} ms with {lag} routine requests queued")
+    assert lag > 0, "the backlog was already drained: the test proves nothing"
+    assert elapsed < 5.0, f"fast track took {elapsed:.2f}s behind a backlog of {lag}"
+    data = answer["data"]
+    assert answer["subject"] == str(incident_id) and data["shortfall"] == 0
+    eps = {e["ep_id"]: e for e in data["eps"]}
+    assert set(eps) == {"ep-named", "ep-near"}  # named EP first, then the nearest rota EP
+    assert eps["ep-named"]["is_named_ep"]
+    assert eps["ep-named"]["displaced_appointment_ids"] == [routine.json()["appointment_id"]]
+    moved = [
+        e
+        for e in await events_on(infra, ns, APPOINTMENTS.name)
+        if e["type"].endswith("appointment-rescheduled.v1")
+    ]
+    assert [e["data"]["appointment_id"] for e in moved] == [routine.json()["appointment_id"]]
+    assert "critical incident" in moved[0]["data"]["reason"]

@@ -1,0 +1,176 @@
+import uuid
+from datetime import date, datetime, timedelta
+
+from eps_contracts.scheduling import AppointmentKind
+from eps_scheduling.domain.allocation import (
+    FastTrackNeed,
+    allocate,
+    new_slot_for_displaced,
+    option_for,
+)
+from eps_scheduling.domain.model import Appointment, EpRole, GeoPoint, Policy
+
+from tests.unit.scheduling.diary import appointment, at, ep, school
+
+MONDAY = date(2026, 11, 23)
+NOW = at(MONDAY, 9)
+POLICY = Policy(travel_buffer_minutes=30, fast_track_step_minutes=5)
+NEAR = GeoPoint(52.64, -1.14)
+FAR = GeoPoint(52.95, -1.15)  # Nottingham, about 35 km away
+
+
+def need(eps_needed: int = 1, *, by: datetime | None = None, senior: bool = False) -> FastTrackNeed:
+    return FastTrackNeed(
+        incident_id=uuid.uuid4(),
+        school=school("named"),
+        eps_needed=eps_needed,
+        needed_by=by or at(MONDAY, 12),
+        duration_minutes=120,
+        senior_lead_required=senior,
+        on_site=True,
+    )
+
+
+def whole_day(
+    ep_id: str, kind: AppointmentKind = AppointmentKind.STATUTORY_ASSESSMENT_VISIT
+) -> Appointment:
+    return appointment(ep_id, at(MONDAY, 9), at(MONDAY, 17), kind=kind, place="999999")
+
+
+def test_the_named_ep_goes_first_when_free_even_if_a_rota_ep_is_nearer() -> None:
+    named = ep("named", base=FAR, on_rota=False)
+    rota = ep("rota", base=NEAR)
+    result = allocate(need(), [rota, named], {}, NOW, POLICY)
+    assert [o.ep.ep_id for o in result.chosen] == ["named"]
+    assert result.chosen[0].is_named_ep
+    assert result.chosen[0].slot.start == NOW
+    assert result.shortfall == 0
+
+
+def test_when_the_named_ep_is_tied_up_the_nearest_rota_eps_go() -> None:
+    eps = [
+        ep("named"),
+        ep("far", base=FAR),
+        ep("near", base=NEAR),
+        ep("off-rota", base=NEAR, on_rota=False),
+    ]
+    result = allocate(need(2), eps, {"named": [whole_day("named")]}, NOW, POLICY)
+    assert [o.ep.ep_id for o in result.chosen] == ["near", "far"]
+    assert not any(o.is_named_ep for o in result.chosen)
+
+
+def test_level_size_is_met_with_the_named_ep_plus_rota_and_a_shortfall_is_reported() -> None:
+    eps = [ep("named"), ep("r1"), ep("r2", on_rota=False)]
+    result = allocate(need(3), eps, {}, NOW, POLICY)
+    assert [o.ep.ep_id for o in result.chosen] == ["named", "r1"]
+    assert result.shortfall == 1
+
+
+def test_a_senior_lead_is_added_when_the_level_needs_one() -> None:
+    eps = [
+        ep("named"),
+        ep("r1", base=NEAR),
+        ep("principal", role=EpRole.PRINCIPAL_EP, on_rota=False, base=FAR),
+    ]
+    result = allocate(need(2, senior=True), eps, {}, NOW, POLICY)
+    assert [o.ep.ep_id for o in result.chosen] == ["principal", "named"]
+
+
+def test_a_senior_named_ep_is_the_lead_themselves() -> None:
+    eps = [ep("named", role=EpRole.SENIOR_EP), ep("r1"), ep("principal", role=EpRole.PRINCIPAL_EP)]
+    result = allocate(need(2, senior=True), eps, {}, NOW, POLICY)
+    assert [o.ep.ep_id for o in result.chosen] == ["named", "r1"]
+
+
+def test_an_assistant_psychologist_is_never_sent() -> None:
+    eps = [ep("named", role=EpRole.ASSISTANT_PSYCHOLOGIST), ep("rota")]
+    result = allocate(need(), eps, {}, NOW, POLICY)
+    assert [o.ep.ep_id for o in result.chosen] == ["rota"]
+
+
+def test_a_free_ep_is_preferred_to_one_who_must_drop_routine_work() -> None:
+    eps = [ep("named", on_rota=False), ep("busy", base=NEAR), ep("free", base=FAR)]
+    busy_day = whole_day("busy", AppointmentKind.CONSULTATION)
+    diaries = {"named": [whole_day("named")], "busy": [busy_day]}
+    result = allocate(need(), eps, diaries, NOW, POLICY)
+    assert [o.ep.ep_id for o in result.chosen] == ["free"]
+    assert result.chosen[0].displaced == ()
+
+
+def test_routine_work_is_displaced_when_nobody_is_free_but_statutory_work_never() -> None:
+    eps = [ep("named", on_rota=False), ep("routine"), ep("statutory")]
+    routine = [
+        appointment("routine", at(MONDAY, 9), at(MONDAY, 10)),
+        appointment("routine", at(MONDAY, 10), at(MONDAY, 17)),
+    ]
+    diaries = {
+        "named": [whole_day("named")],
+        "statutory": [whole_day("statutory")],
+        "routine": routine,
+    }
+    result = allocate(need(2), eps, diaries, NOW, POLICY)
+    assert [o.ep.ep_id for o in result.chosen] == ["routine"]
+    assert result.shortfall == 1
+    # 09:00-11:00 clashes with both; starting at 10:00 or later clashes with the long one only
+    chosen = result.chosen[0]
+    assert len(chosen.displaced) == 1
+    assert chosen.displaced[0].appointment_id == routine[1].appointment_id
+
+
+def test_an_appointment_already_under_way_is_not_displaced() -> None:
+    started = appointment("rota", at(MONDAY, 8, 30), at(MONDAY, 17))
+    option = option_for(ep("rota"), [started], need(), NOW, POLICY)
+    assert option is None
+
+
+def test_working_hours_bound_the_response() -> None:
+    before_work = need(by=at(MONDAY, 8, 30))
+    assert option_for(ep("rota"), [], before_work, at(MONDAY, 7), POLICY) is None
+    late = option_for(ep("rota"), [], need(by=at(MONDAY, 16)), at(MONDAY, 14, 2), POLICY)
+    assert late is not None and late.slot.start == at(MONDAY, 14, 5)
+    assert option_for(ep("rota"), [], need(by=at(MONDAY, 16)), at(MONDAY, 15, 5), POLICY) is None
+
+
+def statutory_visit_elsewhere(hh_from: int, hh_to: int) -> Appointment:
+    return appointment(
+        "rota",
+        at(MONDAY, hh_from),
+        at(MONDAY, hh_to),
+        kind=AppointmentKind.STATUTORY_ASSESSMENT_VISIT,
+        place="999999",
+    )
+
+
+def test_travel_buffer_after_a_visit_elsewhere_delays_the_start() -> None:
+    option = option_for(ep("rota"), [statutory_visit_elsewhere(9, 10)], need(), NOW, POLICY)
+    assert option is not None and option.slot.start == at(MONDAY, 10, 30)
+
+
+def test_a_telephone_response_needs_no_travel_buffer() -> None:
+    phone = FastTrackNeed(
+        incident_id=uuid.uuid4(),
+        school=school("named"),
+        eps_needed=1,
+        needed_by=at(MONDAY, 17),
+        duration_minutes=60,
+        senior_lead_required=False,
+        on_site=False,
+    )
+    option = option_for(ep("rota"), [statutory_visit_elsewhere(9, 10)], phone, NOW, POLICY)
+    assert option is not None and option.slot.start == at(MONDAY, 10)
+
+
+def test_a_displaced_appointment_moves_to_the_first_slot_after_the_incident() -> None:
+    rota = ep("rota")
+    displaced = appointment("rota", at(MONDAY, 10), at(MONDAY, 11))
+    incident = appointment(
+        "rota", at(MONDAY, 9), at(MONDAY, 11), kind=AppointmentKind.CRITICAL_INCIDENT_RESPONSE
+    )
+    moved = new_slot_for_displaced(rota, displaced, [incident], incident.ends_at, POLICY)
+    assert moved is not None and moved.start == at(MONDAY, 11)
+    no_room = Policy(reschedule_horizon_days=1)
+    full_week = [
+        appointment("rota", at(MONDAY + timedelta(days=d), 9), at(MONDAY + timedelta(days=d), 17))
+        for d in range(0, 3)
+    ]
+    assert new_slot_for_displaced(rota, displaced, full_week, at(MONDAY, 17), no_room) is None
