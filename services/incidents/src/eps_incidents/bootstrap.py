@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from eps_chassis.service import ServiceDefinition
+from eps_contracts.incidents import FAST_TRACK_REQUESTS, INCIDENTS, ON_CALL_ROTA
 
-from eps_incidents.entrypoints import http
+from eps_incidents.entrypoints import events, http, jobs
 
 
 def definition() -> ServiceDefinition:
@@ -15,7 +16,8 @@ def definition() -> ServiceDefinition:
         local_port=8004,
         description="Critical incidents from first report to closure, for on-call coordinators.",
         migrations=Path(__file__).parent / "migrations",
-        consumers=[],
+        consumers=[events.fast_track_allocations, events.upstream_reports],
         routers=[http.router],
-        publishes=[],
+        publishes=[FAST_TRACK_REQUESTS, INCIDENTS, ON_CALL_ROTA],
+        jobs=[jobs.ESCALATION, jobs.BREACHES, jobs.ROTA_GAPS],
     )

@@ -1,3 +1,63 @@
-"""Kafka entrypoints of the incidents service."""
+"""Kafka entrypoints: translate each consumed event into a command, nothing more.
+
+Scheduling's fast-track answers have a consumer of their own (own group, small batches) so that
+nothing else the service reads can sit in front of them.
+"""
 
 from __future__ import annotations
+
+from eps_chassis.consumer import EventConsumer
+from eps_chassis.errors import DomainError, EventRejected
+from eps_chassis.unit_of_work import UnitOfWork
+from eps_contracts import Envelope
+from eps_contracts.incidents import UPSTREAM_INCIDENT_REPORTS, IncidentReportSubmitted
+from eps_contracts.scheduling import FAST_TRACK_ALLOCATIONS, FastTrackEpsAllocated
+
+from eps_incidents.domain import commands
+from eps_incidents.service_layer import handlers
+
+upstream_reports = EventConsumer(
+    name="upstream-reports",
+    topics=[UPSTREAM_INCIDENT_REPORTS],
+    batch_size=20,
+    batch_timeout_ms=10,
+    description="Critical incidents reported by upstream local authority systems.",
+)
+fast_track_allocations = EventConsumer(
+    name="fast-track-allocations",
+    topics=[FAST_TRACK_ALLOCATIONS],
+    batch_size=5,
+    batch_timeout_ms=10,
+    description="Scheduling's answers to fast-track requests: who is going and when.",
+)
+
+
+def _rejecting(exc: DomainError) -> EventRejected:
+    return EventRejected(f"{exc.field}: {exc}" if exc.field else str(exc))
+
+
+@upstream_reports.on(IncidentReportSubmitted)
+async def on_incident_report_submitted(
+    event: Envelope[IncidentReportSubmitted], uow: UnitOfWork
+) -> None:
+    try:
+        await handlers.report_incident(commands.ReportIncident(event.data), uow, now=event.time)
+    except DomainError as exc:
+        raise _rejecting(exc) from exc
+
+
+@fast_track_allocations.on(FastTrackEpsAllocated)
+async def on_fast_track_eps_allocated(
+    event: Envelope[FastTrackEpsAllocated], uow: UnitOfWork
+) -> None:
+    data = event.data
+    cmd = commands.RecordFastTrackAllocation(
+        incident_id=data.incident_id,
+        eps=data.eps,
+        shortfall=data.shortfall,
+        allocated_at=event.time,
+    )
+    try:
+        await handlers.record_fast_track_allocation(cmd, uow)
+    except DomainError as exc:
+        raise _rejecting(exc) from exc

@@ -1,0 +1,355 @@
+"""Critical-incident fast track, end to end on the real broker and database.
+
+    uv run python bench/fast_track.py [--incidents 200] [--backlog 50000] [--samples 300]
+
+One incident at a time: a coordinator reports it over HTTP (incidents commits the incident and
+``FastTrackAllocationRequested`` in one transaction) -> the outbox relay publishes it -> the real
+scheduling service's fast-track consumer allocates EPs and answers through its outbox ->
+incidents' own consumer records the allocation. The clock stops when the allocation is in the
+incidents database. Measured (a) idle and (b) while ``--backlog`` routine booking requests are
+queued on ``eps.scheduling.booking-requests.v1`` and being processed, each beside the raw
+two-hop Kafka round trip measured in the same run.
+
+Targets: p99 under backlog <= 1.5x idle p99; idle p99 <= 5x the raw round trip p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from eps_chassis.auth import Role, ensure_local_keys, issue_token
+from eps_chassis.service import ServiceDefinition, ServiceRuntime, create_app
+from eps_chassis.settings import ServiceSettings
+from eps_contracts import envelope_for
+from eps_contracts.scheduling import (
+    BOOKING_REQUESTS,
+    AppointmentBookingRequested,
+    AppointmentKind,
+    FundingStream,
+)
+from eps_incidents.bootstrap import definition as incidents_definition
+from eps_scheduling.bootstrap import definition as scheduling_definition
+
+from bench.baselines import two_hop_round_trip
+from bench.harness import REPO, Infra, Report, percentile, provide_infra
+
+TENANT = "bench-la"
+SCHOOL = "123456"
+EPS = 24  # all-day rota EPs: enough diary for every incident of a phase
+WARM_UP = 10
+ALL_DAY = [{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(1, 8)]
+KEYS = REPO / "var" / "bench-keys"
+
+
+def bearer(role: Role) -> dict[str, str]:
+    private, _ = ensure_local_keys(KEYS)
+    jwt = issue_token(private.read_bytes(), subject=f"bench-{role}", role=role, tenant=TENANT)
+    return {"Authorization": f"Bearer {jwt}"}
+
+
+@dataclass
+class Phase:
+    tag: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.tag}."
+
+    def schema(self, service: str) -> str:
+        return f"{service}_{self.tag}"
+
+
+@contextlib.asynccontextmanager
+async def running(
+    definition: ServiceDefinition, infra: Infra, phase: Phase
+) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
+    _, public = ensure_local_keys(KEYS)
+    settings = ServiceSettings(
+        kafka_bootstrap_servers=infra.kafka_bootstrap,
+        database_url=infra.database_url,
+        topic_prefix=phase.prefix,
+        db_schema=phase.schema(definition.name),
+        auth_public_key_file=public,
+        log_level="WARNING",
+    )
+    app = create_app(definition, settings)
+    runtime: ServiceRuntime = app.state.runtime
+    await runtime.start()
+    try:
+        await asyncio.wait_for(runtime.broker_ready.wait(), 60)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            yield runtime, client
+    finally:
+        await runtime.stop()
+
+
+async def seed(scheduling: httpx.AsyncClient, incidents: httpx.AsyncClient) -> None:
+    """EPs on the rota who work any hour, the school and its named EP, the LA's targets."""
+    for n in range(EPS):
+        ep_id = f"ep-{n:02d}"
+        body = {
+            "ep_id": ep_id,
+            "role": "senior_ep" if n % 6 == 0 else "ep",
+            "working_pattern": ALL_DAY,
+            "weekly_capacity_minutes": 7 * 24 * 60,
+            "base_latitude": 52.60 + n * 0.005,
+            "base_longitude": -1.13,
+            "on_rota": True,
+        }
+        response = await scheduling.put(
+            f"/scheduling/eps/{ep_id}", json=body, headers=bearer(Role.ADMIN)
+        )
+        response.raise_for_status()
+    school = {
+        "latitude": 52.6369,
+        "longitude": -1.1398,
+        "named_ep_id": "ep-00",
+        "effective_from": "2020-09-01",
+    }
+    response = await scheduling.put(
+        f"/scheduling/schools/{SCHOOL}", json=school, headers=bearer(Role.ADMIN)
+    )
+    response.raise_for_status()
+    # this LA blocks 30 minutes per EP for a level-2 first visit (the default is 3 hours)
+    level_2 = {
+        "eps_needed": 2,
+        "on_site": True,
+        "senior_lead_required": False,
+        "response_minutes": 30,
+        "allocate_within_minutes": 120,
+        "first_contact_within_minutes": 240,
+        "first_contact_same_day": False,
+        "first_visit_within_minutes": 1440,
+    }
+    response = await incidents.put(
+        "/incidents/configuration/levels/2", json=level_2, headers=bearer(Role.PRINCIPAL_EP)
+    )
+    response.raise_for_status()
+
+
+async def queue_backlog(infra: Infra, phase: Phase, count: int) -> None:
+    """Routine booking requests for statutory visits weeks ahead, all queued at once."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+    )
+    await producer.start()
+    later = datetime.now(UTC) + timedelta(days=30)
+    try:
+        futures = []
+        for i in range(count):
+            request = AppointmentBookingRequested(
+                request_id=uuid.uuid4(),
+                case_ref=f"advice:{uuid.uuid4()}",
+                kind=AppointmentKind.STATUTORY_ASSESSMENT_VISIT,
+                school_urn=SCHOOL,
+                duration_minutes=30,
+                earliest=later + timedelta(days=i % 200),
+                latest=later + timedelta(days=i % 200 + 1),
+                funding_stream=FundingStream.STATUTORY,
+            )
+            envelope = envelope_for(
+                request, source="/bench/statutory", tenant=TENANT, actor="service:statutory"
+            )
+            futures.append(
+                await producer.send(
+                    phase.prefix + BOOKING_REQUESTS.name,
+                    envelope.model_dump_json().encode(),
+                    key=envelope.subject.encode(),
+                )
+            )
+            if len(futures) >= 5000:
+                await asyncio.gather(*futures)
+                futures.clear()
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def backlog_lag(infra: Infra, phase: Phase) -> int:
+    """Routine requests not yet committed by scheduling's booking-requests consumer."""
+    topic = phase.prefix + BOOKING_REQUESTS.name
+    group = f"{phase.prefix}scheduling.booking-requests"
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        [described] = await admin.describe_topics([topic])  # fresh metadata
+        tps = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+        ends = await consumer.end_offsets(tps)
+        committed = await admin.list_consumer_group_offsets(group)
+        lag = 0
+        for tp in tps:
+            meta = committed.get(tp)
+            lag += ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0)
+        return lag
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def measure(
+    infra: Infra, phase: Phase, client: httpx.AsyncClient, incidents: int
+) -> tuple[list[float], int]:
+    """Milliseconds from the report to the allocation recorded, one incident at a time."""
+    conn = await asyncpg.connect(
+        infra.database_url, server_settings={"search_path": phase.schema("incidents")}
+    )
+    changed = asyncio.Event()
+    await conn.add_listener(f"{phase.schema('incidents')}_outbox", lambda *_: changed.set())
+    poll = await asyncpg.connect(
+        infra.database_url, server_settings={"search_path": phase.schema("incidents")}
+    )
+    latencies: list[float] = []
+    shortfall = 0
+    try:
+        for n in range(incidents + WARM_UP):
+            now = datetime.now(UTC)
+            body = {
+                "report_id": str(uuid.uuid4()),
+                "school_urn": SCHOOL,
+                "kind": "serious_accident",
+                "occurred_at": (now - timedelta(minutes=10)).isoformat(),
+                "reported_by": "Headteacher",
+                "pupils_affected": 12,
+                "staff_affected": 2,
+                "level": 2,
+            }
+            started = time.perf_counter()
+            response = await client.post("/incidents", json=body, headers=bearer(Role.COORDINATOR))
+            response.raise_for_status()
+            incident_id = uuid.UUID(response.json()["incident_id"])
+            row: Any = None
+            deadline = time.monotonic() + 30
+            while row is None:
+                changed.clear()
+                row = await poll.fetchrow(
+                    "SELECT (state->>'shortfall')::int AS shortfall FROM incidents"
+                    " WHERE tenant = $1 AND incident_id = $2"
+                    " AND state->>'allocated_at' IS NOT NULL OR (incident_id = $2 AND"
+                    " (state->>'shortfall')::int > 0)",
+                    TENANT,
+                    incident_id,
+                )
+                if row is None:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"incident {incident_id} never saw its allocation")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(changed.wait(), 0.05)
+            if n >= WARM_UP:
+                latencies.append((time.perf_counter() - started) * 1000)
+                shortfall += row["shortfall"]
+        return latencies, shortfall
+    finally:
+        await conn.close()
+        await poll.close()
+
+
+async def run_phase(
+    infra: Infra, report: Report, name: str, incidents: int, backlog: int
+) -> list[float]:
+    phase = Phase(f"benchft{uuid.uuid4().hex[:8]}")
+    try:
+        async with (
+            running(scheduling_definition(), infra, phase) as (_, scheduling),
+            running(incidents_definition(), infra, phase) as (_, client),
+        ):
+            await seed(scheduling, client)
+            if backlog:
+                await queue_backlog(infra, phase, backlog)
+                await asyncio.sleep(1)  # the routine consumer is under way
+                before = await backlog_lag(infra, phase)
+            latencies, shortfall = await measure(infra, phase, client, incidents)
+            if backlog:
+                after = await backlog_lag(infra, phase)
+                report.notes.append(
+                    f"{name}: routine requests still queued when measuring started / ended:"
+                    f" {before:,} / {after:,} of {backlog:,}"
+                )
+                if after == 0:
+                    report.notes.append(f"{name}: WARNING the backlog drained during the run")
+            if shortfall:
+                report.notes.append(f"{name}: {shortfall} EPs short over {incidents} incidents")
+    finally:
+        await drop_schemas(infra, phase)
+    return latencies
+
+
+async def drop_schemas(infra: Infra, phase: Phase) -> None:
+    conn = await asyncpg.connect(infra.database_url)
+    try:
+        for service in ("incidents", "scheduling"):
+            await conn.execute(f"DROP SCHEMA IF EXISTS {phase.schema(service)} CASCADE")
+    finally:
+        await conn.close()
+
+
+async def run(infra: Infra, report: Report, incidents: int, backlog: int, samples: int) -> None:
+    raw = await two_hop_round_trip(infra, samples)
+    report.add(
+        "raw kafka two-hop round trip p50", "ms", percentile(raw, 50), higher_is_better=False
+    )
+    report.add(
+        "raw kafka two-hop round trip p99", "ms", percentile(raw, 99), higher_is_better=False
+    )
+    for name, queued in (("idle", 0), (f"{backlog:,} routine queued", backlog)):
+        print(f"fast track, {name}: {incidents} incidents ...", flush=True)
+        latencies = await run_phase(infra, report, name, incidents, queued)
+        for pct in (50, 99):
+            report.add(
+                f"fast track {name} p{pct}",
+                "ms",
+                percentile(latencies, pct),
+                baseline=f"raw kafka two-hop round trip p{pct}",
+                higher_is_better=False,
+            )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--incidents", type=int, default=200)
+    parser.add_argument("--backlog", type=int, default=50_000)
+    parser.add_argument("--samples", type=int, default=300)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    logging.disable(logging.INFO)  # the brokers' per-partition lines
+    report = Report()
+    with provide_infra() as infra:
+        asyncio.run(run(infra, report, args.incidents, args.backlog, args.samples))
+    idle = report.figures["fast track idle p99"].median
+    loaded = report.figures[f"fast track {args.backlog:,} routine queued p99"].median
+    raw = report.figures["raw kafka two-hop round trip p99"].median
+    report.notes.append(
+        f"p99 under backlog / idle p99 = {loaded / idle:.2f}x (target <= 1.5x): "
+        + ("met" if loaded <= 1.5 * idle else "NOT met")
+    )
+    report.notes.append(
+        f"idle p99 / raw two-hop p99 = {idle / raw:.2f}x (target <= 5x): "
+        + ("met" if idle <= 5 * raw else "NOT met")
+    )
+    print()
+    print(report.render())
+    print(f"\nsaved {report.save(REPO / 'var' / 'bench' / 'fast-track').relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Commands: what someone asks the incidents service to do (imperative names)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from eps_contracts.incidents import IncidentReport
+from eps_contracts.scheduling import AllocatedEp
+
+
+@dataclass(frozen=True, slots=True)
+class ReportIncident:
+    report: IncidentReport
+
+
+@dataclass(frozen=True, slots=True)
+class AcknowledgeIncident:
+    incident_id: uuid.UUID
+    acknowledged_by: str
+    may_act_for_anyone: bool  # principal or senior EP: may take charge even if not on the chain
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFastTrackAllocation:
+    incident_id: uuid.UUID
+    eps: tuple[AllocatedEp, ...]
+    shortfall: int
+    allocated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFirstContact:
+    incident_id: uuid.UUID
+    made_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecordVisit:
+    incident_id: uuid.UUID
+    visited_at: datetime
+    ep_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanFollowUp:
+    incident_id: uuid.UUID
+    review_on: date
+    plan: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseIncident:
+    incident_id: uuid.UUID
+    summary: str

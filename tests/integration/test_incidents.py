@@ -1,0 +1,304 @@
+"""Critical incidents on the real broker and database: escalation driven by a fake clock, and
+the fast track (report -> FastTrackAllocationRequested -> scheduling's answer recorded)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from eps_chassis.auth import Role
+from eps_chassis.service import ServiceRuntime
+from eps_contracts import Event, envelope_for
+from eps_contracts.incidents import (
+    FAST_TRACK_REQUESTS,
+    INCIDENTS,
+    ON_CALL_ROTA,
+    UPSTREAM_INCIDENT_REPORTS,
+    IncidentKind,
+    IncidentReportSubmitted,
+)
+from eps_contracts.scheduling import AllocatedEp, FastTrackEpsAllocated
+from eps_incidents.bootstrap import definition
+from eps_incidents.entrypoints import jobs
+
+from tests.support.infra import Infra
+from tests.support.kafka import publish_raw, read_topic, wait_until
+from tests.support.services import Namespace, running, token
+
+pytestmark = pytest.mark.integration
+
+TENANT = "leicester-city"
+SCHOOL = "123456"
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def auth(role: Role) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(role)}"}
+
+
+def report_body(occurred_at: datetime, level: int = 2) -> dict[str, Any]:
+    return {
+        "report_id": str(uuid.uuid4()),
+        "school_urn": SCHOOL,
+        "kind": "sudden_death_of_pupil",
+        "occurred_at": occurred_at.isoformat(),
+        "reported_by": "Headteacher",
+        "pupils_affected": 30,
+        "staff_affected": 3,
+        "level": level,
+    }
+
+
+async def set_up_rota(client: httpx.AsyncClient, start: datetime, hours: int) -> None:
+    """'test-coordinator' on call, 'coord-backup' as backup, 'pep-1' the principal EP."""
+    policy = {
+        "acknowledge_within_minutes": 15,
+        "principal_ep_id": "pep-1",
+        "rota_gap_lookahead_hours": 48,
+    }
+    response = await client.put(
+        "/incidents/configuration/policy", json=policy, headers=auth(Role.PRINCIPAL_EP)
+    )
+    assert response.status_code == 200, response.text
+    for who, position in (("test-coordinator", "primary"), ("coord-backup", "backup")):
+        entry = {
+            "coordinator_id": who,
+            "position": position,
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(hours=hours)).isoformat(),
+        }
+        response = await client.post(
+            "/incidents/rota/entries", json=entry, headers=auth(Role.PRINCIPAL_EP)
+        )
+        assert response.status_code == 201, response.text
+
+
+async def events_of(infra: Infra, ns: Namespace, topic: str) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in await read_topic(infra.kafka_bootstrap, ns.topic(topic))]
+
+
+async def run_job_until(
+    runtime: ServiceRuntime, job: Any, client: httpx.AsyncClient, url: str, done: Any
+) -> dict[str, Any]:
+    """Run a job (the loop may be running it at the same moment) until the view shows it."""
+    assert runtime.jobs is not None
+    view: dict[str, Any] = {}
+
+    async def check() -> bool:
+        nonlocal view
+        assert runtime.jobs is not None
+        await runtime.jobs.run_once(job)
+        view = (await client.get(url, headers=auth(Role.COORDINATOR))).json()
+        return bool(done(view))
+
+    await wait_until(check, timeout_s=10, what=f"{job.name} to take effect")
+    return view
+
+
+async def test_an_incident_nobody_acknowledges_escalates_to_the_backup_then_the_principal(
+    infra: Infra, ns: Namespace
+) -> None:
+    clock = FakeClock(datetime(2026, 11, 2, 23, 50, tzinfo=UTC))  # late evening
+    async with running(definition(), infra, ns, clock=clock) as (runtime, client):
+        await set_up_rota(client, clock.now - timedelta(hours=1), 13)
+        created = await client.post(
+            "/incidents",
+            json=report_body(clock.now - timedelta(minutes=20)),
+            headers=auth(Role.COORDINATOR),
+        )
+        assert created.status_code == 201, created.text
+        url = f"/incidents/{created.json()['incident_id']}"
+        view = (await client.get(url, headers=auth(Role.COORDINATOR))).json()
+        assert view["assigned_to"] == "test-coordinator" and view["escalations"] == []
+
+        clock.advance(minutes=14)
+        assert runtime.jobs is not None
+        await runtime.jobs.run_once(jobs.ESCALATION)
+        view = (await client.get(url, headers=auth(Role.COORDINATOR))).json()
+        assert view["assigned_to"] == "test-coordinator", "escalated before the 15 minutes"
+
+        clock.advance(minutes=2)  # 16 minutes, past midnight: nobody acknowledged
+        view = await run_job_until(
+            runtime, jobs.ESCALATION, client, url, lambda v: v["escalations"]
+        )
+        assert view["assigned_to"] == "coord-backup"
+        clock.advance(minutes=16)
+        view = await run_job_until(
+            runtime, jobs.ESCALATION, client, url, lambda v: len(v["escalations"]) == 2
+        )
+        assert view["assigned_to"] == "pep-1"
+        assert [(e["from"], e["to"]) for e in view["escalations"]] == [
+            ("test-coordinator", "coord-backup"),
+            ("coord-backup", "pep-1"),
+        ]
+        assert view["escalations"][0]["reason"] == "not acknowledged within 15 minutes"
+        assert view["escalations"][0]["at"].startswith("2026-11-03T00:06")  # London time
+        # the acknowledgement target has passed: a breach event
+        view = await run_job_until(
+            runtime, jobs.BREACHES, client, url, lambda v: "acknowledge" in v["breaches"]
+        )
+        clocks = {c["clock"]: c for c in view["clocks"]}
+        assert clocks["acknowledge"]["state"] == "overdue"
+        assert clocks["first_visit"]["state"] == "running"
+        # the coordinator first assigned may still take charge after the escalations
+        acknowledged = await client.post(f"{url}/acknowledge", headers=auth(Role.COORDINATOR))
+        assert acknowledged.status_code == 200, acknowledged.text
+        assert acknowledged.json()["acknowledged_by"] == "test-coordinator"
+
+        async def lifecycle_published() -> bool:
+            types = [e["type"] for e in await events_of(infra, ns, INCIDENTS.name)]
+            return types.count("eps.incidents.incident-escalated.v1") == 2 and (
+                "eps.incidents.response-target-breached.v1" in types
+            )
+
+        await wait_until(lifecycle_published, timeout_s=15, what="escalations published")
+    published = await events_of(infra, ns, INCIDENTS.name)
+    assert {e["subject"] for e in published} == {url.rsplit("/", 1)[1]}
+    breach = next(e for e in published if e["type"].endswith("response-target-breached.v1"))
+    assert breach["data"]["clock"] == "acknowledge"
+
+
+async def test_a_rota_gap_is_reported_once_before_it_happens(infra: Infra, ns: Namespace) -> None:
+    clock = FakeClock(datetime(2026, 3, 28, 12, 0, tzinfo=UTC))  # the clocks go forward tonight
+    async with running(definition(), infra, ns, clock=clock) as (runtime, client):
+        await set_up_rota(client, clock.now, 20)  # cover ends 08:00 UTC (09:00 BST) tomorrow
+        assert runtime.jobs is not None
+        await runtime.jobs.run_once(jobs.ROTA_GAPS)
+        clock.advance(minutes=10)
+        await runtime.jobs.run_once(jobs.ROTA_GAPS)
+
+        async def gap_published() -> bool:
+            return len(await events_of(infra, ns, ON_CALL_ROTA.name)) >= 1
+
+        await wait_until(gap_published, timeout_s=15, what="rota gap published")
+    [gap] = await events_of(infra, ns, ON_CALL_ROTA.name)
+    assert gap["data"]["starts_at"].startswith("2026-03-29T08:00:00")
+    assert gap["data"]["tenant"] == TENANT
+
+
+def allocation_for(incident_id: uuid.UUID, starts_at: datetime) -> FastTrackEpsAllocated:
+    return FastTrackEpsAllocated(
+        incident_id=incident_id,
+        eps=(
+            AllocatedEp(
+                ep_id="ep-named", appointment_id=uuid.uuid4(), starts_at=starts_at, is_named_ep=True
+            ),
+            AllocatedEp(
+                ep_id="ep-near", appointment_id=uuid.uuid4(), starts_at=starts_at, is_named_ep=False
+            ),
+        ),
+        shortfall=0,
+    )
+
+
+async def publish(infra: Infra, ns: Namespace, event: Event, source: str) -> None:
+    envelope = envelope_for(event, source=source, tenant=TENANT, actor=f"service:{source}")
+    await publish_raw(
+        infra.kafka_bootstrap,
+        ns.topic(event.topic.name),
+        [envelope.model_dump_json().encode()],
+        key=envelope.subject.encode(),
+    )
+
+
+async def test_report_asks_scheduling_for_eps_and_records_the_allocation(
+    infra: Infra, ns: Namespace
+) -> None:
+    now = datetime.now(UTC)
+    async with running(definition(), infra, ns) as (_, client):
+        await set_up_rota(client, now - timedelta(hours=1), 4)
+        assert (await client.post("/incidents", json=report_body(now))).status_code == 401
+        senco = await client.post("/incidents", json=report_body(now), headers=auth(Role.SENCO))
+        assert senco.status_code == 403
+        bad = await client.post(
+            "/incidents", json={**report_body(now), "level": 4}, headers=auth(Role.COORDINATOR)
+        )
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "level"]
+
+        created = await client.post(
+            "/incidents",
+            json=report_body(now - timedelta(minutes=5)),
+            headers=auth(Role.COORDINATOR),
+        )
+        assert created.status_code == 201, created.text
+        incident_id = uuid.UUID(created.json()["incident_id"])
+
+        async def requested() -> bool:
+            return any(
+                e["subject"] == str(incident_id)
+                for e in await events_of(infra, ns, FAST_TRACK_REQUESTS.name)
+            )
+
+        await wait_until(requested, timeout_s=15, what="fast-track request published")
+        [request] = await events_of(infra, ns, FAST_TRACK_REQUESTS.name)
+        assert request["data"]["eps_needed"] == 2 and request["data"]["level"] == 2
+
+        # scheduling's answer (simulated here; bench/fast_track.py runs the real one)
+        starts_at = now + timedelta(hours=1)
+        await publish(infra, ns, allocation_for(incident_id, starts_at), "scheduling")
+        url = f"/incidents/{incident_id}"
+
+        async def allocation_recorded() -> bool:
+            view = (await client.get(url, headers=auth(Role.COORDINATOR))).json()
+            return bool(view["allocated_eps"])
+
+        await wait_until(allocation_recorded, timeout_s=15, what="allocation recorded")
+        acked = await client.post(f"{url}/acknowledge", headers=auth(Role.COORDINATOR))
+        assert acked.status_code == 200, acked.text
+        view = acked.json()
+        assert view["status"] == "eps_allocated"
+        assert [e["ep_id"] for e in view["allocated_eps"]] == ["ep-named", "ep-near"]
+        assert view["allocated_eps"][0]["is_named_ep"]
+        assert {c["clock"]: c["state"] for c in view["clocks"]}["allocate"] == "met"
+        again = await client.post(f"{url}/acknowledge", headers=auth(Role.COORDINATOR))
+        assert again.status_code == 409
+
+        listed = (await client.get("/incidents", headers=auth(Role.PRINCIPAL_EP))).json()
+        assert [i["incident_id"] for i in listed["incidents"]] == [str(incident_id)]
+
+        # an upstream LA system reports one too; a report dated in the future is dead-lettered
+        upstream = IncidentReportSubmitted(
+            report_id=uuid.uuid4(),
+            school_urn="654321",
+            kind=IncidentKind.FIRE,
+            occurred_at=now - timedelta(hours=1),
+            reported_by="Out-of-hours contact centre",
+            pupils_affected=200,
+            staff_affected=20,
+            level=3,
+        )
+        future = upstream.model_copy(
+            update={"report_id": uuid.uuid4(), "occurred_at": now + timedelta(days=1)}
+        )
+        await publish(infra, ns, future, "upstream")
+        await publish(infra, ns, upstream, "upstream")
+
+        async def upstream_recorded() -> bool:
+            listed = (await client.get("/incidents", headers=auth(Role.COORDINATOR))).json()
+            return len(listed["incidents"]) == 2
+
+        await wait_until(upstream_recorded, timeout_s=15, what="upstream report recorded")
+
+        async def dead_lettered() -> bool:
+            return (
+                len(await read_topic(infra.kafka_bootstrap, ns.topic("eps.dlq.incidents.v1"))) == 1
+            )
+
+        await wait_until(dead_lettered, timeout_s=15, what="future report dead-lettered")
+    [dead] = await read_topic(infra.kafka_bootstrap, ns.topic("eps.dlq.incidents.v1"))
+    assert dict(dead.headers)["dlq-reason"].decode().startswith("rejected: occurred_at:")
+    assert UPSTREAM_INCIDENT_REPORTS.name in dict(dead.headers)["dlq-original-topic"].decode()
