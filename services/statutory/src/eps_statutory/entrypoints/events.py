@@ -1,3 +1,160 @@
-"""Kafka entrypoints of the statutory service."""
+"""Kafka entrypoints: translate each consumed event into a command, nothing more."""
 
 from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from eps_chassis.consumer import EventConsumer
+from eps_chassis.errors import DomainError, EventRejected
+from eps_chassis.unit_of_work import UnitOfWork
+from eps_contracts import Envelope
+from eps_contracts.scheduling import (
+    APPOINTMENTS,
+    SCHOOLS,
+    AppointmentBooked,
+    AppointmentBookingFailed,
+    AppointmentCancelled,
+    AppointmentCompleted,
+    NamedEpAssigned,
+)
+from eps_contracts.statutory import (
+    UPSTREAM_STATUTORY_REQUESTS,
+    PsychologicalAdviceRequested,
+    TribunalAppealRegistered,
+)
+
+from eps_statutory.domain.commands import (
+    RecordAssessmentBooked,
+    RecordAssessmentCancelled,
+    RecordAssessmentCompleted,
+    RecordBookingFailed,
+    RecordNamedEp,
+    RegisterAdviceRequest,
+    RegisterTribunalAppeal,
+)
+from eps_statutory.domain.model import advice_id_from_case_ref
+from eps_statutory.service_layer import handlers
+
+upstream = EventConsumer(
+    name="upstream-requests",
+    topics=[UPSTREAM_STATUTORY_REQUESTS],
+    description="Requests for advice and tribunal appeals from the LA's SEN assessment team.",
+)
+scheduling = EventConsumer(
+    name="scheduling-events",
+    topics=[SCHOOLS, APPOINTMENTS],
+    description="Named EPs (for allocation) and the appointments booked for advice.",
+)
+
+
+async def _refusing(work: Awaitable[Any]) -> None:
+    """A domain refusal of an event is a dead letter, with the field and rule as the reason."""
+    try:
+        await work
+    except DomainError as exc:
+        raise EventRejected(f"{exc.field}: {exc}" if exc.field else str(exc)) from exc
+
+
+@upstream.on(PsychologicalAdviceRequested)
+async def on_advice_requested(
+    event: Envelope[PsychologicalAdviceRequested], uow: UnitOfWork
+) -> None:
+    request = event.data
+    cmd = RegisterAdviceRequest(
+        request_id=request.request_id,
+        requested_at=request.requested_at,
+        assessment_requested_on=request.assessment_requested_on,
+        la_case_ref=request.la_case_ref,
+        child_id=request.child_id,
+        child_given_name=request.child_given_name,
+        child_family_name=request.child_family_name,
+        child_date_of_birth=request.child_date_of_birth,
+        school_urn=request.school_urn,
+        school_name=request.school_name,
+    )
+    await _refusing(handlers.register_advice_request(cmd, uow, now=event.time))
+
+
+@upstream.on(TribunalAppealRegistered)
+async def on_tribunal_appeal(event: Envelope[TribunalAppealRegistered], uow: UnitOfWork) -> None:
+    appeal = event.data
+    cmd = RegisterTribunalAppeal(
+        appeal_id=appeal.appeal_id,
+        request_id=appeal.request_id,
+        registered_on=appeal.registered_on,
+        hearing_on=appeal.hearing_on,
+        evidence_due_on=appeal.evidence_due_on,
+    )
+    await _refusing(handlers.register_tribunal_appeal(cmd, uow))
+
+
+@scheduling.on(NamedEpAssigned)
+async def on_named_ep_assigned(event: Envelope[NamedEpAssigned], uow: UnitOfWork) -> None:
+    data = event.data
+    await handlers.record_named_ep(
+        RecordNamedEp(
+            school_urn=data.school_urn, ep_id=data.ep_id, effective_from=data.effective_from
+        ),
+        uow,
+    )
+
+
+# Appointment events about other cases (referrals, incidents) are none of this service's business.
+
+
+async def _about_advice(ref: str | None, work: Callable[[uuid.UUID], Awaitable[Any]]) -> None:
+    advice_id = advice_id_from_case_ref(ref)
+    if advice_id is not None:
+        await _refusing(work(advice_id))
+
+
+@scheduling.on(AppointmentBooked)
+async def on_appointment_booked(event: Envelope[AppointmentBooked], uow: UnitOfWork) -> None:
+    data = event.data
+    await _about_advice(
+        data.case_ref,
+        lambda advice_id: handlers.record_assessment_booked(
+            RecordAssessmentBooked(
+                advice_id, data.request_id, data.appointment_id, data.kind, data.ep_id,
+                data.starts_at,
+            ),
+            uow,
+        ),
+    )  # fmt: skip
+
+
+@scheduling.on(AppointmentBookingFailed)
+async def on_booking_failed(event: Envelope[AppointmentBookingFailed], uow: UnitOfWork) -> None:
+    data = event.data
+    await _about_advice(
+        data.case_ref,
+        lambda advice_id: handlers.record_booking_failed(
+            RecordBookingFailed(advice_id, data.request_id, data.reason), uow
+        ),
+    )
+
+
+@scheduling.on(AppointmentCancelled)
+async def on_appointment_cancelled(event: Envelope[AppointmentCancelled], uow: UnitOfWork) -> None:
+    data = event.data
+    await _about_advice(
+        data.case_ref,
+        lambda advice_id: handlers.record_assessment_cancelled(
+            RecordAssessmentCancelled(advice_id, data.appointment_id, data.reason),
+            uow,
+            now=event.time,
+        ),
+    )
+
+
+@scheduling.on(AppointmentCompleted)
+async def on_appointment_completed(event: Envelope[AppointmentCompleted], uow: UnitOfWork) -> None:
+    data = event.data
+    await _about_advice(
+        data.case_ref,
+        lambda advice_id: handlers.record_assessment_completed(
+            RecordAssessmentCompleted(advice_id, data.appointment_id, data.completed_at), uow
+        ),
+    )

@@ -1,0 +1,309 @@
+"""Statutory advice on the real broker and database.
+
+Scheduling's answers are simulated by publishing its events here: the statutory service only
+depends on the contracts, never on the scheduling service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from eps_chassis.auth import Role
+from eps_contracts import Event, envelope_for
+from eps_contracts.scheduling import (
+    BOOKING_REQUESTS,
+    AppointmentBooked,
+    AppointmentKind,
+    FundingStream,
+    NamedEpAssigned,
+)
+from eps_contracts.statutory import ADVICE, PsychologicalAdviceRequested, TribunalAppealRegistered
+from eps_statutory.bootstrap import definition
+from eps_statutory.domain.clock import end_of_day, london_date
+from eps_statutory.settings import StatutorySettings
+
+from tests.support.infra import Infra
+from tests.support.kafka import publish_raw, read_topic, wait_until
+from tests.support.services import Namespace, running, token
+
+pytestmark = pytest.mark.integration
+
+TENANT = "leicester-city"
+SCHOOL = "123456"
+EP = {"Authorization": f"Bearer {token(Role.EP)}"}  # subject test-ep
+SENIOR = {"Authorization": f"Bearer {token(Role.SENIOR_EP)}"}
+DOCUMENT = {
+    "summary": "Sam is curious and kind; reading is well below that of peers.",
+    "professionals_involved": "Educational psychologist; speech and language therapist.",
+    "basis_of_assessment": "Observation, consultation with staff and parents, assessment.",
+    "background": "On SEN support since January 2025.",
+    "child_views": "Sam likes drawing and finds busy rooms hard.",
+    "parent_views": "Sam's mother wants help with reading and with mornings.",
+    "needs": "Cognition and learning: decoding and phonological awareness.",
+    "outcomes": "Sam will read age-appropriate texts with support by the end of Year 6.",
+    "provision": "Daily small-group phonics in a mainstream primary; a visual timetable.",
+}
+
+
+async def publish(infra: Infra, ns: Namespace, event: Event) -> None:
+    envelope = envelope_for(event, source="/la/sen", tenant=TENANT, actor="upstream:sen-system")
+    await publish_raw(
+        infra.kafka_bootstrap,
+        ns.topic(event.topic.name),
+        [envelope.model_dump_json().encode()],
+        key=envelope.subject.encode(),
+    )
+
+
+def advice_request(requested_at: datetime) -> PsychologicalAdviceRequested:
+    return PsychologicalAdviceRequested(
+        request_id=uuid.uuid4(),
+        requested_at=requested_at,
+        assessment_requested_on=london_date(requested_at) - timedelta(days=30),
+        la_case_ref="EHC-2026-0042",
+        child_id=uuid.uuid4(),
+        child_given_name="Sam",
+        child_family_name="Taylor",
+        child_date_of_birth=date(2016, 5, 4),
+        school_urn=SCHOOL,
+        school_name="Greenfield Primary School",
+    )
+
+
+async def events_on(infra: Infra, ns: Namespace, topic: str, event_type: str) -> list[Any]:
+    records = await read_topic(infra.kafka_bootstrap, ns.topic(topic))
+    return [
+        json.loads(r.value)["data"] for r in records if json.loads(r.value)["type"] == event_type
+    ]
+
+
+async def wait_for_event(
+    infra: Infra, ns: Namespace, topic: str, event_type: str, count: int = 1
+) -> list[Any]:
+    async def arrived() -> bool:
+        return len(await events_on(infra, ns, topic, event_type)) >= count
+
+    await wait_until(arrived, timeout_s=30, what=f"{event_type} on {topic}")
+    return await events_on(infra, ns, topic, event_type)
+
+
+async def fetch_value(infra: Infra, sql: str, *args: object) -> Any:
+    conn = await asyncpg.connect(infra.database_url)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def requested_advice(
+    infra: Infra, ns: Namespace, request: PsychologicalAdviceRequested
+) -> tuple[uuid.UUID, dict[str, Any]]:
+    """Publish the SEN team's request; the advice id and scheduling's booking request."""
+    await publish(infra, ns, request)
+    [booking] = await wait_for_event(
+        infra, ns, BOOKING_REQUESTS.name, "eps.scheduling.booking-requested.v1"
+    )
+    return uuid.UUID(booking["case_ref"].removeprefix("advice:")), booking
+
+
+def quiet(settings: StatutorySettings | None = None) -> Any:
+    return definition(settings or StatutorySettings(deadline_watch_interval_s=3600))
+
+
+async def test_request_allocation_booking_draft_approval_submission(
+    infra: Infra, ns: Namespace
+) -> None:
+    async with running(quiet(), infra, ns) as (_, client):
+        await publish(
+            infra,
+            ns,
+            NamedEpAssigned(school_urn=SCHOOL, ep_id="test-ep", effective_from=date(2025, 9, 1)),
+        )
+        schema = ns.schema("statutory")
+        await wait_until(
+            lambda: _truthy(fetch_value(infra, f"SELECT count(*) FROM {schema}.named_eps")),
+            what="named EP read model",
+        )
+        requested_at = datetime.now(UTC)
+        request = advice_request(requested_at)
+        advice_id, booking = await requested_advice(infra, ns, request)
+        due = london_date(requested_at) + timedelta(weeks=6)
+        assert booking["funding_stream"] == "statutory"
+        assert booking["kind"] == "statutory_assessment_visit"
+        assert booking["ep_id"] == "test-ep"  # the school's named EP
+        assert datetime.fromisoformat(booking["latest"]) < end_of_day(due)
+        [allocated] = await events_on(infra, ns, ADVICE.name, "eps.statutory.advice-allocated.v1")
+        assert allocated == {"advice_id": str(advice_id), "route": "named_ep", "ep_id": "test-ep"}
+
+        # drafting waits for the visit
+        url = f"/statutory/advice/{advice_id}"
+        early = await client.put(f"{url}/draft", json=DOCUMENT, headers=EP)
+        assert early.status_code == 409
+
+        await publish(
+            infra,
+            ns,
+            AppointmentBooked(
+                appointment_id=uuid.uuid4(),
+                request_id=uuid.UUID(booking["request_id"]),
+                case_ref=booking["case_ref"],
+                kind=AppointmentKind.STATUTORY_ASSESSMENT_VISIT,
+                ep_id="test-ep",
+                school_urn=SCHOOL,
+                starts_at=requested_at + timedelta(days=7),
+                ends_at=requested_at + timedelta(days=7, hours=3),
+                funding_stream=FundingStream.STATUTORY,
+            ),
+        )
+
+        async def booked() -> bool:
+            view = await client.get(url, headers=EP)
+            return bool(view.json()["status"] == "assessment_booked")
+
+        await wait_until(booked, what="assessment booked")
+
+        naming = {**DOCUMENT, "provision": "A place at Greenfield Primary School."}
+        drafted = await client.put(f"{url}/draft", json=naming, headers=EP)
+        assert drafted.status_code == 200 and drafted.json()["status"] == "drafted"
+        refused = await client.post(f"{url}/approval", headers=SENIOR)
+        assert refused.status_code == 422
+        assert refused.json()["detail"]["field"] == "document.provision"
+        assert (await client.post(f"{url}/approval", headers=EP)).status_code == 403
+
+        assert (await client.put(f"{url}/draft", json=DOCUMENT, headers=EP)).status_code == 200
+        assert (await client.post(f"{url}/submission", headers=EP)).status_code == 409
+        approved = await client.post(f"{url}/approval", headers=SENIOR)
+        assert approved.status_code == 200 and approved.json()["status"] == "approved"
+        submitted = await client.post(f"{url}/submission", headers=EP)
+        assert submitted.status_code == 200 and submitted.json()["status"] == "submitted"
+
+        [event] = await wait_for_event(infra, ns, ADVICE.name, "eps.statutory.advice-submitted.v1")
+        assert event["advice_id"] == str(advice_id)
+        assert event["document"] == DOCUMENT
+        assert event["within_six_weeks"] is True
+        assert (event["author_ep_id"], event["approved_by"]) == ("test-ep", "test-senior_ep")
+
+        # scoping: school staff have no access; another LA does not see the advice
+        senco = {"Authorization": f"Bearer {token(Role.SENCO, school_urn=SCHOOL)}"}
+        assert (await client.get(url, headers=senco)).status_code == 403
+        elsewhere = {"Authorization": f"Bearer {token(Role.EP, tenant='luton')}"}
+        assert (await client.get(url, headers=elsewhere)).status_code == 404
+        assert (await client.get(url)).status_code == 401
+
+        # a tribunal appeal on the case gives the EP evidence and attendance tasks
+        hearing = london_date(requested_at) + timedelta(weeks=30)
+        await publish(
+            infra,
+            ns,
+            TribunalAppealRegistered(
+                appeal_id=uuid.uuid4(),
+                request_id=request.request_id,
+                registered_on=london_date(requested_at) + timedelta(weeks=12),
+                hearing_on=hearing,
+            ),
+        )
+        [created] = await wait_for_event(
+            infra, ns, ADVICE.name, "eps.statutory.tribunal-tasks-created.v1"
+        )
+        assert {(t["kind"], t["ep_id"]) for t in created["tasks"]} == {
+            ("evidence", "test-ep"),
+            ("attendance", "test-ep"),
+        }
+        tasks = (await client.get("/statutory/tribunal-tasks", headers=EP)).json()
+        assert [(t["kind"], t["due_on"]) for t in tasks] == [
+            ("evidence", (hearing - timedelta(days=21)).isoformat()),
+            ("attendance", hearing.isoformat()),
+        ]
+
+        report = await client.get(
+            "/statutory/reports/timeliness",
+            params={"from": requested_at.strftime("%Y-%m"), "to": "2099-12"},
+            headers=SENIOR,
+        )
+        [month] = report.json()["months"]
+        assert (month["submitted"], month["percent_within_six_weeks"]) == (1, 100.0)
+
+    audited = await fetch_value(
+        infra,
+        f"SELECT array_agg(action || ':' || outcome ORDER BY id) FROM {schema}.audit_log"
+        " WHERE resource = $1",
+        f"advice/{advice_id}",
+    )
+    assert "approve:refused (422)" in audited and "submit:allowed" in audited
+    assert "read:refused (404)" in audited
+
+
+async def test_an_exception_extends_the_deadline(infra: Infra, ns: Namespace) -> None:
+    async with running(quiet(), infra, ns) as (runtime, client):
+        requested_at = runtime.clock() - timedelta(days=3)
+        advice_id, _ = await requested_advice(infra, ns, advice_request(requested_at))
+        received = london_date(requested_at)
+        url = f"/statutory/advice/{advice_id}/exceptions"
+        body = {
+            "kind": "child_or_parent_away",
+            "starts_on": (received + timedelta(days=1)).isoformat(),
+            "ends_on": (received + timedelta(days=28)).isoformat(),
+            "reason": "The family are abroad caring for a relative.",
+            "evidence": ["email from parent"],
+            "parents_notified_on": received.isoformat(),
+        }
+        holiday = await client.post(url, json={**body, "kind": "school_holiday"}, headers=EP)
+        assert holiday.status_code == 422 and holiday.json()["detail"]["field"] == "kind"
+        missing = await client.post(url, json={**body, "evidence": []}, headers=EP)
+        assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == [
+            "body",
+            "evidence",
+        ]
+
+        recorded = await client.post(url, json=body, headers=EP)
+        assert recorded.status_code == 201, recorded.text
+        extended = received + timedelta(weeks=6, days=28)
+        assert recorded.json()["due_on"] == extended.isoformat()
+        assert recorded.json()["six_week_due_on"] == (received + timedelta(weeks=6)).isoformat()
+        [event] = await wait_for_event(
+            infra, ns, ADVICE.name, "eps.statutory.advice-exception-recorded.v1"
+        )
+        assert event["due_on"] == extended.isoformat() and "reason" not in event
+
+        listed = await client.get("/statutory/advice/open", headers=EP)
+        [row] = listed.json()
+        assert row["days_remaining"] == (extended - london_date(runtime.clock())).days
+
+
+async def test_the_watch_raises_a_breach_once_without_anyone_asking(
+    infra: Infra, ns: Namespace
+) -> None:
+    now = datetime.now(UTC) + timedelta(days=50)  # the job's clock: seven weeks on
+    settings = StatutorySettings(deadline_watch_interval_s=0.2)
+    async with running(definition(settings), infra, ns, clock=lambda: now) as (_, client):
+        advice_id, _ = await requested_advice(infra, ns, advice_request(datetime.now(UTC)))
+        [breach] = await wait_for_event(
+            infra, ns, ADVICE.name, "eps.statutory.advice-deadline-breached.v1"
+        )
+        assert breach["advice_id"] == str(advice_id)
+        assert breach["detected_on"] == london_date(now).isoformat()
+        schema = ns.schema("statutory")
+
+        async def several_more_ticks() -> bool:
+            pending = await fetch_value(
+                infra, f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL"
+            )
+            return bool(pending == 0)
+
+        await wait_until(several_more_ticks, what="outbox drained")
+        await asyncio.sleep(1.0)  # five more runs of the watch
+        at_risk = await client.get("/statutory/advice/at-risk", headers=EP)
+        [row] = at_risk.json()
+        assert row["overdue"] is True and row["reasons"] == ["no_assessment_booked", "no_draft"]
+    breaches = await events_on(infra, ns, ADVICE.name, "eps.statutory.advice-deadline-breached.v1")
+    assert len(breaches) == 1
+
+
+async def _truthy(value: Any) -> bool:
+    return bool(await value)

@@ -1,0 +1,308 @@
+"""The advice state machine, booking through scheduling, exceptions and the deadline watch."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+
+import pytest
+from eps_chassis.errors import Conflict, DomainError, Forbidden
+from eps_contracts.scheduling import AppointmentBookingRequested, AppointmentKind, FundingStream
+from eps_contracts.statutory import (
+    AdviceAllocated,
+    AdviceAtRisk,
+    AdviceDeadlineBreached,
+    AdviceExceptionRecorded,
+    AdviceRequestReceived,
+    AdviceSubmitted,
+    AllocationRoute,
+    AtRiskReason,
+)
+from eps_statutory.domain.clock import LONDON, end_of_day
+from eps_statutory.domain.document import KnownSchool
+from eps_statutory.domain.model import (
+    Advice,
+    AdviceStatus,
+    Person,
+    advice_id_from_case_ref,
+    case_ref,
+)
+from eps_statutory.domain.policy import AllocationRule, ExceptionRule, LaPolicy
+
+from tests.unit.statutory.support import (
+    EP,
+    OTHER_EP,
+    RECEIVED_AT,
+    SENIOR,
+    advice,
+    document,
+    exception,
+    request,
+)
+
+DUE = date(2026, 12, 14)
+APPROVER = Person("ep-approver", is_senior=True)
+
+
+def kinds(subject: Advice) -> list[type]:
+    return [type(e) for e in subject.events]
+
+
+def test_receiving_a_request_starts_the_clock_on_the_london_date() -> None:
+    late_friday = datetime(2026, 11, 6, 23, 45, tzinfo=LONDON)
+    subject = Advice.receive(
+        "leicester-city", request(requested_at=late_friday), LaPolicy(), uuid.uuid4()
+    )
+    [received] = subject.events
+    assert isinstance(received, AdviceRequestReceived)
+    assert received.received_on == date(2026, 11, 6)
+    assert received.due_on == date(2026, 12, 18)
+    assert received.assessment_requested_on == date(2026, 9, 21)
+    assert subject.status is AdviceStatus.REQUESTED
+
+
+def test_an_assessment_request_after_the_advice_request_is_refused() -> None:
+    with pytest.raises(DomainError) as refused:
+        Advice.receive(
+            "la", request(assessment_requested_on=date(2026, 11, 3)), LaPolicy(), uuid.uuid4()
+        )
+    assert refused.value.field == "assessment_requested_on"
+
+
+def test_allocation_goes_to_the_named_ep_by_default() -> None:
+    subject = advice(AdviceStatus.REQUESTED)
+    subject.allocate(LaPolicy(), "ep-named")
+    assert (subject.route, subject.ep_id) == (AllocationRoute.NAMED_EP, "ep-named")
+    assert subject.events[-1] == AdviceAllocated(
+        advice_id=subject.advice_id, route=AllocationRoute.NAMED_EP, ep_id="ep-named"
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "named_ep"),
+    [(AllocationRule.STATUTORY_TEAM, "ep-named"), (AllocationRule.NAMED_EP, None)],
+)
+def test_allocation_to_the_statutory_team(rule: AllocationRule, named_ep: str | None) -> None:
+    subject = advice(AdviceStatus.REQUESTED)
+    subject.allocate(LaPolicy(allocation_rule=rule), named_ep)
+    assert (subject.route, subject.ep_id) == (AllocationRoute.STATUTORY_TEAM, None)
+    with pytest.raises(Conflict):
+        subject.allocate(LaPolicy(), named_ep)
+
+
+def test_the_booking_request_ends_before_the_deadline_leaving_time_to_write() -> None:
+    subject = advice()
+    booking = subject.request_booking(LaPolicy(booking_margin_days=14), RECEIVED_AT)
+    assert isinstance(booking, AppointmentBookingRequested)
+    assert booking.case_ref == case_ref(subject.advice_id)
+    assert advice_id_from_case_ref(booking.case_ref) == subject.advice_id
+    assert booking.kind is AppointmentKind.STATUTORY_ASSESSMENT_VISIT
+    assert booking.funding_stream is FundingStream.STATUTORY
+    assert booking.ep_id == "ep-named"
+    assert booking.earliest == RECEIVED_AT
+    assert booking.latest == end_of_day(date(2026, 11, 30))
+    assert booking.latest < end_of_day(DUE)
+    with pytest.raises(Conflict, match="has not answered"):
+        subject.request_booking(LaPolicy(), RECEIVED_AT)
+
+
+def test_a_late_booking_still_ends_before_the_last_day_when_it_can() -> None:
+    subject = advice()
+    now = datetime(2026, 12, 8, 10, 0, tzinfo=LONDON)  # past the margin, before the last day
+    earliest, latest = subject.booking_window(LaPolicy(booking_margin_days=14), now)
+    assert (earliest, latest) == (now, end_of_day(date(2026, 12, 13)))
+    overdue = datetime(2026, 12, 20, 10, 0, tzinfo=LONDON)
+    assert subject.booking_window(LaPolicy(), overdue) == (overdue, overdue + timedelta(days=2))
+
+
+def test_booking_failure_allows_a_new_request() -> None:
+    subject = advice()
+    first = subject.request_booking(LaPolicy(), RECEIVED_AT)
+    subject.record_booking_failed(uuid.uuid4(), "someone else's request")
+    assert subject.booking_failure is None
+    subject.record_booking_failed(first.request_id, "no EP free in the window")
+    assert subject.booking_failure == "no EP free in the window"
+    second = subject.request_booking(LaPolicy(), RECEIVED_AT)
+    assert second.request_id != first.request_id and subject.booking_failure is None
+
+
+def test_a_booked_visit_moves_the_advice_on_once() -> None:
+    subject = advice(named_ep=None)  # the statutory team
+    subject.request_booking(LaPolicy(), RECEIVED_AT)
+    appointment = uuid.uuid4()
+    starts = datetime(2026, 11, 16, 9, 0, tzinfo=LONDON)
+    subject.record_booked(appointment, "ep-team-3", starts)
+    subject.record_booked(appointment, "ep-team-3", starts)  # redelivered news
+    assert subject.status is AdviceStatus.ASSESSMENT_BOOKED
+    assert subject.ep_id == "ep-team-3"  # the team's EP who took the visit
+    assert len([e for e in subject.events if type(e).__name__ == "AdviceAssessmentBooked"]) == 1
+
+
+def test_a_cancelled_visit_returns_the_advice_to_allocated() -> None:
+    subject = advice(AdviceStatus.ASSESSMENT_BOOKED)
+    assert subject.record_cancelled(uuid.uuid4()) is False  # another appointment
+    assert subject.appointment_id is not None
+    assert subject.record_cancelled(subject.appointment_id) is True
+    assert subject.status is AdviceStatus.ALLOCATED and subject.appointment_id is None
+    subject.request_booking(LaPolicy(), RECEIVED_AT)  # a new booking may be asked for
+
+
+def test_a_draft_needs_a_booked_assessment() -> None:
+    with pytest.raises(Conflict, match="book the assessment"):
+        advice().save_draft(document(), EP)
+
+
+def test_only_the_allocated_ep_or_a_senior_ep_drafts() -> None:
+    subject = advice(AdviceStatus.ASSESSMENT_BOOKED)
+    with pytest.raises(Forbidden):
+        subject.save_draft(document(), OTHER_EP)
+    subject.save_draft(document(), EP)
+    subject.save_draft(document(summary="Revised summary."), SENIOR)
+    assert subject.status is AdviceStatus.DRAFTED and subject.version == 2
+
+
+def test_approval_by_a_senior_ep_who_is_not_the_author() -> None:
+    subject = advice(AdviceStatus.DRAFTED)
+    with pytest.raises(Forbidden, match="senior EP"):
+        subject.approve(OTHER_EP, [])
+    subject.drafted_by = "ep-approver"
+    with pytest.raises(Forbidden, match="own advice"):
+        subject.approve(APPROVER, [])
+    subject.drafted_by = "ep-named"
+    subject.approve(APPROVER, [])
+    assert (subject.status, subject.approved_by) == (AdviceStatus.APPROVED, "ep-approver")
+
+
+def test_approval_refuses_an_incomplete_document_or_one_naming_a_school() -> None:
+    subject = advice(AdviceStatus.ASSESSMENT_BOOKED)
+    subject.save_draft(document(needs=""), EP)
+    with pytest.raises(DomainError) as incomplete:
+        subject.approve(APPROVER, [])
+    assert incomplete.value.field == "document.needs"
+    subject.save_draft(document(background="Sam joined Greenfield Primary School in 2022."), EP)
+    with pytest.raises(DomainError) as names_school:
+        subject.approve(APPROVER, [KnownSchool("123456", "Greenfield Primary School")])
+    assert names_school.value.field == "document.background"
+    assert subject.status is AdviceStatus.DRAFTED
+
+
+def test_a_new_draft_withdraws_the_approval() -> None:
+    subject = advice(AdviceStatus.APPROVED)
+    subject.save_draft(document(summary="Changed after approval."), EP)
+    assert subject.status is AdviceStatus.DRAFTED and subject.approved_by is None
+    with pytest.raises(Conflict, match="approve"):
+        subject.submit(date(2026, 12, 1), [])
+
+
+def test_submission_publishes_the_document_for_the_sen_team() -> None:
+    subject = advice(AdviceStatus.APPROVED)
+    subject.submit(date(2026, 12, 14), [])
+    submitted = subject.events[-1]
+    assert isinstance(submitted, AdviceSubmitted)
+    assert submitted.document == document()
+    assert submitted.la_case_ref == "EHC-2026-0042"
+    assert (submitted.author_ep_id, submitted.approved_by) == ("ep-named", "ep-approver")
+    assert submitted.within_six_weeks and submitted.within_time_limit
+    assert not submitted.exception_applied
+    assert subject.status is AdviceStatus.SUBMITTED
+
+
+def test_submission_checks_the_school_rule_again() -> None:
+    subject = advice(AdviceStatus.APPROVED)
+    with pytest.raises(DomainError):
+        subject.submit(date(2026, 12, 1), [KnownSchool("123456", "Sam")])  # a known name
+    assert subject.status is AdviceStatus.APPROVED
+
+
+def test_nothing_changes_a_submitted_advice() -> None:
+    subject = advice(AdviceStatus.SUBMITTED)
+    with pytest.raises(Conflict):
+        subject.save_draft(document(), EP)
+    with pytest.raises(Conflict):
+        subject.submit(date(2026, 12, 2), [])
+    with pytest.raises(Conflict):
+        subject.record_exception(exception(date(2026, 11, 10), date(2026, 11, 12)), DUE)
+    subject.record_booked(uuid.uuid4(), "ep-named", RECEIVED_AT)  # late news: ignored
+    assert subject.status is AdviceStatus.SUBMITTED
+
+
+def test_late_submission_within_an_extended_limit() -> None:
+    subject = advice(AdviceStatus.APPROVED)
+    subject.record_exception(exception(date(2026, 11, 10), date(2026, 11, 16)), date(2026, 11, 20))
+    subject.submit(date(2026, 12, 18), [])
+    submitted = subject.events[-1]
+    assert isinstance(submitted, AdviceSubmitted)
+    assert submitted.due_on == date(2026, 12, 21)
+    assert not submitted.within_six_weeks and submitted.within_time_limit
+    assert submitted.exception_applied
+
+
+def test_recording_an_exception_publishes_the_new_last_day() -> None:
+    subject = advice()
+    subject.record_exception(exception(date(2026, 11, 10), date(2026, 11, 16)), date(2026, 11, 17))
+    recorded = subject.events[-1]
+    assert isinstance(recorded, AdviceExceptionRecorded) and recorded.due_on == date(2026, 12, 21)
+
+
+def test_under_the_disapply_rule_an_exception_removes_the_last_day() -> None:
+    subject = advice(policy=LaPolicy(exception_rule=ExceptionRule.DISAPPLY))
+    subject.record_exception(exception(date(2026, 11, 10), date(2026, 11, 12)), date(2026, 11, 17))
+    assert subject.due_on is None
+    subject.events.clear()
+    subject.watch(date(2027, 3, 1), LaPolicy())
+    assert subject.events == []
+
+
+# --- the deadline watch ---------------------------------------------------------------------------
+
+
+def test_at_risk_is_raised_once_with_its_reasons() -> None:
+    subject = advice()
+    subject.events.clear()
+    subject.watch(date(2026, 12, 3), LaPolicy(at_risk_days=10))  # 11 days left: not yet
+    assert subject.events == []
+    subject.watch(date(2026, 12, 4), LaPolicy(at_risk_days=10))
+    subject.watch(date(2026, 12, 5), LaPolicy(at_risk_days=10))
+    [at_risk] = subject.events
+    assert isinstance(at_risk, AdviceAtRisk)
+    assert at_risk.days_remaining == 10 and at_risk.due_on == DUE
+    assert at_risk.reasons == (AtRiskReason.NO_ASSESSMENT_BOOKED, AtRiskReason.NO_DRAFT)
+
+
+def test_booked_and_drafted_advice_is_not_at_risk() -> None:
+    booked = advice(AdviceStatus.ASSESSMENT_BOOKED)
+    assert booked.at_risk_reasons() == (AtRiskReason.NO_DRAFT,)
+    drafted = advice(AdviceStatus.DRAFTED)
+    drafted.events.clear()
+    drafted.watch(date(2026, 12, 10), LaPolicy())
+    assert drafted.events == [] and not drafted.is_at_risk(date(2026, 12, 10), 10)
+
+
+def test_a_missed_deadline_is_a_breach_raised_once() -> None:
+    subject = advice(AdviceStatus.DRAFTED)
+    subject.events.clear()
+    subject.watch(DUE, LaPolicy())  # the last day itself is still in time
+    assert subject.events == []
+    subject.watch(date(2026, 12, 15), LaPolicy())
+    subject.watch(date(2026, 12, 16), LaPolicy())
+    [breach] = subject.events
+    assert isinstance(breach, AdviceDeadlineBreached)
+    assert (breach.due_on, breach.detected_on, breach.ep_id) == (
+        DUE,
+        date(2026, 12, 15),
+        "ep-named",
+    )
+
+
+def test_an_exception_recorded_after_a_breach_gives_a_new_last_day() -> None:
+    subject = advice(AdviceStatus.DRAFTED)
+    subject.watch(date(2026, 12, 15), LaPolicy())
+    subject.record_exception(
+        exception(date(2026, 11, 10), date(2026, 11, 16), recorded_on=date(2026, 12, 16)),
+        date(2026, 12, 16),
+    )
+    subject.events.clear()
+    subject.watch(date(2026, 12, 16), LaPolicy())
+    assert subject.events == []  # due 21 December now
+    subject.watch(date(2026, 12, 22), LaPolicy())
+    assert kinds(subject) == [AdviceDeadlineBreached]
