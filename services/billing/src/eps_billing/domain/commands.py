@@ -1,0 +1,57 @@
+"""Commands of the billing service: what someone (or an event) asks it to do."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from eps_contracts.scheduling import FundingStream
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDeliveredTime:
+    event_id: uuid.UUID
+    tenant: str
+    delivery_id: uuid.UUID
+    school_urn: str
+    delivered_on: date
+    minutes: int
+    funding_stream: FundingStream
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectDeliveredTime:
+    event_id: uuid.UUID
+    tenant: str
+    delivery_id: uuid.UUID
+    change_id: uuid.UUID
+    at: datetime
+    minutes: int
+    funding_stream: FundingStream
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class VoidDeliveredTime:
+    event_id: uuid.UUID
+    tenant: str
+    delivery_id: uuid.UUID
+    at: datetime
+    reason: str
+
+
+DeliveredTimeCommand = RecordDeliveredTime | CorrectDeliveredTime | VoidDeliveredTime
+
+
+@dataclass(frozen=True, slots=True)
+class BuyServiceLevelAgreement:
+    school_urn: str
+    academic_year: int  # the year the academic year starts in: 2025 for 2025/26
+    days: int
+
+
+@dataclass(frozen=True, slots=True)
+class FinaliseDueInvoices:
+    now: datetime

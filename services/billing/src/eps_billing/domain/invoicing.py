@@ -1,0 +1,145 @@
+"""Ledger lines and the documents they are settled on.
+
+Every change in a delivery's price is a ledger line: the new value minus the value priced before
+(a charge when positive, a credit when negative). Lines are never edited. When a billing period
+closes, each school's unsettled lines are netted per delivery and settled on:
+
+- the period's **invoice**: deliveries never invoiced before, and increases to deliveries already
+  invoiced (adjustments, shown with their delivery date);
+- a **credit note**: reductions of deliveries already invoiced (corrections and voids).
+
+So for every school and delivery period, invoiced minus credited equals the priced value of the
+delivered time, whatever order, duplication or replay the events came in. Lines netting to zero
+pence and zero SLA minutes are settled without appearing on a document; a document is issued only
+when its total is not zero. Totals are sums of integer pence: there is nothing to round.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from eps_billing.domain.pricing import Priced
+
+DOCUMENT_NAMESPACE = uuid.UUID("1d0e5b7a-2f6c-4e61-9b8f-5c3a0e7d9a41")
+
+
+class DocumentKind(StrEnum):
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+
+    @property
+    def prefix(self) -> str:
+        return "INV" if self is DocumentKind.INVOICE else "CN"
+
+
+@dataclass(frozen=True, slots=True)
+class LineDelta:
+    delivery_id: uuid.UUID
+    pence: int
+    sla_minutes: int
+    spot_minutes: int
+    description: str
+
+
+def price_change(before: Priced | None, after: Priced) -> LineDelta | None:
+    """The ledger line for a delivery whose price went from ``before`` to ``after``."""
+    was = before or Priced.free(after.delivery_id)
+    if (was.pence, was.sla_minutes, was.spot_minutes) == (
+        after.pence,
+        after.sla_minutes,
+        after.spot_minutes,
+    ):
+        return None
+    return LineDelta(
+        after.delivery_id,
+        after.pence - was.pence,
+        after.sla_minutes - was.sla_minutes,
+        after.spot_minutes - was.spot_minutes,
+        after.describe(),  # the price now: a document line shows the latest state
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenLine:
+    """An unsettled ledger line of one school."""
+
+    line_id: int
+    delivery_id: uuid.UUID
+    delivered_on: date
+    pence: int
+    sla_minutes: int
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentLine:
+    delivery_id: uuid.UUID
+    delivered_on: date
+    pence: int
+    sla_minutes: int
+    description: str
+    adjustment: bool  # the delivery was on an earlier document
+    line_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    invoice: tuple[DocumentLine, ...]
+    credit_note: tuple[DocumentLine, ...]
+    settled_silently: tuple[int, ...]  # line ids netting to nothing
+
+    def total(self, kind: DocumentKind) -> int:
+        lines = self.invoice if kind is DocumentKind.INVOICE else self.credit_note
+        return sum(line.pence for line in lines)
+
+
+def settle(lines: Iterable[OpenLine], invoiced_before: set[uuid.UUID]) -> Settlement:
+    """Net one school's unsettled lines per delivery and split them into the two documents."""
+    by_delivery: dict[uuid.UUID, list[OpenLine]] = {}
+    for line in lines:
+        by_delivery.setdefault(line.delivery_id, []).append(line)
+    invoice: list[DocumentLine] = []
+    credit: list[DocumentLine] = []
+    silent: list[int] = []
+    for delivery_id, group in sorted(
+        by_delivery.items(), key=lambda kv: (kv[1][0].delivered_on, kv[0])
+    ):
+        ordered = sorted(group, key=lambda line: line.line_id)
+        pence = sum(line.pence for line in ordered)
+        minutes = sum(line.sla_minutes for line in ordered)
+        ids = tuple(line.line_id for line in ordered)
+        adjustment = delivery_id in invoiced_before
+        if pence == 0 and minutes == 0:
+            silent.extend(ids)
+            continue
+        netted = DocumentLine(
+            delivery_id,
+            ordered[0].delivered_on,
+            pence,
+            minutes,
+            ordered[-1].description if not adjustment else f"adjustment: {ordered[-1].description}",
+            adjustment,
+            ids,
+        )
+        (credit if pence < 0 else invoice).append(netted)
+    return Settlement(tuple(invoice), tuple(credit), tuple(silent))
+
+
+def document_number(tenant: str, kind: DocumentKind, sequence: int) -> str:
+    return f"{tenant.upper()}-{kind.prefix}-{sequence:07d}"
+
+
+def document_id(tenant: str, school_urn: str, period_start: date, kind: DocumentKind) -> uuid.UUID:
+    """Deterministic, so replaying the events into an empty database gives the same ids."""
+    return uuid.uuid5(DOCUMENT_NAMESPACE, f"{tenant}/{school_urn}/{period_start}/{kind}")
+
+
+def pounds(pence: int) -> str:
+    """Exact decimal pounds for exports ('-5.50'), from integer pence."""
+    sign = "-" if pence < 0 else ""
+    whole, part = divmod(abs(pence), 100)
+    return f"{sign}{whole}.{part:02d}"

@@ -1,0 +1,165 @@
+"""Pricing delivered time: a pure function of the deliveries as they now stand.
+
+The value of a school's delivered time does not depend on the order events arrived in:
+
+- a delivery's state is its recorded minutes and funding stream, overridden by its latest
+  correction (ordered by the time scheduling made it, then its id); a void wins over everything.
+  Corrections and voids that arrive before the delivery wait for it;
+- core and statutory time is never charged; critical-incident time follows the authority's rule;
+- traded time is drawn from the SLA agreement covering its date, in the order the deliveries
+  were recorded by scheduling (then by delivery id), until the agreement's minutes run out; the
+  rest of each delivery is charged at spot prices as the cheapest cover (see ``tariff``).
+
+Re-pricing after any change gives every delivery's new value; the difference from what was
+priced before becomes a ledger line (a charge or a credit), never an edit of an issued invoice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from eps_contracts.scheduling import FundingStream
+
+from eps_billing.domain.tariff import CriticalIncidentRule, SpotCover, Tariff
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A correction (minutes and funding stream) or a void of a delivery."""
+
+    change_id: uuid.UUID
+    at: datetime
+    minutes: int | None
+    funding_stream: FundingStream | None
+    voided: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A delivery as it now stands (after its corrections and void)."""
+
+    delivery_id: uuid.UUID
+    school_urn: str
+    delivered_on: date
+    minutes: int
+    funding_stream: FundingStream
+    recorded_at: datetime
+    voided: bool = False
+
+    def with_changes(self, changes: Iterable[Change]) -> Delivery:
+        ordered = sorted(changes, key=lambda c: (c.at, c.change_id))
+        minutes, stream, voided = self.minutes, self.funding_stream, self.voided
+        for change in ordered:
+            if change.voided:
+                voided = True
+            else:
+                minutes = change.minutes if change.minutes is not None else minutes
+                stream = change.funding_stream or stream
+        return Delivery(
+            self.delivery_id,
+            self.school_urn,
+            self.delivered_on,
+            minutes,
+            stream,
+            self.recorded_at,
+            voided,
+        )
+
+    @property
+    def draw_order(self) -> tuple[datetime, uuid.UUID]:
+        return (self.recorded_at, self.delivery_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """A school's SLA: minutes of EP time paid in advance, usable between two dates."""
+
+    agreement_id: uuid.UUID
+    school_urn: str
+    valid_from: date
+    valid_to: date
+    minutes: int
+
+    def covers(self, day: date) -> bool:
+        return self.valid_from <= day <= self.valid_to
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """What one delivery costs the school now."""
+
+    delivery_id: uuid.UUID
+    sla_minutes: int
+    spot_minutes: int  # minutes charged at spot prices (before rounding to units)
+    pence: int
+    units: tuple[tuple[str, int], ...] = ()
+
+    @classmethod
+    def free(cls, delivery_id: uuid.UUID) -> Priced:
+        return cls(delivery_id, 0, 0, 0)
+
+    def describe(self) -> str:
+        parts = []
+        if self.sla_minutes:
+            parts.append(f"SLA {hours(self.sla_minutes)}")
+        if self.spot_minutes:
+            cover = SpotCover(0, self.pence, self.units)
+            parts.append(f"spot {hours(self.spot_minutes)} as {cover.describe()}")
+        return "; ".join(parts) or "not charged"
+
+
+def hours(minutes: int) -> str:
+    sign = "-" if minutes < 0 else ""
+    h, m = divmod(abs(minutes), 60)
+    return f"{sign}{h}h{m:02d}"
+
+
+TariffLookup = Callable[[date], Tariff]
+
+
+def chargeable_minutes(delivery: Delivery, tariff: Tariff) -> int:
+    """Minutes the school pays for (from its SLA or at spot prices)."""
+    if delivery.voided:
+        return 0
+    if delivery.funding_stream is FundingStream.TRADED:
+        return delivery.minutes
+    if (
+        delivery.funding_stream is FundingStream.CRITICAL_INCIDENT
+        and tariff.critical_incident is CriticalIncidentRule.TRADED
+    ):
+        return delivery.minutes
+    return 0  # core and statutory time are never charged to a school
+
+
+def price_deliveries(
+    deliveries: Iterable[Delivery],
+    tariff_for: TariffLookup,
+    agreements: Sequence[Agreement] = (),
+    *,
+    already_drawn: dict[uuid.UUID, int] | None = None,
+) -> tuple[list[Priced], dict[uuid.UUID, int]]:
+    """Price deliveries of one school in draw order; returns prices and minutes drawn per SLA.
+
+    ``already_drawn`` (per agreement) lets a caller price deliveries recorded after every
+    delivery already priced without reloading them (the result is the same as re-pricing all).
+    """
+    drawn = dict(already_drawn or {})
+    priced: list[Priced] = []
+    for delivery in sorted(deliveries, key=lambda d: d.draw_order):
+        minutes = chargeable_minutes(delivery, tariff_for(delivery.delivered_on))
+        if minutes == 0:
+            priced.append(Priced.free(delivery.delivery_id))
+            continue
+        from_sla = 0
+        agreement = next((a for a in agreements if a.covers(delivery.delivered_on)), None)
+        if agreement is not None:
+            used = drawn.get(agreement.agreement_id, 0)
+            from_sla = min(minutes, agreement.minutes - used)
+            drawn[agreement.agreement_id] = used + from_sla
+        spot = minutes - from_sla
+        cover = tariff_for(delivery.delivered_on).spot_cover(spot)
+        priced.append(Priced(delivery.delivery_id, from_sla, spot, cover.pence, cover.units))
+    return priced, drawn

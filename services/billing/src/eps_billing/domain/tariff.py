@@ -1,0 +1,197 @@
+"""Tariffs: what a local authority charges schools for traded EP time. Data, not code.
+
+A tariff is one local authority's rules for a span of dates, read from a JSON document (the
+``tariffs`` table), so another authority's units, prices, SLA limits, carry-over, critical-incident
+and cancellation rules are added as a row, not a release:
+
+    {"spot_units": [{"name": "hour", "minutes": 60, "pence": 15000}, ...],
+     "sla": {"day_minutes": 360, "day_pence": 65000, "min_days": 5, "max_days": 30,
+             "carry_over": true},
+     "critical_incident": "free" | "traded",
+     "cancellation_full_charge_days": 14,
+     "billing_period_months": 1,
+     "grace_days": 5}
+
+**Rounding rule (spot time).** Time beyond a school's SLA balance is charged as whole spot units:
+the cheapest combination of the authority's units whose total length covers the minutes (so part
+of a unit is charged as the whole unit); between equally cheap covers, the one with fewer units,
+then with the shortest total length. Leicester 2025/26: 4 h = half day + 1 hour = GBP 550 (not a
+day at GBP 700); 61 minutes = 2 hours = GBP 300; 5 h = day (GBP 700) because half day + 2 hours
+costs GBP 700 too, with more units. Prices are integer pence, so no fraction ever appears.
+"""
+
+from __future__ import annotations
+
+import functools
+from calendar import monthrange
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from eps_chassis.errors import DomainError
+
+LONDON = ZoneInfo("Europe/London")
+
+
+class CriticalIncidentRule(StrEnum):
+    FREE = "free"  # the LA funds critical-incident response
+    TRADED = "traded"  # charged to the school like traded time (SLA first, then spot)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class SpotUnit:
+    minutes: int
+    pence: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpotCover:
+    """Spot units charged for some minutes: ``units`` is ((unit name, count), ...)."""
+
+    minutes: int
+    pence: int
+    units: tuple[tuple[str, int], ...]
+
+    def describe(self) -> str:
+        return " + ".join(f"{n} x {name}" for name, n in self.units) or "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Tariff:
+    tenant: str
+    effective_from: date
+    effective_to: date
+    spot_units: tuple[SpotUnit, ...]
+    sla_day_minutes: int
+    sla_day_pence: int
+    sla_min_days: int
+    sla_max_days: int
+    sla_carry_over: bool
+    critical_incident: CriticalIncidentRule
+    cancellation_full_charge_days: int
+    billing_period_months: int
+    grace_days: int
+
+    @classmethod
+    def from_rules(
+        cls, tenant: str, effective_from: date, effective_to: date, rules: dict[str, Any]
+    ) -> Tariff:
+        try:
+            sla = rules["sla"]
+            tariff = cls(
+                tenant=tenant,
+                effective_from=effective_from,
+                effective_to=effective_to,
+                spot_units=tuple(
+                    sorted(
+                        SpotUnit(int(u["minutes"]), int(u["pence"]), str(u["name"]))
+                        for u in rules["spot_units"]
+                    )
+                ),
+                sla_day_minutes=int(sla["day_minutes"]),
+                sla_day_pence=int(sla["day_pence"]),
+                sla_min_days=int(sla["min_days"]),
+                sla_max_days=int(sla["max_days"]),
+                sla_carry_over=bool(sla["carry_over"]),
+                critical_incident=CriticalIncidentRule(rules["critical_incident"]),
+                cancellation_full_charge_days=int(rules.get("cancellation_full_charge_days", 0)),
+                billing_period_months=int(rules.get("billing_period_months", 1)),
+                grace_days=int(rules.get("grace_days", 5)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DomainError(f"tariff rules are incomplete or invalid: {exc!r}") from exc
+        tariff.check()
+        return tariff
+
+    def check(self) -> None:
+        if not self.spot_units or any(u.minutes <= 0 or u.pence < 0 for u in self.spot_units):
+            raise DomainError("a tariff needs spot units of positive length", field="spot_units")
+        if not 0 < self.sla_min_days <= self.sla_max_days:
+            raise DomainError("SLA limits need 0 < min_days <= max_days", field="sla")
+        if self.billing_period_months not in (1, 2, 3, 4, 6, 12):
+            raise DomainError("billing period must divide a year into whole months")
+        if self.effective_to < self.effective_from:
+            raise DomainError("tariff ends before it starts", field="effective_to")
+
+    def covers(self, day: date) -> bool:
+        return self.effective_from <= day <= self.effective_to
+
+    def spot_cover(self, minutes: int) -> SpotCover:
+        return cheapest_cover(minutes, self.spot_units)
+
+    def check_sla_days(self, days: int) -> None:
+        """An SLA purchase must be within the authority's limits; the error states the rule."""
+        if not self.sla_min_days <= days <= self.sla_max_days:
+            raise DomainError(
+                f"an SLA is bought for {self.sla_min_days} to {self.sla_max_days} days a year"
+                f" ({self.tenant}, from {self.effective_from}); {days} requested",
+                field="days",
+            )
+
+
+def cheapest_cover(minutes: int, units: tuple[SpotUnit, ...]) -> SpotCover:
+    """The cheapest whole-unit cover of ``minutes`` (see the module's rounding rule)."""
+    if minutes < 0:
+        raise ValueError("minutes must not be negative")
+    if minutes == 0:
+        return SpotCover(0, 0, ())
+    return _cover(minutes, units)
+
+
+@functools.lru_cache(maxsize=65536)
+def _cover(minutes: int, units: tuple[SpotUnit, ...]) -> SpotCover:
+    # best[m] = (pence, unit count, length, counts) of the best cover of at least m minutes
+    Best = tuple[int, int, int, tuple[int, ...]]
+    best: list[Best] = [(0, 0, 0, (0,) * len(units))]
+    for m in range(1, minutes + 1):
+        candidates = []
+        for i, unit in enumerate(units):
+            pence, count, length, counts = best[max(0, m - unit.minutes)]
+            bumped = tuple(c + (1 if j == i else 0) for j, c in enumerate(counts))
+            candidates.append((pence + unit.pence, count + 1, length + unit.minutes, bumped))
+        best.append(min(candidates))
+    pence, _, length, counts = best[minutes]
+    chosen = tuple(
+        (unit.name, n) for unit, n in sorted(zip(units, counts, strict=True), reverse=True) if n
+    )
+    return SpotCover(length, pence, chosen)
+
+
+# --- billing periods and their close -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class BillingPeriod:
+    start: date
+    end: date
+
+    @property
+    def label(self) -> str:
+        return f"{self.start.isoformat()}..{self.end.isoformat()}"
+
+
+def period_of(day: date, months: int = 1) -> BillingPeriod:
+    """The billing period holding ``day``: calendar months grouped from January."""
+    first_month = (day.month - 1) // months * months + 1
+    last_month = first_month + months - 1
+    return BillingPeriod(
+        date(day.year, first_month, 1),
+        date(day.year, last_month, monthrange(day.year, last_month)[1]),
+    )
+
+
+def next_period(period: BillingPeriod, months: int = 1) -> BillingPeriod:
+    return period_of(period.end + timedelta(days=1), months)
+
+
+def closes_at(period: BillingPeriod, grace_days: int) -> datetime:
+    """When a period's draft stops absorbing late events: local midnight after the grace days."""
+    day = period.end + timedelta(days=1 + grace_days)
+    return datetime.combine(day, time(0, 0), tzinfo=LONDON)
+
+
+def london_date(moment: datetime) -> date:
+    return moment.astimezone(LONDON).date()

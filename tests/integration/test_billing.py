@@ -1,0 +1,573 @@
+"""Billing on the real broker and database: delivered time priced once, exact documents.
+
+Duplicates, out-of-order corrections and voids, a correction after invoicing (a credit note on
+the next period, never an edit), a replay into an empty database giving the same documents line
+by line, the HTTP API's roles and school scoping, and a consumer killed mid-stream.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from eps_billing.bootstrap import definition
+from eps_billing.domain.pricing import Agreement, Change, Delivery, price_deliveries
+from eps_billing.domain.tariff import LONDON
+from eps_chassis.auth import Role
+from eps_chassis.consumer import BatchUnitOfWork, ConsumerRuntime, EventConsumer
+from eps_chassis.db import CHASSIS_MIGRATIONS, create_pool, migrate
+from eps_chassis.service import ensure_topics
+from eps_contracts.billing import INVOICES
+from eps_contracts.scheduling import DELIVERED_TIME, DeliveredTimeRecorded, FundingStream
+from faststream.kafka import KafkaBroker
+
+from tests.support.infra import REPO, Infra
+from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until
+from tests.support.services import Namespace, running, settings_for, token
+from tests.unit.billing import events
+from tests.unit.billing.tariffs import LEICESTER
+
+pytestmark = pytest.mark.integration
+
+SCHOOL = "123456"
+OTHER_SCHOOL = "654321"
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def query(infra: Infra, sql: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(infra.database_url)
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+async def scalar(infra: Infra, sql: str, *args: object) -> Any:
+    return (await query(infra, sql, *args))[0][0]
+
+
+async def publish(infra: Infra, ns: Namespace, envelopes: Sequence[Any]) -> None:
+    await publish_raw(
+        infra.kafka_bootstrap,
+        ns.topic(DELIVERED_TIME.name),
+        [events.raw(e) for e in envelopes],
+        keys=[e.subject.encode() for e in envelopes],
+    )
+
+
+async def drained(infra: Infra, ns: Namespace) -> bool:
+    group = ns.group("billing", "delivered-time")
+    return await consumer_lag(infra.kafka_bootstrap, group, ns.topic(DELIVERED_TIME.name)) == 0
+
+
+async def documents(infra: Infra, ns: Namespace) -> list[tuple[Any, ...]]:
+    schema = ns.schema("billing")
+    rows = await query(
+        infra,
+        f"SELECT d.number, d.kind, d.school_urn, d.period_start, d.total_pence, l.line_no,"
+        f" l.delivery_id, l.delivered_on, l.description, l.sla_minutes, l.pence, l.adjustment"
+        f" FROM {schema}.documents d JOIN {schema}.document_lines l USING (document_id)"
+        f" ORDER BY d.number, l.line_no",
+    )
+    return [tuple(r) for r in rows]
+
+
+def london(y: int, m: int, d: int) -> datetime:
+    return datetime(y, m, d, 9, tzinfo=LONDON)
+
+
+def scenario() -> tuple[list[Any], list[Any], uuid.UUID]:
+    """Phase one (October 2025) and phase two (a correction after October is invoiced)."""
+    d1, d2, d3 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    first = events.recorded(SCHOOL, 240, date(2025, 10, 6), delivery_id=d1, at=london(2025, 10, 6))
+    phase_one = [
+        first,
+        first,  # the same event delivered twice
+        events.recorded(  # re-sent by scheduling with a new event id: still one delivery
+            SCHOOL, 240, date(2025, 10, 6), delivery_id=d1, at=london(2025, 10, 6)
+        ),
+        # d2's correction and d3's void arrive before the deliveries they change
+        events.corrected(d2, 300, at=london(2025, 10, 9)),
+        events.recorded(SCHOOL, 120, date(2025, 10, 8), delivery_id=d2, at=london(2025, 10, 8)),
+        events.voided(d3, at=london(2025, 10, 10)),
+        events.recorded(SCHOOL, 60, date(2025, 10, 9), delivery_id=d3, at=london(2025, 10, 9)),
+        events.recorded(SCHOOL, 360, date(2025, 10, 7), FundingStream.STATUTORY),
+        events.recorded(OTHER_SCHOOL, 60, date(2025, 10, 31), at=london(2025, 10, 31)),
+    ]
+    phase_two = [events.corrected(d1, 60, at=london(2025, 11, 10))]
+    return phase_one, phase_two, d1
+
+
+async def run_scenario(
+    infra: Infra, ns: Namespace, phase_one: list[Any], phase_two: list[Any]
+) -> None:
+    clock = Clock(london(2025, 11, 1))  # October's draft still open (grace: 5 days)
+    async with running(definition(finalise_interval_s=0.1), infra, ns, clock=clock):
+        await publish(infra, ns, phase_one)
+        await wait_until(lambda: drained(infra, ns), timeout_s=30, what="phase one consumed")
+        clock.now = london(2025, 11, 6)  # October closes
+        await documents_issued(infra, ns, 2)
+        await publish(infra, ns, phase_two)
+        await wait_until(lambda: drained(infra, ns), timeout_s=30, what="phase two consumed")
+        clock.now = london(2025, 12, 6)  # November closes
+        await documents_issued(infra, ns, 3)
+
+
+async def documents_issued(infra: Infra, ns: Namespace, expected: int) -> None:
+    sql = f"SELECT count(*) FROM {ns.schema('billing')}.documents"
+    await wait_until(
+        lambda: _count_is(infra, sql, expected), timeout_s=15, what=f"{expected} documents"
+    )
+
+
+async def _count_is(infra: Infra, sql: str, expected: int) -> bool:
+    try:
+        return int(await scalar(infra, sql)) == expected
+    except asyncpg.UndefinedTableError:
+        return False
+
+
+async def test_delivered_time_is_invoiced_once_and_corrections_become_credit_notes(
+    infra: Infra, ns: Namespace
+) -> None:
+    phase_one, phase_two, d1 = scenario()
+    await run_scenario(infra, ns, phase_one, phase_two)
+    schema = ns.schema("billing")
+    docs = await documents(infra, ns)
+    by_number: dict[str, list[tuple[Any, ...]]] = {}
+    for row in docs:
+        by_number.setdefault(row[0], []).append(row)
+    # October: school 123456 owes d1 (4 h = half day + hour, 550) and d2 (corrected to 5 h = a
+    # day, 700); d3 was voided before it arrived; statutory time is free. Numbers are gapless,
+    # in school order.
+    assert sorted(by_number) == [
+        "LEICESTER-CITY-CN-0000001",
+        "LEICESTER-CITY-INV-0000001",
+        "LEICESTER-CITY-INV-0000002",
+    ]
+    october = by_number["LEICESTER-CITY-INV-0000001"]
+    assert {(r[2], r[4]) for r in october} == {(SCHOOL, 125000)}
+    assert sorted(r[10] for r in october) == [55000, 70000]
+    [other] = by_number["LEICESTER-CITY-INV-0000002"]
+    assert (other[2], other[4]) == (OTHER_SCHOOL, 15000)
+    # the correction after invoicing: a credit note in November's run, October left as issued
+    [credit] = by_number["LEICESTER-CITY-CN-0000001"]
+    assert (credit[2], credit[3], credit[4]) == (SCHOOL, date(2025, 11, 1), -40000)
+    assert (credit[6], credit[7], credit[10], credit[11]) == (d1, date(2025, 10, 6), -40000, True)
+    # invoiced minus credited = value of the delivered time as it now stands (1 h + 5 h)
+    assert sum(r[10] for r in docs if r[2] == SCHOOL) == 15000 + 70000
+    assert await scalar(infra, f"SELECT count(*) FROM {schema}.deliveries") == 5
+    assert await scalar(infra, f"SELECT count(*) FROM {schema}.ledger_lines") == 4
+    assert (
+        await scalar(infra, f"SELECT count(*) FROM {schema}.ledger_lines WHERE settled_on IS NULL")
+        == 0
+    )
+    published = await read_topic(infra.kafka_bootstrap, ns.topic(INVOICES.name))
+    kinds = sorted(json.loads(r.value)["type"] for r in published)
+    assert kinds == [
+        "eps.billing.credit-note-issued.v1",
+        "eps.billing.invoice-issued.v1",
+        "eps.billing.invoice-issued.v1",
+    ]
+    credit_event = next(json.loads(r.value) for r in published if b"credit-note" in r.value)
+    assert credit_event["data"]["total_pence"] == 40000
+    assert credit_event["subject"] == SCHOOL
+
+
+async def test_replaying_every_event_into_an_empty_database_gives_the_same_documents(
+    infra: Infra, ns: Namespace
+) -> None:
+    phase_one, phase_two, _ = scenario()
+    await run_scenario(infra, ns, phase_one, phase_two)
+    replay = Namespace.new()
+    shuffled = list(reversed(phase_one)) + phase_one[:3]  # another order, more duplicates
+    await run_scenario(infra, replay, shuffled, phase_two + phase_two)
+    original = await documents(infra, ns)
+    assert original and await documents(infra, replay) == original
+
+
+async def test_finance_and_school_business_managers_see_what_their_role_allows(
+    infra: Infra, ns: Namespace
+) -> None:
+    finance = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
+    sbm = {"Authorization": f"Bearer {token(Role.SCHOOL_BUSINESS_MANAGER, school_urn=SCHOOL)}"}
+    senco = {"Authorization": f"Bearer {token(Role.SENCO, school_urn=SCHOOL)}"}
+    clock = Clock(london(2025, 11, 1))
+    async with running(definition(finalise_interval_s=0.1), infra, ns, clock=clock) as (_, client):
+        body = {"school_urn": SCHOOL, "academic_year": 2025, "days": 4}
+        refused = await client.post("/billing/agreements", json=body, headers=finance)
+        assert refused.status_code == 422
+        assert refused.json()["detail"]["field"] == "days"
+        assert "5 to 30 days a year" in refused.json()["detail"]["error"]
+        bad = await client.post("/billing/agreements", json={**body, "days": "5"}, headers=finance)
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "days"]
+        assert (await client.post("/billing/agreements", json=body, headers=sbm)).status_code == 403
+        assert (await client.post("/billing/agreements", json=body)).status_code == 401
+        bought = await client.post("/billing/agreements", json={**body, "days": 5}, headers=finance)
+        assert bought.status_code == 201, bought.text
+        again = await client.post("/billing/agreements", json={**body, "days": 6}, headers=finance)
+        assert again.status_code == 409
+        # 30 h of SLA: 4 h, 24 h, then 6 h of which 2 h from the SLA and 4 h at spot (550)
+        await publish(
+            infra,
+            ns,
+            [
+                events.recorded(SCHOOL, 240, date(2025, 10, 6), at=london(2025, 10, 6)),
+                events.recorded(SCHOOL, 1440, date(2025, 10, 7), at=london(2025, 10, 7)),
+                events.recorded(SCHOOL, 360, date(2025, 10, 8), at=london(2025, 10, 8)),
+            ],
+        )
+        await wait_until(lambda: drained(infra, ns), timeout_s=30, what="deliveries consumed")
+        balance = await client.get(f"/billing/schools/{SCHOOL}/balance", headers=sbm)
+        assert balance.status_code == 200
+        [agreement] = balance.json()["agreements"]
+        assert (agreement["minutes"], agreement["remaining_minutes"]) == (30 * 60, 0)
+        draft = (await client.get(f"/billing/schools/{SCHOOL}/draft", headers=sbm)).json()
+        assert draft["total_pence"] == 55000
+        other = await client.get(f"/billing/schools/{OTHER_SCHOOL}/balance", headers=sbm)
+        assert other.status_code == 403
+        malformed = await client.get("/billing/schools/12ab/balance", headers=finance)
+        assert malformed.status_code == 422 and malformed.json()["detail"][0]["loc"] == [
+            "path",
+            "school_urn",
+        ]
+        assert (
+            await client.get(f"/billing/schools/{SCHOOL}/draft", headers=senco)
+        ).status_code == 403
+        clock.now = london(2025, 11, 6)
+        schema = ns.schema("billing")
+        await documents_issued(infra, ns, 1)
+        listed = (await client.get(f"/billing/schools/{SCHOOL}/documents", headers=sbm)).json()
+        assert [(d["number"], d["total"]) for d in listed] == [
+            ("LEICESTER-CITY-INV-0000001", "550.00")
+        ]
+        doc = await client.get(f"/billing/documents/{listed[0]['document_id']}", headers=sbm)
+        assert doc.status_code == 200
+        assert [(ln["sla_minutes"], ln["amount"]) for ln in doc.json()["lines"]] == [
+            (240, "0.00"),
+            (1440, "0.00"),
+            (120, "550.00"),
+        ]
+        stranger = {
+            "Authorization": f"Bearer {token(Role.SCHOOL_BUSINESS_MANAGER, school_urn='999999')}"
+        }
+        denied = await client.get(
+            f"/billing/documents/{listed[0]['document_id']}", headers=stranger
+        )
+        assert denied.status_code == 403
+        other_la = {"Authorization": f"Bearer {token(Role.FINANCE, tenant='nottingham-city')}"}
+        hidden = await client.get(
+            f"/billing/documents/{listed[0]['document_id']}", headers=other_la
+        )
+        assert hidden.status_code == 404
+        export = await client.get(
+            "/billing/exports/documents.csv",
+            params={"issued_from": "2025-11-01", "issued_to": "2025-11-30"},
+            headers=finance,
+        )
+        assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(export.text)))
+        assert [(r["document_number"], r["amount_pence"], r["amount_gbp"]) for r in rows] == [
+            ("LEICESTER-CITY-INV-0000001", "0", "0.00"),
+            ("LEICESTER-CITY-INV-0000001", "0", "0.00"),
+            ("LEICESTER-CITY-INV-0000001", "55000", "550.00"),
+        ]
+        assert (
+            await client.get(
+                "/billing/exports/documents.csv",
+                params={"issued_from": "2025-11-01", "issued_to": "2025-11-30"},
+                headers=sbm,
+            )
+        ).status_code == 403
+    audit = await query(infra, f"SELECT action, outcome FROM {schema}.audit_log")
+    assert ("buy-sla", "allowed") in {tuple(r) for r in audit}
+    assert ("read-balance", "denied") in {tuple(r) for r in audit}
+    assert ("export", "allowed") in {tuple(r) for r in audit}
+
+
+@pytest.mark.parametrize(("seed", "days"), [(11, 5), (12, 8), (13, 30)])
+async def test_sla_draw_down_under_shuffled_events_equals_pricing_everything_afresh(
+    infra: Infra, ns: Namespace, seed: int, days: int
+) -> None:
+    """The service re-prices only what a batch can affect; the result must be the same as
+    pricing every delivery from scratch in draw order, whatever order the events came in."""
+    rnd = random.Random(seed)
+    start = london(2025, 10, 1)
+    recorded, changes = [], []
+    for i in range(80):
+        at = start + timedelta(hours=i)
+        envelope = events.recorded(
+            SCHOOL,
+            rnd.randrange(30, 480, 15),
+            date(2025, 10, 1) + timedelta(days=rnd.randrange(60)),
+            rnd.choice([FundingStream.TRADED] * 3 + [FundingStream.CORE]),
+            at=at,
+        )
+        recorded.append(envelope)
+        if rnd.random() < 0.3:
+            later = at + timedelta(days=rnd.randrange(1, 20))
+            changes.append(
+                events.voided(envelope.data.delivery_id, at=later)
+                if rnd.random() < 0.3
+                else events.corrected(
+                    envelope.data.delivery_id, rnd.randrange(30, 480, 15), at=later
+                )
+            )
+    shuffled = recorded + changes
+    rnd.shuffle(shuffled)
+    finance = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
+    schema = ns.schema("billing")
+    async with running(definition(), infra, ns, clock=Clock(london(2025, 10, 2))) as (_, client):
+        body = {"school_urn": SCHOOL, "academic_year": 2025, "days": days}
+        assert (await client.post("/billing/agreements", json=body, headers=finance)).is_success
+        for part in range(4):  # several polls, so both the append and re-price paths run
+            await publish(infra, ns, shuffled[part * 30 : (part + 1) * 30])
+            await wait_until(lambda: drained(infra, ns), timeout_s=30, what="slice consumed")
+    states = {
+        e.data.delivery_id: Delivery(
+            e.data.delivery_id,
+            SCHOOL,
+            e.data.delivered_on,
+            e.data.minutes,
+            e.data.funding_stream,
+            e.time,
+        )
+        for e in recorded
+    }
+    for c in changes:
+        voided = not hasattr(c.data, "minutes")
+        change = Change(
+            getattr(c.data, "correction_id", c.id),
+            c.time,
+            None if voided else c.data.minutes,
+            None if voided else c.data.funding_stream,
+            voided,
+        )
+        states[c.data.delivery_id] = states[c.data.delivery_id].with_changes([change])
+    sla = Agreement(uuid.uuid4(), SCHOOL, date(2025, 9, 1), date(2026, 8, 31), days * 360)
+    expected, drawn = price_deliveries(states.values(), lambda _: LEICESTER, [sla])
+    rows = await query(
+        infra, f"SELECT delivery_id, sla_minutes, pence FROM {schema}.priced_deliveries"
+    )
+    assert {r["delivery_id"]: (r["sla_minutes"], r["pence"]) for r in rows} == {
+        p.delivery_id: (p.sla_minutes, p.pence) for p in expected
+    }
+    ledger = await query(
+        infra,
+        f"SELECT delivery_id, sum(pence) AS pence FROM {schema}.ledger_lines GROUP BY delivery_id",
+    )
+    assert {r["delivery_id"]: r["pence"] for r in ledger if r["pence"]} == {
+        p.delivery_id: p.pence for p in expected if p.pence
+    }
+    assert (
+        await scalar(infra, f"SELECT drawn_minutes FROM {schema}.agreements")
+        == drawn[sla.agreement_id]
+    )
+    assert 0 < drawn[sla.agreement_id] <= days * 360
+
+
+async def test_an_event_that_cannot_be_priced_is_dead_lettered_and_the_rest_priced(
+    infra: Infra, ns: Namespace
+) -> None:
+    unpriced = events.recorded(SCHOOL, 60, date(2025, 10, 6), tenant="knowsley")  # no tariff
+    too_early = events.recorded(SCHOOL, 60, date(2024, 10, 6))  # before the 2025/26 tariff
+    good = [events.recorded(SCHOOL, 60, date(2025, 10, 6 + i)) for i in range(3)]
+    schema = ns.schema("billing")
+    async with running(definition(), infra, ns, clock=Clock(london(2025, 10, 20))):
+        await publish(infra, ns, [good[0], unpriced, good[1], too_early, good[2]])
+        await wait_until(lambda: drained(infra, ns), timeout_s=30, what="events consumed")
+        dlq = ns.topic("eps.dlq.billing.v1")
+
+        async def two_dead_letters() -> bool:
+            return len(await read_topic(infra.kafka_bootstrap, dlq)) == 2
+
+        await wait_until(two_dead_letters, timeout_s=15, what="two dead letters")
+    dead = await read_topic(infra.kafka_bootstrap, dlq)
+    assert {r.value for r in dead} == {events.raw(unpriced), events.raw(too_early)}
+    reasons = sorted(dict(r.headers)["dlq-reason"].decode() for r in dead)
+    assert reasons == [
+        "rejected: knowsley has no tariff in force on 2025-10-06",
+        "rejected: leicester-city has no tariff in force on 2024-10-06",
+    ]
+    assert await scalar(infra, f"SELECT count(*) FROM {schema}.deliveries") == 3
+    assert await scalar(infra, f"SELECT sum(pence) FROM {schema}.ledger_lines") == 3 * 15000
+
+
+async def test_unused_sla_time_carries_over_only_where_the_tariff_says_so(
+    infra: Infra, ns: Namespace
+) -> None:
+    finance = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
+    notts = {"Authorization": f"Bearer {token(Role.FINANCE, tenant='nottingham-city')}"}
+    schema = ns.schema("billing")
+    async with running(definition(), infra, ns, clock=Clock(london(2026, 8, 1))) as (_, client):
+        # the next year's tariffs are data: a row each, no release
+        for tenant in ("leicester-city", "nottingham-city"):
+            await query(
+                infra,
+                f"INSERT INTO {schema}.tariffs SELECT tenant, '2026-09-01', '2027-08-31', rules"
+                f" FROM {schema}.tariffs WHERE tenant = $1 AND effective_from = '2025-09-01'",
+                tenant,
+            )
+        for headers, days in ((finance, 5), (notts, 3)):
+            for year in (2025, 2026):
+                body = {"school_urn": SCHOOL, "academic_year": year, "days": days}
+                response = await client.post("/billing/agreements", json=body, headers=headers)
+                assert response.status_code == 201, response.text
+        leicester = (await client.get(f"/billing/schools/{SCHOOL}/balance", headers=finance)).json()
+        nottingham = (await client.get(f"/billing/schools/{SCHOOL}/balance", headers=notts)).json()
+    assert [a["carried_minutes"] for a in leicester["agreements"]] == [0, 5 * 360]
+    assert [a["minutes"] for a in leicester["agreements"]] == [5 * 360, 10 * 360]
+    assert [a["carried_minutes"] for a in nottingham["agreements"]] == [0, 0]
+    assert [a["minutes"] for a in nottingham["agreements"]] == [3 * 360, 3 * 360]
+
+
+async def test_a_consumer_killed_mid_batch_prices_every_delivery_exactly_once(
+    infra: Infra, ns: Namespace
+) -> None:
+    total = 3000
+    envelopes = [
+        events.recorded(f"{100000 + i % 40}", 60 + (i % 5) * 60, date(2025, 10, 1 + i % 28))
+        for i in range(total)
+    ]
+    spot = {60: 15000, 120: 30000, 180: 40000, 240: 55000, 300: 70000}
+    expected = sum(spot[e.data.minutes] for e in envelopes)
+    settings = settings_for(infra, ns, "billing")
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "DATABASE_URL": settings.database_url,
+        "EPS_TOPIC_PREFIX": settings.topic_prefix,
+        "EPS_DB_SCHEMA": ns.schema("billing"),
+        "EPS_AUTH_PUBLIC_KEY_FILE": str(settings.auth_public_key_file),
+        "EPS_HTTP_PORT": "0",
+        "EPS_LOG_LEVEL": "WARNING",
+    }
+    schema = ns.schema("billing")
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "eps_billing"],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    process = start()
+    try:
+        # published in slices so that the consumer is mid-stream when it is killed
+        await publish(infra, ns, envelopes[:200])
+
+        async def some_priced() -> bool:
+            try:
+                return int(await scalar(infra, f"SELECT count(*) FROM {schema}.ledger_lines")) > 0
+            except asyncpg.UndefinedTableError:
+                return False
+
+        await wait_until(some_priced, timeout_s=60, what="the first prices")
+        await publish(infra, ns, envelopes[200:])
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        killed_at = int(await scalar(infra, f"SELECT count(*) FROM {schema}.priced_deliveries"))
+        assert killed_at < total, "killed too late to prove anything"
+        process = start()
+        await wait_until(
+            lambda: _count_is(infra, f"SELECT count(*) FROM {schema}.priced_deliveries", total),
+            timeout_s=60,
+            what="every delivery priced",
+        )
+        await wait_until(lambda: drained(infra, ns), timeout_s=30, what="offsets committed")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert await scalar(infra, f"SELECT count(*) FROM {schema}.ledger_lines") == total
+    assert await scalar(infra, f"SELECT sum(pence) FROM {schema}.ledger_lines") == expected
+    assert await scalar(infra, f"SELECT count(*) FROM {schema}.inbox") == total
+
+
+async def test_a_batch_handler_that_keeps_failing_dead_letters_only_the_event_at_fault(
+    infra: Infra, ns: Namespace, tmp_path: Path
+) -> None:
+    """The chassis's batch facility, as billing uses it: a poison event is found by running the
+    batch event by event in savepoints; the others are applied, each once."""
+    schema = ns.schema("batchcheck")
+    (tmp_path / "0001_effects.sql").write_text(
+        "CREATE TABLE effects (delivery_id uuid PRIMARY KEY, minutes int NOT NULL)"
+    )
+    await migrate(infra.database_url, schema, [CHASSIS_MIGRATIONS, tmp_path])
+    consumer = EventConsumer(name="batch-check", topics=[DELIVERED_TIME], batch_size=100)
+    calls: list[int] = []
+
+    @consumer.on_batch(DeliveredTimeRecorded)
+    async def apply(envelopes: Sequence[Any], uow: BatchUnitOfWork) -> None:
+        calls.append(len(envelopes))
+        await uow.conn.executemany(
+            "INSERT INTO effects VALUES ($1, $2)",
+            [(e.data.delivery_id, e.data.minutes) for e in envelopes],
+        )
+        if any(e.data.minutes == 13 for e in envelopes):
+            raise ValueError("thirteen minutes break this handler")
+
+    batch = [events.recorded(SCHOOL, m, date(2025, 10, 6)) for m in (60, 13, 90, 120)]
+    await ensure_topics(infra.kafka_bootstrap, [DELIVERED_TIME], ns.topic_prefix)
+    await publish_raw(
+        infra.kafka_bootstrap,
+        ns.topic(DELIVERED_TIME.name),
+        [events.raw(e) for e in batch],
+        key=b"one-partition",
+    )
+    pool = await create_pool(infra.database_url, schema, 1, 2)
+    broker = KafkaBroker(infra.kafka_bootstrap, log_level=logging.DEBUG)
+    consumer.subscribe(
+        broker,
+        ConsumerRuntime(
+            pool=pool,
+            service="batchcheck",
+            source="/test",
+            topic_prefix=ns.topic_prefix,
+            backoff_initial_s=0.01,
+            backoff_max_s=0.05,
+        ),
+    )
+    try:
+        await broker.start()
+
+        async def applied() -> bool:
+            return int(await pool.fetchval("SELECT count(*) FROM effects")) == 3
+
+        await wait_until(applied, timeout_s=30, what="the three good events applied")
+        minutes = sorted(r["minutes"] for r in await pool.fetch("SELECT minutes FROM effects"))
+        dead = await pool.fetch("SELECT topic, value, headers FROM outbox")
+    finally:
+        await broker.stop()
+        await pool.close()
+    assert minutes == [60, 90, 120]
+    [letter] = dead
+    assert letter["topic"] == "eps.dlq.batchcheck.v1"
+    assert bytes(letter["value"]) == events.raw(batch[1])
+    reason = dict(json.loads(letter["headers"]))["dlq-reason"]
+    assert bytes.fromhex(reason).decode() == (
+        "handler error: ValueError('thirteen minutes break this handler')"
+    )
+    assert calls[:3] == [4, 4, 4] and 1 in calls  # three whole tries, then one by one

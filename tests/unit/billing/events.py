@@ -1,0 +1,84 @@
+"""Delivered-time events as scheduling publishes them, for billing's tests and benchmark."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from eps_contracts import Envelope, envelope_for
+from eps_contracts.scheduling import (
+    AppointmentKind,
+    DeliveredTimeCorrected,
+    DeliveredTimeRecorded,
+    DeliveredTimeVoided,
+    FundingStream,
+)
+
+TENANT = "leicester-city"
+
+
+def _wrap(data: Any, at: datetime | None, tenant: str) -> Envelope[Any]:
+    return envelope_for(
+        data,
+        source="/eps/scheduling",
+        tenant=tenant,
+        actor="service:scheduling",
+        time=at or datetime.now(UTC),
+    )
+
+
+def recorded(
+    school_urn: str,
+    minutes: int,
+    delivered_on: date,
+    stream: FundingStream = FundingStream.TRADED,
+    *,
+    delivery_id: uuid.UUID | None = None,
+    at: datetime | None = None,
+    tenant: str = TENANT,
+) -> Envelope[DeliveredTimeRecorded]:
+    return _wrap(
+        DeliveredTimeRecorded(
+            delivery_id=delivery_id or uuid.uuid4(),
+            school_urn=school_urn,
+            ep_id="ep-1",
+            activity=AppointmentKind.CONSULTATION,
+            minutes=minutes,
+            delivered_on=delivered_on,
+            funding_stream=stream,
+        ),
+        at,
+        tenant,
+    )
+
+
+def corrected(
+    delivery_id: uuid.UUID,
+    minutes: int,
+    stream: FundingStream = FundingStream.TRADED,
+    *,
+    at: datetime | None = None,
+    tenant: str = TENANT,
+) -> Envelope[DeliveredTimeCorrected]:
+    return _wrap(
+        DeliveredTimeCorrected(
+            delivery_id=delivery_id,
+            correction_id=uuid.uuid4(),
+            minutes=minutes,
+            funding_stream=stream,
+            reason="time sheet corrected",
+        ),
+        at,
+        tenant,
+    )
+
+
+def voided(
+    delivery_id: uuid.UUID, *, at: datetime | None = None, tenant: str = TENANT
+) -> Envelope[DeliveredTimeVoided]:
+    return _wrap(DeliveredTimeVoided(delivery_id=delivery_id, reason="recorded twice"), at, tenant)
+
+
+def raw(envelope: Envelope[Any]) -> bytes:
+    return envelope.model_dump_json().encode()

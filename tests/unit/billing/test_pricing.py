@@ -1,0 +1,122 @@
+"""Pricing delivered time: free streams, SLA draw-down, spot cover, corrections and voids."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+from eps_billing.domain.invoicing import price_change
+from eps_billing.domain.pricing import Agreement, Change, Delivery, Priced, price_deliveries
+from eps_contracts.scheduling import FundingStream
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.unit.billing.tariffs import LEICESTER, NOTTINGHAM
+
+T0 = datetime(2025, 10, 1, 9, tzinfo=UTC)
+SLA = Agreement(uuid.uuid4(), "123456", date(2025, 9, 1), date(2026, 8, 31), 5 * 360)
+
+
+def delivery(
+    minutes: int,
+    stream: FundingStream = FundingStream.TRADED,
+    *,
+    on: date = date(2025, 10, 6),
+    at: int = 0,
+) -> Delivery:
+    return Delivery(uuid.uuid4(), "123456", on, minutes, stream, T0 + timedelta(hours=at))
+
+
+def price(deliveries: list[Delivery], agreements: tuple[Agreement, ...] = ()) -> list[Priced]:
+    return price_deliveries(deliveries, lambda _: LEICESTER, agreements)[0]
+
+
+def test_core_and_statutory_time_is_never_charged() -> None:
+    priced = price([delivery(600, FundingStream.CORE), delivery(300, FundingStream.STATUTORY)])
+    assert [p.pence for p in priced] == [0, 0]
+    assert [p.sla_minutes for p in priced] == [0, 0]
+
+
+def test_critical_incident_time_follows_the_authority_rule() -> None:
+    incident = delivery(240, FundingStream.CRITICAL_INCIDENT)
+    assert price([incident])[0].pence == 0  # Leicester funds it
+    priced, _ = price_deliveries([incident], lambda _: NOTTINGHAM)
+    assert priced[0].pence == 2 * 39300  # Nottingham charges it as traded time
+
+
+def test_traded_time_without_an_sla_is_charged_at_spot_prices() -> None:
+    [p] = price([delivery(240)])
+    assert (p.pence, p.spot_minutes, p.units) == (55000, 240, (("half day", 1), ("hour", 1)))
+
+
+def test_traded_time_draws_the_sla_first_then_spot_beyond_it() -> None:
+    first = delivery(5 * 360 - 60, at=0)
+    second = delivery(300, at=1)  # 60 minutes left on the SLA, 240 at spot
+    priced, drawn = price_deliveries([second, first], lambda _: LEICESTER, [SLA])
+    by_id = {p.delivery_id: p for p in priced}
+    assert by_id[first.delivery_id] == Priced(first.delivery_id, 5 * 360 - 60, 0, 0)
+    assert (by_id[second.delivery_id].sla_minutes, by_id[second.delivery_id].pence) == (60, 55000)
+    assert drawn == {SLA.agreement_id: 5 * 360}
+
+
+def test_an_sla_covers_only_its_own_dates() -> None:
+    before = delivery(60, on=date(2025, 8, 29))
+    [p] = price_deliveries([before], lambda _: LEICESTER, [SLA])[0]
+    assert (p.sla_minutes, p.pence) == (0, 15000)
+
+
+def test_the_sla_is_drawn_in_the_order_time_was_recorded_not_arrival_order() -> None:
+    early = delivery(5 * 360, at=0)
+    late = delivery(60, at=5)
+    for order in ([early, late], [late, early]):
+        priced = {p.delivery_id: p.pence for p in price(order, (SLA,))}
+        assert priced == {early.delivery_id: 0, late.delivery_id: 15000}
+
+
+def test_corrections_apply_latest_first_and_a_void_wins_whatever_the_order() -> None:
+    base = delivery(120)
+    at = T0 + timedelta(days=1)
+    c1 = Change(uuid.uuid4(), at, 180, FundingStream.TRADED)
+    c2 = Change(uuid.uuid4(), at + timedelta(hours=1), 60, FundingStream.CORE)
+    void = Change(uuid.uuid4(), at - timedelta(hours=1), None, None, voided=True)
+    assert base.with_changes([c2, c1]).minutes == 60
+    assert base.with_changes([c2, c1]).funding_stream is FundingStream.CORE
+    assert base.with_changes([c1]).minutes == 180
+    assert base.with_changes([c1, void, c2]).voided
+    assert price([base.with_changes([void])])[0].pence == 0
+
+
+def test_a_price_change_is_a_credit_or_debit_line_never_an_edit() -> None:
+    d = delivery(240)
+    was = price([d])[0]
+    now = price([d.with_changes([Change(uuid.uuid4(), T0, 60, FundingStream.TRADED)])])[0]
+    line = price_change(was, now)
+    assert line is not None and line.pence == 15000 - 55000 and line.spot_minutes == -180
+    assert price_change(now, now) is None
+    first = price_change(None, was)
+    assert first is not None and first.pence == 55000
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 600), st.sampled_from(list(FundingStream)), st.integers(0, 500)),
+        min_size=1,
+        max_size=25,
+    ),
+    st.integers(0, 30 * 360),
+    st.integers(0, 25),
+)
+def test_pricing_new_deliveries_on_top_equals_repricing_everything(
+    specs: list[tuple[int, FundingStream, int]], sla_minutes: int, split: int
+) -> None:
+    deliveries = [delivery(m, s, at=i * 1000 + jitter) for i, (m, s, jitter) in enumerate(specs)]
+    sla = Agreement(SLA.agreement_id, "123456", SLA.valid_from, SLA.valid_to, sla_minutes)
+    full, drawn_all = price_deliveries(deliveries, lambda _: LEICESTER, [sla])
+    head, tail = deliveries[:split], deliveries[split:]
+    first, drawn = price_deliveries(head, lambda _: LEICESTER, [sla])
+    rest, drawn_end = price_deliveries(tail, lambda _: LEICESTER, [sla], already_drawn=drawn)
+    assert sorted(first + rest, key=lambda p: str(p.delivery_id)) == sorted(
+        full, key=lambda p: str(p.delivery_id)
+    )
+    assert drawn_end.get(sla.agreement_id, 0) == drawn_all.get(sla.agreement_id, 0)
+    assert drawn_all.get(sla.agreement_id, 0) <= sla_minutes
