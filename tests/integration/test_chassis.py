@@ -17,6 +17,7 @@ from eps_chassis.errors import TransientError
 from eps_chassis.outbox import OutboxRecord, OutboxRelay, add_to_outbox
 from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts import Envelope, topics
+from eps_contracts.incidents import FAST_TRACK_REQUESTS
 from eps_contracts.referrals import ReferralRequested
 from faststream.kafka import KafkaBroker
 
@@ -81,6 +82,52 @@ async def _published(pool: asyncpg.Pool, n: int) -> bool:
     return bool(
         await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL") == n
     )
+
+
+async def test_priority_records_overtake_a_routine_backlog_and_each_topic_keeps_its_order(
+    infra: Infra, ns: Namespace, tmp_path: Path
+) -> None:
+    schema = await migrated_schema(infra, ns, tmp_path)
+    pool = await db.create_pool(infra.database_url, schema)
+    routine, urgent = topics.REFERRALS.name, FAST_TRACK_REQUESTS.name
+    async with pool.acquire() as conn:
+        await add_to_outbox(
+            conn, [OutboxRecord(routine, b"k", str(n).encode()) for n in range(20_000)]
+        )
+        await add_to_outbox(
+            conn, [OutboxRecord(urgent, b"incident", str(n).encode()) for n in range(3)]
+        )
+    relay = OutboxRelay(
+        service="chassis-test",
+        schema=schema,
+        dsn=infra.database_url,
+        bootstrap_servers=infra.kafka_bootstrap,
+        topic_prefix=ns.topic_prefix,
+        poll_interval_s=0.1,
+        batch_size=500,
+        priority_topics=[urgent],
+    )
+    await relay.start()
+    try:
+        await wait_until(
+            lambda: _published(pool, 20_003), timeout_s=90, what="all records published"
+        )
+        routine_after = await pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE topic = $1 AND published_at >"
+            " (SELECT max(published_at) FROM outbox WHERE topic = $2)",
+            routine,
+            urgent,
+        )
+    finally:
+        await relay.stop()
+        await pool.close()
+    # written last, published while most of the routine backlog was still waiting
+    assert routine_after > 10_000
+    for topic, expected in ((routine, 20_000), (urgent, 3)):
+        records = await read_topic(infra.kafka_bootstrap, ns.topic(topic))
+        assert [int(r.value) for r in sorted(records, key=lambda r: r.offset)] == list(
+            range(expected)
+        )
 
 
 async def test_a_transient_failure_backs_off_and_never_commits_past_the_event(

@@ -22,6 +22,7 @@ FAST_TRACK_REQUESTS = Topic(
     "eps.incidents.fast-track-requests.v1",
     "High-priority requests for EPs for a critical incident, keyed by incident id. Read only by"
     " scheduling's fast-track consumer.",
+    priority=True,
 )
 
 

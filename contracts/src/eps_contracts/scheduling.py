@@ -206,6 +206,7 @@ class DeliveredTimeVoided(Event):
 FAST_TRACK_ALLOCATIONS = Topic(
     "eps.scheduling.fast-track-allocations.v1",
     "Scheduling's answers to critical-incident fast-track requests, keyed by incident id.",
+    priority=True,
 )
 
 

@@ -8,6 +8,8 @@ Convention: ``eps.<owner>.<stream>.v<major>``
   aggregate's id, so one referral's (or incident's, or school's) events stay in order.
 - ``v<major>`` changes only for an incompatible change; compatible changes keep the topic.
 
+Topics marked ``priority`` carry critical-incident traffic and never wait behind routine work.
+
 Dead letters go to ``eps.dlq.<consumer service>.v1`` with the original bytes and headers.
 """
 
@@ -26,6 +28,9 @@ class Topic:
     description: str
     partitions: int = 3
     register: bool = True
+    # Critical-incident traffic: relays publish it ahead of routine records, and consumers of
+    # routine topics in the same process step aside while it is being handled.
+    priority: bool = False
 
     def __post_init__(self) -> None:
         if not self.register:

@@ -5,10 +5,15 @@ from eps_contracts.scheduling import AppointmentKind
 from eps_scheduling.domain.allocation import (
     FastTrackNeed,
     allocate,
+    displaceable,
     new_slot_for_displaced,
     option_for,
 )
-from eps_scheduling.domain.model import Appointment, EpRole, GeoPoint, Policy
+from eps_scheduling.domain.availability import clash
+from eps_scheduling.domain.calendar import LONDON, Interval, ceil_to_step
+from eps_scheduling.domain.model import Appointment, Ep, EpRole, GeoPoint, Policy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.unit.scheduling.diary import appointment, at, ep, school
 
@@ -174,3 +179,55 @@ def test_a_displaced_appointment_moves_to_the_first_slot_after_the_incident() ->
         for d in range(0, 3)
     ]
     assert new_slot_for_displaced(rota, displaced, full_week, at(MONDAY, 17), no_room) is None
+
+
+def least_disruptive_by_clash(
+    candidate: Ep, diary: list[Appointment], wanted: FastTrackNeed
+) -> tuple[datetime, int] | None:
+    """The rule stated plainly: try every stepped start, keep the fewest displaced (earliest)."""
+    best: tuple[datetime, int] | None = None
+    start = ceil_to_step(NOW, POLICY.fast_track_step_minutes)
+    while start <= wanted.needed_by:
+        slot = Interval(start, start + timedelta(minutes=wanted.duration_minutes))
+        hours = candidate.pattern.hours_on(start.astimezone(LONDON).date())
+        if hours is not None and hours.contains(slot):
+            blocking = [a for a in diary if clash(a, slot, wanted.place, POLICY)]
+            if all(displaceable(a, NOW) for a in blocking):
+                if best is None or len(blocking) < best[1]:
+                    best = (start, len(blocking))
+                if not blocking:
+                    break
+        start += timedelta(minutes=POLICY.fast_track_step_minutes)
+    return best
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    busy=st.lists(
+        st.tuples(
+            st.integers(-8, 16 * 4),  # quarter hours from 09:00 (some started before now)
+            st.integers(1, 8),
+            st.sampled_from(["123456", "999999", None]),
+            st.sampled_from(
+                [AppointmentKind.CONSULTATION, AppointmentKind.STATUTORY_ASSESSMENT_VISIT]
+            ),
+        ),
+        max_size=12,
+    ),
+    by_quarters=st.integers(0, 24),
+)
+def test_the_fast_track_option_is_what_trying_every_slot_gives(
+    busy: list[tuple[int, int, str | None, AppointmentKind]], by_quarters: int
+) -> None:
+    diary = []
+    for start_q, length_q, place, kind in busy:
+        start = NOW + timedelta(minutes=15 * start_q)
+        diary.append(
+            appointment(
+                "a", start, start + timedelta(minutes=15 * length_q), kind=kind, place=place
+            )
+        )
+    wanted = need(by=NOW + timedelta(minutes=15 * by_quarters))
+    option = option_for(ep("a"), diary, wanted, NOW, POLICY)
+    expected = least_disruptive_by_clash(ep("a"), diary, wanted)
+    assert (None if option is None else (option.slot.start, len(option.displaced))) == expected

@@ -1,9 +1,18 @@
 from datetime import date, timedelta
 
 from eps_contracts.scheduling import FundingStream
-from eps_scheduling.domain.availability import find_slot, refusal
-from eps_scheduling.domain.calendar import Interval
-from eps_scheduling.domain.model import Policy, SchoolAllowance, WorkingHours, WorkingPattern
+from eps_scheduling.domain.availability import blocked_span, clash, find_slot, refusal
+from eps_scheduling.domain.calendar import Interval, ceil_to_step, days_between
+from eps_scheduling.domain.model import (
+    Appointment,
+    Ep,
+    Policy,
+    SchoolAllowance,
+    WorkingHours,
+    WorkingPattern,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.unit.scheduling.diary import appointment, at, ep
 
@@ -95,3 +104,89 @@ def test_school_allowance_limits_core_and_traded_time_separately() -> None:
     assert "core allocation" in (allowance.refusal(FundingStream.CORE, 61, 540, 0) or "")
     assert "traded" in (allowance.refusal(FundingStream.TRADED, 60, 0, 150) or "")
     assert allowance.refusal(FundingStream.STATUTORY, 6000, 600, 180) is None
+
+
+@given(
+    busy_from=st.integers(0, 95),
+    busy_minutes=st.integers(5, 180),
+    slot_from=st.integers(0, 95),
+    slot_minutes=st.integers(5, 180),
+    busy_place=st.sampled_from(["123456", "654321", None]),
+    slot_place=st.sampled_from(["123456", "654321", None]),
+)
+def test_the_blocked_span_is_exactly_where_a_slot_clashes(
+    busy_from: int,
+    busy_minutes: int,
+    slot_from: int,
+    slot_minutes: int,
+    busy_place: str | None,
+    slot_place: str | None,
+) -> None:
+    """The fast track tests slots against precomputed spans; they must agree with ``clash``."""
+    day_start = at(MONDAY, 8)
+    busy_start = day_start + timedelta(minutes=5 * busy_from)
+    busy = appointment(
+        "a", busy_start, busy_start + timedelta(minutes=busy_minutes), place=busy_place
+    )
+    start = day_start + timedelta(minutes=5 * slot_from)
+    candidate = Interval(start, start + timedelta(minutes=slot_minutes))
+    lo, hi = blocked_span(busy, slot_place, POLICY)
+    assert (lo < candidate.end and candidate.start < hi) == bool(
+        clash(busy, candidate, slot_place, POLICY)
+    )
+
+
+def first_slot_by_refusal(
+    candidate: Ep, diary: list[Appointment], window: Interval, minutes: int, place: str | None
+) -> Interval | None:
+    """The rule stated plainly: the first stepped slot in working hours that ``refusal`` allows."""
+    for day in days_between(window.start, window.end):
+        hours = candidate.pattern.hours_on(day)
+        if hours is None:
+            continue
+        start = max(hours.start, ceil_to_step(window.start, POLICY.slot_step_minutes))
+        while start + timedelta(minutes=minutes) <= min(hours.end, window.end):
+            found = Interval(start, start + timedelta(minutes=minutes))
+            if refusal(candidate, diary, found, place, POLICY) is None:
+                return found
+            start += timedelta(minutes=POLICY.slot_step_minutes)
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    busy=st.lists(
+        st.tuples(
+            st.integers(0, 2 * 24 * 4),  # quarter hours from Monday 00:00
+            st.integers(1, 12),  # quarter hours long
+            st.sampled_from(["123456", "654321", None]),
+            st.booleans(),  # cancelled
+        ),
+        max_size=40,
+    ),
+    window_from=st.integers(0, 24 * 4),
+    window_days=st.integers(0, 1),
+    minutes=st.sampled_from([30, 45, 60, 120]),
+    capacity_hours=st.integers(2, 37),
+)
+def test_find_slot_finds_what_checking_every_slot_with_refusal_finds(
+    busy: list[tuple[int, int, str | None, bool]],
+    window_from: int,
+    window_days: int,
+    minutes: int,
+    capacity_hours: int,
+) -> None:
+    week_start = at(MONDAY, 0)
+    diary = []
+    for start_q, length_q, place, cancelled in busy:
+        start = week_start + timedelta(minutes=15 * start_q)
+        booked = appointment("a", start, start + timedelta(minutes=15 * length_q), place=place)
+        if cancelled:
+            booked.cancel("test")
+        diary.append(booked)
+    start = week_start + timedelta(minutes=15 * window_from)
+    window = Interval(start, start + timedelta(days=window_days, hours=6))
+    candidate = ep("a", weekly_capacity_minutes=capacity_hours * 60)
+    assert find_slot(candidate, diary, window, minutes, "123456", POLICY) == first_slot_by_refusal(
+        candidate, diary, window, minutes, "123456"
+    )

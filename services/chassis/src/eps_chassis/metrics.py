@@ -13,6 +13,11 @@ EVENTS_DUPLICATE = Counter(
 EVENTS_IGNORED = Counter(
     "eps_events_ignored_total", "Events of a type this consumer does not handle", ["service"]
 )
+BATCHES_PREEMPTED = Counter(
+    "eps_batches_preempted_total",
+    "Routine batches rolled back to let critical-incident work go first",
+    ["service"],
+)
 EVENTS_PUBLISHED = Counter(
     "eps_events_published_total", "Records published by the outbox relay", ["service", "topic"]
 )

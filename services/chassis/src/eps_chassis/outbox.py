@@ -57,6 +57,16 @@ async def add_to_outbox(conn: asyncpg.Connection, records: Sequence[OutboxRecord
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Lane:
+    """Records of some topics, published in id order by one leader across replicas."""
+
+    name: str
+    lock: str
+    topics: tuple[str, ...]
+    only_these: bool  # True: only ``topics``; False: every topic but ``topics``
+
+
 class OutboxRelay:
     """Publishes outbox records in id order with acks=all; marks them only once acknowledged.
 
@@ -64,6 +74,10 @@ class OutboxRelay:
     order of commit of the transactions that locked that aggregate. Reading "not yet published"
     instead of "after the last id" means a row whose transaction commits late is never skipped.
     A crash between publish and mark publishes again: consumers' inboxes absorb the duplicate.
+
+    Records on priority topics have a lane of their own, with its own leader and connection, so
+    a critical-incident record never waits behind a batch of routine ones. Order is kept where
+    Kafka keeps it, within a topic: every topic belongs to exactly one lane.
     """
 
     def __init__(
@@ -78,6 +92,7 @@ class OutboxRelay:
         poll_interval_s: float = 1.0,
         publish_timeout_s: float = 15.0,
         backoff: Backoff | None = None,
+        priority_topics: Sequence[str] = (),
     ) -> None:
         self.service = service
         self.schema = schema
@@ -88,65 +103,80 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.publish_timeout_s = publish_timeout_s
         self.backoff = backoff or Backoff()
-        self._wake = asyncio.Event()
+        priority = tuple(sorted(priority_topics))
+        self.lanes = [_Lane("routine", f"outbox:{schema}", priority, only_these=False)]
+        if priority:
+            self.lanes.append(_Lane("priority", f"outbox:{schema}:priority", priority, True))
+        self._wake = {lane.name: asyncio.Event() for lane in self.lanes}
         self._producer: AIOKafkaProducer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._producer_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
         self.published_total = 0
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name=f"outbox-relay-{self.service}")
+        self._tasks = [
+            asyncio.create_task(self.run(lane), name=f"outbox-relay-{self.service}-{lane.name}")
+            for lane in self.lanes
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
         await self._close_producer()
 
     def wake(self) -> None:
-        self._wake.set()
+        for event in self._wake.values():
+            event.set()
 
-    async def run(self) -> None:
+    async def run(self, lane: _Lane) -> None:
+        backoff = Backoff(self.backoff.initial_s, self.backoff.max_s)
         while True:
             try:
-                await self._lead()
+                await self._lead(lane, backoff)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # connection lost, database down: wait and try again
-                log.warning("outbox relay interrupted", error=repr(exc))
-                await self.backoff.sleep()
+                log.warning("outbox relay interrupted", lane=lane.name, error=repr(exc))
+                await backoff.sleep()
 
-    async def _lead(self) -> None:
+    async def _lead(self, lane: _Lane, backoff: Backoff) -> None:
         conn = await asyncpg.connect(self.dsn, server_settings={"search_path": self.schema})
+        wake = self._wake[lane.name]
         try:
-            while not await conn.fetchval(
-                "SELECT pg_try_advisory_lock(hashtext($1))", f"outbox:{self.schema}"
-            ):
+            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", lane.lock):
                 await asyncio.sleep(self.poll_interval_s)  # another replica leads
-            await conn.add_listener(f"{self.schema}_outbox", lambda *_: self._wake.set())
-            self.backoff.reset()
+            await conn.add_listener(f"{self.schema}_outbox", lambda *_: wake.set())
+            backoff.reset()
             while True:
-                published = await self._publish_pending(conn)
+                # Cleared before reading, not after: a commit notified while this batch is in
+                # flight must wake the next round, not wait out the poll interval.
+                wake.clear()
+                published = await self._publish_pending(conn, lane, backoff)
                 if published < self.batch_size:
-                    self._wake.clear()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+                        await asyncio.wait_for(wake.wait(), self.poll_interval_s)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), 5)
 
-    async def _publish_pending(self, conn: asyncpg.Connection) -> int:
+    async def _publish_pending(
+        self, conn: asyncpg.Connection, lane: _Lane, backoff: Backoff
+    ) -> int:
+        in_lane = "topic = ANY($2::text[])" if lane.only_these else "topic <> ALL($2::text[])"
         rows = await conn.fetch(
             "SELECT id, topic, key, value, headers, created_at FROM outbox"
-            " WHERE published_at IS NULL ORDER BY id LIMIT $1",
+            f" WHERE published_at IS NULL AND {in_lane} ORDER BY id LIMIT $1",
             self.batch_size,
+            list(lane.topics),
         )
-        lag = 0.0
-        if rows:
-            lag = max(0.0, time.time() - rows[0]["created_at"].timestamp())
-        metrics.OUTBOX_LAG.labels(self.service).set(lag)
-        metrics.OUTBOX_PENDING.labels(self.service).set(len(rows))
+        if not lane.only_these:  # the routine lane is where a backlog would build up
+            lag = max(0.0, time.time() - rows[0]["created_at"].timestamp()) if rows else 0.0
+            metrics.OUTBOX_LAG.labels(self.service).set(lag)
+            metrics.OUTBOX_PENDING.labels(self.service).set(len(rows))
         if not rows:
             return 0
         try:
@@ -154,9 +184,9 @@ class OutboxRelay:
         except (KafkaError, TimeoutError, OSError) as exc:
             log.warning("outbox publish failed; records stay pending", error=repr(exc))
             await self._close_producer()  # a fresh producer recovers from sequence errors
-            await self.backoff.sleep()
+            await backoff.sleep()
             return 0
-        self.backoff.reset()
+        backoff.reset()
         await conn.execute(
             "UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY($1::bigint[])",
             [r["id"] for r in rows],
@@ -183,6 +213,10 @@ class OutboxRelay:
         await asyncio.wait_for(send_all(), self.publish_timeout_s)
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
+        async with self._producer_lock:  # lanes share one idempotent producer
+            return await self._start_producer()
+
+    async def _start_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap_servers,

@@ -99,6 +99,7 @@ class ServiceRuntime:
             poll_interval_s=s.outbox_poll_interval_s,
             publish_timeout_s=s.publish_timeout_s,
             backoff=Backoff(s.retry_backoff_initial_s, s.retry_backoff_max_s),
+            priority_topics=[t.name for t in all_topics() if t.priority],
         )
         await self.relay.start()
         self.jobs = JobRunner(list(d.jobs), self.pool, JobContext(self.uow, self.clock, d.name))

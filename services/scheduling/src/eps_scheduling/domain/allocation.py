@@ -16,9 +16,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from eps_scheduling.domain.availability import clash, find_slot
+from eps_scheduling.domain.availability import blocked_span, find_slot
 from eps_scheduling.domain.calendar import Interval, ceil_to_step, london_date
 from eps_scheduling.domain.model import Appointment, AppointmentStatus, Ep, Policy, School
 
@@ -81,24 +81,45 @@ def option_for(
     length = timedelta(minutes=need.duration_minutes)
     step = timedelta(minutes=policy.fast_track_step_minutes)
     start = ceil_to_step(now, policy.fast_track_step_minutes)
+    if start > need.needed_by:
+        return None
+    # Each appointment blocks the span it covers, widened by the travel buffer when it is at
+    # another place (the rule of ``clash``). Worked out once per EP, and only for the spans that
+    # reach the window: the diary runs weeks beyond it, to the rescheduling horizon.
+    window_end = need.needed_by + length
+    spans = [
+        (lo, hi, a, displaceable(a, now))
+        for a in appointments
+        for lo, hi in [blocked_span(a, need.place, policy)]
+        if a.occupies_diary and lo < window_end and start < hi
+    ]
+    hours_by_day: dict[date, Interval | None] = {}
     best: Option | None = None
     while start <= need.needed_by:
         slot = Interval(start, start + length)
-        hours = ep.pattern.hours_on(london_date(start))
+        day = london_date(start)
+        if day not in hours_by_day:
+            hours_by_day[day] = ep.pattern.hours_on(day)
+        hours = hours_by_day[day]
         if hours is not None and hours.contains(slot):
-            blocking = [a for a in appointments if clash(a, slot, need.place, policy)]
-            if all(displaceable(a, now) for a in blocking):
-                candidate = Option(
-                    ep,
-                    slot,
-                    tuple(blocking),
-                    ep.base.km_to(need.school.location),
-                    is_named_ep,
-                )
-                if best is None or len(candidate.displaced) < len(best.displaced):
-                    best = candidate
-                if not blocking:
-                    break
+            blocking = [
+                (hi, a, movable) for lo, hi, a, movable in spans if lo < slot.end and start < hi
+            ]
+            fixed = [hi for hi, _, movable in blocking if not movable]
+            if fixed:  # no slot starting before the fixed appointment ends can be free
+                start = max(start + step, ceil_to_step(max(fixed), policy.fast_track_step_minutes))
+                continue
+            candidate = Option(
+                ep,
+                slot,
+                tuple(a for _, a, _ in blocking),
+                ep.base.km_to(need.school.location),
+                is_named_ep,
+            )
+            if best is None or len(candidate.displaced) < len(best.displaced):
+                best = candidate
+            if not blocking:
+                break
         start += step
     return best
 

@@ -14,6 +14,17 @@ def needs_travel(place: str | None, other: str | None) -> bool:
     return place is not None and other is not None and place != other
 
 
+def blocked_span(
+    existing: Appointment, place: str | None, policy: Policy
+) -> tuple[datetime, datetime]:
+    """The times ``existing`` keeps free of a visit at ``place``: travel buffer either side if
+    the places differ. A slot clashes exactly when it overlaps this span."""
+    if needs_travel(place, existing.place):
+        buffer = timedelta(minutes=policy.travel_buffer_minutes)
+        return existing.starts_at - buffer, existing.ends_at + buffer
+    return existing.starts_at, existing.ends_at
+
+
 def clash(existing: Appointment, slot: Interval, place: str | None, policy: Policy) -> str | None:
     """Why ``existing`` stops ``slot`` (overlap, or too little travel time), or None."""
     if not existing.occupies_diary:
@@ -74,18 +85,32 @@ def find_slot(
     place: str | None,
     policy: Policy,
 ) -> Interval | None:
-    """The earliest slot of ``minutes`` inside ``window`` that ``ep`` can take, if any."""
+    """The earliest slot of ``minutes`` inside ``window`` that ``ep`` can take, if any.
+
+    The same rules as ``refusal``, with each appointment's blocked span and each week's booked
+    minutes worked out once rather than for every candidate slot: a busy diary has hundreds.
+    """
+    if not ep.active:
+        return None
     length = timedelta(minutes=minutes)
     step = timedelta(minutes=policy.slot_step_minutes)
+    busy = [a for a in appointments if a.occupies_diary]
+    spans = sorted(blocked_span(a, place, policy) for a in busy)
+    booked: dict[tuple[int, int], int] = {}
     for day in days_between(window.start, window.end):
         hours = ep.pattern.hours_on(day)
         if hours is None:
             continue
+        week = day.isocalendar()[:2]
+        if week not in booked:
+            booked[week] = week_minutes(busy, hours.start)
+        if booked[week] + minutes > ep.weekly_capacity_minutes:
+            continue
         start = max(hours.start, ceil_to_step(window.start, policy.slot_step_minutes))
         last_end = min(hours.end, window.end)
         while start + length <= last_end:
-            slot = Interval(start, start + length)
-            if refusal(ep, appointments, slot, place, policy) is None:
-                return slot
+            end = start + length
+            if not any(lo < end and start < hi for lo, hi in spans):
+                return Interval(start, end)
             start += step
     return None
