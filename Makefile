@@ -60,6 +60,8 @@ infra-status: install
 
 bench: install
 	$(RUN) python bench/run.py
+	$(RUN) python bench/fast_track.py
+	$(RUN) python bench/billing.py
 
 token: install
 	@$(RUN) python -m eps_chassis.auth --keys var/local/auth --role $(ROLE) \

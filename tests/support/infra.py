@@ -67,7 +67,7 @@ def _containers(kafka: str | None, database: str | None) -> Iterator[Infra]:
     with contextlib.ExitStack() as stack:
         container = None
         if not kafka:
-            container = stack.enter_context(KafkaContainer("apache/kafka:4.1.1").with_kraft())
+            container = stack.enter_context(KafkaContainer("apache/kafka:4.1.2").with_kraft())
             kafka = container.get_bootstrap_server()
         if not database:
             pg = stack.enter_context(PostgresContainer("postgres:17", driver=None))

@@ -53,6 +53,8 @@ def build_asyncapi(definition: ServiceDefinition) -> Document:
         channel = channels.setdefault(
             cid, {"address": topic.name, "description": topic.description, "messages": {}}
         )
+        if topic.priority:
+            channel["x-eps-priority"] = True  # relayed and handled ahead of routine traffic
         for event_cls in event_types:
             channel["messages"][event_cls.__name__] = add_message(event_cls)
         return cid

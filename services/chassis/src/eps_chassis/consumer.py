@@ -174,6 +174,7 @@ class ConsumerRuntime:
     source: str
     topic_prefix: str = ""  # environments sharing a cluster
     gate: PriorityGate = field(default_factory=PriorityGate)
+    max_batch_size: int = 1000
     backoff_initial_s: float = 0.1
     backoff_max_s: float = 10.0
     retry_in_place_s: float = 30.0
@@ -254,7 +255,7 @@ class EventConsumer:
             *(runtime.topic_prefix + t.name for t in self.topics),
             group_id=self.group_id(runtime),
             batch=True,
-            max_records=self.batch_size,
+            max_records=min(self.batch_size, runtime.max_batch_size),
             batch_timeout_ms=self.batch_timeout_ms,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,

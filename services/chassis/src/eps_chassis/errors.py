@@ -12,6 +12,11 @@ from aiokafka.errors import KafkaError
 class EventRejected(Exception):
     """A handler refuses an event for a business reason: it is dead-lettered, not retried."""
 
+    @classmethod
+    def because(cls, error: DomainError) -> EventRejected:
+        """The domain's refusal, naming the field at fault, as the dead letter's reason."""
+        return cls(f"{error.field}: {error}" if error.field else str(error))
+
 
 class TransientError(Exception):
     """Raised by a handler for a failure that should heal by itself (retry with backoff)."""

@@ -128,6 +128,7 @@ class ServiceRuntime:
             service=d.name,
             source=d.source,
             topic_prefix=s.topic_prefix,
+            max_batch_size=s.consumer_batch_size,
             backoff_initial_s=s.retry_backoff_initial_s,
             backoff_max_s=s.retry_backoff_max_s,
         )

@@ -32,7 +32,7 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     db_pool_min: int = 1
     db_pool_max: int = 10
-    consumer_batch_size: int = 500
+    consumer_batch_size: int = 1000  # a cap: each consumer may declare a smaller batch
     outbox_batch_size: int = 1000
     outbox_poll_interval_s: float = 1.0
     publish_timeout_s: float = 15.0

@@ -32,10 +32,6 @@ fast_track_allocations = EventConsumer(
 )
 
 
-def _rejecting(exc: DomainError) -> EventRejected:
-    return EventRejected(f"{exc.field}: {exc}" if exc.field else str(exc))
-
-
 @upstream_reports.on(IncidentReportSubmitted)
 async def on_incident_report_submitted(
     event: Envelope[IncidentReportSubmitted], uow: UnitOfWork
@@ -43,7 +39,7 @@ async def on_incident_report_submitted(
     try:
         await handlers.report_incident(commands.ReportIncident(event.data), uow, now=event.time)
     except DomainError as exc:
-        raise _rejecting(exc) from exc
+        raise EventRejected.because(exc) from exc
 
 
 @fast_track_allocations.on(FastTrackEpsAllocated)
@@ -60,4 +56,4 @@ async def on_fast_track_eps_allocated(
     try:
         await handlers.record_fast_track_allocation(cmd, uow)
     except DomainError as exc:
-        raise _rejecting(exc) from exc
+        raise EventRejected.because(exc) from exc

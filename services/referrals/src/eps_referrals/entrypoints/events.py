@@ -38,7 +38,7 @@ async def on_referral_requested(event: Envelope[ReferralRequested], uow: UnitOfW
     try:
         await handlers.register_referral(register_referral_command(event.data), uow)
     except DomainError as exc:
-        raise EventRejected(f"{exc.field}: {exc}" if exc.field else str(exc)) from exc
+        raise EventRejected.because(exc) from exc
 
 
 consent = EventConsumer(

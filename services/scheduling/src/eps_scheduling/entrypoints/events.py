@@ -41,10 +41,6 @@ case_events = EventConsumer(
 )
 
 
-def _rejecting(exc: DomainError) -> EventRejected:
-    return EventRejected(f"{exc.field}: {exc}" if exc.field else str(exc))
-
-
 @fast_track.on(FastTrackAllocationRequested)
 async def on_fast_track_requested(
     event: Envelope[FastTrackAllocationRequested], uow: UnitOfWork
@@ -63,7 +59,7 @@ async def on_fast_track_requested(
     try:
         await handlers.allocate_fast_track(cmd, uow)
     except DomainError as exc:
-        raise _rejecting(exc) from exc
+        raise EventRejected.because(exc) from exc
 
 
 @booking_requests.on(AppointmentBookingRequested)

@@ -54,7 +54,7 @@ async def _refusing(work: Awaitable[Any]) -> None:
     try:
         await work
     except DomainError as exc:
-        raise EventRejected(f"{exc.field}: {exc}" if exc.field else str(exc)) from exc
+        raise EventRejected.because(exc) from exc
 
 
 @upstream.on(PsychologicalAdviceRequested)
