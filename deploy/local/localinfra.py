@@ -154,6 +154,9 @@ class InfraConfig:
 class LocalInfra:
     kafka_bootstrap: str
     database_url: str
+    started: tuple[
+        str, ...
+    ] = ()  # what this call started ("kafka", "postgres"); the rest ran already
 
 
 @dataclass(frozen=True)
@@ -982,7 +985,8 @@ def up(
             if postgres is not None and postgres.started:
                 stop_postgres(config)
             raise
-    return LocalInfra(config.kafka_bootstrap, config.database_url)
+    started = tuple(h.name for h in (kafka, postgres) if h is not None and h.started)
+    return LocalInfra(config.kafka_bootstrap, config.database_url, started)
 
 
 def down(
@@ -990,12 +994,15 @@ def down(
     kafka_port: int | None = None,
     controller_port: int | None = None,
     pg_port: int | None = None,
+    only: tuple[str, ...] = ("kafka", "postgres"),
 ) -> None:
-    """Stop both servers of the var dir (idempotent); their data stays."""
+    """Stop the servers of the var dir (both unless ``only`` says); their data stays."""
     config = InfraConfig.from_env(var_dir, kafka_port, controller_port, pg_port)
     with _locked(_lock_file(config)):
-        stop_kafka(config)
-        stop_postgres(config)
+        if "kafka" in only:
+            stop_kafka(config)
+        if "postgres" in only:
+            stop_postgres(config)
 
 
 def start_kafka_only(**settings: Any) -> None:

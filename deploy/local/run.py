@@ -72,8 +72,11 @@ def main() -> int:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-        print("stopping Kafka and PostgreSQL ...")
-        localinfra.down()
+        if infra.started:  # what was running before `make run` is left running
+            print(f"stopping {' and '.join(infra.started)} ...")
+            localinfra.down(only=infra.started)
+        else:
+            print("Kafka and PostgreSQL were running before: left running (make infra-down)")
     return 0
 
 

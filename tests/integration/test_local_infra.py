@@ -113,7 +113,12 @@ def test_up_serves_kafka_and_postgres_then_down_stops_both(
 
     monkeypatch.setattr(subprocess, "Popen", SpyPopen)
     started = time.monotonic()
-    assert launcher.up(VAR_DIR, **PORTS) == infra
+    again = launcher.up(VAR_DIR, **PORTS)
+    assert (again.kafka_bootstrap, again.database_url) == (
+        infra.kafka_bootstrap,
+        infra.database_url,
+    )
+    assert again.started == ()  # so `make run` leaves them running when it stops
     elapsed = time.monotonic() - started
     monkeypatch.undo()
     assert not {"java", "mvn", "pg_ctl", "initdb", "postgres"} & set(programs), programs
