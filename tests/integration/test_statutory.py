@@ -20,6 +20,7 @@ from eps_contracts.scheduling import (
     BOOKING_REQUESTS,
     AppointmentBooked,
     AppointmentKind,
+    AppointmentRescheduled,
     FundingStream,
     NamedEpAssigned,
 )
@@ -303,6 +304,69 @@ async def test_the_watch_raises_a_breach_once_without_anyone_asking(
         assert row["overdue"] is True and row["reasons"] == ["no_assessment_booked", "no_draft"]
     breaches = await events_on(infra, ns, ADVICE.name, "eps.statutory.advice-deadline-breached.v1")
     assert len(breaches) == 1
+
+
+async def test_a_rescheduled_visit_is_followed_and_a_move_past_the_last_day_flagged(
+    infra: Infra, ns: Namespace
+) -> None:
+    async with running(quiet(), infra, ns) as (_, client):
+        requested_at = datetime.now(UTC)
+        request = advice_request(requested_at)
+        advice_id, booking = await requested_advice(infra, ns, request)
+        appointment_id = uuid.uuid4()
+        first_visit = requested_at + timedelta(days=7)
+        await publish(
+            infra,
+            ns,
+            AppointmentBooked(
+                appointment_id=appointment_id,
+                request_id=uuid.UUID(booking["request_id"]),
+                case_ref=booking["case_ref"],
+                kind=AppointmentKind.STATUTORY_ASSESSMENT_VISIT,
+                ep_id="ep-team-1",
+                school_urn=SCHOOL,
+                starts_at=first_visit,
+                ends_at=first_visit + timedelta(hours=3),
+                funding_stream=FundingStream.STATUTORY,
+            ),
+        )
+        await wait_for_event(infra, ns, ADVICE.name, "eps.statutory.advice-assessment-booked.v1")
+        due = london_date(requested_at) + timedelta(weeks=6)
+        too_late = end_of_day(due) + timedelta(hours=9)
+        for moved_to, ep in (
+            (first_visit + timedelta(days=2), "ep-team-2"),
+            (too_late, "ep-team-2"),
+        ):
+            await publish(
+                infra,
+                ns,
+                AppointmentRescheduled(
+                    appointment_id=appointment_id,
+                    case_ref=booking["case_ref"],
+                    ep_id=ep,
+                    starts_at=moved_to,
+                    ends_at=moved_to + timedelta(hours=3),
+                    reason="the parent asked for another day",
+                ),
+            )
+        moved, late = await wait_for_event(
+            infra, ns, ADVICE.name, "eps.statutory.advice-assessment-rescheduled.v1", count=2
+        )
+        assert (moved["ep_id"], moved["starts_after_last_day"]) == ("ep-team-2", False)
+        assert datetime.fromisoformat(late["starts_at"]) == too_late
+        assert late["starts_after_last_day"] is True
+
+        view = (await client.get(f"/statutory/advice/{advice_id}", headers=SENIOR)).json()
+        assert datetime.fromisoformat(view["appointment_starts_at"]) == too_late
+        assert view["status"] == "assessment_booked" and view["ep_id"] == "ep-team-2"
+        plan_due = request.assessment_requested_on + timedelta(weeks=20)
+        assert view["plan_due_on"] == plan_due.isoformat()
+        [row] = (await client.get("/statutory/advice/open", headers=SENIOR)).json()
+        assert row["plan_due_on"] == plan_due.isoformat()
+        [received] = await events_on(
+            infra, ns, ADVICE.name, "eps.statutory.advice-request-received.v1"
+        )
+        assert received["plan_due_on"] == plan_due.isoformat()
 
 
 async def _truthy(value: Any) -> bool:

@@ -133,6 +133,11 @@ class AdviceRequestReceived(Event):
     received_on: date = Field(description="Europe/London date the EPS received the request.")
     assessment_requested_on: date
     due_on: date = Field(description="Last day for the advice (6 weeks, reg 8(1)).")
+    plan_due_on: date | None = Field(
+        None,
+        description="Context: last day for the final EHC plan, 20 weeks after the assessment"
+        " request (reg 13). Not the EPS's deadline.",
+    )
 
 
 class AdviceAllocated(Event):
@@ -158,6 +163,23 @@ class AdviceAssessmentBooked(Event):
     appointment_id: uuid.UUID
     ep_id: PersonId
     starts_at: AwareDatetime
+
+
+class AdviceAssessmentRescheduled(Event):
+    """Scheduling moved the advice's assessment visit to another time (and perhaps EP)."""
+
+    event_type: ClassVar[str] = "eps.statutory.advice-assessment-rescheduled.v1"
+    topic: ClassVar[Topic] = ADVICE
+    key_field: ClassVar[str] = "advice_id"
+
+    advice_id: uuid.UUID
+    appointment_id: uuid.UUID
+    ep_id: PersonId = Field(description="The EP who will now make the visit.")
+    starts_at: AwareDatetime = Field(description="The visit's new start.")
+    starts_after_last_day: bool = Field(
+        description="The visit now starts after the advice's last day: the advice will be late"
+        " unless an exception applies."
+    )
 
 
 class AdviceExceptionRecorded(Event):

@@ -19,8 +19,12 @@ from eps_statutory.domain.clock import (
     six_week_due_on,
 )
 from eps_statutory.domain.policy import ExceptionRule
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.unit.statutory.support import exception
+
+spans = st.tuples(st.integers(-20, 120), st.integers(0, 40))
 
 EXTEND = ExceptionRule.EXTEND_BY_LENGTH
 RECEIVED = date(2026, 11, 2)  # Monday; due Monday 14 December 2026
@@ -40,6 +44,14 @@ RECEIVED = date(2026, 11, 2)  # Monday; due Monday 14 December 2026
         # the hour that happens twice when the clocks go back (25 October 2026)
         (datetime(2026, 10, 25, 0, 30, tzinfo=UTC), date(2026, 10, 25)),
         (datetime(2026, 10, 24, 23, 30, tzinfo=UTC), date(2026, 10, 25)),  # 00:30 BST
+        # the March change (29 March 2026, 01:00 UTC): GMT before, BST after
+        (datetime(2026, 3, 28, 23, 30, tzinfo=UTC), date(2026, 3, 28)),  # 23:30 GMT Saturday
+        (datetime(2026, 3, 29, 0, 59, tzinfo=UTC), date(2026, 3, 29)),  # 00:59 GMT
+        (datetime(2026, 3, 29, 23, 30, tzinfo=UTC), date(2026, 3, 30)),  # 00:30 BST Monday
+        # month ends: a summer month ends an hour before UTC midnight, a winter one at it
+        (datetime(2026, 7, 31, 23, 30, tzinfo=UTC), date(2026, 8, 1)),
+        (datetime(2026, 11, 30, 23, 30, tzinfo=UTC), date(2026, 11, 30)),
+        (datetime(2028, 2, 29, 23, 30, tzinfo=UTC), date(2028, 2, 29)),  # leap day, GMT
     ],
 )
 def test_the_clock_starts_on_the_london_date_of_receipt(at: datetime, received_on: date) -> None:
@@ -63,6 +75,11 @@ def test_a_naive_datetime_is_refused() -> None:
         (date(2028, 1, 18), date(2028, 2, 29)),  # due on 29 February
         (date(2027, 1, 18), date(2027, 3, 1)),  # no 29 February that year
         (date(2026, 7, 20), date(2026, 8, 31)),  # summer holiday is no exception
+        (date(2026, 7, 24), date(2026, 9, 4)),  # all of August counts
+        (date(2026, 10, 31), date(2026, 12, 12)),  # month ends are not special
+        (date(2027, 1, 31), date(2027, 3, 14)),  # past the end of February
+        (date(2026, 3, 29), date(2026, 5, 10)),  # received on the day the clocks go forward
+        (date(2026, 10, 25), date(2026, 12, 6)),  # received on the day the clocks go back
     ],
 )
 def test_advice_is_due_six_calendar_weeks_after_receipt(received_on: date, due: date) -> None:
@@ -125,6 +142,63 @@ def test_an_exception_across_new_year_and_a_leap_day() -> None:
     assert due_on(
         date(2028, 1, 18), 6, EXTEND, [exception(date(2028, 2, 28), date(2028, 2, 29))]
     ) == date(2028, 3, 2)
+
+
+def test_an_exception_across_a_clock_change_counts_calendar_days() -> None:
+    received = date(2026, 10, 2)  # due 13 November, across the October change
+    autumn = exception(date(2026, 10, 22), date(2026, 10, 28))  # 7 days over 25 October
+    assert due_on(received, 6, EXTEND, [autumn]) == date(2026, 11, 20)
+    spring = exception(date(2026, 3, 27), date(2026, 3, 30))  # 4 days over 29 March
+    assert due_on(date(2026, 3, 20), 6, EXTEND, [spring]) == date(2026, 5, 5)
+
+
+def test_an_exception_over_the_summer_holiday_counts_only_its_own_days() -> None:
+    received = date(2026, 7, 20)  # due 31 August; the holiday itself moves nothing
+    away = exception(
+        date(2026, 7, 27), date(2026, 8, 23), ExceptionKind.CHILD_OR_PARENT_AWAY
+    )  # 28 days
+    assert due_on(received, 6, EXTEND, [away]) == date(2026, 9, 28)
+
+
+def test_an_exception_on_the_last_day_itself_moves_it() -> None:
+    last_day = exception(date(2026, 12, 14), date(2026, 12, 14))
+    assert due_on(RECEIVED, 6, EXTEND, [last_day]) == date(2026, 12, 15)
+    _check(last_day, today=date(2026, 12, 14))  # and it may be recorded
+
+
+def test_the_extended_last_day_is_never_inside_an_exception_and_counts_every_running_day() -> None:
+    exceptions = [
+        exception(date(2026, 11, 3), date(2026, 11, 4)),
+        exception(date(2026, 11, 20), date(2026, 12, 1)),
+        exception(date(2026, 11, 28), date(2026, 12, 3)),  # overlaps the one before
+        exception(date(2026, 12, 24), date(2027, 1, 2)),  # reached only by the extensions
+    ]
+    due = due_on(RECEIVED, 6, EXTEND, exceptions)
+    assert due is not None
+    days = [RECEIVED + timedelta(days=n) for n in range(1, (due - RECEIVED).days + 1)]
+    running = [d for d in days if not any(e.covers(d) for e in exceptions)]
+    assert len(running) == 42 and running[-1] == due
+    assert due == date(2027, 1, 9)  # 14 Dec + 2 + 14 days, then the 10 days over New Year
+
+
+@given(
+    received=st.dates(date(2024, 1, 1), date(2030, 12, 31)),
+    weeks=st.integers(1, 12),
+    raw=st.lists(spans, max_size=5),
+)
+def test_property_extension_stops_the_clock_for_exception_days_only(
+    received: date, weeks: int, raw: list[tuple[int, int]]
+) -> None:
+    exceptions = [
+        exception(received + timedelta(days=a), received + timedelta(days=a + n)) for a, n in raw
+    ]
+    due = due_on(received, weeks, EXTEND, exceptions)
+    assert due is not None and due >= six_week_due_on(received, weeks)
+    days = [received + timedelta(days=n) for n in range(1, (due - received).days + 1)]
+    running = [d for d in days if not any(e.covers(d) for e in exceptions)]
+    assert len(running) == weeks * 7 and running[-1] == due
+    stopped = {d for d in days if any(e.covers(d) for e in exceptions)}
+    assert (due - six_week_due_on(received, weeks)).days == len(stopped)
 
 
 def test_disapplying_the_limit_leaves_no_last_day() -> None:

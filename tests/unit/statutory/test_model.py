@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from eps_chassis.errors import Conflict, DomainError, Forbidden
 from eps_contracts.scheduling import AppointmentBookingRequested, AppointmentKind, FundingStream
 from eps_contracts.statutory import (
     AdviceAllocated,
+    AdviceAssessmentRescheduled,
     AdviceAtRisk,
     AdviceDeadlineBreached,
     AdviceExceptionRecorded,
@@ -18,7 +19,7 @@ from eps_contracts.statutory import (
     AllocationRoute,
     AtRiskReason,
 )
-from eps_statutory.domain.clock import LONDON, end_of_day
+from eps_statutory.domain.clock import LONDON, end_of_day, london_date
 from eps_statutory.domain.document import KnownSchool
 from eps_statutory.domain.model import (
     Advice,
@@ -58,7 +59,15 @@ def test_receiving_a_request_starts_the_clock_on_the_london_date() -> None:
     assert received.received_on == date(2026, 11, 6)
     assert received.due_on == date(2026, 12, 18)
     assert received.assessment_requested_on == date(2026, 9, 21)
+    assert received.plan_due_on == date(2027, 2, 8) == subject.plan_due_on  # reg 13, 20 weeks
     assert subject.status is AdviceStatus.REQUESTED
+
+
+def test_a_request_late_on_a_summer_friday_in_utc_is_saturdays() -> None:
+    at = datetime(2026, 7, 10, 23, 30, tzinfo=UTC)  # 00:30 BST on Saturday 11 July
+    cmd = request(requested_at=at, assessment_requested_on=date(2026, 6, 1))
+    subject = Advice.receive("la", cmd, LaPolicy(), uuid.uuid4())
+    assert (subject.received_on, subject.due_on) == (date(2026, 7, 11), date(2026, 8, 22))
 
 
 def test_an_assessment_request_after_the_advice_request_is_refused() -> None:
@@ -145,6 +154,53 @@ def test_a_cancelled_visit_returns_the_advice_to_allocated() -> None:
     assert subject.record_cancelled(subject.appointment_id) is True
     assert subject.status is AdviceStatus.ALLOCATED and subject.appointment_id is None
     subject.request_booking(LaPolicy(), RECEIVED_AT)  # a new booking may be asked for
+
+
+def test_a_rescheduled_visit_keeps_its_place_with_its_new_time() -> None:
+    subject = advice(AdviceStatus.ASSESSMENT_BOOKED)
+    appointment = subject.appointment_id
+    assert appointment is not None
+    subject.events.clear()
+    later = datetime(2026, 11, 23, 14, 0, tzinfo=LONDON)
+    subject.record_rescheduled(uuid.uuid4(), "ep-named", later)  # another appointment
+    assert subject.events == []
+    subject.record_rescheduled(appointment, "ep-cover", later)
+    subject.record_rescheduled(appointment, "ep-cover", later)  # a repeat
+    [moved] = subject.events
+    assert moved == AdviceAssessmentRescheduled(
+        advice_id=subject.advice_id,
+        appointment_id=appointment,
+        ep_id="ep-cover",
+        starts_at=later,
+        starts_after_last_day=False,
+    )
+    assert subject.status is AdviceStatus.ASSESSMENT_BOOKED
+    assert (subject.appointment_starts_at, subject.ep_id) == (later, "ep-named")  # still named EP
+    assert subject.at_risk_reasons() == (AtRiskReason.NO_DRAFT,)
+
+
+def test_a_visit_moved_past_the_last_day_says_so() -> None:
+    subject = advice(AdviceStatus.ASSESSMENT_BOOKED)
+    assert subject.appointment_id is not None
+    last_evening = datetime(2026, 12, 14, 23, 59, tzinfo=LONDON)
+    subject.record_rescheduled(subject.appointment_id, "ep-named", last_evening)
+    next_morning = datetime(2026, 12, 15, 0, 0, tzinfo=LONDON)
+    subject.record_rescheduled(subject.appointment_id, "ep-named", next_morning)
+    in_time, too_late = subject.events[-2:]
+    assert isinstance(in_time, AdviceAssessmentRescheduled)
+    assert isinstance(too_late, AdviceAssessmentRescheduled)
+    assert not in_time.starts_after_last_day and too_late.starts_after_last_day
+
+
+def test_a_rescheduled_team_visit_goes_to_the_ep_who_now_makes_it_until_drafting() -> None:
+    subject = advice(AdviceStatus.ASSESSMENT_BOOKED, named_ep=None)
+    assert subject.ep_id == "ep-team" and subject.appointment_id is not None
+    monday = datetime(2026, 11, 23, 9, 0, tzinfo=LONDON)
+    subject.record_rescheduled(subject.appointment_id, "ep-team-2", monday)
+    assert subject.ep_id == "ep-team-2"
+    subject.save_draft(document(), Person("ep-team-2", is_senior=False))
+    subject.record_rescheduled(subject.appointment_id, "ep-team-3", monday + timedelta(days=1))
+    assert subject.ep_id == "ep-team-2"  # the author keeps the advice
 
 
 def test_a_draft_needs_a_booked_assessment() -> None:
@@ -253,6 +309,24 @@ def test_under_the_disapply_rule_an_exception_removes_the_last_day() -> None:
     assert subject.events == []
 
 
+def test_a_disapplied_limit_counts_as_in_time_but_not_within_six_weeks() -> None:
+    subject = advice(AdviceStatus.APPROVED, policy=LaPolicy(exception_rule=ExceptionRule.DISAPPLY))
+    subject.record_exception(exception(date(2026, 11, 10), date(2026, 11, 12)), date(2026, 11, 17))
+    subject.submit(date(2027, 1, 20), [])
+    submitted = subject.events[-1]
+    assert isinstance(submitted, AdviceSubmitted)
+    assert submitted.due_on is None and submitted.exception_applied
+    assert not submitted.within_six_weeks and submitted.within_time_limit
+
+
+def test_a_clock_rule_changed_after_receipt_does_not_move_the_running_clock() -> None:
+    subject = advice(policy=LaPolicy(advice_weeks=6))
+    later_policy = LaPolicy(advice_weeks=8, exception_rule=ExceptionRule.DISAPPLY)
+    subject.record_exception(exception(date(2026, 11, 10), date(2026, 11, 16)), date(2026, 11, 17))
+    subject.watch(date(2026, 12, 15), later_policy)
+    assert subject.due_on == date(2026, 12, 21)  # 6 weeks, extended: the rules of receipt
+
+
 # --- the deadline watch ---------------------------------------------------------------------------
 
 
@@ -306,3 +380,27 @@ def test_an_exception_recorded_after_a_breach_gives_a_new_last_day() -> None:
     assert subject.events == []  # due 21 December now
     subject.watch(date(2026, 12, 22), LaPolicy())
     assert kinds(subject) == [AdviceDeadlineBreached]
+
+
+def test_the_breach_comes_at_london_midnight_not_utc_midnight() -> None:
+    summer = datetime(2026, 6, 1, 10, 0, tzinfo=LONDON)  # due Monday 13 July 2026
+    subject = advice(
+        AdviceStatus.DRAFTED, requested_at=summer, assessment_requested_on=date(2026, 5, 1)
+    )
+    assert subject.due_on == date(2026, 7, 13)
+    subject.events.clear()
+    subject.watch(london_date(datetime(2026, 7, 13, 22, 59, tzinfo=UTC)), LaPolicy())  # 23:59 BST
+    assert subject.events == []
+    subject.watch(london_date(datetime(2026, 7, 13, 23, 0, tzinfo=UTC)), LaPolicy())  # 00:00 BST
+    assert kinds(subject) == [AdviceDeadlineBreached]
+
+
+def test_at_risk_counts_calendar_days_across_the_october_change() -> None:
+    autumn = datetime(2026, 9, 25, 16, 0, tzinfo=LONDON)  # due Friday 6 November 2026
+    subject = advice(requested_at=autumn, assessment_requested_on=date(2026, 9, 1))
+    subject.events.clear()
+    subject.watch(date(2026, 10, 26), LaPolicy(at_risk_days=10))  # 11 days, the day after
+    assert subject.events == []
+    subject.watch(date(2026, 10, 27), LaPolicy(at_risk_days=10))
+    [at_risk] = subject.events
+    assert isinstance(at_risk, AdviceAtRisk) and at_risk.days_remaining == 10

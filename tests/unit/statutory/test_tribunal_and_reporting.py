@@ -10,7 +10,12 @@ from eps_chassis.errors import DomainError
 from eps_contracts.statutory import TribunalTaskKind
 from eps_statutory.domain.commands import RegisterTribunalAppeal
 from eps_statutory.domain.policy import LaPolicy
-from eps_statutory.domain.reporting import SubmittedAdvice, monthly_timeliness, percent
+from eps_statutory.domain.reporting import (
+    SubmittedAdvice,
+    month_range,
+    monthly_timeliness,
+    percent,
+)
 from eps_statutory.domain.tribunal import tribunal_tasks
 
 
@@ -88,3 +93,21 @@ def test_a_month_of_only_exceptions_has_no_share_excluding_them() -> None:
     [only] = monthly_timeliness([row(date(2026, 12, 1), False, exception=True)])
     assert only.percent_excluding_exceptions is None
     assert percent(1, 3) == 33.3 and monthly_timeliness([]) == []
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "covered"),
+    [
+        ("2026-12", "2026-12", (date(2026, 12, 1), date(2027, 1, 1))),  # December ends the year
+        ("2026-11", "2027-02", (date(2026, 11, 1), date(2027, 3, 1))),  # over New Year
+        ("2028-02", "2028-02", (date(2028, 2, 1), date(2028, 3, 1))),  # 29 February included
+    ],
+)
+def test_a_report_covers_whole_months(first: str, last: str, covered: tuple[date, date]) -> None:
+    assert month_range(first, last) == covered
+
+
+def test_a_report_ending_before_it_starts_is_refused() -> None:
+    with pytest.raises(DomainError) as refused:
+        month_range("2027-01", "2026-12")
+    assert refused.value.field == "to"

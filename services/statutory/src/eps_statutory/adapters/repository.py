@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 from eps_contracts.statutory import AdviceDocument, AllocationRoute, ExceptionKind, TribunalTask
 
-from eps_statutory.domain.clock import ClockException
+from eps_statutory.domain.clock import ClockException, plan_due_on
 from eps_statutory.domain.document import KnownSchool
 from eps_statutory.domain.model import Advice, AdviceStatus
 from eps_statutory.domain.policy import AllocationRule, ExceptionRule, LaPolicy
@@ -288,6 +288,7 @@ class AdviceRepository:
             return None
         view = dict(row)
         view["document"] = json.loads(view["document"]) if view["document"] else None
+        view["plan_due_on"] = plan_due_on(view["assessment_requested_on"])
         view["exceptions"] = [
             {k: v for k, v in asdict(e).items()} for e in await self._exceptions(tenant, advice_id)
         ]
@@ -297,11 +298,11 @@ class AdviceRepository:
         rows = await self.conn.fetch(
             "SELECT advice_id, la_case_ref, status, ep_id, received_on, six_week_due_on, due_on,"
             " exception_applied, appointment_id IS NOT NULL AS assessment_booked,"
-            " document IS NOT NULL AS drafted FROM advice"
+            " document IS NOT NULL AS drafted, assessment_requested_on FROM advice"
             " WHERE tenant = $1 AND status <> 'submitted' ORDER BY due_on NULLS LAST, advice_id",
             tenant,
         )
-        return [dict(r) for r in rows]
+        return [{**dict(r), "plan_due_on": plan_due_on(r["assessment_requested_on"])} for r in rows]
 
     async def submitted(self, tenant: str, start: date, end: date) -> list[SubmittedAdvice]:
         rows = await self.conn.fetch(

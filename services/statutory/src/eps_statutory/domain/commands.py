@@ -42,6 +42,14 @@ class RecordAssessmentBooked:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordAssessmentRescheduled:
+    advice_id: uuid.UUID
+    appointment_id: uuid.UUID
+    ep_id: str
+    starts_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class RecordBookingFailed:
     advice_id: uuid.UUID
     request_id: uuid.UUID

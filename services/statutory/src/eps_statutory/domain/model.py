@@ -4,7 +4,8 @@ requested -> allocated -> assessment_booked -> drafted -> approved -> submitted
 
 - allocation follows the LA's rule (the school's named EP or the statutory team);
 - the assessment is booked through scheduling; a cancelled visit returns the advice to
-  ``allocated`` (unless drafting has started) and a new booking is requested;
+  ``allocated`` (unless drafting has started) and a new booking is requested; a rescheduled
+  visit keeps its place, with its new time (and the team's EP who now makes it);
 - a draft needs a booked assessment; saving a draft withdraws any approval;
 - approval needs a senior EP who is not the author, a complete document naming no school;
 - submission needs the approval; the document is checked again, then published for the SEN team.
@@ -26,6 +27,7 @@ from eps_contracts.statutory import (
     AdviceAllocated,
     AdviceApproved,
     AdviceAssessmentBooked,
+    AdviceAssessmentRescheduled,
     AdviceAtRisk,
     AdviceDeadlineBreached,
     AdviceDocument,
@@ -125,6 +127,11 @@ class Advice:
         )
 
     @property
+    def plan_due_on(self) -> date:
+        """Reg 13 context: the final EHC plan's last day (the LA's deadline, not the EPS's)."""
+        return clock.plan_due_on(self.assessment_requested_on)
+
+    @property
     def is_open(self) -> bool:
         return self.status is not AdviceStatus.SUBMITTED
 
@@ -171,6 +178,7 @@ class Advice:
                 received_on=received_on,
                 assessment_requested_on=cmd.assessment_requested_on,
                 due_on=advice.six_week_due_on,
+                plan_due_on=advice.plan_due_on,
             )
         )
         return advice
@@ -238,6 +246,32 @@ class Advice:
                 appointment_id=appointment_id,
                 ep_id=ep_id,
                 starts_at=starts_at,
+            )
+        )
+
+    def record_rescheduled(
+        self, appointment_id: uuid.UUID, ep_id: str, starts_at: datetime
+    ) -> None:
+        """The visit moved: keep its new time. A statutory-team advice not yet drafted goes to
+        the team's EP who now makes the visit; an advice allocated to its named EP, or already
+        drafted, keeps its EP."""
+        if not self.is_open or appointment_id != self.appointment_id:
+            return  # another appointment, or late news of a finished advice
+        if self.appointment_starts_at == starts_at and (
+            self.route is not AllocationRoute.STATUTORY_TEAM or self.ep_id == ep_id
+        ):
+            return  # a repeat
+        self.appointment_starts_at = starts_at
+        if self.route is AllocationRoute.STATUTORY_TEAM and self.drafted_by is None:
+            self.ep_id = ep_id
+        due = self.due_on
+        self.events.append(
+            AdviceAssessmentRescheduled(
+                advice_id=self.advice_id,
+                appointment_id=appointment_id,
+                ep_id=ep_id,
+                starts_at=starts_at,
+                starts_after_last_day=due is not None and starts_at >= clock.end_of_day(due),
             )
         )
 

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from eps_chassis.errors import DomainError
+
 
 @dataclass(frozen=True, slots=True)
 class SubmittedAdvice:
@@ -60,3 +62,22 @@ def monthly_timeliness(rows: Iterable[SubmittedAdvice]) -> list[MonthlyTimelines
             )
         )
     return report
+
+
+def month_range(first: str, last: str) -> tuple[date, date]:
+    """The dates of submission a report from month ``first`` to month ``last`` (both YYYY-MM,
+    inclusive) covers: from the 1st of ``first`` up to, not including, the 1st after ``last``
+    (so 31 December is December's, and a report ending in December ends on 1 January)."""
+    start, end_month = _month_start(first, "from"), _month_start(last, "to")
+    if end_month < start:
+        raise DomainError("'to' is before 'from'", field="to")
+    following = date(end_month.year + end_month.month // 12, end_month.month % 12 + 1, 1)
+    return start, following
+
+
+def _month_start(value: str, name: str) -> date:
+    try:
+        year, month = (int(part) for part in value.split("-"))
+        return date(year, month, 1)
+    except ValueError:
+        raise DomainError("give a month as YYYY-MM", field=name) from None

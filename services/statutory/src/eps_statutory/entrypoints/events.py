@@ -17,6 +17,7 @@ from eps_contracts.scheduling import (
     AppointmentBookingFailed,
     AppointmentCancelled,
     AppointmentCompleted,
+    AppointmentRescheduled,
     NamedEpAssigned,
 )
 from eps_contracts.statutory import (
@@ -29,6 +30,7 @@ from eps_statutory.domain.commands import (
     RecordAssessmentBooked,
     RecordAssessmentCancelled,
     RecordAssessmentCompleted,
+    RecordAssessmentRescheduled,
     RecordBookingFailed,
     RecordNamedEp,
     RegisterAdviceRequest,
@@ -145,6 +147,20 @@ async def on_appointment_cancelled(event: Envelope[AppointmentCancelled], uow: U
             RecordAssessmentCancelled(advice_id, data.appointment_id, data.reason),
             uow,
             now=event.time,
+        ),
+    )
+
+
+@scheduling.on(AppointmentRescheduled)
+async def on_appointment_rescheduled(
+    event: Envelope[AppointmentRescheduled], uow: UnitOfWork
+) -> None:
+    data = event.data
+    await _about_advice(
+        data.case_ref,
+        lambda advice_id: handlers.record_assessment_rescheduled(
+            RecordAssessmentRescheduled(advice_id, data.appointment_id, data.ep_id, data.starts_at),
+            uow,
         ),
     )
 

@@ -131,6 +131,7 @@ def _summary(advice: Advice) -> dict[str, Any]:
         "six_week_due_on": advice.six_week_due_on.isoformat(),
         "due_on": due.isoformat() if due else None,
         "time_limit_disapplied": due is None,
+        "plan_due_on": advice.plan_due_on.isoformat(),
         "submitted_on": advice.submitted_on.isoformat() if advice.submitted_on else None,
     }
 
@@ -292,11 +293,6 @@ async def list_tribunal_tasks(
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
-def _month_start(value: str) -> date:
-    year, month = (int(part) for part in value.split("-"))
-    return date(year, month, 1)
-
-
 @router.get("/reports/timeliness")
 async def timeliness_report(
     from_month: str = Query(alias="from", pattern=MONTH, description="First month, YYYY-MM."),
@@ -305,10 +301,7 @@ async def timeliness_report(
     runtime: ServiceRuntime = Depends(get_runtime),
 ) -> dict[str, Any]:
     """Share of advice submitted within 6 weeks per month, with and without exceptions."""
-    start, last = _month_start(from_month), _month_start(to_month)
-    if last < start:
-        raise DomainError("'to' is before 'from'", field="to")
-    end = date(last.year + last.month // 12, last.month % 12 + 1, 1)
+    start, end = reporting.month_range(from_month, to_month)
     async with runtime.uow(_context(principal, None)) as uow:
         rows = await AdviceRepository(uow.conn).submitted(principal.tenant, start, end)
     return {

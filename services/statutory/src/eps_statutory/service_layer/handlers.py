@@ -22,6 +22,7 @@ from eps_statutory.domain.commands import (
     RecordAssessmentBooked,
     RecordAssessmentCancelled,
     RecordAssessmentCompleted,
+    RecordAssessmentRescheduled,
     RecordBookingFailed,
     RecordException,
     RecordNamedEp,
@@ -90,6 +91,12 @@ async def record_named_ep(cmd: RecordNamedEp, uow: UnitOfWork) -> None:
 async def record_assessment_booked(cmd: RecordAssessmentBooked, uow: UnitOfWork) -> None:
     advice = await _load(uow, cmd.advice_id)
     advice.record_booked(cmd.appointment_id, cmd.ep_id, cmd.starts_at)
+    await _save(uow, advice)
+
+
+async def record_assessment_rescheduled(cmd: RecordAssessmentRescheduled, uow: UnitOfWork) -> None:
+    advice = await _load(uow, cmd.advice_id)
+    advice.record_rescheduled(cmd.appointment_id, cmd.ep_id, cmd.starts_at)
     await _save(uow, advice)
 
 
