@@ -3,6 +3,7 @@ the fast track (report -> FastTrackAllocationRequested -> scheduling's answer re
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -302,3 +303,47 @@ async def test_report_asks_scheduling_for_eps_and_records_the_allocation(
     [dead] = await read_topic(infra.kafka_bootstrap, ns.topic("eps.dlq.incidents.v1"))
     assert dict(dead.headers)["dlq-reason"].decode().startswith("rejected: occurred_at:")
     assert UPSTREAM_INCIDENT_REPORTS.name in dict(dead.headers)["dlq-original-topic"].decode()
+
+
+async def test_an_answer_with_nobody_shows_the_coordinator_why(infra: Infra, ns: Namespace) -> None:
+    now = datetime.now(UTC)
+    async with running(definition(), infra, ns) as (_, client):
+        await set_up_rota(client, now - timedelta(hours=1), 4)
+        created = await client.post(
+            "/incidents",
+            json=report_body(now - timedelta(minutes=5)),
+            headers=auth(Role.COORDINATOR),
+        )
+        assert created.status_code == 201, created.text
+        incident_id = uuid.UUID(created.json()["incident_id"])
+        reason = "school 123456 is not known to scheduling (no named EP or location)"
+        nobody = FastTrackEpsAllocated(incident_id=incident_id, eps=(), shortfall=2, reason=reason)
+        for _ in range(2):  # redelivered: recorded once
+            await publish(infra, ns, nobody, "scheduling")
+        url = f"/incidents/{incident_id}"
+
+        async def answer_recorded() -> bool:
+            view = (await client.get(url, headers=auth(Role.COORDINATOR))).json()
+            return view["answered_at"] is not None
+
+        await wait_until(answer_recorded, timeout_s=15, what="answer recorded")
+        view = (await client.get(url, headers=auth(Role.COORDINATOR))).json()
+
+        async def allocation_event_published() -> bool:
+            return any(
+                e["type"].endswith("incident-eps-allocated.v1")
+                for e in await events_of(infra, ns, INCIDENTS.name)
+            )
+
+        await wait_until(allocation_event_published, timeout_s=15, what="allocation event")
+        await asyncio.sleep(0.5)  # the redelivered answer, had it counted, is relayed by now
+        published = [
+            e
+            for e in await events_of(infra, ns, INCIDENTS.name)
+            if e["type"].endswith("incident-eps-allocated.v1")
+        ]
+    assert view["status"] == "reported" and view["allocated_eps"] == []
+    assert view["shortfall"] == 2 and view["shortfall_reason"] == reason
+    assert {c["clock"]: c["state"] for c in view["clocks"]}["allocate"] == "running"
+    [event] = published
+    assert event["data"]["shortfall_reason"] == reason and event["data"]["ep_ids"] == []

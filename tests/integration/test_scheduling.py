@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import asyncpg
@@ -30,6 +31,7 @@ from eps_contracts.scheduling import (
     FundingStream,
 )
 from eps_scheduling.bootstrap import definition
+from eps_scheduling.entrypoints import jobs
 
 from tests.support.infra import Infra
 from tests.support.kafka import consumer_lag, partitions_of, publish_raw, read_topic, wait_until
@@ -377,3 +379,136 @@ async def test_fast_track_is_answered_promptly_behind_a_routine_backlog(
     ]
     assert [e["data"]["appointment_id"] for e in moved] == [routine.json()["appointment_id"]]
     assert "critical incident" in moved[0]["data"]["reason"]
+
+
+def fast_track_request(school_urn: str, **extra: Any) -> FastTrackAllocationRequested:
+    values: dict[str, Any] = dict(
+        incident_id=uuid.uuid4(),
+        school_urn=school_urn,
+        level=2,
+        eps_needed=2,
+        needed_by=datetime.now(UTC) + timedelta(hours=2),
+        duration_minutes=120,
+        senior_lead_required=False,
+    )
+    values.update(extra)
+    return FastTrackAllocationRequested(**values)
+
+
+async def test_a_fast_track_request_for_an_unknown_school_is_answered_not_dead_lettered(
+    infra: Infra, ns: Namespace
+) -> None:
+    async with running(definition(), infra, ns) as (_, client):
+        await seed(client)
+        requested = fast_track_request("654321")  # never registered with scheduling
+        async with listening(infra, ns.topic(FAST_TRACK_ALLOCATIONS.name)) as answers:
+            await publish(infra, ns, [requested], "incidents")
+            answer = await first_record(answers, timeout_s=15)
+        dead = await read_topic(infra.kafka_bootstrap, ns.topic("eps.dlq.scheduling.v1"))
+    assert answer["subject"] == str(requested.incident_id)
+    data = answer["data"]
+    assert data["eps"] == [] and data["shortfall"] == 2
+    assert "school 654321 is not known to scheduling" in data["reason"]
+    assert dead == []
+
+
+async def test_a_fast_track_that_displaces_back_to_back_appointments_moves_both(
+    infra: Infra, ns: Namespace
+) -> None:
+    """Every start in time displaces both: each move must avoid the one not yet moved."""
+    async with running(definition(), infra, ns) as (_, client):
+        await seed(client)
+        first_start = in_minutes(15)
+        booked = []
+        for start, minutes in ((first_start, 90), (first_start + timedelta(minutes=90), 210)):
+            response = await client.post(
+                "/scheduling/appointments",
+                json=booking(start, ep_id="ep-named", duration_minutes=minutes),
+                headers=headers(Role.EP),
+            )
+            assert response.status_code == 201, response.text
+            booked.append(response.json()["appointment_id"])
+        requested = fast_track_request(
+            SCHOOL, eps_needed=1, needed_by=datetime.now(UTC) + timedelta(minutes=30)
+        )
+        async with listening(infra, ns.topic(FAST_TRACK_ALLOCATIONS.name)) as answers:
+            await publish(infra, ns, [requested], "incidents")
+            answer = await first_record(answers, timeout_s=15)
+        [going] = answer["data"]["eps"]
+        assert going["ep_id"] == "ep-named" and answer["data"]["shortfall"] == 0
+        assert sorted(going["displaced_appointment_ids"]) == sorted(booked)
+        diary = await client.get(
+            "/scheduling/eps/ep-named/diary",
+            params={
+                "start": (first_start - timedelta(hours=1)).isoformat(),
+                "end": (first_start + timedelta(days=2)).isoformat(),
+            },
+            headers=headers(Role.EP),
+        )
+        assert diary.status_code == 200, diary.text
+    rows = {row["appointment_id"]: row for row in diary.json()}
+    incident = rows[going["appointment_id"]]
+    assert incident["kind"] == "critical_incident_response"
+    moved = [rows[a] for a in booked]
+    assert all(row["status"] == "booked" for row in moved)
+    assert all("critical incident" in row["reason"] for row in moved)
+    intervals = sorted(
+        (datetime.fromisoformat(r["starts_at"]), datetime.fromisoformat(r["ends_at"]))
+        for r in [incident, *moved]
+    )
+    assert all(end <= start for (_, end), (start, _) in pairwise(intervals))
+    assert datetime.fromisoformat(moved[0]["starts_at"]) >= datetime.fromisoformat(
+        incident["ends_at"]
+    )
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_the_planning_job_proposes_each_schools_two_meetings_once(
+    infra: Infra, ns: Namespace
+) -> None:
+    clock = FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    async with running(definition(), infra, ns, clock=clock) as (runtime, client):
+        await seed(client)
+        assert runtime.jobs is not None
+
+        async def ran() -> bool:
+            assert runtime.jobs is not None
+            return await runtime.jobs.run_once(jobs.PLANNING_MEETINGS)
+
+        for _ in range(2):  # a second run proposes nothing more
+            await wait_until(ran, timeout_s=10, what="planning job to run")
+        again = await client.post(
+            f"/scheduling/schools/{SCHOOL}/planning-meetings",
+            json={"academic_year": 2026},
+            headers=headers(),
+        )
+        assert again.status_code == 201 and again.json() == [], again.text
+
+        async def both_published() -> bool:
+            return len(await booked_planning_meetings()) >= 2
+
+        async def booked_planning_meetings() -> list[dict[str, Any]]:
+            return [
+                e["data"]
+                for e in await events_on(infra, ns, APPOINTMENTS.name)
+                if e["type"].endswith("appointment-booked.v1")
+                and e["data"]["kind"] == "planning_meeting"
+            ]
+
+        await wait_until(both_published, timeout_s=15, what="planning meetings published")
+        await asyncio.sleep(0.5)  # anything duplicated would have been relayed by now
+        published = await booked_planning_meetings()
+    assert [(m["ep_id"], m["school_urn"]) for m in published] == [("ep-named", SCHOOL)] * 2
+    # 14 days' notice by default (the EPs here work all hours): autumn from 7 December,
+    # spring on the first day of its window
+    assert [m["starts_at"] for m in published] == [
+        "2026-12-07T00:00:00Z",
+        "2027-01-05T00:00:00Z",
+    ]

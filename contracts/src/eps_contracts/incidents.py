@@ -165,6 +165,9 @@ class IncidentEpsAllocated(_IncidentEvent):
 
     ep_ids: tuple[PersonId, ...]
     shortfall: int = Field(ge=0)
+    shortfall_reason: str | None = Field(
+        None, max_length=500, description="Scheduling's reason for the shortfall, if any."
+    )
 
 
 class IncidentFirstContactMade(_IncidentEvent):

@@ -232,3 +232,10 @@ class FastTrackEpsAllocated(Event):
     incident_id: uuid.UUID
     eps: tuple[AllocatedEp, ...]
     shortfall: int = Field(ge=0, description="EPs asked for but not found in time.")
+    reason: str | None = Field(
+        None,
+        max_length=500,
+        description="Why EPs are short (None when none are): e.g. too few free in time, no"
+        " senior lead, or a school scheduling does not know. The coordinator must arrange"
+        " the rest by hand.",
+    )

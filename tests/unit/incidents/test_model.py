@@ -9,6 +9,7 @@ from eps_chassis.errors import Conflict, DomainError, Forbidden
 from eps_contracts.incidents import (
     FastTrackAllocationRequested,
     IncidentAcknowledged,
+    IncidentEpsAllocated,
     IncidentEscalated,
     IncidentReported,
     IncidentResponseTargetBreached,
@@ -156,6 +157,25 @@ def test_the_same_allocation_twice_changes_nothing() -> None:
     assert incident.record_allocation(eps, 0, T0 + MIN)
     assert not incident.record_allocation(eps, 0, T0 + 2 * MIN)
     assert incident.allocated_at == T0 + MIN
+
+
+def test_an_answer_with_nobody_is_recorded_with_its_reason_once_and_the_clock_runs_on() -> None:
+    incident = reported(T0)
+    incident.acknowledge("coord-a", T0 + MIN, may_act_for_anyone=False)
+    incident.events.clear()
+    reason = "school 123456 is not known to scheduling (no named EP or location)"
+    assert incident.record_allocation((), 2, T0 + 2 * MIN, reason)
+    assert incident.status == IncidentStatus.ACKNOWLEDGED  # nobody is going yet
+    assert incident.shortfall == 2 and incident.shortfall_reason == reason
+    assert incident.answered_at == T0 + 2 * MIN and incident.allocated_at is None
+    [event] = incident.events
+    assert isinstance(event, IncidentEpsAllocated)
+    assert event.ep_ids == () and event.shortfall == 2 and event.shortfall_reason == reason
+    # the same answer redelivered changes nothing and publishes nothing
+    assert not incident.record_allocation((), 2, T0 + 3 * MIN, reason)
+    assert len(incident.events) == 1
+    clocks = {c.clock: c for c in incident.clocks(T0 + 3 * 60 * MIN)}
+    assert clocks[ResponseClock.ALLOCATE].state is ClockState.OVERDUE
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,8 @@ from eps_scheduling.domain.allocation import (
     displaceable,
     new_slot_for_displaced,
     option_for,
+    plan_displacement,
+    unknown_school,
 )
 from eps_scheduling.domain.availability import clash
 from eps_scheduling.domain.calendar import LONDON, Interval, ceil_to_step
@@ -69,6 +71,25 @@ def test_level_size_is_met_with_the_named_ep_plus_rota_and_a_shortfall_is_report
     result = allocate(need(3), eps, {}, NOW, POLICY)
     assert [o.ep.ep_id for o in result.chosen] == ["named", "r1"]
     assert result.shortfall == 1
+    assert result.reason == "only 2 of 3 EPs can start by 2026-11-23 12:00 (London)"
+
+
+def test_a_full_allocation_has_no_reason() -> None:
+    result = allocate(need(2), [ep("named"), ep("r1")], {}, NOW, POLICY)
+    assert result.shortfall == 0 and result.reason is None
+
+
+def test_a_missing_senior_lead_is_reported_even_when_the_numbers_are_met() -> None:
+    result = allocate(need(2, senior=True), [ep("named"), ep("r1")], {}, NOW, POLICY)
+    assert [o.ep.ep_id for o in result.chosen] == ["named", "r1"]
+    assert result.shortfall == 0
+    assert result.reason == "no senior or principal EP can lead"
+
+
+def test_a_school_scheduling_does_not_know_gets_nobody_and_the_reason() -> None:
+    answer = unknown_school("654321", 3)
+    assert answer.chosen == () and answer.shortfall == 3
+    assert answer.reason is not None and "school 654321 is not known" in answer.reason
 
 
 def test_a_senior_lead_is_added_when_the_level_needs_one() -> None:
@@ -179,6 +200,46 @@ def test_a_displaced_appointment_moves_to_the_first_slot_after_the_incident() ->
         for d in range(0, 3)
     ]
     assert new_slot_for_displaced(rota, displaced, full_week, at(MONDAY, 17), no_room) is None
+
+
+def test_displaced_appointments_never_move_onto_one_not_yet_moved() -> None:
+    """Each move is written while the later displaced ones still hold their old times."""
+    rota = ep("rota")
+    first = appointment("rota", at(MONDAY, 9), at(MONDAY, 10, 30))
+    second = appointment("rota", at(MONDAY, 10, 30), at(MONDAY, 11, 30))
+    incident = appointment(
+        "rota", at(MONDAY, 9), at(MONDAY, 11), kind=AppointmentKind.CRITICAL_INCIDENT_RESPONSE
+    )
+    plan = plan_displacement(rota, [first, second], [first, second], incident, POLICY)
+    assert [(a.appointment_id, s) for a, s in plan] == [
+        (first.appointment_id, Interval(at(MONDAY, 11, 30), at(MONDAY, 13))),
+        (second.appointment_id, Interval(at(MONDAY, 13), at(MONDAY, 14))),
+    ]
+    # replay the writes as the database sees them: no write may overlap a row in place
+    in_place = {a.appointment_id: a.interval for a in (first, second)}
+    for moved, slot in plan:
+        del in_place[moved.appointment_id]
+        assert slot is not None
+        assert not any(slot.overlaps(other) for other in in_place.values())
+        in_place[moved.appointment_id] = slot
+    assert not any(incident.interval.overlaps(other) for other in in_place.values())
+    assert (first.starts_at, second.starts_at) == (at(MONDAY, 9), at(MONDAY, 10, 30))
+
+
+def test_a_displaced_appointment_with_no_room_is_planned_for_cancellation() -> None:
+    rota = ep("rota")
+    routine = appointment("rota", at(MONDAY, 9), at(MONDAY, 10))
+    incident = appointment(
+        "rota", at(MONDAY, 9), at(MONDAY, 17), kind=AppointmentKind.CRITICAL_INCIDENT_RESPONSE
+    )
+    full = [
+        appointment("rota", at(MONDAY + timedelta(days=d), 9), at(MONDAY + timedelta(days=d), 17))
+        for d in range(1, 3)
+    ]
+    plan = plan_displacement(
+        rota, [routine], [routine, *full], incident, Policy(reschedule_horizon_days=1)
+    )
+    assert plan == [(routine, None)]
 
 
 def least_disruptive_by_clash(

@@ -13,7 +13,13 @@ from eps_contracts.scheduling import (
 from eps_scheduling.domain.calendar import Interval
 from eps_scheduling.domain.delivery import Delivery
 from eps_scheduling.domain.model import Policy
-from eps_scheduling.domain.planning import Term, propose_planning_meeting, term_window
+from eps_scheduling.domain.planning import (
+    Term,
+    planning_year,
+    propose_planning_meeting,
+    term_over,
+    term_window,
+)
 
 from tests.unit.scheduling.diary import appointment, at, ep, school
 
@@ -104,7 +110,7 @@ def test_planning_meetings_go_in_the_named_eps_first_free_slot_of_each_term() ->
 
 
 def test_a_planning_meeting_is_not_proposed_in_the_past_or_after_the_term() -> None:
-    policy = Policy()
+    policy = Policy(planning_notice_days=0)
     mid_term = at(date(2026, 11, 23), 13, 5)
     found = propose_planning_meeting(ep("named"), [], school(), 2026, Term.AUTUMN, policy, mid_term)
     assert found is not None and found.start == at(date(2026, 11, 23), 13, 15)
@@ -113,3 +119,48 @@ def test_a_planning_meeting_is_not_proposed_in_the_past_or_after_the_term() -> N
         propose_planning_meeting(ep("named"), [], school(), 2026, Term.AUTUMN, policy, after)
         is None
     )
+
+
+def test_a_planning_meeting_is_proposed_with_the_las_notice() -> None:
+    monday = at(date(2026, 11, 23), 13, 5)
+    found = propose_planning_meeting(
+        ep("named"), [], school(), 2026, Term.AUTUMN, Policy(), monday
+    )  # 14 days' notice by default: the first working hour two weeks on
+    assert found == Interval(at(date(2026, 12, 7), 9), at(date(2026, 12, 7), 10, 30))
+    week = Policy(planning_notice_days=7)
+    found = propose_planning_meeting(ep("named"), [], school(), 2026, Term.AUTUMN, week, monday)
+    assert found is not None and found.start == at(date(2026, 11, 30), 9)
+
+
+def test_a_term_is_over_for_planning_once_the_notice_runs_past_its_end() -> None:
+    policy = Policy(planning_notice_days=14)
+    assert not term_over(2026, Term.AUTUMN, policy, at(date(2026, 12, 5), 9))
+    late = at(date(2026, 12, 6), 9)  # 14 days on is 20 December, the window's end
+    assert term_over(2026, Term.AUTUMN, policy, late)
+    assert propose_planning_meeting(ep("named"), [], school(), 2026, Term.AUTUMN, policy, late) is (
+        None
+    )
+    assert not term_over(2026, Term.SPRING, policy, late)
+
+
+@pytest.mark.parametrize(
+    ("now", "year"),
+    [
+        (at(date(2026, 9, 1), 9), 2026),  # the year just started
+        (at(date(2026, 11, 23), 9), 2026),
+        (at(date(2027, 3, 17), 9), 2026),  # spring window open (to 31 March) with notice
+        (at(date(2027, 3, 18), 9), 2027),  # too late for spring: next year's planning begins
+        (at(date(2027, 7, 20), 9), 2027),  # the summer term: next year's autumn and spring
+        (at(date(2026, 8, 31), 23), 2026),
+    ],
+)
+def test_the_year_planned_is_this_one_until_its_spring_window_closes(
+    now: datetime, year: int
+) -> None:
+    assert planning_year(now, Policy(planning_notice_days=14)) == year
+
+
+def test_the_planning_notice_cannot_be_negative() -> None:
+    with pytest.raises(DomainError) as refused:
+        Policy(planning_notice_days=-1)
+    assert refused.value.field == "planning_notice_days"

@@ -12,7 +12,7 @@ from eps_contracts.scheduling import (
     SCHOOLS,
 )
 
-from eps_scheduling.entrypoints import events, http
+from eps_scheduling.entrypoints import events, http, jobs
 
 
 def definition() -> ServiceDefinition:
@@ -24,4 +24,5 @@ def definition() -> ServiceDefinition:
         consumers=[events.fast_track, events.booking_requests, events.case_events],
         routers=[http.router],
         publishes=[SCHOOLS, APPOINTMENTS, DELIVERED_TIME, FAST_TRACK_ALLOCATIONS],
+        jobs=[jobs.PLANNING_MEETINGS],
     )

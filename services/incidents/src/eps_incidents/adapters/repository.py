@@ -87,6 +87,8 @@ def incident_state(i: Incident) -> str:
             "acknowledged_by": i.acknowledged_by,
             "allocated_eps": [e.model_dump(mode="json") for e in i.allocated_eps],
             "shortfall": i.shortfall,
+            "shortfall_reason": i.shortfall_reason,
+            "answered_at": iso(i.answered_at),
             "allocated_at": iso(i.allocated_at),
             "first_contact_at": iso(i.first_contact_at),
             "visits": [{"at": iso(v.at), "ep_ids": list(v.ep_ids)} for v in i.visits],
@@ -128,6 +130,9 @@ def incident_from(incident_id: uuid.UUID, tenant: str, status: str, raw: str) ->
             AllocatedEp.model_validate_json(json.dumps(e)) for e in s["allocated_eps"]
         ),
         shortfall=s["shortfall"],
+        # state stored before these keys existed: an answer was recorded iff EPs were
+        shortfall_reason=s.get("shortfall_reason"),
+        answered_at=_dt(s.get("answered_at", s["allocated_at"])),
         allocated_at=_dt(s["allocated_at"]),
         first_contact_at=_dt(s["first_contact_at"]),
         visits=[Visit(datetime.fromisoformat(v["at"]), tuple(v["ep_ids"])) for v in s["visits"]],

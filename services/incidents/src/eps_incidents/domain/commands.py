@@ -28,6 +28,7 @@ class RecordFastTrackAllocation:
     eps: tuple[AllocatedEp, ...]
     shortfall: int
     allocated_at: datetime
+    shortfall_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,7 +99,9 @@ class Incident:
     acknowledged_by: str | None = None
     allocated_eps: tuple[AllocatedEp, ...] = ()
     shortfall: int = 0
-    allocated_at: datetime | None = None
+    shortfall_reason: str | None = None
+    answered_at: datetime | None = None  # scheduling's latest answer (even one with nobody)
+    allocated_at: datetime | None = None  # the first answer with EPs (the allocation clock)
     first_contact_at: datetime | None = None
     visits: list[Visit] = field(default_factory=list)
     follow_up: FollowUp | None = None
@@ -239,14 +241,29 @@ class Incident:
     # --- allocation (from scheduling's fast track) ---------------------------------------
 
     def record_allocation(
-        self, eps: tuple[AllocatedEp, ...], shortfall: int, allocated_at: datetime
+        self,
+        eps: tuple[AllocatedEp, ...],
+        shortfall: int,
+        allocated_at: datetime,
+        shortfall_reason: str | None = None,
     ) -> bool:
-        """Record who is going and when; the same answer twice changes nothing."""
+        """Record who is going and when; the same answer twice changes nothing.
+
+        An answer with nobody (no EP free in time, or a school scheduling does not know) is
+        recorded too, with scheduling's reason, so the coordinator sees at once that EPs must
+        be arranged by hand; the allocation clock keeps running.
+        """
         if not self.is_open:
             raise Conflict("the incident is closed; an allocation can no longer be recorded")
-        if eps == self.allocated_eps and shortfall == self.shortfall and self.allocated_at:
+        answer = (eps, shortfall, shortfall_reason)
+        if self.answered_at is not None and answer == (
+            self.allocated_eps,
+            self.shortfall,
+            self.shortfall_reason,
+        ):
             return False
         self.allocated_eps, self.shortfall = eps, shortfall
+        self.shortfall_reason, self.answered_at = shortfall_reason, allocated_at
         if eps and self.allocated_at is None:
             self.allocated_at = allocated_at
         if eps and self.status == IncidentStatus.ACKNOWLEDGED:
@@ -257,6 +274,7 @@ class Incident:
                 at=allocated_at,
                 ep_ids=tuple(e.ep_id for e in eps),
                 shortfall=shortfall,
+                shortfall_reason=shortfall_reason,
             )
         )
         self.check_breaches(allocated_at)

@@ -52,6 +52,7 @@ async def on_fast_track_eps_allocated(
         eps=data.eps,
         shortfall=data.shortfall,
         allocated_at=event.time,
+        shortfall_reason=data.reason,
     )
     try:
         await handlers.record_fast_track_allocation(cmd, uow)

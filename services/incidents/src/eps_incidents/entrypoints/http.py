@@ -121,6 +121,8 @@ def incident_view(incident: Incident, now: datetime) -> dict[str, Any]:
             for e in incident.allocated_eps
         ],
         "shortfall": incident.shortfall,
+        "shortfall_reason": incident.shortfall_reason,
+        "answered_at": _local(incident.answered_at),
         "clocks": [
             {
                 "clock": c.clock.value,

@@ -80,7 +80,9 @@ async def record_fast_track_allocation(
     return await _change(
         uow,
         cmd.incident_id,
-        lambda i: i.record_allocation(cmd.eps, cmd.shortfall, cmd.allocated_at),
+        lambda i: i.record_allocation(
+            cmd.eps, cmd.shortfall, cmd.allocated_at, cmd.shortfall_reason
+        ),
     )
 
 

@@ -89,6 +89,7 @@ class PolicyRepository:
             slot_step_minutes=row["slot_step_minutes"],
             fast_track_step_minutes=row["fast_track_step_minutes"],
             planning_meeting_minutes=row["planning_meeting_minutes"],
+            planning_notice_days=row["planning_notice_days"],
             reschedule_horizon_days=row["reschedule_horizon_days"],
             autumn_term=_term(row["autumn_term"]),
             spring_term=_term(row["spring_term"]),
@@ -98,14 +99,16 @@ class PolicyRepository:
         await self.conn.execute(
             "INSERT INTO policies (tenant, travel_buffer_minutes, slot_step_minutes,"
             " fast_track_step_minutes, planning_meeting_minutes, reschedule_horizon_days,"
-            " autumn_term, spring_term) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            " autumn_term, spring_term, planning_notice_days)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
             " ON CONFLICT (tenant) DO UPDATE SET"
             " travel_buffer_minutes = excluded.travel_buffer_minutes,"
             " slot_step_minutes = excluded.slot_step_minutes,"
             " fast_track_step_minutes = excluded.fast_track_step_minutes,"
             " planning_meeting_minutes = excluded.planning_meeting_minutes,"
             " reschedule_horizon_days = excluded.reschedule_horizon_days,"
-            " autumn_term = excluded.autumn_term, spring_term = excluded.spring_term",
+            " autumn_term = excluded.autumn_term, spring_term = excluded.spring_term,"
+            " planning_notice_days = excluded.planning_notice_days",
             tenant,
             policy.travel_buffer_minutes,
             policy.slot_step_minutes,
@@ -114,6 +117,7 @@ class PolicyRepository:
             policy.reschedule_horizon_days,
             json.dumps(policy.autumn_term),
             json.dumps(policy.spring_term),
+            policy.planning_notice_days,
         )
 
 
@@ -168,6 +172,11 @@ class StaffRepository:
     async def list_eps(self, tenant: str) -> list[Ep]:
         rows = await self.conn.fetch("SELECT * FROM eps WHERE tenant = $1 ORDER BY ep_id", tenant)
         return [_ep(r) for r in rows]
+
+    async def tenants_with_schools(self) -> list[str]:
+        """Every local authority with a school registered (for the periodic jobs)."""
+        rows = await self.conn.fetch("SELECT DISTINCT tenant FROM schools ORDER BY tenant")
+        return [r["tenant"] for r in rows]
 
     async def get_school(self, tenant: str, school_urn: str) -> School | None:
         row = await self.conn.fetchrow(
@@ -419,9 +428,26 @@ class PlanningRepository:
         )
         return {r["term"] for r in rows}
 
+    async def schools_due(self, tenant: str, year: int) -> list[str]:
+        """Schools with a term of ``year`` not yet settled (proposed, or found too late)."""
+        rows = await self.conn.fetch(
+            "SELECT s.school_urn FROM schools s WHERE s.tenant = $1 AND (SELECT count(*)"
+            " FROM planning_meetings p WHERE p.tenant = s.tenant AND p.school_urn = s.school_urn"
+            " AND p.academic_year = $2) < 2 ORDER BY s.school_urn",
+            tenant,
+            year,
+        )
+        return [r["school_urn"] for r in rows]
+
     async def add(
-        self, tenant: str, school_urn: str, year: int, term: str, appointment_id: uuid.UUID
+        self,
+        tenant: str,
+        school_urn: str,
+        year: int,
+        term: str,
+        appointment_id: uuid.UUID | None,
     ) -> None:
+        """Settle a term: its meeting, or None when it was too late to propose one."""
         await self.conn.execute(
             "INSERT INTO planning_meetings (tenant, school_urn, academic_year, term,"
             " appointment_id) VALUES ($1, $2, $3, $4, $5)",

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from eps_scheduling.domain.availability import blocked_span, find_slot
-from eps_scheduling.domain.calendar import Interval, ceil_to_step, london_date
+from eps_scheduling.domain.calendar import LONDON, Interval, ceil_to_step, london_date
 from eps_scheduling.domain.model import Appointment, AppointmentStatus, Ep, Policy, School
 
 
@@ -56,6 +56,32 @@ class Option:
 class Allocation:
     chosen: tuple[Option, ...]
     shortfall: int
+    reason: str | None = None  # why EPs are short (for the coordinator), None when none are
+
+
+def unknown_school(school_urn: str, eps_needed: int) -> Allocation:
+    """The answer for a school scheduling has no record of: nobody, and the coordinator told why.
+
+    Without the school there is no named EP and no location to rank rota EPs by; an answer
+    (rather than silence) lets the coordinator arrange EPs by hand at once.
+    """
+    return Allocation(
+        (),
+        eps_needed,
+        f"school {school_urn} is not known to scheduling (no named EP or location):"
+        " arrange EPs by hand",
+    )
+
+
+def shortfall_reason(need: FastTrackNeed, chosen: Sequence[Option]) -> str | None:
+    """Why the allocation falls short of what the level needs, or None when it does not."""
+    problems = []
+    if len(chosen) < need.eps_needed:
+        by = need.needed_by.astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
+        problems.append(f"only {len(chosen)} of {need.eps_needed} EPs can start by {by} (London)")
+    if need.senior_lead_required and not any(o.ep.role.is_senior for o in chosen):
+        problems.append("no senior or principal EP can lead")
+    return "; ".join(problems) or None
 
 
 def displaceable(appointment: Appointment, now: datetime) -> bool:
@@ -152,7 +178,7 @@ def allocate(
         chosen.append(named)
     chosen.extend(o for o in ranked if o.ep.on_rota and o not in chosen)
     chosen = chosen[: need.eps_needed]
-    return Allocation(tuple(chosen), need.eps_needed - len(chosen))
+    return Allocation(tuple(chosen), need.eps_needed - len(chosen), shortfall_reason(need, chosen))
 
 
 def new_slot_for_displaced(
@@ -168,3 +194,32 @@ def new_slot_for_displaced(
     """
     window = Interval(after, after + timedelta(days=policy.reschedule_horizon_days))
     return find_slot(ep, diary, window, displaced.minutes, displaced.place, policy)
+
+
+def plan_displacement(
+    ep: Ep,
+    displaced: Sequence[Appointment],
+    diary: Sequence[Appointment],
+    incident: Appointment,
+    policy: Policy,
+) -> list[tuple[Appointment, Interval | None]]:
+    """Where each displaced appointment goes (None: no room, so it is cancelled), in order.
+
+    The moves are written one at a time, before the incident itself, so while one is written
+    the displaced appointments after it still hold their old times. Each new slot therefore
+    avoids those too (as well as the rest of the diary, the incident and the moves before it);
+    otherwise the database's guard against double booking would refuse the move, and with it
+    the whole allocation. ``diary`` may include the displaced appointments and not the incident.
+    """
+    moving = {a.appointment_id for a in displaced}
+    kept = [a for a in diary if a.appointment_id not in moving] + [incident]
+    plan: list[tuple[Appointment, Interval | None]] = []
+    for index, appointment in enumerate(displaced):
+        still_there = list(displaced[index + 1 :])
+        slot = new_slot_for_displaced(
+            ep, appointment, [*kept, *still_there], incident.ends_at, policy
+        )
+        plan.append((appointment, slot))
+        if slot is not None:
+            kept.append(replace(appointment, starts_at=slot.start, ends_at=slot.end, events=[]))
+    return plan

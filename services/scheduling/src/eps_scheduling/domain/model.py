@@ -66,6 +66,7 @@ class Policy:
     slot_step_minutes: int = 15
     fast_track_step_minutes: int = 5
     planning_meeting_minutes: int = 90
+    planning_notice_days: int = 14  # a planning meeting is proposed at least this far ahead
     reschedule_horizon_days: int = 28
     autumn_term: tuple[tuple[int, int], tuple[int, int]] = ((9, 1), (12, 19))
     spring_term: tuple[tuple[int, int], tuple[int, int]] = ((1, 5), (3, 31))
@@ -74,8 +75,9 @@ class Policy:
         for name in ("slot_step_minutes", "fast_track_step_minutes", "planning_meeting_minutes"):
             if getattr(self, name) <= 0:
                 raise DomainError("must be positive", field=name)
-        if self.travel_buffer_minutes < 0:
-            raise DomainError("must not be negative", field="travel_buffer_minutes")
+        for name in ("travel_buffer_minutes", "planning_notice_days"):
+            if getattr(self, name) < 0:
+                raise DomainError("must not be negative", field=name)
 
 
 @dataclass(frozen=True, slots=True)

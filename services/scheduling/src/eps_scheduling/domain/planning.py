@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from eps_scheduling.domain.availability import find_slot
-from eps_scheduling.domain.calendar import Interval, local_instant
+from eps_scheduling.domain.calendar import Interval, academic_year_of, local_instant, london_date
 from eps_scheduling.domain.model import Appointment, Ep, Policy, School
 
 
@@ -37,9 +37,38 @@ def propose_planning_meeting(
     policy: Policy,
     now: datetime,
 ) -> Interval | None:
-    """The first free slot of the term (not in the past) in the named EP's diary, at the school."""
+    """The first free slot of the term in the named EP's diary, at the school, with notice.
+
+    Never sooner than ``policy.planning_notice_days`` whole London days after today (with no
+    notice: not in the past), so the school can arrange to be there.
+    """
     window = term_window(academic_year, term, policy)
-    if now >= window.end:
+    earliest = notice_from(now, policy)
+    if earliest >= window.end:
         return None
-    window = Interval(max(window.start, now), window.end)
+    window = Interval(max(window.start, earliest), window.end)
     return find_slot(ep, diary, window, policy.planning_meeting_minutes, school.school_urn, policy)
+
+
+def notice_from(now: datetime, policy: Policy) -> datetime:
+    """The earliest start of a planning meeting proposed at ``now``."""
+    if policy.planning_notice_days == 0:
+        return now
+    return local_instant(london_date(now) + timedelta(days=policy.planning_notice_days), 0)
+
+
+def term_over(academic_year: int, term: Term, policy: Policy, now: datetime) -> bool:
+    """Too late for the term: its window ends before a meeting proposed now could start."""
+    return notice_from(now, policy) >= term_window(academic_year, term, policy).end
+
+
+def planning_year(now: datetime, policy: Policy) -> int:
+    """The school year whose planning meetings are proposed at ``now``.
+
+    The current school year until its spring planning window ends; from then on the next one,
+    so that schools know their autumn date before the summer holidays.
+    """
+    current = academic_year_of(london_date(now))
+    if term_over(current, Term.SPRING, policy, now):
+        return current + 1
+    return current

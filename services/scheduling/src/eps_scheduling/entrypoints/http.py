@@ -106,6 +106,9 @@ class PolicyBody(Body):
     slot_step_minutes: int = Field(gt=0, le=120)
     fast_track_step_minutes: int = Field(gt=0, le=60)
     planning_meeting_minutes: int = Field(gt=0, le=480)
+    planning_notice_days: int = Field(
+        14, ge=0, le=120, description="Planning meetings are proposed at least this far ahead."
+    )
     reschedule_horizon_days: int = Field(gt=0, le=365)
     autumn_term: tuple[tuple[int, int], tuple[int, int]]
     spring_term: tuple[tuple[int, int], tuple[int, int]]

@@ -32,12 +32,22 @@ from eps_scheduling.adapters.repository import (
     StaffRepository,
 )
 from eps_scheduling.domain import commands
-from eps_scheduling.domain.allocation import FastTrackNeed, allocate, new_slot_for_displaced
+from eps_scheduling.domain.allocation import (
+    FastTrackNeed,
+    allocate,
+    plan_displacement,
+    unknown_school,
+)
 from eps_scheduling.domain.availability import find_slot, refusal
 from eps_scheduling.domain.calendar import Interval, academic_year_of, london_date
 from eps_scheduling.domain.delivery import Delivery
 from eps_scheduling.domain.model import Appointment, Ep, GeoPoint, Policy, School
-from eps_scheduling.domain.planning import Term, propose_planning_meeting
+from eps_scheduling.domain.planning import (
+    Term,
+    planning_year,
+    propose_planning_meeting,
+    term_over,
+)
 
 DIARY_MARGIN = timedelta(days=8)  # a whole ISO week either side, for capacity and buffers
 
@@ -342,7 +352,11 @@ async def record_consent_status(cmd: commands.RecordConsentStatus, uow: UnitOfWo
 async def allocate_fast_track(
     cmd: commands.AllocateFastTrack, uow: UnitOfWork
 ) -> FastTrackEpsAllocated:
-    """Allocate EPs to a critical incident now, displacing routine work if need be."""
+    """Allocate EPs to a critical incident now, displacing routine work if need be.
+
+    Every request is answered, even one for a school scheduling does not know (nobody, with
+    the reason), so the coordinator is never left waiting for an answer that will not come.
+    """
     answers = FastTrackRepository(uow.conn)
     previous = await answers.answer(uow.tenant, cmd.incident_id)
     if previous is not None:  # asked again: the same answer again
@@ -350,7 +364,10 @@ async def allocate_fast_track(
         uow.publish(answer)
         return answer
     staff = StaffRepository(uow.conn)
-    school = await _school(staff, uow.tenant, cmd.school_urn)
+    school = await staff.get_school(uow.tenant, cmd.school_urn)
+    if school is None:
+        nobody = unknown_school(cmd.school_urn, cmd.eps_needed)
+        return await _answer(uow, cmd.incident_id, [], nobody.shortfall, nobody.reason)
     need = FastTrackNeed(
         incident_id=cmd.incident_id,
         school=school,
@@ -401,10 +418,26 @@ async def allocate_fast_track(
                 displaced_appointment_ids=tuple(a.appointment_id for a in option.displaced),
             )
         )
+    return await _answer(uow, cmd.incident_id, allocated, allocation.shortfall, allocation.reason)
+
+
+async def _answer(
+    uow: UnitOfWork,
+    incident_id: uuid.UUID,
+    allocated: Sequence[AllocatedEp],
+    shortfall: int,
+    reason: str | None,
+) -> FastTrackEpsAllocated:
+    """Keep the answer (a repeated request gets it again) and publish it on the fast track."""
     answer = FastTrackEpsAllocated(
-        incident_id=cmd.incident_id, eps=tuple(allocated), shortfall=allocation.shortfall
+        incident_id=incident_id,
+        eps=tuple(allocated),
+        shortfall=shortfall,
+        reason=reason[:500] if reason else None,
     )
-    await answers.save_answer(uow.tenant, cmd.incident_id, answer.model_dump_json())
+    await FastTrackRepository(uow.conn).save_answer(
+        uow.tenant, incident_id, answer.model_dump_json()
+    )
     uow.publish(answer)
     return answer
 
@@ -422,8 +455,7 @@ async def _displace(
     moving = {a.appointment_id for a in displaced}
     kept = [a for a in diary if a.appointment_id not in moving] + [incident]
     reason = f"displaced by critical incident: {incident.case_ref}"
-    for appointment in displaced:
-        slot = new_slot_for_displaced(ep, appointment, kept, incident.ends_at, policy)
+    for appointment, slot in plan_displacement(ep, displaced, diary, incident, policy):
         if slot is None:
             appointment.cancel(
                 f"{reason}; no free slot within {policy.reschedule_horizon_days} days"
@@ -454,6 +486,10 @@ async def propose_planning_meetings(
     for term in Term:
         if term in done:
             continue
+        if term_over(cmd.academic_year, term, policy, cmd.now):
+            # too late for this term (e.g. a school registered mid-year): settled, not retried
+            await planning.add(uow.tenant, school.school_urn, cmd.academic_year, str(term), None)
+            continue
         window_start = max(cmd.now, datetime(cmd.academic_year, 8, 1, tzinfo=cmd.now.tzinfo))
         diary = (
             await repo.diaries(
@@ -483,3 +519,10 @@ async def propose_planning_meetings(
         _publish_all(uow, meeting)
         proposed.append(meeting)
     return proposed
+
+
+async def schools_due_for_planning(uow: UnitOfWork, now: datetime) -> tuple[int, list[str]]:
+    """The school year being planned at ``now`` and the schools still missing a term of it."""
+    policy = await PolicyRepository(uow.conn).get(uow.tenant)
+    year = planning_year(now, policy)
+    return year, await PlanningRepository(uow.conn).schools_due(uow.tenant, year)
