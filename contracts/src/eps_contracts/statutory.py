@@ -48,6 +48,7 @@ class ExceptionKind(StrEnum):
 class AtRiskReason(StrEnum):
     NO_ASSESSMENT_BOOKED = "no_assessment_booked"
     NO_DRAFT = "no_draft"
+    ASSESSMENT_AFTER_LAST_DAY = "assessment_after_last_day"  # booked or moved past the deadline
 
 
 class TribunalTaskKind(StrEnum):

@@ -192,6 +192,25 @@ def test_a_visit_moved_past_the_last_day_says_so() -> None:
     assert not in_time.starts_after_last_day and too_late.starts_after_last_day
 
 
+def test_a_visit_moved_past_the_last_day_puts_the_advice_at_risk_at_once() -> None:
+    subject = advice(AdviceStatus.ASSESSMENT_BOOKED)
+    assert subject.appointment_id is not None
+    subject.events.clear()
+    subject.watch(date(2026, 11, 20), LaPolicy(at_risk_days=10))  # 24 days left, not yet
+    assert subject.events == []
+    after_due = datetime(2026, 12, 15, 9, 0, tzinfo=LONDON)
+    subject.record_rescheduled(subject.appointment_id, "ep-named", after_due)
+    subject.events.clear()
+    subject.watch(date(2026, 11, 21), LaPolicy(at_risk_days=10))
+    subject.watch(date(2026, 11, 22), LaPolicy(at_risk_days=10))
+    [at_risk] = subject.events
+    assert isinstance(at_risk, AdviceAtRisk) and at_risk.days_remaining == 23
+    assert at_risk.reasons == (AtRiskReason.ASSESSMENT_AFTER_LAST_DAY, AtRiskReason.NO_DRAFT)
+    subject.record_rescheduled(subject.appointment_id, "ep-named", after_due - timedelta(days=7))
+    assert subject.at_risk_reasons() == (AtRiskReason.NO_DRAFT,)
+    assert not subject.is_at_risk(date(2026, 11, 22), 10)  # 23 days left: not yet
+
+
 def test_a_rescheduled_team_visit_goes_to_the_ep_who_now_makes_it_until_drafting() -> None:
     subject = advice(AdviceStatus.ASSESSMENT_BOOKED, named_ep=None)
     assert subject.ep_id == "ep-team" and subject.appointment_id is not None

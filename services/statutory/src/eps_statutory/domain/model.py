@@ -380,20 +380,37 @@ class Advice:
 
     # --- the deadline watch --------------------------------------------------------------------
 
+    @property
+    def visit_after_last_day(self) -> bool:
+        due = self.due_on
+        return (  # once drafted, the visit has happened whatever the diary says
+            due is not None
+            and self.document is None
+            and self.assessment_completed_at is None
+            and self.appointment_starts_at is not None
+            and self.appointment_starts_at >= clock.end_of_day(due)
+        )
+
     def at_risk_reasons(self) -> tuple[AtRiskReason, ...]:
         reasons = []
         if self.appointment_id is None and self.assessment_completed_at is None:
             reasons.append(AtRiskReason.NO_ASSESSMENT_BOOKED)
+        if self.visit_after_last_day:
+            reasons.append(AtRiskReason.ASSESSMENT_AFTER_LAST_DAY)
         if self.document is None:
             reasons.append(AtRiskReason.NO_DRAFT)
         return tuple(reasons)
 
     def is_at_risk(self, today: date, at_risk_days: int) -> bool:
+        """In the last ``at_risk_days`` with work missing, or at any time once the visit is
+        booked after the last day: the breach is then certain unless someone acts."""
         due = self.due_on
         if not self.is_open or due is None:
             return False
         left = clock.days_remaining(due, today)
-        return 0 <= left <= at_risk_days and bool(self.at_risk_reasons())
+        if left < 0:
+            return False
+        return self.visit_after_last_day or (left <= at_risk_days and bool(self.at_risk_reasons()))
 
     def watch(self, today: date, policy: LaPolicy) -> None:
         """Raise a breach once per missed last day, else an at-risk event once per last day."""
