@@ -13,7 +13,9 @@ import pytest
 from eps_chassis.auth import Role
 from eps_consent.bootstrap import definition as consent_definition
 from eps_contracts import Event, envelope_for, topics
-from eps_contracts.consent import ConsentStatusChanged, InvolvementConsent
+from eps_contracts.common import RequesterKind
+from eps_contracts.consent import ConsentCaseClosed, ConsentStatusChanged, InvolvementConsent
+from eps_contracts.referrals import Requester
 from eps_contracts.scheduling import NamedEpAssigned
 from eps_referrals.bootstrap import definition as referrals_definition
 from eps_referrals.domain.model import referral_id_for
@@ -28,6 +30,8 @@ pytestmark = pytest.mark.integration
 EP = "test-ep"  # the subject of token(Role.EP)
 SENCO = {"Authorization": f"Bearer {token(Role.SENCO, school_urn=builders.SCHOOL)}"}
 EP_AUTH = {"Authorization": f"Bearer {token(Role.EP)}"}
+SENIOR_EP_AUTH = {"Authorization": f"Bearer {token(Role.SENIOR_EP)}"}
+COORDINATOR = {"Authorization": f"Bearer {token(Role.COORDINATOR)}"}
 
 
 async def publish(infra: Infra, ns: Namespace, event: Event, source: str) -> None:
@@ -306,3 +310,124 @@ async def test_the_expiry_job_publishes_expired_consent_and_casework_pauses(
         await status_becomes(referrals, referral_id, "paused")
         case = (await consent.get(f"/consent/{referral_id}", headers=EP_AUTH)).json()
     assert case["state"] == "expired" and case["involvement_valid"] is False
+
+
+async def test_a_request_naming_a_school_unknown_to_the_la_is_refused(
+    infra: Infra, ns: Namespace
+) -> None:
+    unknown = "654321"
+    senco_elsewhere = {"Authorization": f"Bearer {token(Role.SENCO, school_urn=unknown)}"}
+    elsewhere = Requester(
+        kind=RequesterKind.SCHOOL_SENCO, person_id="senco-2", name="Kim Lee", school_urn=unknown
+    )
+    upstream_unknown = builders.referral_requested(
+        requester=elsewhere, child=builders.child(school_urn=unknown)
+    )
+    async with running(referrals_definition(), infra, ns) as (_, referrals):
+        registered = await referrals.put(
+            f"/referrals/schools/{builders.SCHOOL}",
+            json={"name": "Example Primary"},
+            headers=COORDINATOR,
+        )
+        assert registered.status_code == 200, registered.text
+        refused = await referrals.post(
+            "/referrals",
+            content=upstream_unknown.model_dump_json(),
+            headers={**senco_elsewhere, "Content-Type": "application/json"},
+        )
+        # a school the LA registered, with no named EP yet: accepted, visibly waiting for one
+        known = await submit(referrals)
+        await publish_raw(
+            infra.kafka_bootstrap,
+            ns.topic(topics.UPSTREAM_REFERRAL_REQUESTS.name),
+            [builders.upstream_envelope(upstream_unknown).model_dump_json().encode()],
+        )
+        dlq = ns.topic("eps.dlq.referrals.v1")
+
+        async def dead_lettered() -> bool:
+            return len(await read_topic(infra.kafka_bootstrap, dlq)) == 1
+
+        await wait_until(dead_lettered, timeout_s=30, what="the unknown school dead-lettered")
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"]["field"] == "child.school_urn"
+    assert "unknown school 654321" in refused.json()["detail"]["error"]
+    assert known["status"] == "awaiting_consent" and known["routing"] == "no_named_ep_yet"
+    [dead] = await read_topic(infra.kafka_bootstrap, dlq)
+    assert dict(dead.headers)["dlq-reason"].decode().startswith("rejected: child.school_urn:")
+    schema = ns.schema("referrals")
+    assert await fetchval(infra, f"SELECT count(*) FROM {schema}.referrals") == 1
+    refused_audit = await fetchval(
+        infra,
+        f"SELECT outcome FROM {schema}.audit_log WHERE resource = $1",
+        f"referral/{referral_id_for(builders.TENANT, upstream_unknown.request_id)}",
+    )
+    assert refused_audit == "refused"
+
+
+async def test_a_senco_cannot_submit_a_request_by_another_route(
+    infra: Infra, ns: Namespace
+) -> None:
+    as_parent = Requester(kind=RequesterKind.PARENT_CARER, person_id="p-1", name="Alex Taylor")
+    async with running(referrals_definition(), infra, ns) as (_, referrals):
+        response = await referrals.post(
+            "/referrals",
+            # a parent's route would skip the school's graduated-approach evidence
+            content=builders.referral_requested(
+                requester=as_parent, graduated_approach=None
+            ).model_dump_json(),
+            headers={**SENCO, "Content-Type": "application/json"},
+        )
+    assert response.status_code == 403, response.text
+    assert response.json()["detail"]["field"] == "requester.kind"
+    schema = ns.schema("referrals")
+    assert await fetchval(infra, f"SELECT count(*) FROM {schema}.referrals") == 0
+    assert await fetchval(infra, f"SELECT outcome FROM {schema}.audit_log") == "denied"
+
+
+async def test_a_declined_referral_closes_its_consent_case(infra: Infra, ns: Namespace) -> None:
+    async with (
+        running(referrals_definition(), infra, ns) as (_, referrals),
+        running(consent_definition(), infra, ns) as (_, consent),
+    ):
+        referral_id = (await submit(referrals))["referral_id"]
+
+        async def case_opened() -> bool:
+            response = await consent.get(f"/consent/{referral_id}", headers=EP_AUTH)
+            return response.status_code == 200
+
+        await wait_until(case_opened, timeout_s=20, what="consent case opened")
+        assert (await decide(consent, referral_id, "granted")).status_code == 201
+        await status_becomes(referrals, referral_id, "awaiting_triage")
+        declined = await referrals.post(
+            f"/referrals/{referral_id}/decline",
+            json={"reason": "Needs are met by the school's own provision."},
+            headers=SENIOR_EP_AUTH,  # no named EP yet: a senior EP triages
+        )
+        assert declined.status_code == 200, declined.text
+
+        async def case_closed() -> bool:
+            response = await consent.get(f"/consent/{referral_id}", headers=EP_AUTH)
+            return response.json()["closed_on"] is not None
+
+        await wait_until(case_closed, timeout_s=20, what="consent case closed")
+        case = (await consent.get(f"/consent/{referral_id}", headers=EP_AUTH)).json()
+        regranted = await decide(consent, referral_id, "granted")
+        withdrawn = await decide(
+            consent, referral_id, "withdrawn", method="verbal", evidence_ref=None
+        )
+    assert case["closed_reason"] == "referral declined" and case["involvement_valid"] is True
+    assert regranted.status_code == 409 and "finished" in regranted.text
+    assert withdrawn.status_code == 201, withdrawn.text  # withdrawal is possible at any time
+    assert withdrawn.json()["involvement_valid"] is False
+    published = [
+        json.loads(r.value)
+        for r in await read_topic(infra.kafka_bootstrap, ns.topic(topics.CONSENT.name))
+    ]
+    closed = [e["data"] for e in published if e["type"] == ConsentCaseClosed.event_type]
+    assert [(c["referral_id"], c["reason"]) for c in closed] == [(referral_id, "referral declined")]
+    outcomes = await fetchval(
+        infra,
+        f"SELECT array_agg(outcome ORDER BY id) FROM {ns.schema('consent')}.audit_log"
+        " WHERE action = 'record_consent_decision'",
+    )
+    assert outcomes == ["allowed", "refused", "allowed"]

@@ -110,3 +110,22 @@ class CapacityAssessmentRecorded(Event):
     scope: ConsentScope = Field(description="The decision the assessment is about.")
     has_capacity: bool = Field(description="The young person can make this decision.")
     assessed_on: date = Field(description="Date of the assessment (Europe/London).")
+
+
+class ConsentCaseClosed(Event):
+    """The consent case closed: its referral was closed, declined or redirected.
+
+    A closed case takes no new grants or capacity assessments and no longer expires by time; a
+    refusal or withdrawal is still recorded and published (consent can be withdrawn at any
+    time, e.g. of information sharing after casework).
+    """
+
+    event_type: ClassVar[str] = "eps.consent.case-closed.v1"
+    topic: ClassVar[topics.Topic] = topics.CONSENT
+    key_field: ClassVar[str] = "referral_id"
+
+    referral_id: uuid.UUID = Field(description="The referral.")
+    closed_on: date = Field(description="Date the referral's work finished (Europe/London).")
+    reason: str = Field(
+        min_length=1, max_length=500, description="Why: the referral's outcome (e.g. closed)."
+    )

@@ -1,9 +1,11 @@
+import re
 import uuid
 from datetime import UTC, date, datetime
 
 import pytest
 from eps_chassis.errors import Conflict, DomainError
 from eps_consent.domain.commands import (
+    CloseConsentCase,
     OpenConsentCase,
     RecordCapacityAssessment,
     RecordConsentDecision,
@@ -20,6 +22,7 @@ from eps_consent.domain.rules import (
 )
 from eps_contracts.consent import (
     CapacityAssessmentRecorded,
+    ConsentCaseClosed,
     ConsentCaseOpened,
     ConsentDecisionKind,
     ConsentDecisionRecorded,
@@ -351,3 +354,63 @@ def test_adding_months_clamps_to_the_month_end(start: date, months: int, end: da
 def test_the_date_is_taken_in_london_across_the_clock_change() -> None:
     assert london_date(datetime(2026, 6, 30, 23, 30, tzinfo=UTC)) == date(2026, 7, 1)  # BST
     assert london_date(datetime(2026, 12, 31, 23, 30, tzinfo=UTC)) == date(2026, 12, 31)  # GMT
+
+
+# -- closing the case when the referral's work finishes -------------------------------------
+
+
+def closed(**overrides: object) -> ConsentCase:
+    c = case(**overrides)
+    decide(c, "p-1")
+    decide(c, "p-2")
+    c.close(CloseConsentCase(c.referral_id, TODAY, "referral closed"))
+    return c
+
+
+def test_closing_publishes_the_case_closed_once() -> None:
+    c = case()
+    c.close(CloseConsentCase(c.referral_id, TODAY, "referral declined"))
+    c.close(CloseConsentCase(c.referral_id, date(2026, 11, 9), "referral closed"))  # redelivered
+    [event] = c.events
+    assert isinstance(event, ConsentCaseClosed)
+    assert (event.closed_on, event.reason) == (TODAY, "referral declined")
+    assert c.closed_on == TODAY and c.closed_reason == "referral declined"
+
+
+def test_a_closed_case_takes_no_new_grant() -> None:
+    c = case()
+    c.close(CloseConsentCase(c.referral_id, TODAY, "referral redirected to sendiass"))
+    with pytest.raises(
+        Conflict, match=re.escape("finished on 2026-11-02 (referral redirected to sendiass)")
+    ):
+        decide(c, "p-1")
+    assert c.decisions == [] and c.status(TODAY).involvement is InvolvementConsent.AWAITING
+
+
+def test_a_closed_case_takes_no_capacity_assessment() -> None:
+    c = case(child_date_of_birth=date(2008, 3, 1))
+    c.close(CloseConsentCase(c.referral_id, TODAY, "referral closed"))
+    with pytest.raises(Conflict, match="capacity assessment"):
+        c.record_capacity_assessment(
+            RecordCapacityAssessment(c.referral_id, INVOLVEMENT, False, TODAY, "ep-1", "mca-3"),
+            TODAY,
+        )
+    assert c.assessments == {}
+
+
+def test_consent_can_still_be_withdrawn_after_the_case_closed() -> None:
+    c = closed()
+    c.events.clear()
+    decide(c, "p-1", WITHDRAWN, method=ConsentMethod.VERBAL, evidence_ref=None)
+    [changed] = statuses(c)
+    assert changed.involvement is InvolvementConsent.WITHDRAWN and not changed.involvement_valid
+
+
+def test_a_closed_case_no_longer_expires_by_time() -> None:
+    c = closed(looked_after=True)  # grants expire after two years by default
+    assert c.decisions[0].expires_on == date(2028, 11, 2)
+    assert c.next_reassessment(TODAY) is None
+    young = closed(
+        child_date_of_birth=date(2010, 9, 1), parental_responsibility_holder_ids=("p-1", "p-2")
+    )
+    assert young.next_reassessment(TODAY) is None  # nor hands over to the young person

@@ -27,10 +27,13 @@ from eps_contracts.referrals import (
 )
 from eps_referrals.domain.evidence import (
     GraduatedApproachMinimum,
+    SchoolRegister,
     age_on,
     check_age,
     check_graduated_approach,
     check_request,
+    check_school,
+    check_source,
     months_between,
 )
 from eps_referrals.domain.model import ConsentView, Referral, ReferralStatus, referral_id_for
@@ -181,6 +184,40 @@ def test_an_exclusion_tier_needs_the_risk_of_exclusion_group() -> None:
         )
     )
     check_request(cmd, MINIMUM)
+
+
+def test_a_school_unknown_to_the_las_register_is_refused_naming_the_field() -> None:
+    with pytest.raises(DomainError) as refused:
+        check_school("654321", SchoolRegister(in_use=True, knows=False))
+    assert refused.value.field == "child.school_urn" and refused.value.status_code == 422
+    assert "unknown school 654321" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("urn", "register"),
+    [
+        ("123456", SchoolRegister(in_use=True, knows=True)),  # known, named EP or not
+        (None, SchoolRegister(in_use=True, knows=False)),  # a setting without URN, or none
+        ("654321", SchoolRegister(in_use=False, knows=False)),  # the LA has no register yet
+    ],
+)
+def test_a_known_school_no_school_or_no_register_yet_passes(
+    urn: str | None, register: SchoolRegister
+) -> None:
+    check_school(urn, register)
+
+
+@pytest.mark.parametrize("kind", [k for k in RequesterKind if k is not RequesterKind.SCHOOL_SENCO])
+def test_school_staff_submit_only_their_schools_own_requests(kind: RequesterKind) -> None:
+    with pytest.raises(Forbidden) as refused:
+        check_source(kind, school_staff=True)
+    assert refused.value.field == "requester.kind"
+    check_source(RequesterKind.SCHOOL_SENCO, school_staff=True)
+
+
+@pytest.mark.parametrize("kind", list(RequesterKind))
+def test_the_eps_enters_a_request_from_any_source(kind: RequesterKind) -> None:
+    check_source(kind, school_staff=False)
 
 
 def evidence(**overrides: object) -> GraduatedApproachEvidence:

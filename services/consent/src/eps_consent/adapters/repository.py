@@ -89,6 +89,8 @@ class ConsentCaseRepository:
                 valid_until=row["valid_until"],
                 sharing_agencies=tuple(row["sharing_agencies"]),
             ),
+            closed_on=row["closed_on"],
+            closed_reason=row["closed_reason"],
         )
         return case
 
@@ -96,8 +98,8 @@ class ConsentCaseRepository:
         status = case.published
         await self.conn.execute(
             "UPDATE consent_cases SET state = $3, involvement_valid = $4, valid_until = $5,"
-            " sharing_agencies = $6, consenters = $7, reassess_on = $8"
-            " WHERE tenant = $1 AND referral_id = $2",
+            " sharing_agencies = $6, consenters = $7, reassess_on = $8, closed_on = $9,"
+            " closed_reason = $10 WHERE tenant = $1 AND referral_id = $2",
             case.tenant,
             case.referral_id,
             str(status.involvement),
@@ -106,6 +108,8 @@ class ConsentCaseRepository:
             list(status.sharing_agencies),
             list(case.consenters(ConsentScope.INVOLVEMENT, on)),
             case.next_reassessment(on),
+            case.closed_on,
+            case.closed_reason,
         )
         if case.new_decisions:
             await self.conn.executemany(
@@ -176,7 +180,7 @@ class ConsentCaseRepository:
     async def view(self, tenant: str, referral_id: uuid.UUID) -> dict[str, Any] | None:
         row = await self.conn.fetchrow(
             "SELECT referral_id, child_id, school_urn, consenters, state, involvement_valid,"
-            " valid_until, sharing_agencies FROM consent_cases"
+            " valid_until, sharing_agencies, closed_on, closed_reason FROM consent_cases"
             " WHERE tenant = $1 AND referral_id = $2",
             tenant,
             referral_id,

@@ -51,3 +51,12 @@ class ReassessConsent:
     """Time passed: grants may have expired, or the young person may now decide."""
 
     referral_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class CloseConsentCase:
+    """The referral's work finished: stop asking for consent on it."""
+
+    referral_id: uuid.UUID
+    closed_on: date
+    reason: str

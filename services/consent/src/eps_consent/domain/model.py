@@ -4,6 +4,10 @@ The case keeps every decision and capacity assessment; its status is derived on 
 :class:`ConsentStatusChanged` is recorded whenever the derived status differs from the last one
 published, so that a withdrawal is published in the same transaction that records it and an
 expiry as soon as the expiry job looks.
+
+A case is closed when its referral's work finishes: from then on nobody is asked for consent
+(no grants, no capacity assessments, no expiry by time), but a refusal or a withdrawal is still
+recorded and published, since consent can be withdrawn at any time.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from eps_chassis.errors import Conflict, DomainError
 from eps_contracts import Event
 from eps_contracts.consent import (
     CapacityAssessmentRecorded,
+    ConsentCaseClosed,
     ConsentCaseOpened,
     ConsentDecisionKind,
     ConsentDecisionRecorded,
@@ -25,6 +30,7 @@ from eps_contracts.consent import (
 )
 
 from eps_consent.domain.commands import (
+    CloseConsentCase,
     OpenConsentCase,
     RecordCapacityAssessment,
     RecordConsentDecision,
@@ -95,6 +101,8 @@ class ConsentCase:
     decisions: list[DecisionRecord] = field(default_factory=list)
     assessments: dict[ConsentScope, CapacityAssessment] = field(default_factory=dict)
     published: ConsentStatus = AWAITING
+    closed_on: date | None = None
+    closed_reason: str | None = None
     new_decisions: list[DecisionRecord] = field(default_factory=list)
     new_assessments: list[CapacityAssessment] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
@@ -122,6 +130,28 @@ class ConsentCase:
         )
         return case
 
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_on is not None
+
+    def close(self, cmd: CloseConsentCase) -> None:
+        """The referral's work finished; closing again (a redelivered event) changes nothing."""
+        if self.is_closed:
+            return
+        self.closed_on, self.closed_reason = cmd.closed_on, cmd.reason
+        self.events.append(
+            ConsentCaseClosed(
+                referral_id=self.referral_id, closed_on=cmd.closed_on, reason=cmd.reason[:500]
+            )
+        )
+
+    def _refuse_if_closed(self, doing: str) -> None:
+        if self.closed_on is not None:
+            raise Conflict(
+                f"cannot {doing}: the referral's work finished on {self.closed_on.isoformat()}"
+                f" ({self.closed_reason}); only a refusal or withdrawal is still recorded"
+            )
+
     def consenters(self, scope: ConsentScope, on: date) -> tuple[str, ...]:
         return who_may_consent(self.child, scope, on, self.assessments)
 
@@ -130,6 +160,8 @@ class ConsentCase:
     def record_decision(self, cmd: RecordConsentDecision, policy: ConsentPolicy, on: date) -> None:
         """Record one person's decision made on ``cmd.decided_on``; ``on`` is today."""
         _check_decision_fields(cmd, on)
+        if cmd.decision is ConsentDecisionKind.GRANTED:
+            self._refuse_if_closed("record a grant")
         allowed = self.consenters(cmd.scope, cmd.decided_on)
         if cmd.consenter_id not in allowed:
             raise DomainError(
@@ -177,6 +209,7 @@ class ConsentCase:
         self.reassess(on)
 
     def record_capacity_assessment(self, cmd: RecordCapacityAssessment, on: date) -> None:
+        self._refuse_if_closed("record a capacity assessment")
         if cmd.assessed_on > on:
             raise DomainError("the assessment date is in the future", field="assessed_on")
         if cmd.assessed_on < self.child.date_of_birth:
@@ -269,7 +302,10 @@ class ConsentCase:
         )
 
     def next_reassessment(self, on: date) -> date | None:
-        """The first day after ``on`` on which the status may change by time alone."""
+        """The first day after ``on`` on which the status may change by time alone (never,
+        once the case is closed)."""
+        if self.is_closed:
+            return None
         candidates = [r.expires_on for r in self.decisions if r.expires_on and r.expires_on > on]
         young_person_from = end_of_compulsory_school_age(self.child.date_of_birth)
         if young_person_from >= on:

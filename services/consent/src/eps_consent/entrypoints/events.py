@@ -5,15 +5,24 @@ from __future__ import annotations
 from eps_chassis.consumer import EventConsumer
 from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts import Envelope, topics
-from eps_contracts.referrals import ReferralReceived
+from eps_contracts.referrals import (
+    ReferralClosed,
+    ReferralDeclined,
+    ReferralReceived,
+    ReferralRedirected,
+)
 
-from eps_consent.domain.commands import OpenConsentCase
+from eps_consent.domain.commands import CloseConsentCase, OpenConsentCase
+from eps_consent.domain.rules import london_date
 from eps_consent.service_layer import handlers
 
 referral_events = EventConsumer(
     name="referral-events",
     topics=[topics.REFERRALS],
-    description="Referral lifecycle events: a received referral opens a consent case.",
+    description=(
+        "Referral lifecycle events: a received referral opens a consent case; a closed,"
+        " declined or redirected one closes it."
+    ),
 )
 
 
@@ -30,6 +39,32 @@ async def on_referral_received(event: Envelope[ReferralReceived], uow: UnitOfWor
             parental_responsibility_holder_ids=data.parental_responsibility_holder_ids,
             social_worker_id=data.social_worker_id,
             school_urn=data.school_urn,
+        ),
+        uow,
+    )
+
+
+@referral_events.on(ReferralClosed)
+async def on_referral_closed(event: Envelope[ReferralClosed], uow: UnitOfWork) -> None:
+    await handlers.close_consent_case(
+        CloseConsentCase(event.data.referral_id, event.data.closed_on, "referral closed"), uow
+    )
+
+
+@referral_events.on(ReferralDeclined)
+async def on_referral_declined(event: Envelope[ReferralDeclined], uow: UnitOfWork) -> None:
+    await handlers.close_consent_case(
+        CloseConsentCase(event.data.referral_id, london_date(event.time), "referral declined"),
+        uow,
+    )
+
+
+@referral_events.on(ReferralRedirected)
+async def on_referral_redirected(event: Envelope[ReferralRedirected], uow: UnitOfWork) -> None:
+    data = event.data
+    await handlers.close_consent_case(
+        CloseConsentCase(
+            data.referral_id, london_date(event.time), f"referral redirected to {data.destination}"
         ),
         uow,
     )

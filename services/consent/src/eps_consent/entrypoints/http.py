@@ -7,10 +7,9 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
-from eps_chassis.audit import record_access
+from eps_chassis.access import audited_access
 from eps_chassis.auth import Principal, Role, require_roles
-from eps_chassis.context import MessageContext
-from eps_chassis.errors import DomainError, Forbidden, NotFound
+from eps_chassis.errors import NotFound
 from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_chassis.unit_of_work import UnitOfWork
@@ -54,7 +53,7 @@ class CapacityAssessmentBody(ContractModel):
 Work = Callable[[UnitOfWork], Awaitable[None]]
 
 
-async def _act(
+async def _on_case(
     runtime: ServiceRuntime,
     principal: Principal,
     referral_id: uuid.UUID,
@@ -63,32 +62,17 @@ async def _act(
     purpose: str | None = None,
 ) -> dict[str, Any]:
     """Do ``work`` on one case for the caller (own school only for school staff), audited."""
-    resource = f"consent/{referral_id}"
-    try:
-        async with runtime.uow(MessageContext(principal.tenant, principal.actor)) as uow:
-            repo = ConsentCaseRepository(uow.conn)
+    async with audited_access(
+        runtime.uow, principal, action=action, resource=f"consent/{referral_id}", purpose=purpose
+    ) as access:
+        repo = ConsentCaseRepository(access.uow.conn)
+        view = await repo.view(principal.tenant, referral_id)
+        if view is None:
+            raise NotFound("no consent case for this referral (yet)")
+        access.check_school(view["school_urn"])
+        if work is not None:
+            await work(access.uow)
             view = await repo.view(principal.tenant, referral_id)
-            if view is None:
-                raise NotFound("no consent case for this referral (yet)")
-            if principal.is_school_staff and view["school_urn"] != principal.school_urn:
-                raise Forbidden("school staff may act only for children of their own school")
-            if work is not None:
-                await work(uow)
-                view = await repo.view(principal.tenant, referral_id)
-            await record_access(
-                uow.conn, principal, action=action, resource=resource, purpose=purpose
-            )
-    except DomainError as exc:
-        assert runtime.pool is not None
-        await record_access(
-            runtime.pool,
-            principal,
-            action=action,
-            resource=resource,
-            purpose=purpose,
-            outcome={404: "not_found", 403: "denied"}.get(exc.status_code, "refused"),
-        )
-        raise
     assert view is not None
     return view
 
@@ -113,7 +97,7 @@ async def record_consent_decision(
         recorded_by=principal.actor,
     )
     today = london_date(runtime.clock())
-    return await _act(
+    return await _on_case(
         runtime,
         principal,
         referral_id,
@@ -138,7 +122,7 @@ async def record_capacity_assessment(
         evidence_ref=body.evidence_ref,
     )
     today = london_date(runtime.clock())
-    return await _act(
+    return await _on_case(
         runtime,
         principal,
         referral_id,
@@ -154,4 +138,4 @@ async def read_consent_case(
     runtime: ServiceRuntime = Depends(get_runtime),
     x_purpose: str | None = Header(None),
 ) -> dict[str, Any]:
-    return await _act(runtime, principal, referral_id, "read", purpose=x_purpose)
+    return await _on_case(runtime, principal, referral_id, "read", purpose=x_purpose)

@@ -12,6 +12,7 @@ from eps_chassis.unit_of_work import UnitOfWork
 
 from eps_consent.adapters.repository import ConsentCaseRepository
 from eps_consent.domain.commands import (
+    CloseConsentCase,
     OpenConsentCase,
     ReassessConsent,
     RecordCapacityAssessment,
@@ -55,6 +56,18 @@ async def record_capacity_assessment(
     case = await _load(repo, uow.tenant, cmd.referral_id)
     case.record_capacity_assessment(cmd, on)
     await repo.save(case, on)
+    _publish_all(case, uow)
+
+
+async def close_consent_case(cmd: CloseConsentCase, uow: UnitOfWork) -> None:
+    """The referral's work finished. A referral never received here (a linked duplicate) has
+    no case, and nothing to close."""
+    repo = ConsentCaseRepository(uow.conn)
+    case = await repo.get(uow.tenant, cmd.referral_id)
+    if case is None:
+        return
+    case.close(cmd)
+    await repo.save(case, cmd.closed_on)
     _publish_all(case, uow)
 
 

@@ -19,7 +19,7 @@ from eps_contracts.referrals import (
 )
 
 from eps_referrals.domain.commands import RegisterReferral
-from eps_referrals.domain.evidence import GraduatedApproachMinimum
+from eps_referrals.domain.evidence import GraduatedApproachMinimum, SchoolRegister
 from eps_referrals.domain.model import ConsentView, Referral, ReferralStatus
 
 OPEN = "status NOT IN ('declined', 'redirected', 'closed', 'duplicate')"
@@ -170,6 +170,32 @@ class ReferralRepository:
             effective_from,
         )
         return bool(changed)
+
+    async def register_school(
+        self, tenant: str, school_urn: str, name: str | None, known_from: str
+    ) -> None:
+        """Know a school; a name from the LA's register replaces what a named EP taught."""
+        await self.conn.execute(
+            "INSERT INTO schools (tenant, school_urn, name, known_from) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (tenant, school_urn) DO UPDATE"
+            " SET name = coalesce(EXCLUDED.name, schools.name),"
+            " known_from = CASE WHEN EXCLUDED.name IS NULL THEN schools.known_from"
+            " ELSE EXCLUDED.known_from END",
+            tenant,
+            school_urn,
+            name,
+            known_from,
+        )
+
+    async def school_register(self, tenant: str, school_urn: str | None) -> SchoolRegister:
+        row = await self.conn.fetchrow(
+            "SELECT EXISTS (SELECT 1 FROM schools WHERE tenant = $1) AS in_use,"
+            " EXISTS (SELECT 1 FROM schools WHERE tenant = $1 AND school_urn = $2) AS knows",
+            tenant,
+            school_urn,
+        )
+        assert row is not None
+        return SchoolRegister(in_use=row["in_use"], knows=row["knows"])
 
     async def consent_of(self, tenant: str, referral_id: uuid.UUID) -> ConsentView | None:
         row = await self.conn.fetchrow(

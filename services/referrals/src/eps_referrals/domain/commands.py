@@ -75,3 +75,11 @@ class CloseReferral:
     referral_id: uuid.UUID
     feedback: FeedbackRecord
     closed_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterSchool:
+    """Add a school or setting to the local authority's register kept by referrals."""
+
+    school_urn: str
+    name: str

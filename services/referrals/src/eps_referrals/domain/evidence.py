@@ -1,5 +1,6 @@
-"""Request validation: age, parental responsibility, the route's own rules and the school's
-graduated-approach evidence against the local authority's minimum (configuration, not code)."""
+"""Request validation: age, parental responsibility, the route's own rules, the school against
+the local authority's register and the school's graduated-approach evidence against the local
+authority's minimum (configuration, not code)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import date
 
-from eps_chassis.errors import DomainError
+from eps_chassis.errors import DomainError, Forbidden
 from eps_contracts.common import RequesterKind
 from eps_contracts.referrals import GraduatedApproachEvidence
 
@@ -81,6 +82,41 @@ def check_graduated_approach(
         raise DomainError(
             f"the local authority expects at least {minimum.strategies} strategies tried",
             field=f"{field}.strategies_tried",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SchoolRegister:
+    """What referrals knows of the local authority's schools, for one school URN.
+
+    Schools are known from the register the LA loads into referrals and from scheduling's named
+    EP announcements. ``in_use`` is False while the LA has no school known at all: nothing can
+    be checked yet, so a request is not refused for it.
+    """
+
+    in_use: bool
+    knows: bool
+
+
+def check_school(school_urn: str | None, register: SchoolRegister) -> None:
+    """A request naming a school names one of the LA's schools (a school without a named EP
+    yet is known, and its referral waits visibly for one; an unknown URN is refused)."""
+    if school_urn is None or not register.in_use or register.knows:
+        return
+    raise DomainError(
+        f"unknown school {school_urn}: it is not in the local authority's register of schools",
+        field="child.school_urn",
+    )
+
+
+def check_source(kind: RequesterKind, *, school_staff: bool) -> None:
+    """School staff submit their school's own request; the other routes (parents, the Virtual
+    School, social workers and foster carers, SEND services) are entered by the EPS, so a
+    school's request cannot skip its graduated-approach evidence by naming another route."""
+    if school_staff and kind is not RequesterKind.SCHOOL_SENCO:
+        raise Forbidden(
+            f"school staff submit school requests (school_senco), not {kind} requests",
+            field="requester.kind",
         )
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
-from eps_chassis.audit import record_access
+from eps_chassis.access import audited_access
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.context import MessageContext
-from eps_chassis.errors import DomainError, Forbidden, NotFound
+from eps_chassis.errors import NotFound
 from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_chassis.unit_of_work import UnitOfWork
@@ -21,12 +21,13 @@ from eps_contracts.referrals import (
     RedirectDestination,
     ReferralRequested,
 )
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, Header, Path
 from pydantic import Field
 
 from eps_referrals.adapters.repository import ReferralRepository
 from eps_referrals.domain import commands
-from eps_referrals.domain.model import LONDON
+from eps_referrals.domain.evidence import check_source
+from eps_referrals.domain.model import LONDON, referral_id_for
 from eps_referrals.entrypoints.events import register_referral_command
 from eps_referrals.service_layer import handlers
 
@@ -37,6 +38,11 @@ SENIOR = (Role.SENIOR_EP, Role.PRINCIPAL_EP)
 SUBMITTERS = require_roles(Role.SENCO, *EPS, Role.COORDINATOR, Role.ADMIN)
 READERS = require_roles(Role.SENCO, *EPS, Role.COORDINATOR, Role.ADMIN)
 PRACTITIONERS = require_roles(*EPS)
+REGISTRARS = require_roles(Role.COORDINATOR, Role.ADMIN)
+
+
+class SchoolBody(ContractModel):
+    name: str = Field(min_length=1, max_length=200, description="Name of the school or setting.")
 
 
 class DeclineBody(ContractModel):
@@ -60,15 +66,7 @@ def _today(runtime: ServiceRuntime) -> date:
     return runtime.clock().astimezone(LONDON).date()
 
 
-def _context(principal: Principal, correlation_id: uuid.UUID | None = None) -> MessageContext:
-    return MessageContext(
-        tenant=principal.tenant,
-        actor=principal.actor,
-        correlation_id=correlation_id or uuid.uuid4(),
-    )
-
-
-async def _act(
+async def _on_referral(
     runtime: ServiceRuntime,
     principal: Principal,
     referral_id: uuid.UUID,
@@ -76,38 +74,19 @@ async def _act(
     work: Work | None = None,
     purpose: str | None = None,
 ) -> dict[str, Any]:
-    """Do ``work`` on one referral for the caller and return it with its history.
-
-    The caller's school is checked (school staff see only their own school's children) and the
-    access is audited, with its outcome when refused.
-    """
-    resource = f"referral/{referral_id}"
-    try:
-        async with runtime.uow(_context(principal)) as uow:
-            referrals = ReferralRepository(uow.conn)
-            exists, school = await referrals.school_of(principal.tenant, referral_id)
-            if not exists:
-                raise NotFound("no such referral")
-            if principal.is_school_staff and school != principal.school_urn:
-                raise Forbidden("school staff may act only for children of their own school")
-            if work is not None:
-                await work(uow)
-            view = await referrals.get_view(principal.tenant, referral_id)
-            await record_access(
-                uow.conn, principal, action=action, resource=resource, purpose=purpose
-            )
-    except DomainError as exc:
-        outcome = {404: "not_found", 403: "denied"}.get(exc.status_code, "refused")
-        assert runtime.pool is not None
-        await record_access(
-            runtime.pool,
-            principal,
-            action=action,
-            resource=resource,
-            purpose=purpose,
-            outcome=outcome,
-        )
-        raise
+    """Do ``work`` on one referral for the caller (own school only for school staff), audited,
+    and return the referral with its history."""
+    async with audited_access(
+        runtime.uow, principal, action=action, resource=f"referral/{referral_id}", purpose=purpose
+    ) as access:
+        referrals = ReferralRepository(access.uow.conn)
+        exists, school = await referrals.school_of(principal.tenant, referral_id)
+        if not exists:
+            raise NotFound("no such referral")
+        access.check_school(school)
+        if work is not None:
+            await work(access.uow)
+        view = await referrals.get_view(principal.tenant, referral_id)
     assert view is not None
     return view
 
@@ -119,21 +98,47 @@ async def submit_referral(
     runtime: ServiceRuntime = Depends(get_runtime),
     x_correlation_id: uuid.UUID | None = Header(None),
 ) -> dict[str, Any]:
-    """Submit a request from any source; ``requester.kind`` says which route it came by."""
-    if principal.is_school_staff and body.child.school_urn != principal.school_urn:
-        raise Forbidden("school staff may act only for children of their own school")
-    async with runtime.uow(_context(principal, x_correlation_id)) as uow:
-        referral_id = await handlers.register_referral(register_referral_command(body), uow)
-        view = await ReferralRepository(uow.conn).get_view(principal.tenant, referral_id)
-        await record_access(
-            uow.conn, principal, action="submit", resource=f"referral/{referral_id}"
-        )
+    """Submit a request from any source; ``requester.kind`` says which route it came by.
+
+    A SENCO submits their own school's requests; the EPS (EPs, coordinators, admin) enters the
+    other routes: a parent or carer's direct contact, the Virtual School, a social worker or
+    foster carer asking the looked-after children EP, SEND services.
+    """
+    referral_id = referral_id_for(principal.tenant, body.request_id)
+    async with audited_access(
+        runtime.uow,
+        principal,
+        action="submit",
+        resource=f"referral/{referral_id}",
+        correlation_id=x_correlation_id,
+    ) as access:
+        access.check_school(body.child.school_urn)
+        check_source(body.requester.kind, school_staff=principal.is_school_staff)
+        referral_id = await handlers.register_referral(register_referral_command(body), access.uow)
+        access.resource = f"referral/{referral_id}"
+        view = await ReferralRepository(access.uow.conn).get_view(principal.tenant, referral_id)
     assert view is not None
     return {
         "referral_id": str(referral_id),
         "status": view["status"],
         "duplicate_of": str(view["duplicate_of"]) if view["duplicate_of"] else None,
+        "routing": view["routing"],
     }
+
+
+@router.put("/schools/{school_urn}")
+async def register_school(
+    school_urn: Annotated[str, Path(pattern=r"^[0-9]{6,7}$")],
+    body: SchoolBody = json_body(SchoolBody),
+    principal: Principal = REGISTRARS,
+    runtime: ServiceRuntime = Depends(get_runtime),
+) -> dict[str, Any]:
+    """Add a school or setting to the LA's register: requests naming any other URN are
+    refused as an unknown school (schools with a named EP are known from scheduling too)."""
+    context = MessageContext(tenant=principal.tenant, actor=principal.actor)
+    async with runtime.uow(context) as uow:
+        await handlers.register_school(commands.RegisterSchool(school_urn, body.name), uow)
+    return {"school_urn": school_urn, "name": body.name}
 
 
 @router.get("/{referral_id}")
@@ -143,7 +148,7 @@ async def read_referral(
     runtime: ServiceRuntime = Depends(get_runtime),
     x_purpose: str | None = Header(None),
 ) -> dict[str, Any]:
-    return await _act(runtime, principal, referral_id, "read", purpose=x_purpose)
+    return await _on_referral(runtime, principal, referral_id, "read", purpose=x_purpose)
 
 
 @router.post("/{referral_id}/accept")
@@ -154,7 +159,7 @@ async def accept_referral(
 ) -> dict[str, Any]:
     cmd = commands.AcceptReferral(referral_id, ep_id=principal.subject)
     senior = principal.role in SENIOR
-    return await _act(
+    return await _on_referral(
         runtime,
         principal,
         referral_id,
@@ -172,7 +177,7 @@ async def decline_referral(
 ) -> dict[str, Any]:
     cmd = commands.DeclineReferral(referral_id, body.reason)
     senior = principal.role in SENIOR
-    return await _act(
+    return await _on_referral(
         runtime,
         principal,
         referral_id,
@@ -190,7 +195,7 @@ async def redirect_referral(
 ) -> dict[str, Any]:
     cmd = commands.RedirectReferral(referral_id, body.destination, body.reason, body.service_name)
     senior = principal.role in SENIOR
-    return await _act(
+    return await _on_referral(
         runtime,
         principal,
         referral_id,
@@ -207,7 +212,7 @@ async def start_casework_stage(
     runtime: ServiceRuntime = Depends(get_runtime),
 ) -> dict[str, Any]:
     cmd = commands.StartCaseworkStage(referral_id, body.stage)
-    return await _act(
+    return await _on_referral(
         runtime,
         principal,
         referral_id,
@@ -224,7 +229,7 @@ async def close_referral(
     runtime: ServiceRuntime = Depends(get_runtime),
 ) -> dict[str, Any]:
     cmd = commands.CloseReferral(referral_id, body, closed_on=_today(runtime))
-    return await _act(
+    return await _on_referral(
         runtime,
         principal,
         referral_id,

@@ -10,7 +10,7 @@ from eps_chassis.unit_of_work import UnitOfWork
 
 from eps_referrals.adapters.repository import ReferralRepository
 from eps_referrals.domain import commands
-from eps_referrals.domain.evidence import check_request
+from eps_referrals.domain.evidence import check_request, check_school
 from eps_referrals.domain.model import (
     NO_CONSENT_YET,
     ConsentView,
@@ -39,6 +39,9 @@ async def register_referral(cmd: commands.RegisterReferral, uow: UnitOfWork) -> 
     if existing is not None:
         return existing
     check_request(cmd, await referrals.graduated_approach_minimum(uow.tenant))
+    check_school(
+        cmd.child.school_urn, await referrals.school_register(uow.tenant, cmd.child.school_urn)
+    )
     child_id = child_id_for(uow.tenant, cmd)
     await referrals.lock(uow.tenant, f"child:{child_id}")
     open_one = await referrals.open_referral_of(uow.tenant, child_id, cmd.requester.person_id)
@@ -70,8 +73,10 @@ async def record_consent_status(cmd: commands.RecordConsentStatus, uow: UnitOfWo
 
 
 async def record_named_ep(cmd: commands.RecordNamedEp, uow: UnitOfWork) -> None:
-    """Keep each school's named EP and route its untriaged referrals to them."""
+    """Keep each school's named EP (the school is then known) and route its untriaged
+    referrals to them."""
     referrals = ReferralRepository(uow.conn)
+    await referrals.register_school(uow.tenant, cmd.school_urn, None, "named_ep")
     if not await referrals.record_named_ep(
         uow.tenant, cmd.school_urn, cmd.ep_id, cmd.effective_from
     ):
@@ -79,6 +84,13 @@ async def record_named_ep(cmd: commands.RecordNamedEp, uow: UnitOfWork) -> None:
     for referral in await referrals.awaiting_routing(uow.tenant, cmd.school_urn, cmd.ep_id):
         referral.route_to(cmd.ep_id)
         await _save(referrals, referral, uow)
+
+
+async def register_school(cmd: commands.RegisterSchool, uow: UnitOfWork) -> None:
+    """Add a school to the LA's register: requests may name it, with or without a named EP."""
+    await ReferralRepository(uow.conn).register_school(
+        uow.tenant, cmd.school_urn, cmd.name, "register"
+    )
 
 
 async def _change(

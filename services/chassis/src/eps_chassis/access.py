@@ -1,0 +1,90 @@
+"""Audited access to one child's record: the HTTP entrypoints' way into a unit of work.
+
+Every read and write of a child's record is written to the service's ``audit_log`` (UK GDPR
+Article 9 special category data): who, with which role, what, which record, why, with what
+outcome and when. ``audited_access`` opens a unit of work for the caller, lets the entrypoint
+check the record's school against the caller's (school staff see only their own school's
+children) and do its work, then records the access:
+
+- on success, in the same transaction as the work, so the record of a change commits with it;
+- on a :class:`DomainError` (not found, forbidden, a refused rule or transition), on the pool
+  after the work's transaction has rolled back, with the outcome (``not_found``, ``denied`` or
+  ``refused``); the error is then re-raised for the HTTP layer to answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from eps_chassis.audit import record_access
+from eps_chassis.auth import Principal
+from eps_chassis.context import MessageContext
+from eps_chassis.errors import DomainError, Forbidden
+from eps_chassis.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+OUTCOMES = {404: "not_found", 403: "denied"}
+"""Audited outcome of a refusal by its status code; any other refusal is ``refused``."""
+
+
+def outcome_of(error: DomainError) -> str:
+    return OUTCOMES.get(error.status_code, "refused")
+
+
+@dataclass
+class Access:
+    """One caller's access to one record, inside its unit of work."""
+
+    uow: UnitOfWork
+    principal: Principal
+    resource: str
+    """What is audited, e.g. ``referral/<id>``; the entrypoint may name it once it is known."""
+
+    def check_school(self, school_urn: str | None) -> None:
+        """School staff act only for children of their own school (and never without one)."""
+        if self.principal.is_school_staff and school_urn != self.principal.school_urn:
+            raise Forbidden("school staff may act only for children of their own school")
+
+
+@asynccontextmanager
+async def audited_access(
+    uows: UnitOfWorkFactory,
+    principal: Principal,
+    *,
+    action: str,
+    resource: str,
+    purpose: str | None = None,
+    correlation_id: uuid.UUID | None = None,
+) -> AsyncIterator[Access]:
+    """A unit of work for ``principal`` acting on ``resource``, audited whatever the outcome."""
+    context = MessageContext(
+        tenant=principal.tenant,
+        actor=principal.actor,
+        correlation_id=correlation_id or uuid.uuid4(),
+    )
+    access: Access | None = None
+    try:
+        async with uows(context) as uow:
+            access = Access(uow, principal, resource)
+            yield access
+            await record_access(
+                uow.conn,
+                principal,
+                action=action,
+                resource=access.resource,
+                purpose=purpose,
+                correlation_id=context.correlation_id,
+            )
+    except DomainError as exc:
+        await record_access(
+            uows.pool,
+            principal,
+            action=action,
+            resource=access.resource if access is not None else resource,
+            purpose=purpose,
+            outcome=outcome_of(exc),
+            correlation_id=context.correlation_id,
+        )
+        raise
