@@ -13,10 +13,11 @@ from dataclasses import asdict
 from datetime import date
 from typing import Any, TypeVar
 
+from eps_chassis.access import audited_access
 from eps_chassis.audit import record_access
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.context import MessageContext
-from eps_chassis.errors import DomainError, NotFound
+from eps_chassis.errors import NotFound
 from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_chassis.unit_of_work import UnitOfWork
@@ -102,23 +103,15 @@ async def _act_on_advice(
     purpose: str | None = None,
 ) -> T:
     """Run ``work`` on one advice in a unit of work, audited; a refusal is audited too."""
-    context = _context(principal, correlation)
-    resource = f"advice/{advice_id}"
-    try:
-        async with runtime.uow(context) as uow:
-            result = await work(uow)
-            await record_access(
-                uow.conn, principal, action=action, resource=resource, purpose=purpose,
-                correlation_id=context.correlation_id,
-            )  # fmt: skip
-            return result
-    except DomainError as exc:
-        async with runtime.uow(context) as uow:
-            await record_access(
-                uow.conn, principal, action=action, resource=resource, purpose=purpose,
-                outcome=f"refused ({exc.status_code})", correlation_id=context.correlation_id,
-            )  # fmt: skip
-        raise
+    async with audited_access(
+        runtime.uow,
+        principal,
+        action=action,
+        resource=f"advice/{advice_id}",
+        purpose=purpose,
+        correlation_id=correlation,
+    ) as access:
+        return await work(access.uow)
 
 
 def _summary(advice: Advice) -> dict[str, Any]:
