@@ -25,7 +25,13 @@ from typing import Any
 import asyncpg
 import pytest
 from eps_billing.bootstrap import definition
-from eps_billing.domain.pricing import Agreement, Change, Delivery, price_deliveries
+from eps_billing.domain.pricing import (
+    Agreement,
+    Change,
+    Delivery,
+    price_deliveries,
+    price_with_carry_over,
+)
 from eps_billing.domain.tariff import LONDON
 from eps_chassis.auth import Role
 from eps_chassis.consumer import BatchUnitOfWork, ConsumerRuntime, EventConsumer
@@ -440,6 +446,121 @@ async def test_unused_sla_time_carries_over_only_where_the_tariff_says_so(
     assert [a["minutes"] for a in leicester["agreements"]] == [5 * 360, 10 * 360]
     assert [a["carried_minutes"] for a in nottingham["agreements"]] == [0, 0]
     assert [a["minutes"] for a in nottingham["agreements"]] == [3 * 360, 3 * 360]
+
+
+async def test_old_year_time_recorded_late_takes_back_the_minutes_carried_into_the_next_year(
+    infra: Infra, ns: Namespace
+) -> None:
+    """Leicester carries unused SLA time over. A school that bought 5 days in 2025/26 and 5 in
+    2026/27 and used 10 days in September 2026 has used the carried 5; a day delivered in
+    August 2026 but recorded afterwards takes one back, so September pays a day at spot. The
+    result is the same whichever order the events arrive in (two schools, two orders)."""
+    finance = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
+    schema = ns.schema("billing")
+    first, second = SCHOOL, OTHER_SCHOOL
+    september = {
+        school: [
+            events.recorded(school, 1200, date(2026, 9, 14 + i), at=london(2026, 9, 14 + i))
+            for i in range(3)
+        ]
+        for school in (first, second)
+    }
+    august = {
+        school: events.recorded(school, 360, date(2026, 8, 20), at=london(2026, 9, 18))
+        for school in (first, second)
+    }
+    async with running(definition(), infra, ns, clock=Clock(london(2026, 8, 25))) as (_, client):
+        await query(
+            infra,
+            f"INSERT INTO {schema}.tariffs SELECT tenant, '2026-09-01', '2027-08-31', rules"
+            f" FROM {schema}.tariffs WHERE tenant = 'leicester-city'",
+        )
+        for school in (first, second):
+            for year in (2025, 2026):
+                body = {"school_urn": school, "academic_year": year, "days": 5}
+                response = await client.post("/billing/agreements", json=body, headers=finance)
+                assert response.status_code == 201, response.text
+        bought = await client.get(f"/billing/schools/{first}/balance", headers=finance)
+        assert [a["carried_minutes"] for a in bought.json()["agreements"]] == [0, 5 * 360]
+        # first school: September, then the late August day; second school: the other way
+        await publish(infra, ns, [*september[first], august[second]])
+        await wait_until(lambda: drained(infra, ns), timeout_s=30, what="first events")
+        await publish(infra, ns, [august[first], *september[second]])
+        await wait_until(lambda: drained(infra, ns), timeout_s=30, what="second events")
+        balances = {
+            school: (
+                await client.get(f"/billing/schools/{school}/balance", headers=finance)
+            ).json()["agreements"]
+            for school in (first, second)
+        }
+    for school in (first, second):
+        assert [
+            (a["minutes"], a["carried_minutes"], a["remaining_minutes"]) for a in balances[school]
+        ] == [(5 * 360, 0, 4 * 360), (9 * 360, 4 * 360, 0)]
+        envelopes = [*september[school], august[school]]
+        years = [
+            Agreement(uuid.uuid4(), school, date(y, 9, 1), date(y + 1, 8, 31), 5 * 360)
+            for y in (2025, 2026)
+        ]
+        expected, _ = price_with_carry_over(
+            [
+                Delivery(
+                    e.data.delivery_id,
+                    school,
+                    e.data.delivered_on,
+                    e.data.minutes,
+                    e.data.funding_stream,
+                    e.time,
+                )
+                for e in envelopes
+            ],
+            lambda _: LEICESTER,
+            years,
+        )
+        ids = [e.data.delivery_id for e in envelopes]
+        rows = await query(
+            infra,
+            f"SELECT delivery_id, sla_minutes, pence FROM {schema}.priced_deliveries"
+            " WHERE delivery_id = ANY($1::uuid[])",
+            ids,
+        )
+        assert {r["delivery_id"]: (r["sla_minutes"], r["pence"]) for r in rows} == {
+            p.delivery_id: (p.sla_minutes, p.pence) for p in expected
+        }
+        # the day taken back is charged once, at spot: 700 on the last September delivery
+        charged = await scalar(
+            infra,
+            f"SELECT sum(pence) FROM {schema}.ledger_lines WHERE school_urn = $1",
+            school,
+        )
+        assert charged == 70000
+
+
+async def test_time_of_an_invoiced_period_that_arrives_late_is_an_adjustment_next_time(
+    infra: Infra, ns: Namespace
+) -> None:
+    clock = Clock(london(2025, 11, 1))
+    on_time = events.recorded(SCHOOL, 60, date(2025, 10, 6), at=london(2025, 10, 6))
+    late = events.recorded(SCHOOL, 240, date(2025, 10, 20), at=london(2025, 11, 10))
+    november = events.recorded(SCHOOL, 180, date(2025, 11, 12), at=london(2025, 11, 12))
+    async with running(definition(finalise_interval_s=0.1), infra, ns, clock=clock):
+        await publish(infra, ns, [on_time])
+        await wait_until(lambda: drained(infra, ns), timeout_s=30, what="October consumed")
+        clock.now = london(2025, 11, 6)  # October closes
+        await documents_issued(infra, ns, 1)
+        await publish(infra, ns, [late, november])
+        await wait_until(lambda: drained(infra, ns), timeout_s=30, what="late time consumed")
+        clock.now = london(2025, 12, 6)  # November closes
+        await documents_issued(infra, ns, 2)
+    docs = await documents(infra, ns)
+    october = [r for r in docs if r[0] == "LEICESTER-CITY-INV-0000001"]
+    assert [(r[6], r[10], r[11]) for r in october] == [(on_time.data.delivery_id, 15000, False)]
+    later = [r for r in docs if r[0] == "LEICESTER-CITY-INV-0000002"]
+    assert {r[3] for r in later} == {date(2025, 11, 1)}  # November's invoice
+    assert [(r[6], r[7], r[10], r[11], r[8].startswith("adjustment: ")) for r in later] == [
+        (late.data.delivery_id, date(2025, 10, 20), 55000, True, True),
+        (november.data.delivery_id, date(2025, 11, 12), 40000, False, False),
+    ]
 
 
 async def test_a_consumer_killed_mid_batch_prices_every_delivery_exactly_once(

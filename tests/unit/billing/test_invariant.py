@@ -90,11 +90,14 @@ class Book:
         for line in due:
             by_school[line.description].append(line)
         for school in sorted(by_school):
-            settlement = settle(by_school[school], self.on_documents)
+            settlement = settle(by_school[school], self.on_documents, period.start)
             for kind, lines in (
                 (DocumentKind.INVOICE, settlement.invoice),
                 (DocumentKind.CREDIT_NOTE, settlement.credit_note),
             ):
+                for line in lines:  # late time of a closed period is always an adjustment
+                    late = line.delivered_on < period.start
+                    assert line.adjustment == (late or line.delivery_id in self.on_documents)
                 if sum(line.pence for line in lines):
                     self.documents.append((school, kind, period, lines))
                     self.on_documents.update(line.delivery_id for line in lines)

@@ -76,3 +76,17 @@ def test_pounds_are_exact_from_pence() -> None:
         "1234567.89",
         "-0.01",
     ]
+
+
+def test_time_of_a_period_already_invoiced_is_an_adjustment_on_the_next_invoice() -> None:
+    # November's invoice: A was delivered in October but arrived after October closed
+    settlement = settle(
+        [line(1, A, 15000, day=30), line(2, B, 40000, day=31)],
+        invoiced_before=set(),
+        period_start=date(2025, 10, 31),
+    )
+    by_delivery = {ln.delivery_id: ln for ln in settlement.invoice}
+    assert by_delivery[A].adjustment and by_delivery[A].description == "adjustment: line 1"
+    assert by_delivery[A].delivered_on == date(2025, 10, 30)  # shown with its own date
+    assert not by_delivery[B].adjustment
+    assert settlement.total(DocumentKind.INVOICE) == 55000

@@ -6,7 +6,17 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 from eps_billing.domain.invoicing import price_change
-from eps_billing.domain.pricing import Agreement, Change, Delivery, Priced, price_deliveries
+from eps_billing.domain.pricing import (
+    Agreement,
+    Change,
+    Delivery,
+    Priced,
+    carried_over,
+    follows,
+    price_deliveries,
+    price_with_carry_over,
+)
+from eps_billing.domain.tariff import Tariff
 from eps_contracts.scheduling import FundingStream
 from hypothesis import given
 from hypothesis import strategies as st
@@ -120,3 +130,89 @@ def test_pricing_new_deliveries_on_top_equals_repricing_everything(
     )
     assert drawn_end.get(sla.agreement_id, 0) == drawn_all.get(sla.agreement_id, 0)
     assert drawn_all.get(sla.agreement_id, 0) <= sla_minutes
+
+
+def year_sla(minutes: int, year: int, school: str = "123456") -> Agreement:
+    return Agreement(uuid.uuid4(), school, date(year, 9, 1), date(year + 1, 8, 31), minutes)
+
+
+def test_carried_time_is_what_is_unused_now_and_only_where_the_authority_carries_it() -> None:
+    old = year_sla(5 * 360, 2025)
+    assert carried_over(old, 360, carry_over=True) == 4 * 360
+    assert carried_over(old, 5 * 360, carry_over=True) == 0
+    assert carried_over(old, 360, carry_over=False) == 0
+    assert follows(old, year_sla(360, 2026)) and not follows(old, year_sla(360, 2027))
+    assert not follows(old, year_sla(360, 2026, school="654321"))
+
+
+def test_old_year_time_recorded_late_takes_its_minutes_back_from_the_next_year() -> None:
+    old, new = year_sla(5 * 360, 2025), year_sla(5 * 360, 2026)
+    september = delivery(10 * 360, on=date(2026, 9, 14), at=0)  # uses all ten days at once
+    prices, held = price_with_carry_over([september], lambda _: LEICESTER, [old, new])
+    assert [a.minutes for a in held] == [5 * 360, 10 * 360]
+    assert (prices[0].sla_minutes, prices[0].pence) == (10 * 360, 0)
+    august = delivery(360, on=date(2026, 8, 20), at=5)  # the old year, recorded afterwards
+    prices, held = price_with_carry_over([september, august], lambda _: LEICESTER, [old, new])
+    by_id = {p.delivery_id: p for p in prices}
+    assert [a.minutes for a in held] == [5 * 360, 9 * 360]
+    assert (by_id[august.delivery_id].sla_minutes, by_id[august.delivery_id].pence) == (360, 0)
+    # the day is not drawn twice: September now pays for it at spot (a day, 700)
+    assert by_id[september.delivery_id].sla_minutes == 9 * 360
+    assert by_id[september.delivery_id].pence == 70000
+
+
+def test_no_carry_over_where_the_tariff_has_none() -> None:
+    old, new = year_sla(3 * 360, 2025), year_sla(3 * 360, 2026)
+    september = delivery(4 * 360, on=date(2026, 9, 14))
+    prices, held = price_with_carry_over([september], lambda _: NOTTINGHAM, [old, new])
+    assert [a.minutes for a in held] == [3 * 360, 3 * 360]
+    assert prices[0].sla_minutes == 3 * 360 and prices[0].pence == 2 * 39300
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 600),
+            st.sampled_from([FundingStream.TRADED, FundingStream.TRADED, FundingStream.CORE]),
+            st.integers(0, 729),  # day from 1 September 2025: two academic years
+            st.integers(0, 10_000),  # when recorded
+        ),
+        max_size=30,
+    ),
+    st.integers(0, 10),
+    st.integers(0, 10),
+    st.sampled_from([LEICESTER, NOTTINGHAM]),
+)
+def test_a_minute_of_sla_bought_once_is_drawn_at_most_once_across_years(
+    specs: list[tuple[int, FundingStream, int, int]],
+    old_days: int,
+    new_days: int,
+    tariff: Tariff,
+) -> None:
+    def lookup(_: date) -> Tariff:
+        return tariff
+
+    deliveries = [
+        delivery(m, s, on=date(2025, 9, 1) + timedelta(days=d), at=a) for m, s, d, a in specs
+    ]
+    old, new = year_sla(old_days * 360, 2025), year_sla(new_days * 360, 2026)
+    prices, held = price_with_carry_over(deliveries, lookup, [old, new])
+    by_id = {p.delivery_id: p for p in prices}
+    assert set(by_id) == {d.delivery_id for d in deliveries}  # every delivery priced once
+    drawn = {
+        year.agreement_id: sum(
+            by_id[d.delivery_id].sla_minutes for d in deliveries if year.covers(d.delivered_on)
+        )
+        for year in held
+    }
+    assert drawn[old.agreement_id] + drawn[new.agreement_id] <= old.minutes + new.minutes
+    unused_old = old.minutes - drawn[old.agreement_id]
+    assert held[1].minutes == new.minutes + (unused_old if tariff.sla_carry_over else 0)
+    assert drawn[new.agreement_id] <= held[1].minutes
+    # the old year is priced as if the next year did not exist
+    alone, _ = price_deliveries(
+        [d for d in deliveries if old.covers(d.delivered_on)],
+        lookup,
+        [old],
+    )
+    assert all(by_id[p.delivery_id] == p for p in alone)

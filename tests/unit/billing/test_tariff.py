@@ -10,12 +10,14 @@ from eps_billing.domain.tariff import (
     LONDON,
     BillingPeriod,
     CriticalIncidentRule,
+    Rounding,
     SpotUnit,
     Tariff,
     cheapest_cover,
     closes_at,
     next_period,
     period_of,
+    round_minutes,
 )
 from eps_chassis.errors import DomainError
 from hypothesis import given
@@ -127,13 +129,66 @@ def test_incomplete_rules_are_refused() -> None:
         (date(2026, 2, 28), 1, date(2026, 2, 1), date(2026, 2, 28)),
         (date(2028, 2, 29), 1, date(2028, 2, 1), date(2028, 2, 29)),
         (date(2025, 12, 31), 3, date(2025, 10, 1), date(2025, 12, 31)),
-        (date(2026, 8, 31), 12, date(2026, 1, 1), date(2026, 12, 31)),
+        # longer periods follow the financial year (April to March), not the calendar year
+        (date(2026, 8, 31), 12, date(2026, 4, 1), date(2027, 3, 31)),
+        (date(2026, 3, 31), 12, date(2025, 4, 1), date(2026, 3, 31)),
+        (date(2026, 2, 10), 6, date(2025, 10, 1), date(2026, 3, 31)),
+        (date(2026, 4, 1), 6, date(2026, 4, 1), date(2026, 9, 30)),
+        (date(2026, 3, 15), 2, date(2026, 2, 1), date(2026, 3, 31)),
+        (date(2026, 1, 15), 2, date(2025, 12, 1), date(2026, 1, 31)),
+        (date(2025, 12, 10), 4, date(2025, 12, 1), date(2026, 3, 31)),
     ],
 )
-def test_billing_periods_are_calendar_months_grouped(
+def test_billing_periods_are_calendar_months_grouped_from_the_financial_year(
     day: date, months: int, start: date, end: date
 ) -> None:
     assert period_of(day, months) == BillingPeriod(start, end)
+
+
+@given(
+    st.dates(min_value=date(2020, 1, 1), max_value=date(2035, 12, 31)),
+    st.sampled_from([1, 2, 3, 4, 6, 12]),
+    st.integers(1, 12),
+)
+def test_periods_tile_the_calendar_without_crossing_the_billing_year(
+    day: date, months: int, year_starts: int
+) -> None:
+    period = period_of(day, months, year_starts)
+    assert period.start <= day <= period.end
+    assert period.start.day == 1 and (period.end + timedelta(days=1)).day == 1
+    span = (period.end.year - period.start.year) * 12 + period.end.month - period.start.month
+    assert span == months - 1
+    assert (period.start.month - year_starts) % months == 0
+    # the billing year (the financial year by default) starts on a period's first day only
+    inside = [period.start + timedelta(days=n) for n in range(1, (period.end - period.start).days)]
+    assert not any(d.day == 1 and d.month == year_starts for d in inside)
+    following = next_period(period, months, year_starts)
+    assert following.start == period.end + timedelta(days=1)
+    assert period_of(period.start, months, year_starts) == period
+    assert period_of(period.end, months, year_starts) == period
+
+
+def test_the_billing_year_is_data_per_authority() -> None:
+    assert LEICESTER.billing_year_starts_month == 4  # default: the financial year
+    academic = Tariff.from_rules(
+        "x-la",
+        date(2025, 9, 1),
+        date(2026, 8, 31),
+        {**LEICESTER_RULES, "billing_period_months": 12, "billing_year_starts_month": 9},
+    )
+    assert academic.period_of(date(2026, 3, 31)) == BillingPeriod(
+        date(2025, 9, 1), date(2026, 8, 31)
+    )
+    assert academic.next_period(academic.period_of(date(2026, 3, 31))).start == date(2026, 9, 1)
+    quarterly = NOTTINGHAM.period_of(date(2026, 3, 31))  # a financial-year quarter
+    assert quarterly == BillingPeriod(date(2026, 1, 1), date(2026, 3, 31))
+    with pytest.raises(DomainError, match="billing year"):
+        Tariff.from_rules(
+            "x-la",
+            date(2025, 9, 1),
+            date(2026, 8, 31),
+            {**LEICESTER_RULES, "billing_year_starts_month": 13},
+        )
 
 
 def test_next_period_crosses_the_year() -> None:
@@ -153,3 +208,52 @@ def test_a_period_closes_at_london_midnight_after_its_grace_across_clock_changes
     closing = closes_at(march, 0)
     assert closing.utcoffset() == timedelta(hours=1)
     assert closing.astimezone(LONDON).date() == date(2026, 4, 1)
+
+
+@pytest.mark.parametrize(
+    ("rounding", "minutes", "pence"),
+    [
+        ({"increment_minutes": 60, "mode": "nearest"}, 61, 15000),  # 1 h, not 2 h
+        ({"increment_minutes": 60, "mode": "nearest"}, 90, 30000),  # halves up
+        ({"increment_minutes": 60, "mode": "nearest"}, 20, 15000),  # never nothing
+        ({"increment_minutes": 60, "mode": "down"}, 239, 40000),  # 3 h: a half day
+        ({"increment_minutes": 15, "mode": "up"}, 181, 55000),  # 3 h 15 -> half day + hour
+        ({}, 61, 30000),  # the default: exact minutes, whole units
+    ],
+)
+def test_spot_time_is_rounded_by_the_authority_rule_before_the_cover(
+    rounding: dict[str, object], minutes: int, pence: int
+) -> None:
+    tariff = Tariff.from_rules(
+        "x-la", date(2025, 9, 1), date(2026, 8, 31), {**LEICESTER_RULES, "spot_rounding": rounding}
+    )
+    assert tariff.spot_cover(minutes).pence == pence
+
+
+@given(st.integers(0, 24 * 60), st.integers(1, 360), st.sampled_from(list(Rounding)))
+def test_rounding_gives_a_positive_multiple_within_one_increment(
+    minutes: int, increment: int, mode: Rounding
+) -> None:
+    rounded = round_minutes(minutes, increment, mode)
+    assert rounded % increment == 0
+    if minutes == 0:
+        assert rounded == 0
+        return
+    assert rounded >= increment
+    if mode is Rounding.UP:
+        assert minutes <= rounded < minutes + increment
+    elif mode is Rounding.DOWN:
+        assert rounded <= max(minutes, increment) and rounded > minutes - increment
+    else:
+        assert abs(rounded - minutes) * 2 <= increment or rounded == increment
+
+
+def test_a_rounding_rule_must_be_valid() -> None:
+    for rounding in ({"increment_minutes": 0}, {"mode": "sideways"}):
+        with pytest.raises(DomainError):
+            Tariff.from_rules(
+                "x-la",
+                date(2025, 9, 1),
+                date(2026, 8, 31),
+                {**LEICESTER_RULES, "spot_rounding": rounding},
+            )

@@ -30,6 +30,7 @@ class AgreementRow:
     drawn_minutes: int
     last_key: DrawKey | None  # the latest delivery priced against it, in draw order
     exhausted_key: DrawKey | None  # the delivery that drew its last minute
+    carried_minutes: int = 0  # of agreement.minutes, carried over from the previous year
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +219,21 @@ class AgreementRepository:
             r["drawn_minutes"],
             (last, r["last_delivery_id"]) if last is not None else None,
             (exhausted, r["exhausted_delivery_id"]) if exhausted is not None else None,
+            r["carried_minutes"],
+        )
+
+    async def set_carried(
+        self, tenant: str, agreement_id: uuid.UUID, minutes: int, carried: int
+    ) -> None:
+        """A new carry-over: the minutes held change, so the draw-down keys no longer hold."""
+        await self.conn.execute(
+            "UPDATE agreements SET minutes = $3, carried_minutes = $4, last_recorded_at = NULL,"
+            " last_delivery_id = NULL, exhausted_recorded_at = NULL, exhausted_delivery_id = NULL"
+            " WHERE tenant = $1 AND agreement_id = $2",
+            tenant,
+            agreement_id,
+            minutes,
+            carried,
         )
 
     async def set_drawn(self, tenant: str, updates: Sequence[DrawState]) -> None:

@@ -5,7 +5,8 @@ Every change in a delivery's price is a ledger line: the new value minus the val
 closes, each school's unsettled lines are netted per delivery and settled on:
 
 - the period's **invoice**: deliveries never invoiced before, and increases to deliveries already
-  invoiced (adjustments, shown with their delivery date);
+  invoiced (adjustments, shown with their delivery date). Time delivered in a period that was
+  already invoiced (it arrived after that period closed) is an adjustment too;
 - a **credit note**: reductions of deliveries already invoiced (corrections and voids).
 
 So for every school and delivery period, invoiced minus credited equals the priced value of the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -97,8 +99,16 @@ class Settlement:
         return sum(line.pence for line in lines)
 
 
-def settle(lines: Iterable[OpenLine], invoiced_before: set[uuid.UUID]) -> Settlement:
-    """Net one school's unsettled lines per delivery and split them into the two documents."""
+def settle(
+    lines: Iterable[OpenLine],
+    invoiced_before: AbstractSet[uuid.UUID],
+    period_start: date | None = None,
+) -> Settlement:
+    """Net one school's unsettled lines per delivery and split them into the two documents.
+
+    ``period_start`` is the first day of the period being invoiced: a line for time delivered
+    before it belongs to a period already invoiced, so it is shown as an adjustment.
+    """
     by_delivery: dict[uuid.UUID, list[OpenLine]] = {}
     for line in lines:
         by_delivery.setdefault(line.delivery_id, []).append(line)
@@ -112,7 +122,9 @@ def settle(lines: Iterable[OpenLine], invoiced_before: set[uuid.UUID]) -> Settle
         pence = sum(line.pence for line in ordered)
         minutes = sum(line.sla_minutes for line in ordered)
         ids = tuple(line.line_id for line in ordered)
-        adjustment = delivery_id in invoiced_before
+        adjustment = delivery_id in invoiced_before or (
+            period_start is not None and ordered[0].delivered_on < period_start
+        )
         if pence == 0 and minutes == 0:
             silent.extend(ids)
             continue

@@ -8,7 +8,11 @@ The value of a school's delivered time does not depend on the order events arriv
 - core and statutory time is never charged; critical-incident time follows the authority's rule;
 - traded time is drawn from the SLA agreement covering its date, in the order the deliveries
   were recorded by scheduling (then by delivery id), until the agreement's minutes run out; the
-  rest of each delivery is charged at spot prices as the cheapest cover (see ``tariff``).
+  rest of each delivery is charged at spot prices as the cheapest cover (see ``tariff``);
+- where the authority carries unused SLA time over, a school's SLA for the next academic year
+  holds the minutes of the previous one that are unused *as the previous year now stands*.
+  Time delivered in the old year but recorded late takes its minutes back from the new year,
+  so a minute bought once is never drawn twice (``price_with_carry_over``).
 
 Re-pricing after any change gives every delivery's new value; the difference from what was
 priced before becomes a ledger line (a charge or a credit), never an edit of an issued invoice.
@@ -18,8 +22,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 
 from eps_contracts.scheduling import FundingStream
 
@@ -163,3 +167,53 @@ def price_deliveries(
         cover = tariff_for(delivery.delivered_on).spot_cover(spot)
         priced.append(Priced(delivery.delivery_id, from_sla, spot, cover.pence, cover.units))
     return priced, drawn
+
+
+def carried_over(previous: Agreement, drawn: int, carry_over: bool) -> int:
+    """Minutes of an SLA that move into the school's SLA for the next academic year.
+
+    What is unused now (never negative), or nothing where the authority does not carry time
+    over. Moved, not copied: when the old year draws more, the carried minutes shrink by as much.
+    """
+    return max(0, previous.minutes - drawn) if carry_over else 0
+
+
+def follows(previous: Agreement, agreement: Agreement) -> bool:
+    """``agreement`` starts the day after ``previous`` ends (the next academic year's SLA)."""
+    return (
+        previous.school_urn == agreement.school_urn
+        and previous.valid_to + timedelta(days=1) == agreement.valid_from
+    )
+
+
+def price_with_carry_over(
+    deliveries: Iterable[Delivery],
+    tariff_for: TariffLookup,
+    bought: Sequence[Agreement],
+) -> tuple[list[Priced], list[Agreement]]:
+    """Price one school's deliveries against its yearly SLAs, carrying unused time over.
+
+    ``bought`` holds the minutes bought for each year (without any carry-over). Each year is
+    priced in turn; the next year's SLA then holds its own minutes plus what ``carried_over``
+    gives from this one (by the carry-over rule of this year's tariff). Returns the prices and
+    the agreements with the minutes they hold in the end. This is the rule the service applies
+    incrementally, whatever order the events come in.
+    """
+    remaining = list(deliveries)
+    prices: list[Priced] = []
+    held: list[Agreement] = []
+    drawn_before = 0
+    for agreement in sorted(bought, key=lambda a: a.valid_from):
+        carried = 0
+        if held and follows(held[-1], agreement):
+            rule = tariff_for(held[-1].valid_from).sla_carry_over
+            carried = carried_over(held[-1], drawn_before, rule)
+        holding = replace(agreement, minutes=agreement.minutes + carried)
+        inside = [d for d in remaining if holding.covers(d.delivered_on)]
+        remaining = [d for d in remaining if not holding.covers(d.delivered_on)]
+        priced, drawn = price_deliveries(inside, tariff_for, [holding])
+        prices.extend(priced)
+        held.append(holding)
+        drawn_before = drawn.get(holding.agreement_id, 0)
+    prices.extend(price_deliveries(remaining, tariff_for)[0])
+    return prices, held

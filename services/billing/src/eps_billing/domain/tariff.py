@@ -7,12 +7,18 @@ and cancellation rules are added as a row, not a release:
     {"spot_units": [{"name": "hour", "minutes": 60, "pence": 15000}, ...],
      "sla": {"day_minutes": 360, "day_pence": 65000, "min_days": 5, "max_days": 30,
              "carry_over": true},
+     "spot_rounding": {"increment_minutes": 1, "mode": "up"},
      "critical_incident": "free" | "traded",
      "cancellation_full_charge_days": 14,
      "billing_period_months": 1,
+     "billing_year_starts_month": 4,
      "grace_days": 5}
 
-**Rounding rule (spot time).** Time beyond a school's SLA balance is charged as whole spot units:
+**Rounding rule (spot time).** First the minutes are rounded as the authority says
+(``spot_rounding``: to a multiple of ``increment_minutes``, ``up``, ``down`` or to the ``nearest``
+with halves up; a positive time never rounds to nothing, so at least one increment is charged).
+The default (1 minute, up) leaves the minutes as they are. Then time beyond a school's SLA
+balance is charged as whole spot units:
 the cheapest combination of the authority's units whose total length covers the minutes (so part
 of a unit is charged as the whole unit); between equally cheap covers, the one with fewer units,
 then with the shortest total length. Leicester 2025/26: 4 h = half day + 1 hour = GBP 550 (not a
@@ -33,6 +39,22 @@ from zoneinfo import ZoneInfo
 from eps_chassis.errors import DomainError
 
 LONDON = ZoneInfo("Europe/London")
+
+
+class Rounding(StrEnum):
+    UP = "up"
+    NEAREST = "nearest"  # halves up
+    DOWN = "down"
+
+
+def round_minutes(minutes: int, increment: int, mode: Rounding) -> int:
+    """``minutes`` rounded to a multiple of ``increment``; positive time stays positive."""
+    if minutes <= 0:
+        return 0
+    whole, part = divmod(minutes, increment)
+    if (mode is Rounding.UP and part) or (mode is Rounding.NEAREST and 2 * part >= increment):
+        whole += 1
+    return max(whole, 1) * increment
 
 
 class CriticalIncidentRule(StrEnum):
@@ -74,6 +96,11 @@ class Tariff:
     cancellation_full_charge_days: int
     billing_period_months: int
     grace_days: int
+    # periods are counted from this month: the LA's financial year (April, in England), so that
+    # no invoice spans two financial years
+    billing_year_starts_month: int = 4
+    spot_rounding_minutes: int = 1
+    spot_rounding: Rounding = Rounding.UP
 
     @classmethod
     def from_rules(
@@ -81,6 +108,7 @@ class Tariff:
     ) -> Tariff:
         try:
             sla = rules["sla"]
+            rounding = rules.get("spot_rounding", {})
             tariff = cls(
                 tenant=tenant,
                 effective_from=effective_from,
@@ -100,6 +128,9 @@ class Tariff:
                 cancellation_full_charge_days=int(rules.get("cancellation_full_charge_days", 0)),
                 billing_period_months=int(rules.get("billing_period_months", 1)),
                 grace_days=int(rules.get("grace_days", 5)),
+                billing_year_starts_month=int(rules.get("billing_year_starts_month", 4)),
+                spot_rounding_minutes=int(rounding.get("increment_minutes", 1)),
+                spot_rounding=Rounding(rounding.get("mode", "up")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DomainError(f"tariff rules are incomplete or invalid: {exc!r}") from exc
@@ -113,14 +144,27 @@ class Tariff:
             raise DomainError("SLA limits need 0 < min_days <= max_days", field="sla")
         if self.billing_period_months not in (1, 2, 3, 4, 6, 12):
             raise DomainError("billing period must divide a year into whole months")
+        if self.spot_rounding_minutes <= 0:
+            raise DomainError("spot time is rounded to a positive number of minutes")
+        if not 1 <= self.billing_year_starts_month <= 12:
+            raise DomainError("billing year must start in a month from 1 to 12")
         if self.effective_to < self.effective_from:
             raise DomainError("tariff ends before it starts", field="effective_to")
 
     def covers(self, day: date) -> bool:
         return self.effective_from <= day <= self.effective_to
 
+    def period_of(self, day: date) -> BillingPeriod:
+        """The billing period holding ``day`` under this tariff."""
+        return period_of(day, self.billing_period_months, self.billing_year_starts_month)
+
+    def next_period(self, period: BillingPeriod) -> BillingPeriod:
+        return self.period_of(period.end + timedelta(days=1))
+
     def spot_cover(self, minutes: int) -> SpotCover:
-        return cheapest_cover(minutes, self.spot_units)
+        """What ``minutes`` of spot time cost: rounded by the authority's rule, then covered."""
+        rounded = round_minutes(minutes, self.spot_rounding_minutes, self.spot_rounding)
+        return cheapest_cover(rounded, self.spot_units)
 
     def check_sla_days(self, days: int) -> None:
         """An SLA purchase must be within the authority's limits; the error states the rule."""
@@ -173,18 +217,31 @@ class BillingPeriod:
         return f"{self.start.isoformat()}..{self.end.isoformat()}"
 
 
-def period_of(day: date, months: int = 1) -> BillingPeriod:
-    """The billing period holding ``day``: calendar months grouped from January."""
-    first_month = (day.month - 1) // months * months + 1
-    last_month = first_month + months - 1
+def period_of(day: date, months: int = 1, year_starts_month: int = 4) -> BillingPeriod:
+    """The billing period holding ``day``: whole calendar months, grouped from the first month
+    of the billing year (April: the financial year of an English local authority).
+
+    Periods never cross the start of the billing year, so quarterly, four-monthly, half-yearly
+    and yearly invoices each fall within one financial year (for example half years are April
+    to September and October to March, never January to June). Monthly periods are calendar
+    months; quarterly ones are calendar quarters when the year starts in January, April, July
+    or October.
+    """
+    index = day.year * 12 + day.month - 1  # months since year 0
+    start = index - (day.month - year_starts_month) % 12 % months
+    end = start + months - 1
+    start_year, start_month = divmod(start, 12)
+    end_year, end_month = divmod(end, 12)
     return BillingPeriod(
-        date(day.year, first_month, 1),
-        date(day.year, last_month, monthrange(day.year, last_month)[1]),
+        date(start_year, start_month + 1, 1),
+        date(end_year, end_month + 1, monthrange(end_year, end_month + 1)[1]),
     )
 
 
-def next_period(period: BillingPeriod, months: int = 1) -> BillingPeriod:
-    return period_of(period.end + timedelta(days=1), months)
+def next_period(
+    period: BillingPeriod, months: int = 1, year_starts_month: int = 4
+) -> BillingPeriod:
+    return period_of(period.end + timedelta(days=1), months, year_starts_month)
 
 
 def closes_at(period: BillingPeriod, grace_days: int) -> datetime:

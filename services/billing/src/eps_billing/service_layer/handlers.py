@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -39,15 +39,15 @@ from eps_billing.domain.invoicing import (
     price_change,
     settle,
 )
-from eps_billing.domain.pricing import Agreement, Delivery, Priced, price_deliveries
-from eps_billing.domain.tariff import (
-    BillingPeriod,
-    Tariff,
-    closes_at,
-    london_date,
-    next_period,
-    period_of,
+from eps_billing.domain.pricing import (
+    Agreement,
+    Delivery,
+    Priced,
+    carried_over,
+    follows,
+    price_deliveries,
 )
+from eps_billing.domain.tariff import BillingPeriod, Tariff, closes_at, london_date
 
 AGREEMENT_NAMESPACE = uuid.UUID("0b6f8e0c-7d0c-4d52-8f0e-2f9c6a1d3b57")
 
@@ -147,6 +147,8 @@ async def reprice(
     touched: Sequence[Delivery],
     agreements: Sequence[AgreementRow],
     new_ids: AbstractSet[uuid.UUID] = frozenset(),
+    *,
+    carry: bool = True,
 ) -> None:
     """Re-price deliveries and everything their SLA draw-down affects; record the differences.
 
@@ -154,6 +156,8 @@ async def reprice(
     balance under deliveries drawn after it: the deliveries from the earliest touched one on (in
     draw order) are re-priced, on top of the minutes drawn before it. New deliveries recorded
     after every delivery already priced against the SLA are simply priced on top of its balance.
+    When a school has SLAs for consecutive years, a changed balance moves the time carried into
+    the next year (``carry``).
     """
     tenant = tariffs.tenant
     alone: list[Delivery] = []
@@ -223,13 +227,12 @@ async def reprice(
         if delta is None:
             continue
         delivery = scope[after.delivery_id]
-        months = tariffs.at(delivery.delivered_on).billing_period_months
         lines.append(
             NewLine(
                 delivery.school_urn,
                 delivery.delivery_id,
                 delivery.delivered_on,
-                period_of(delivery.delivered_on, months).start,
+                tariffs.at(delivery.delivered_on).period_of(delivery.delivered_on).start,
                 delta.pence,
                 delta.sla_minutes,
                 delta.spot_minutes,
@@ -238,6 +241,50 @@ async def reprice(
         )
     await prices.save(tenant, changed, lines)
     await AgreementRepository(conn).set_drawn(tenant, draw_states)
+    if carry:
+        schools = {rows[state.agreement_id].agreement.school_urn for state in draw_states}
+        chained = [school for school in schools if len(by_school.get(school, ())) > 1]
+        if chained:
+            await carry_over_balances(conn, tariffs, chained)
+
+
+async def carry_over_balances(
+    conn: asyncpg.Connection, tariffs: Tariffs, schools: Sequence[str]
+) -> None:
+    """Bring the time carried from each SLA into the school's next year's SLA up to date.
+
+    Walks each school's SLAs in date order. Where the carried minutes (``carried_over`` of the
+    previous year as it now stands) differ from those recorded, the next SLA's minutes change
+    and the deliveries of its year are re-priced: the differences become ledger lines, and the
+    year after that is brought up to date in turn.
+    """
+    tenant = tariffs.tenant
+    agreements = AgreementRepository(conn)
+    for school in sorted(set(schools)):
+        rows = await agreements.for_schools(tenant, [school])
+        for i in range(1, len(rows)):
+            previous, row = rows[i - 1], rows[i]
+            if not follows(previous.agreement, row.agreement):
+                continue
+            tariff = tariffs.find(previous.agreement.valid_from)
+            carried = carried_over(
+                previous.agreement,
+                previous.drawn_minutes,
+                tariff is not None and tariff.sla_carry_over,
+            )
+            if carried == row.carried_minutes:
+                continue
+            minutes = row.agreement.minutes - row.carried_minutes + carried
+            await agreements.set_carried(tenant, row.agreement.agreement_id, minutes, carried)
+            rows[i] = AgreementRow(
+                replace(row.agreement, minutes=minutes), row.drawn_minutes, None, None, carried
+            )
+            in_year = await DeliveryRepository(conn).in_window(
+                tenant, school, row.agreement.valid_from, row.agreement.valid_to
+            )
+            if in_year:
+                await reprice(conn, tariffs, in_year, rows, carry=False)
+                rows = await agreements.for_schools(tenant, [school])  # the balances now
 
 
 def _draw_state(
@@ -269,7 +316,9 @@ async def buy_service_level_agreement(cmd: BuyServiceLevelAgreement, uow: UnitOf
     """Record a school's SLA for an academic year, within the authority's limits.
 
     Unused minutes of the previous year's SLA are added when that year's tariff carries them
-    over. Deliveries of that year already priced are re-priced against the new balance.
+    over (and kept up to date as that year's balance moves; see ``carry_over_balances``), and
+    this year's unused minutes go to an SLA already bought for the next year. Deliveries of the
+    year already priced are re-priced against the new balance.
     """
     tariffs = Tariffs(uow.tenant, await TariffRepository(uow.conn).for_tenant(uow.tenant))
     valid_from = date(cmd.academic_year, 9, 1)
@@ -283,23 +332,15 @@ async def buy_service_level_agreement(cmd: BuyServiceLevelAgreement, uow: UnitOf
     tariff.check_sla_days(cmd.days)
     agreements = AgreementRepository(uow.conn)
     await agreements.hold_new_deliveries()
-    existing = await agreements.for_schools(uow.tenant, [cmd.school_urn])
-    carried = 0
-    previous = next(
-        (a for a in existing if a.agreement.valid_from == date(cmd.academic_year - 1, 9, 1)),
-        None,
-    )
-    previous_tariff = tariffs.find(date(cmd.academic_year - 1, 9, 1))
-    if previous is not None and previous_tariff is not None and previous_tariff.sla_carry_over:
-        carried = max(0, previous.agreement.minutes - previous.drawn_minutes)
+    await agreements.for_schools(uow.tenant, [cmd.school_urn])  # lock the school's SLAs
     agreement = Agreement(
         uuid.uuid5(AGREEMENT_NAMESPACE, f"{uow.tenant}/{cmd.school_urn}/{valid_from}"),
         cmd.school_urn,
         valid_from,
         valid_to,
-        cmd.days * tariff.sla_day_minutes + carried,
+        cmd.days * tariff.sla_day_minutes,
     )
-    if not await agreements.add(uow.tenant, agreement, cmd.days, tariff.sla_day_pence, carried):
+    if not await agreements.add(uow.tenant, agreement, cmd.days, tariff.sla_day_pence, 0):
         raise Conflict(
             f"school {cmd.school_urn} already has an SLA for {cmd.academic_year}/"
             f"{(cmd.academic_year + 1) % 100:02d}",
@@ -311,7 +352,9 @@ async def buy_service_level_agreement(cmd: BuyServiceLevelAgreement, uow: UnitOf
     if in_year:
         rows = await agreements.for_schools(uow.tenant, [cmd.school_urn])
         await reprice(uow.conn, tariffs, in_year, rows)
-    return agreement
+    await carry_over_balances(uow.conn, tariffs, [cmd.school_urn])
+    rows = await agreements.for_schools(uow.tenant, [cmd.school_urn])
+    return next(r.agreement for r in rows if r.agreement.agreement_id == agreement.agreement_id)
 
 
 # --- finalising invoices ------------------------------------------------------------------
@@ -333,17 +376,24 @@ async def finalise_due_invoices(tenant: str, now: datetime, uow: UnitOfWork) -> 
     last = await documents.last_finalised(tenant)
     tariff = tariffs.latest_before(earliest)
     assert tariff is not None
-    months = tariff.billing_period_months
-    period = period_of(earliest, months)
+    period = tariff.period_of(earliest)
     if last is not None and period.start <= last:
-        period = next_period(period_of(last, months), months)
+        closed = (tariffs.latest_before(last) or tariff).period_of(last)
+        tariff, period = _period_from(tariffs, tariff, closed.end + timedelta(days=1))
     issued: list[str] = []
     while closes_at(period, tariff.grace_days) <= now:
         issued.extend(await _finalise_period(tenant, period, now, documents, uow))
-        period = next_period(period, months)
-        tariff = tariffs.latest_before(period.start) or tariff
-        months = tariff.billing_period_months
+        tariff, period = _period_from(tariffs, tariff, period.end + timedelta(days=1))
     return issued
+
+
+def _period_from(tariffs: Tariffs, fallback: Tariff, day: date) -> tuple[Tariff, BillingPeriod]:
+    """The period starting on ``day`` (the day after the last one closed), by the tariff then in
+    force. Where a new tariff groups months differently, the first period under it is cut to
+    start on ``day``, so that no period is closed twice."""
+    tariff = tariffs.latest_before(day) or fallback
+    period = tariff.period_of(day)
+    return tariff, BillingPeriod(max(period.start, day), period.end)
 
 
 async def _finalise_period(
@@ -359,7 +409,7 @@ async def _finalise_period(
     invoiced_before = await documents.invoiced_before(tenant, all_ids)
     numbers: list[str] = []
     for school_urn in sorted(by_school):
-        settlement = settle(by_school[school_urn], invoiced_before)
+        settlement = settle(by_school[school_urn], invoiced_before, period.start)
         silent = list(settlement.settled_silently)
         for kind, lines in (
             (DocumentKind.INVOICE, settlement.invoice),
