@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 
+import asyncpg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.support.infra import Infra, provide_infra
 from tests.support.services import Namespace
@@ -15,5 +18,32 @@ def infra() -> Iterator[Infra]:
 
 
 @pytest.fixture
-def ns() -> Namespace:
-    return Namespace.new()
+async def ns(request: pytest.FixtureRequest) -> AsyncIterator[Namespace]:
+    namespace = Namespace.new()
+    yield namespace
+    if "infra" in request.fixturenames:
+        await _drop(request.getfixturevalue("infra"), namespace)
+
+
+async def _drop(infra: Infra, namespace: Namespace) -> None:
+    """Remove a test's topics and schemas: a long-lived local broker otherwise gathers tens of
+    thousands of partitions over many runs and runs out of file descriptors."""
+    with contextlib.suppress(Exception):  # tidying up; never a test failure
+        admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+        await admin.start()
+        try:
+            topics = [t for t in await admin.list_topics() if t.startswith(namespace.topic_prefix)]
+            if topics:
+                await admin.delete_topics(topics)
+        finally:
+            await admin.close()
+    with contextlib.suppress(Exception):
+        conn = await asyncpg.connect(infra.database_url)
+        try:
+            schemas = await conn.fetch(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", f"%\\_{namespace.tag}"
+            )
+            for row in schemas:
+                await conn.execute(f'DROP SCHEMA "{row["nspname"]}" CASCADE')
+        finally:
+            await conn.close()

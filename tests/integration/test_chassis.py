@@ -7,6 +7,7 @@ import itertools
 import time
 import uuid
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -16,10 +17,11 @@ from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.errors import TransientError
 from eps_chassis.outbox import OutboxRecord, OutboxRelay, add_to_outbox
 from eps_chassis.unit_of_work import UnitOfWork
-from eps_contracts import Envelope, topics
-from eps_contracts.incidents import FAST_TRACK_REQUESTS
+from eps_contracts import Envelope, envelope_for, topics
+from eps_contracts.incidents import FAST_TRACK_REQUESTS, FastTrackAllocationRequested
 from eps_contracts.referrals import ReferralRequested
 from faststream.kafka import KafkaBroker
+from prometheus_client import REGISTRY
 
 from tests.support import builders
 from tests.support.infra import Infra
@@ -181,6 +183,106 @@ async def test_a_transient_failure_backs_off_and_never_commits_past_the_event(
     gaps = [b - a for a, b in itertools.pairwise(failed)]
     assert max(gaps) >= 0.4  # delays grow towards the 1 s cap
     assert time.process_time() - cpu_before < 2.5  # no spinning
+
+
+async def test_routine_batches_step_aside_for_priority_work_and_still_apply_once(
+    infra: Infra, ns: Namespace, tmp_path: Path
+) -> None:
+    schema = await migrated_schema(infra, ns, tmp_path)
+    pool = await db.create_pool(infra.database_url, schema)
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "ALTER TABLE effects ADD COLUMN kind text, ADD COLUMN at timestamptz"
+            " DEFAULT clock_timestamp()"
+        )
+        # a row both kinds of work lock, as a routine booking and the fast track lock an EP
+        await conn.execute("CREATE TABLE diary (id int PRIMARY KEY, changes int NOT NULL)")
+        await conn.execute("INSERT INTO diary VALUES (1, 0)")
+    routine = EventConsumer(name="routine", topics=[topics.UPSTREAM_REFERRAL_REQUESTS])
+    urgent = EventConsumer(name="urgent", topics=[FAST_TRACK_REQUESTS])
+    routine_started = asyncio.Event()
+
+    @routine.on(ReferralRequested)
+    async def slow(event: Envelope[ReferralRequested], uow: UnitOfWork) -> None:
+        routine_started.set()
+        await uow.conn.execute("UPDATE diary SET changes = changes + 1 WHERE id = 1")
+        await uow.conn.execute("INSERT INTO effects (event_id, kind) VALUES ($1, 'r')", event.id)
+        await asyncio.sleep(0.02)  # a routine booking's work, with its row locks held
+
+    @urgent.on(FastTrackAllocationRequested)
+    async def fast(event: Envelope[FastTrackAllocationRequested], uow: UnitOfWork) -> None:
+        await uow.conn.execute("UPDATE diary SET changes = changes + 1 WHERE id = 1")
+        await uow.conn.execute("INSERT INTO effects (event_id, kind) VALUES ($1, 'u')", event.id)
+
+    broker = KafkaBroker(infra.kafka_bootstrap, log_level=10)
+    runtime = ConsumerRuntime(
+        pool=pool, service="chassis", source="/test", topic_prefix=ns.topic_prefix
+    )
+    routine.subscribe(broker, runtime)
+    urgent.subscribe(broker, runtime)  # one process: one gate
+    total = 150
+    routine_topic = ns.topic(topics.UPSTREAM_REFERRAL_REQUESTS.name)
+    urgent_topic = ns.topic(FAST_TRACK_REQUESTS.name)
+
+    def urgent_request() -> bytes:
+        request = FastTrackAllocationRequested(
+            incident_id=uuid.uuid4(),
+            school_urn=builders.SCHOOL,
+            level=2,
+            eps_needed=2,
+            needed_by=datetime.now(UTC) + timedelta(hours=1),
+            duration_minutes=60,
+            senior_lead_required=False,
+        )
+        envelope = envelope_for(
+            request, source="/test", tenant=builders.TENANT, actor="service:incidents"
+        )
+        return envelope.model_dump_json().encode()
+
+    await publish_raw(infra.kafka_bootstrap, urgent_topic, [urgent_request()])
+    await broker.start()
+    try:  # the urgent consumer is up (its first event applied) before the routine work comes
+        await wait_until(
+            lambda: _count(pool, "SELECT count(*) FROM effects", 1), timeout_s=60, what="warm-up"
+        )
+        preempted = _preempted()
+        envelopes = [builders.upstream_envelope() for _ in range(total)]
+        await publish_raw(
+            infra.kafka_bootstrap,
+            routine_topic,
+            [e.model_dump_json().encode() for e in envelopes],
+            key=b"one-partition",
+        )
+        await asyncio.wait_for(routine_started.wait(), 60)
+        await asyncio.sleep(0.2)  # inside a routine batch (150 x 20 ms when polled whole)
+        await publish_raw(infra.kafka_bootstrap, urgent_topic, [urgent_request()])
+        await wait_until(
+            lambda: _count(pool, "SELECT count(*) FROM effects", total + 2),
+            timeout_s=60,
+            what="every effect",
+        )
+        group = ns.group("chassis", "routine")
+        await wait_until(
+            lambda: _lag_zero(infra, group, routine_topic), timeout_s=30, what="offsets"
+        )
+        routine_after_urgent = await pool.fetchval(
+            "SELECT count(*) FROM effects WHERE kind = 'r'"
+            " AND at > (SELECT max(at) FROM effects WHERE kind = 'u')"
+        )
+        changes = await pool.fetchval("SELECT changes FROM diary WHERE id = 1")
+    finally:
+        await broker.stop()
+        await pool.close()
+    # the urgent event did not wait for the routine batch holding the row it needed
+    assert _preempted() > preempted
+    assert routine_after_urgent > 0
+    assert changes == total + 2
+    # every routine event applied once (effects' primary key would refuse a second)
+
+
+def _preempted() -> float:
+    sample = REGISTRY.get_sample_value("eps_batches_preempted_total", {"service": "chassis"})
+    return sample or 0.0
 
 
 async def _after(moment: float) -> bool:
