@@ -19,15 +19,17 @@ from eps_contracts.incidents import (
     INCIDENTS,
     ON_CALL_ROTA,
     UPSTREAM_INCIDENT_REPORTS,
+    FastTrackAllocationRequested,
     IncidentKind,
     IncidentReportSubmitted,
 )
-from eps_contracts.scheduling import AllocatedEp, FastTrackEpsAllocated
+from eps_contracts.scheduling import FAST_TRACK_ALLOCATIONS, AllocatedEp, FastTrackEpsAllocated
 from eps_incidents.bootstrap import definition
 from eps_incidents.entrypoints import jobs
+from eps_scheduling.bootstrap import definition as scheduling_definition
 
 from tests.support.infra import Infra
-from tests.support.kafka import publish_raw, read_topic, wait_until
+from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until
 from tests.support.services import Namespace, running, token
 
 pytestmark = pytest.mark.integration
@@ -347,3 +349,127 @@ async def test_an_answer_with_nobody_shows_the_coordinator_why(infra: Infra, ns:
     assert {c["clock"]: c["state"] for c in view["clocks"]}["allocate"] == "running"
     [event] = published
     assert event["data"]["shortfall_reason"] == reason and event["data"]["ep_ids"] == []
+
+
+ALL_DAY_EVERY_DAY = [{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(1, 8)]
+
+
+async def put_ep(scheduling: httpx.AsyncClient, ep_id: str, *, on_rota: bool) -> None:
+    body = {
+        "ep_id": ep_id,
+        "role": "ep",
+        "working_pattern": ALL_DAY_EVERY_DAY,  # free at any hour, so the test runs any day
+        "weekly_capacity_minutes": 7 * 24 * 60,
+        "base_latitude": 52.64,
+        "base_longitude": -1.14,
+        "on_rota": on_rota,
+    }
+    response = await scheduling.put(f"/scheduling/eps/{ep_id}", json=body, headers=auth(Role.ADMIN))
+    assert response.status_code == 200, response.text
+
+
+async def test_a_shortfall_is_filled_when_the_coordinator_asks_again_with_no_ep_twice(
+    infra: Infra, ns: Namespace
+) -> None:
+    """Real scheduling: the first answer is one EP short; an EP is put on the rota; the
+    coordinator asks again; the incident ends with both EPs, and a redelivered request changes
+    nothing."""
+    now = datetime.now(UTC)
+    async with (
+        running(scheduling_definition(), infra, ns) as (_, scheduling),
+        running(definition(), infra, ns) as (_, client),
+    ):
+        await put_ep(scheduling, "ep-named", on_rota=False)  # the school's named EP: nobody else
+        school = {
+            "latitude": 52.6369,
+            "longitude": -1.1398,
+            "named_ep_id": "ep-named",
+            "effective_from": "2026-09-01",
+        }
+        response = await scheduling.put(
+            f"/scheduling/schools/{SCHOOL}", json=school, headers=auth(Role.ADMIN)
+        )
+        assert response.status_code == 200, response.text
+        await set_up_rota(client, now - timedelta(hours=1), 4)
+        created = await client.post(
+            "/incidents",
+            json=report_body(now - timedelta(minutes=5)),
+            headers=auth(Role.COORDINATOR),
+        )
+        assert created.status_code == 201, created.text
+        url = f"/incidents/{created.json()['incident_id']}"
+
+        async def view() -> dict[str, Any]:
+            return dict((await client.get(url, headers=auth(Role.COORDINATOR))).json())
+
+        async def answered() -> bool:
+            return not (await view())["awaiting_fast_track_answer"]
+
+        await wait_until(answered, timeout_s=15, what="scheduling's first answer")
+        acked = await client.post(f"{url}/acknowledge", headers=auth(Role.COORDINATOR))
+        assert acked.status_code == 200, acked.text
+        first = acked.json()
+        assert [e["ep_id"] for e in first["allocated_eps"]] == ["ep-named"]
+        assert first["shortfall"] == 1 and first["eps_missing"] == 1
+        assert "only 1 of 2 EPs" in first["shortfall_reason"]
+
+        # another EP goes on the critical-incident rota; the coordinator asks again
+        await put_ep(scheduling, "ep-near", on_rota=True)
+        senco = await client.post(f"{url}/fast-track-requests", headers=auth(Role.SENCO))
+        assert senco.status_code == 403
+        asked = await client.post(f"{url}/fast-track-requests", headers=auth(Role.COORDINATOR))
+        assert asked.status_code == 202, asked.text
+        assert asked.json()["fast_track_attempt"] == 2
+        assert asked.json()["awaiting_fast_track_answer"]
+        await wait_until(answered, timeout_s=15, what="scheduling's answer to request 2")
+        final = await view()
+        assert [e["ep_id"] for e in final["allocated_eps"]] == ["ep-named", "ep-near"]
+        assert final["shortfall"] == 0 and final["eps_missing"] == 0
+        assert final["shortfall_reason"] is None and final["status"] == "eps_allocated"
+        refused = await client.post(f"{url}/fast-track-requests", headers=auth(Role.COORDINATOR))
+        assert refused.status_code == 409 and "none is missing" in refused.text
+
+        # request 2 delivered again (a new event id): scheduling gives the same answer again
+        [request] = [
+            e
+            for e in await events_of(infra, ns, FAST_TRACK_REQUESTS.name)
+            if e["data"].get("attempt") == 2
+        ]
+        assert request["data"]["eps_needed"] == 1
+        assert request["data"]["exclude_ep_ids"] == ["ep-named"]
+        again = envelope_for(
+            FastTrackAllocationRequested.model_validate_json(json.dumps(request["data"])),
+            source="incidents",
+            tenant=TENANT,
+            actor="service:incidents",
+        )
+        await publish_raw(
+            infra.kafka_bootstrap,
+            ns.topic(FAST_TRACK_REQUESTS.name),
+            [again.model_dump_json().encode()],
+            key=again.subject.encode(),
+        )
+
+        async def answered_twice() -> bool:
+            answers = await events_of(infra, ns, FAST_TRACK_ALLOCATIONS.name)
+            return [a["data"]["attempt"] for a in answers] == [1, 2, 2] and (
+                await consumer_lag(
+                    infra.kafka_bootstrap,
+                    ns.group("incidents", "fast-track-allocations"),
+                    ns.topic(FAST_TRACK_ALLOCATIONS.name),
+                )
+                == 0
+            )
+
+        await wait_until(answered_twice, timeout_s=15, what="request 2 answered again")
+        after = await view()
+    answers = await events_of(infra, ns, FAST_TRACK_ALLOCATIONS.name)
+    assert answers[1]["data"]["eps"] == answers[2]["data"]["eps"]  # same EP, same appointment
+    assert [e["ep_id"] for e in answers[1]["data"]["eps"]] == ["ep-near"]
+    assert after["allocated_eps"] == final["allocated_eps"]
+    allocated = [
+        e
+        for e in await events_of(infra, ns, INCIDENTS.name)
+        if e["type"].endswith("eps-allocated.v1")
+    ]
+    assert [e["data"]["ep_ids"] for e in allocated] == [["ep-named"], ["ep-named", "ep-near"]]

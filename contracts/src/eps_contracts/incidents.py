@@ -36,10 +36,28 @@ class FastTrackAllocationRequested(Event):
     incident_id: uuid.UUID
     school_urn: SchoolUrn
     level: Literal[1, 2, 3] = Field(description="1 telephone, 2 visit by 2+ EPs, 3 major.")
-    eps_needed: int = Field(ge=1, le=20, description="How many EPs the level needs.")
+    eps_needed: int = Field(
+        ge=1,
+        le=20,
+        description="How many EPs to allocate: what the level needs, or on a later attempt"
+        " those still missing.",
+    )
     needed_by: AwareDatetime = Field(description="When the first contact or visit must start.")
     duration_minutes: int = Field(gt=0, le=12 * 60, description="Time to block in each diary.")
     senior_lead_required: bool = Field(description="Level 3: led by the principal or a senior EP.")
+    attempt: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description="Which request for this incident this is: 1 when it is reported, then one"
+        " more each time the coordinator asks again for EPs still missing. Scheduling answers"
+        " each attempt once (the same attempt again gets the same answer).",
+    )
+    exclude_ep_ids: tuple[PersonId, ...] = Field(
+        (),
+        max_length=50,
+        description="EPs already going to the incident: not to be allocated again.",
+    )
 
 
 # --- reports from upstream local authority systems ------------------------------------------
@@ -163,17 +181,25 @@ class IncidentEpsAllocated(_IncidentEvent):
 
     event_type: ClassVar[str] = "eps.incidents.incident-eps-allocated.v1"
 
-    ep_ids: tuple[PersonId, ...]
-    shortfall: int = Field(ge=0)
+    ep_ids: tuple[PersonId, ...] = Field(
+        description="Every EP now going to the incident (from all of scheduling's answers)."
+    )
+    shortfall: int = Field(ge=0, description="EPs the level needs that are still missing.")
     shortfall_reason: str | None = Field(
         None, max_length=500, description="Scheduling's reason for the shortfall, if any."
     )
 
 
 class IncidentFirstContactMade(_IncidentEvent):
-    """An EP first spoke with the school's leaders."""
+    """An EP (or, with no EP allocated, the coordinator) first spoke with the school's leaders."""
 
     event_type: ClassVar[str] = "eps.incidents.first-contact-made.v1"
+
+    made_by: PersonId | None = Field(
+        None,
+        description="Who made the contact: an allocated EP, or the coordinator when no EP was"
+        " allocated (None: not recorded).",
+    )
 
 
 class IncidentVisitRecorded(_IncidentEvent):

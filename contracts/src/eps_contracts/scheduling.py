@@ -239,3 +239,10 @@ class FastTrackEpsAllocated(Event):
         " senior lead, or a school scheduling does not know. The coordinator must arrange"
         " the rest by hand.",
     )
+    attempt: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description="The request this answers (``FastTrackAllocationRequested.attempt``): a"
+        " later attempt adds EPs to those of earlier ones.",
+    )

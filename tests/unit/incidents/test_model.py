@@ -183,7 +183,7 @@ def test_an_answer_with_nobody_is_recorded_with_its_reason_once_and_the_clock_ru
     [
         ("ack", IncidentStatus.ACKNOWLEDGED),
         ("contact", IncidentStatus.REPORTED),
-        ("contact", IncidentStatus.ACKNOWLEDGED),
+        ("contact", IncidentStatus.VISITS_DONE),
         ("visit", IncidentStatus.EPS_ALLOCATED),
         ("follow_up", IncidentStatus.FIRST_CONTACT_MADE),
         ("close", IncidentStatus.VISITS_DONE),

@@ -1,4 +1,5 @@
 import uuid
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from eps_contracts.scheduling import AppointmentKind
@@ -292,3 +293,56 @@ def test_the_fast_track_option_is_what_trying_every_slot_gives(
     option = option_for(ep("a"), diary, wanted, NOW, POLICY)
     expected = least_disruptive_by_clash(ep("a"), diary, wanted)
     assert (None if option is None else (option.slot.start, len(option.displaced))) == expected
+
+
+# --- a later request for the same incident (the coordinator asking for EPs still missing) ----
+
+
+def again(eps_needed: int, going: set[str], *, senior: bool = False) -> FastTrackNeed:
+    return replace(need(eps_needed, senior=senior), excluded_ep_ids=frozenset(going))
+
+
+def test_eps_already_going_are_never_chosen_again_not_even_the_named_ep() -> None:
+    eps = [ep("named"), ep("r1", base=NEAR), ep("r2", base=FAR)]
+    result = allocate(again(1, {"named", "r1"}), eps, {}, NOW, POLICY)
+    assert [o.ep.ep_id for o in result.chosen] == ["r2"]
+    assert result.shortfall == 0 and result.reason is None
+
+
+def test_when_only_eps_already_going_are_free_the_shortfall_and_reason_say_so() -> None:
+    eps = [ep("named"), ep("r1")]
+    result = allocate(again(1, {"named", "r1"}), eps, {}, NOW, POLICY)
+    assert result.chosen == () and result.shortfall == 1
+    assert result.reason == "only 0 of 1 EPs can start by 2026-11-23 12:00 (London)"
+
+
+def test_a_senior_already_going_leads_so_no_second_lead_is_sought() -> None:
+    eps = [
+        ep("named"),
+        ep("lead", role=EpRole.SENIOR_EP),
+        ep("principal", role=EpRole.PRINCIPAL_EP, on_rota=False),
+        ep("r1", base=FAR),
+    ]
+    result = allocate(again(1, {"named", "lead"}, senior=True), eps, {}, NOW, POLICY)
+    assert [o.ep.ep_id for o in result.chosen] == ["r1"]  # not the principal: a lead is going
+    assert result.reason is None
+
+
+def test_without_a_senior_going_a_later_request_still_finds_the_lead() -> None:
+    eps = [ep("named"), ep("r1"), ep("principal", role=EpRole.PRINCIPAL_EP, on_rota=False)]
+    result = allocate(again(1, {"named"}, senior=True), eps, {}, NOW, POLICY)
+    assert [o.ep.ep_id for o in result.chosen] == ["principal"]
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.sets(st.sampled_from(["named", "r1", "r2", "r3", "r4"])),
+    st.integers(min_value=1, max_value=5),
+)
+def test_no_excluded_ep_is_ever_chosen(going: set[str], eps_needed: int) -> None:
+    eps = [ep("named"), *(ep(f"r{i}") for i in range(1, 5))]
+    result = allocate(again(eps_needed, going), eps, {}, NOW, POLICY)
+    chosen = [o.ep.ep_id for o in result.chosen]
+    assert not set(chosen) & going and len(chosen) == len(set(chosen))
+    assert len(chosen) == min(eps_needed, 5 - len(going))
+    assert result.shortfall == eps_needed - len(chosen)

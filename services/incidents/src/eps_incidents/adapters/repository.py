@@ -90,7 +90,10 @@ def incident_state(i: Incident) -> str:
             "shortfall_reason": i.shortfall_reason,
             "answered_at": iso(i.answered_at),
             "allocated_at": iso(i.allocated_at),
+            "fast_track_attempt": i.fast_track_attempt,
+            "answered_attempts": sorted(i.answered_attempts),
             "first_contact_at": iso(i.first_contact_at),
+            "first_contact_by": i.first_contact_by,
             "visits": [{"at": iso(v.at), "ep_ids": list(v.ep_ids)} for v in i.visits],
             "follow_up": (
                 {"review_on": i.follow_up.review_on.isoformat(), "plan": i.follow_up.plan}
@@ -109,6 +112,7 @@ def incident_from(incident_id: uuid.UUID, tenant: str, status: str, raw: str) ->
     reported_at = _dt(s["reported_at"])
     assert reported_at is not None
     follow_up = s["follow_up"]
+    answered_at = _dt(s.get("answered_at", s["allocated_at"]))
     return Incident(
         incident_id=incident_id,
         tenant=tenant,
@@ -132,9 +136,13 @@ def incident_from(incident_id: uuid.UUID, tenant: str, status: str, raw: str) ->
         shortfall=s["shortfall"],
         # state stored before these keys existed: an answer was recorded iff EPs were
         shortfall_reason=s.get("shortfall_reason"),
-        answered_at=_dt(s.get("answered_at", s["allocated_at"])),
+        answered_at=answered_at,
         allocated_at=_dt(s["allocated_at"]),
+        # state stored before repeated requests existed: one request, answered iff answered_at
+        fast_track_attempt=s.get("fast_track_attempt", 1),
+        answered_attempts=set(s.get("answered_attempts", [1] if answered_at else [])),
         first_contact_at=_dt(s["first_contact_at"]),
+        first_contact_by=s.get("first_contact_by"),
         visits=[Visit(datetime.fromisoformat(v["at"]), tuple(v["ep_ids"])) for v in s["visits"]],
         follow_up=(
             FollowUp(date.fromisoformat(follow_up["review_on"]), follow_up["plan"])

@@ -29,12 +29,22 @@ class RecordFastTrackAllocation:
     shortfall: int
     allocated_at: datetime
     shortfall_reason: str | None = None
+    attempt: int = 1  # which request this answers (later ones add to the EPs going)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestMissingEps:
+    """Ask scheduling again for the EPs the incident's level still needs."""
+
+    incident_id: uuid.UUID
 
 
 @dataclass(frozen=True, slots=True)
 class RecordFirstContact:
     incident_id: uuid.UUID
     made_at: datetime
+    made_by: str | None = None  # an EP, or the coordinator when no EP was allocated
+    recorded_by: str | None = None  # the caller (taken as made_by when nobody is allocated)
 
 
 @dataclass(frozen=True, slots=True)

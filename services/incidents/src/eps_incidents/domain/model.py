@@ -5,6 +5,12 @@ follow-up planned -> closed. Scheduling's allocation may arrive before anyone ac
 fast track is asked for at once); it is recorded then and the status catches up on
 acknowledgement. Level 1 (a telephone consultation) needs no visit: its follow-up can be
 planned straight after the first contact.
+
+Scheduling may answer with fewer EPs than the level needs (or none). The coordinator can then
+ask again for the EPs still missing (a new attempt, leaving out the EPs already going); each
+answer adds its EPs to those already going, once per attempt. And the response never waits on
+scheduling: once acknowledged, the first contact can be recorded even with no EP allocated (the
+coordinator, or an EP arranged by hand, made it), and the rest of the lifecycle follows.
 """
 
 from __future__ import annotations
@@ -102,7 +108,10 @@ class Incident:
     shortfall_reason: str | None = None
     answered_at: datetime | None = None  # scheduling's latest answer (even one with nobody)
     allocated_at: datetime | None = None  # the first answer with EPs (the allocation clock)
+    fast_track_attempt: int = 1  # the latest request for EPs sent to scheduling
+    answered_attempts: set[int] = field(default_factory=set)  # the requests scheduling answered
     first_contact_at: datetime | None = None
+    first_contact_by: str | None = None
     visits: list[Visit] = field(default_factory=list)
     follow_up: FollowUp | None = None
     closed_at: datetime | None = None
@@ -149,17 +158,7 @@ class Incident:
                 assigned_to=incident.assigned_to,
             )
         )
-        incident.events.append(
-            FastTrackAllocationRequested(
-                incident_id=incident.incident_id,
-                school_urn=report.school_urn,
-                level=report.level,
-                eps_needed=targets.eps_needed,
-                needed_by=incident.needed_by,
-                duration_minutes=targets.response_minutes,
-                senior_lead_required=targets.senior_lead_required,
-            )
-        )
+        incident.events.append(incident._fast_track_request(now))
         if incident.escalations:
             incident.events.append(
                 IncidentEscalated(
@@ -185,6 +184,16 @@ class Incident:
     @property
     def is_open(self) -> bool:
         return self.status != IncidentStatus.CLOSED
+
+    @property
+    def eps_missing(self) -> int:
+        """EPs the level needs that are not yet allocated."""
+        return max(0, self.targets.eps_needed - len(self.allocated_eps))
+
+    @property
+    def awaiting_answer(self) -> bool:
+        """The latest request for EPs has not been answered by scheduling yet."""
+        return self.fast_track_attempt not in self.answered_attempts
 
     # --- acknowledgement and escalation ----------------------------------------------------
 
@@ -240,41 +249,93 @@ class Incident:
 
     # --- allocation (from scheduling's fast track) ---------------------------------------
 
+    def request_more_eps(self, now: datetime) -> FastTrackAllocationRequested:
+        """Ask scheduling again for the EPs the level still needs (a new attempt).
+
+        Refused when the incident is closed, when nothing is missing, and while the latest
+        request is unanswered (two requests in flight could send more EPs than needed). The EPs
+        already going are excluded, so none is booked twice. The EPs must start by the original
+        deadline while it is ahead; once it has passed, by the same target counted from now.
+        """
+        if not self.is_open:
+            raise Conflict("cannot ask for more EPs: the incident is closed")
+        if self.eps_missing == 0:
+            raise Conflict(
+                "cannot ask for more EPs: none is missing"
+                f" ({len(self.allocated_eps)} of {self.targets.eps_needed} allocated)"
+            )
+        if self.awaiting_answer:
+            raise Conflict(
+                f"cannot ask for more EPs: scheduling has not yet answered request"
+                f" {self.fast_track_attempt}; ask again once it has"
+            )
+        self.fast_track_attempt += 1
+        request = self._fast_track_request(now)
+        self.events.append(request)
+        return request
+
+    def _fast_track_request(self, now: datetime) -> FastTrackAllocationRequested:
+        needed_by = self.needed_by
+        if needed_by <= now:  # the deadline has passed: the same window again, from now
+            target = self.targets.first_visit or self.targets.first_contact
+            needed_by = target.due(now)
+        return FastTrackAllocationRequested(
+            incident_id=self.incident_id,
+            school_urn=self.report.school_urn,
+            level=self.report.level,
+            eps_needed=self.eps_missing,
+            needed_by=needed_by,
+            duration_minutes=self.targets.response_minutes,
+            senior_lead_required=self.targets.senior_lead_required,
+            attempt=self.fast_track_attempt,
+            exclude_ep_ids=tuple(e.ep_id for e in self.allocated_eps),
+        )
+
     def record_allocation(
         self,
         eps: tuple[AllocatedEp, ...],
         shortfall: int,
         allocated_at: datetime,
         shortfall_reason: str | None = None,
+        attempt: int = 1,
     ) -> bool:
-        """Record who is going and when; the same answer twice changes nothing.
+        """Add scheduling's answer to a request to who is going; each answer counts once.
 
         An answer with nobody (no EP free in time, or a school scheduling does not know) is
         recorded too, with scheduling's reason, so the coordinator sees at once that EPs must
-        be arranged by hand; the allocation clock keeps running.
+        be arranged by hand (or asked for again); the allocation clock keeps running. The EPs of
+        a later attempt join those already going (an EP already going is not added twice); the
+        shortfall is then what the level still lacks.
         """
         if not self.is_open:
             raise Conflict("the incident is closed; an allocation can no longer be recorded")
-        answer = (eps, shortfall, shortfall_reason)
-        if self.answered_at is not None and answer == (
-            self.allocated_eps,
-            self.shortfall,
-            self.shortfall_reason,
-        ):
-            return False
-        self.allocated_eps, self.shortfall = eps, shortfall
+        if attempt in self.answered_attempts:
+            return False  # redelivered: already counted
+        going = {e.ep_id for e in self.allocated_eps}
+        added: list[AllocatedEp] = []
+        for ep in eps:
+            if ep.ep_id not in going:
+                going.add(ep.ep_id)
+                added.append(ep)
+        self.allocated_eps += tuple(added)
+        self.answered_attempts.add(attempt)
+        self.fast_track_attempt = max(self.fast_track_attempt, attempt)
+        # the first answer's shortfall is scheduling's; after that, what the level still lacks
+        self.shortfall = shortfall if attempt == 1 else self.eps_missing
+        if shortfall_reason and attempt > 1:
+            shortfall_reason = f"request {attempt}: {shortfall_reason}"[:500]
         self.shortfall_reason, self.answered_at = shortfall_reason, allocated_at
-        if eps and self.allocated_at is None:
+        if self.allocated_eps and self.allocated_at is None:
             self.allocated_at = allocated_at
-        if eps and self.status == IncidentStatus.ACKNOWLEDGED:
+        if self.allocated_eps and self.status == IncidentStatus.ACKNOWLEDGED:
             self.status = IncidentStatus.EPS_ALLOCATED
         self.events.append(
             IncidentEpsAllocated(
                 incident_id=self.incident_id,
                 at=allocated_at,
-                ep_ids=tuple(e.ep_id for e in eps),
-                shortfall=shortfall,
-                shortfall_reason=shortfall_reason,
+                ep_ids=tuple(e.ep_id for e in self.allocated_eps),
+                shortfall=self.shortfall,
+                shortfall_reason=self.shortfall_reason,
             )
         )
         self.check_breaches(allocated_at)
@@ -282,12 +343,33 @@ class Incident:
 
     # --- the response ----------------------------------------------------------------------
 
-    def record_first_contact(self, made_at: datetime, now: datetime) -> None:
-        self._require(IncidentStatus.EPS_ALLOCATED, action="record a first contact")
+    def record_first_contact(
+        self,
+        made_at: datetime,
+        now: datetime,
+        made_by: str | None = None,
+        recorded_by: str | None = None,
+    ) -> None:
+        """The first contact with the school's leaders, by an allocated EP or anyone else.
+
+        Once acknowledged it may be recorded with no EP allocated (scheduling found nobody, or
+        has not answered): the coordinator, or an EP arranged by hand, made it. A school in
+        crisis is never left waiting on the allocation. Who made it is ``made_by``; when not
+        said and no EP is allocated, it was whoever records it (the coordinator who phoned).
+        """
+        self._require(
+            IncidentStatus.ACKNOWLEDGED,
+            IncidentStatus.EPS_ALLOCATED,
+            action="record a first contact",
+        )
         self._check_time(made_at, now, not_before=self.reported_at, name="made_at")
-        self.first_contact_at = made_at
+        if made_by is None and not self.allocated_eps:
+            made_by = recorded_by
+        self.first_contact_at, self.first_contact_by = made_at, made_by
         self.status = IncidentStatus.FIRST_CONTACT_MADE
-        self.events.append(IncidentFirstContactMade(incident_id=self.incident_id, at=made_at))
+        self.events.append(
+            IncidentFirstContactMade(incident_id=self.incident_id, at=made_at, made_by=made_by)
+        )
         self.check_breaches(now)
 
     def record_visit(self, visited_at: datetime, ep_ids: tuple[str, ...], now: datetime) -> None:

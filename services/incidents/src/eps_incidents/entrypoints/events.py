@@ -53,6 +53,7 @@ async def on_fast_track_eps_allocated(
         shortfall=data.shortfall,
         allocated_at=event.time,
         shortfall_reason=data.reason,
+        attempt=data.attempt,
     )
     try:
         await handlers.record_fast_track_allocation(cmd, uow)

@@ -41,6 +41,11 @@ CONFIGURERS = require_roles(Role.PRINCIPAL_EP, Role.ADMIN)
 
 class FirstContactBody(ContractModel):
     made_at: AwareDatetime
+    made_by: PersonId | None = Field(
+        None,
+        description="Who made the contact (an EP, or the coordinator). Not given and no EP"
+        " allocated: the caller.",
+    )
 
 
 class VisitBody(ContractModel):
@@ -120,9 +125,15 @@ def incident_view(incident: Incident, now: datetime) -> dict[str, Any]:
             }
             for e in incident.allocated_eps
         ],
+        "eps_needed": incident.targets.eps_needed,
+        "eps_missing": incident.eps_missing,
         "shortfall": incident.shortfall,
         "shortfall_reason": incident.shortfall_reason,
         "answered_at": _local(incident.answered_at),
+        "fast_track_attempt": incident.fast_track_attempt,
+        "awaiting_fast_track_answer": incident.awaiting_answer,
+        "first_contact_at": _local(incident.first_contact_at),
+        "first_contact_by": incident.first_contact_by,
         "clocks": [
             {
                 "clock": c.clock.value,
@@ -252,6 +263,28 @@ async def acknowledge_incident(
     )
 
 
+@router.post("/{incident_id}/fast-track-requests", status_code=202)
+async def request_missing_eps(
+    incident_id: uuid.UUID,
+    principal: Principal = RESPONDERS,
+    runtime: ServiceRuntime = Depends(get_runtime),
+) -> dict[str, Any]:
+    """Ask scheduling again for the EPs the level still needs (those going are left out).
+
+    409 when the incident is closed, when no EP is missing, or while scheduling has not yet
+    answered the previous request. Scheduling's answer arrives on the fast track and shows in
+    the incident (``allocated_eps``, ``eps_missing``, ``shortfall_reason``).
+    """
+    cmd = commands.RequestMissingEps(incident_id)
+    return await _act(
+        runtime,
+        principal,
+        incident_id,
+        "request_missing_eps",
+        lambda uow, now: handlers.request_missing_eps(cmd, uow, now),
+    )
+
+
 @router.post("/{incident_id}/first-contact")
 async def record_first_contact(
     incident_id: uuid.UUID,
@@ -259,7 +292,9 @@ async def record_first_contact(
     principal: Principal = RESPONDERS,
     runtime: ServiceRuntime = Depends(get_runtime),
 ) -> dict[str, Any]:
-    cmd = commands.RecordFirstContact(incident_id, body.made_at)
+    cmd = commands.RecordFirstContact(
+        incident_id, body.made_at, made_by=body.made_by, recorded_by=principal.subject
+    )
     return await _act(
         runtime,
         principal,

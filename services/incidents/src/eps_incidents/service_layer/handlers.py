@@ -81,15 +81,26 @@ async def record_fast_track_allocation(
         uow,
         cmd.incident_id,
         lambda i: i.record_allocation(
-            cmd.eps, cmd.shortfall, cmd.allocated_at, cmd.shortfall_reason
+            cmd.eps, cmd.shortfall, cmd.allocated_at, cmd.shortfall_reason, cmd.attempt
         ),
     )
+
+
+async def request_missing_eps(
+    cmd: commands.RequestMissingEps, uow: UnitOfWork, now: datetime
+) -> Incident:
+    """Publish a new fast-track request (next attempt) for the EPs the level still needs."""
+    return await _change(uow, cmd.incident_id, lambda i: i.request_more_eps(now))
 
 
 async def record_first_contact(
     cmd: commands.RecordFirstContact, uow: UnitOfWork, now: datetime
 ) -> Incident:
-    return await _change(uow, cmd.incident_id, lambda i: i.record_first_contact(cmd.made_at, now))
+    return await _change(
+        uow,
+        cmd.incident_id,
+        lambda i: i.record_first_contact(cmd.made_at, now, cmd.made_by, cmd.recorded_by),
+    )
 
 
 async def record_visit(cmd: commands.RecordVisit, uow: UnitOfWork, now: datetime) -> Incident:

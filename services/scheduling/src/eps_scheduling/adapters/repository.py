@@ -601,22 +601,39 @@ class ReadModelRepository:
 
 
 class FastTrackRepository:
+    """Answers given to fast-track requests, one per (incident, attempt)."""
+
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
-    async def answer(self, tenant: str, incident_id: uuid.UUID) -> str | None:
+    async def answer(self, tenant: str, incident_id: uuid.UUID, attempt: int = 1) -> str | None:
         value = await self.conn.fetchval(
             "SELECT answer::text FROM fast_track_allocations"
-            " WHERE tenant = $1 AND incident_id = $2",
+            " WHERE tenant = $1 AND incident_id = $2 AND attempt = $3",
             tenant,
             incident_id,
+            attempt,
         )
         return value if isinstance(value, str) else None
 
-    async def save_answer(self, tenant: str, incident_id: uuid.UUID, answer_json: str) -> None:
-        await self.conn.execute(
-            "INSERT INTO fast_track_allocations (tenant, incident_id, answer) VALUES ($1, $2, $3)",
+    async def allocated_ep_ids(self, tenant: str, incident_id: uuid.UUID) -> set[str]:
+        """The EPs every earlier answer for the incident sent (never to be booked twice)."""
+        rows = await self.conn.fetch(
+            "SELECT DISTINCT ep->>'ep_id' FROM fast_track_allocations,"
+            " jsonb_array_elements(answer->'eps') AS ep WHERE tenant = $1 AND incident_id = $2",
             tenant,
             incident_id,
+        )
+        return {r[0] for r in rows}
+
+    async def save_answer(
+        self, tenant: str, incident_id: uuid.UUID, attempt: int, answer_json: str
+    ) -> None:
+        await self.conn.execute(
+            "INSERT INTO fast_track_allocations (tenant, incident_id, attempt, answer)"
+            " VALUES ($1, $2, $3, $4)",
+            tenant,
+            incident_id,
+            attempt,
             answer_json,
         )

@@ -9,6 +9,9 @@ Rules, in order:
    to the school, then the earliest start.
 Each EP gets the option that displaces least (then the earliest). Only routine appointments that
 have not started may be displaced; statutory visits and other incidents never move.
+4. On a later request for the same incident (the coordinator asking for EPs still missing), the
+   EPs already going are excluded, so nobody is booked twice; a senior or principal EP among
+   them already leads, so no second lead is sought.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class FastTrackNeed:
     duration_minutes: int
     senior_lead_required: bool
     on_site: bool  # level 1 is a telephone consultation: no travel
+    excluded_ep_ids: frozenset[str] = frozenset()  # already going (earlier attempts)
 
     @property
     def place(self) -> str | None:
@@ -73,13 +77,22 @@ def unknown_school(school_urn: str, eps_needed: int) -> Allocation:
     )
 
 
-def shortfall_reason(need: FastTrackNeed, chosen: Sequence[Option]) -> str | None:
-    """Why the allocation falls short of what the level needs, or None when it does not."""
+def shortfall_reason(
+    need: FastTrackNeed, chosen: Sequence[Option], *, lead_going: bool = False
+) -> str | None:
+    """Why the allocation falls short of what the level needs, or None when it does not.
+
+    ``lead_going``: a senior or principal EP allocated earlier to the incident already leads.
+    """
     problems = []
     if len(chosen) < need.eps_needed:
         by = need.needed_by.astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
         problems.append(f"only {len(chosen)} of {need.eps_needed} EPs can start by {by} (London)")
-    if need.senior_lead_required and not any(o.ep.role.is_senior for o in chosen):
+    if (
+        need.senior_lead_required
+        and not lead_going
+        and not any(o.ep.role.is_senior for o in chosen)
+    ):
         problems.append("no senior or principal EP can lead")
     return "; ".join(problems) or None
 
@@ -159,8 +172,12 @@ def allocate(
 ) -> Allocation:
     """Choose up to ``eps_needed`` EPs for the incident (see the module rules)."""
     named_id = need.school.named_ep_id
+    excluded = need.excluded_ep_ids
+    lead_going = any(ep.ep_id in excluded and ep.role.is_senior for ep in eps)
     options: dict[str, Option] = {}
     for ep in eps:
+        if ep.ep_id in excluded:
+            continue
         if ep.ep_id == named_id or ep.on_rota or (need.senior_lead_required and ep.role.is_senior):
             option = option_for(
                 ep, diaries.get(ep.ep_id, ()), need, now, policy, is_named_ep=ep.ep_id == named_id
@@ -170,7 +187,7 @@ def allocate(
     ranked = sorted(options.values(), key=Option.rank)
     chosen: list[Option] = []
     named = options.get(named_id)
-    if need.senior_lead_required and not (named and named.ep.role.is_senior):
+    if need.senior_lead_required and not lead_going and not (named and named.ep.role.is_senior):
         lead = next((o for o in ranked if o.ep.role.is_senior), None)
         if lead is not None:
             chosen.append(lead)
@@ -178,7 +195,11 @@ def allocate(
         chosen.append(named)
     chosen.extend(o for o in ranked if o.ep.on_rota and o not in chosen)
     chosen = chosen[: need.eps_needed]
-    return Allocation(tuple(chosen), need.eps_needed - len(chosen), shortfall_reason(need, chosen))
+    return Allocation(
+        tuple(chosen),
+        need.eps_needed - len(chosen),
+        shortfall_reason(need, chosen, lead_going=lead_going),
+    )
 
 
 def new_slot_for_displaced(

@@ -120,6 +120,8 @@ class AllocateFastTrack:
     duration_minutes: int
     senior_lead_required: bool
     now: datetime
+    attempt: int = 1  # the coordinator asking again for EPs still missing: 2, 3, ...
+    exclude_ep_ids: tuple[str, ...] = ()  # EPs already going to the incident
 
 
 @dataclass(frozen=True, slots=True)

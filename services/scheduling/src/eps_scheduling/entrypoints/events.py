@@ -55,6 +55,8 @@ async def on_fast_track_requested(
         duration_minutes=data.duration_minutes,
         senior_lead_required=data.senior_lead_required,
         now=max(event.time, datetime.now(UTC)),
+        attempt=data.attempt,
+        exclude_ep_ids=data.exclude_ep_ids,
     )
     try:
         await handlers.allocate_fast_track(cmd, uow)

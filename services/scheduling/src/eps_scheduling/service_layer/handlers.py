@@ -356,9 +356,12 @@ async def allocate_fast_track(
 
     Every request is answered, even one for a school scheduling does not know (nobody, with
     the reason), so the coordinator is never left waiting for an answer that will not come.
+    Each attempt is answered once: the same attempt again gets the same answer, while a later
+    attempt (the coordinator asking for EPs still missing) is allocated afresh, leaving out
+    every EP already going, whether the request names them or an earlier answer sent them.
     """
     answers = FastTrackRepository(uow.conn)
-    previous = await answers.answer(uow.tenant, cmd.incident_id)
+    previous = await answers.answer(uow.tenant, cmd.incident_id, cmd.attempt)
     if previous is not None:  # asked again: the same answer again
         answer = FastTrackEpsAllocated.model_validate_json(previous)
         uow.publish(answer)
@@ -367,7 +370,10 @@ async def allocate_fast_track(
     school = await staff.get_school(uow.tenant, cmd.school_urn)
     if school is None:
         nobody = unknown_school(cmd.school_urn, cmd.eps_needed)
-        return await _answer(uow, cmd.incident_id, [], nobody.shortfall, nobody.reason)
+        return await _answer(uow, cmd, [], nobody.shortfall, nobody.reason)
+    going = set(cmd.exclude_ep_ids)
+    if cmd.attempt > 1:  # the first request has no earlier answer (one query less on the fast path)
+        going |= await answers.allocated_ep_ids(uow.tenant, cmd.incident_id)
     need = FastTrackNeed(
         incident_id=cmd.incident_id,
         school=school,
@@ -376,6 +382,7 @@ async def allocate_fast_track(
         duration_minutes=cmd.duration_minutes,
         senior_lead_required=cmd.senior_lead_required,
         on_site=cmd.level > 1,
+        excluded_ep_ids=frozenset(going),
     )
     candidates = [
         ep.ep_id
@@ -383,6 +390,7 @@ async def allocate_fast_track(
         if ep.active
         and ep.role.is_qualified_ep
         and (ep.on_rota or ep.ep_id == school.named_ep_id or ep.role.is_senior)
+        and (ep.ep_id not in going or ep.role.is_senior)  # a senior going already leads
     ]
     eps = await staff.lock_eps(uow.tenant, candidates)
     policy = await PolicyRepository(uow.conn).get(uow.tenant)
@@ -418,25 +426,26 @@ async def allocate_fast_track(
                 displaced_appointment_ids=tuple(a.appointment_id for a in option.displaced),
             )
         )
-    return await _answer(uow, cmd.incident_id, allocated, allocation.shortfall, allocation.reason)
+    return await _answer(uow, cmd, allocated, allocation.shortfall, allocation.reason)
 
 
 async def _answer(
     uow: UnitOfWork,
-    incident_id: uuid.UUID,
+    cmd: commands.AllocateFastTrack,
     allocated: Sequence[AllocatedEp],
     shortfall: int,
     reason: str | None,
 ) -> FastTrackEpsAllocated:
-    """Keep the answer (a repeated request gets it again) and publish it on the fast track."""
+    """Keep the answer (the same attempt again gets it again) and publish it on the fast track."""
     answer = FastTrackEpsAllocated(
-        incident_id=incident_id,
+        incident_id=cmd.incident_id,
         eps=tuple(allocated),
         shortfall=shortfall,
         reason=reason[:500] if reason else None,
+        attempt=cmd.attempt,
     )
     await FastTrackRepository(uow.conn).save_answer(
-        uow.tenant, incident_id, answer.model_dump_json()
+        uow.tenant, cmd.incident_id, cmd.attempt, answer.model_dump_json()
     )
     uow.publish(answer)
     return answer
