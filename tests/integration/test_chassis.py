@@ -218,8 +218,9 @@ async def test_routine_batches_step_aside_for_priority_work_and_still_apply_once
     runtime = ConsumerRuntime(
         pool=pool, service="chassis", source="/test", topic_prefix=ns.topic_prefix
     )
-    routine.subscribe(broker, runtime)
-    urgent.subscribe(broker, runtime)  # one process: one gate
+    urgent.subscribe(broker, runtime)
+    routine_broker = KafkaBroker(infra.kafka_bootstrap, log_level=10)
+    routine.subscribe(routine_broker, runtime)  # one process: one gate
     total = 150
     routine_topic = ns.topic(topics.UPSTREAM_REFERRAL_REQUESTS.name)
     urgent_topic = ns.topic(FAST_TRACK_REQUESTS.name)
@@ -253,6 +254,7 @@ async def test_routine_batches_step_aside_for_priority_work_and_still_apply_once
             [e.model_dump_json().encode() for e in envelopes],
             key=b"one-partition",
         )
+        await routine_broker.start()  # all 150 are there: its first poll takes them as one batch
         await asyncio.wait_for(routine_started.wait(), 60)
         await asyncio.sleep(0.2)  # inside a routine batch (150 x 20 ms when polled whole)
         await publish_raw(infra.kafka_bootstrap, urgent_topic, [urgent_request()])
@@ -271,6 +273,7 @@ async def test_routine_batches_step_aside_for_priority_work_and_still_apply_once
         )
         changes = await pool.fetchval("SELECT changes FROM diary WHERE id = 1")
     finally:
+        await routine_broker.stop()
         await broker.stop()
         await pool.close()
     # the urgent event did not wait for the routine batch holding the row it needed
