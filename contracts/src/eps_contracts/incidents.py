@@ -176,6 +176,17 @@ class IncidentEscalated(_IncidentEvent):
     reason: str = Field(max_length=200)
 
 
+class IncidentLeftUnassigned(_IncidentEvent):
+    """Nobody could be given the incident: no coordinator on call and no principal EP set.
+
+    The LA's out-of-hours service must find someone; the incident is otherwise handled as usual
+    (EPs are still asked for at once) and anyone with a coordinator role may acknowledge it."""
+
+    event_type: ClassVar[str] = "eps.incidents.incident-left-unassigned.v1"
+
+    reason: str = Field(max_length=200, description="Why nobody could be assigned.")
+
+
 class IncidentEpsAllocated(_IncidentEvent):
     """Scheduling's allocation of EPs was recorded on the incident."""
 

@@ -11,6 +11,7 @@ from eps_contracts.incidents import (
     IncidentAcknowledged,
     IncidentEpsAllocated,
     IncidentEscalated,
+    IncidentLeftUnassigned,
     IncidentReported,
     IncidentResponseTargetBreached,
     ResponseClock,
@@ -66,6 +67,21 @@ def test_nobody_on_call_goes_straight_to_the_principal_and_the_escalation_is_rec
         (None, "pep-1", "no coordinator on call")
     ]
     assert any(isinstance(e, IncidentEscalated) for e in incident.events)
+
+
+def test_with_nobody_on_call_and_no_principal_the_incident_says_so_and_anyone_may_take_it() -> None:
+    incident = Incident.report_new("la", report(2), T0, policy(principal=None), Rota([]))
+    assert incident.assigned_to is None
+    unassigned = [e for e in incident.events if isinstance(e, IncidentLeftUnassigned)]
+    assert [e.reason for e in unassigned] == ["nobody on call and no principal EP configured"]
+    assert any(isinstance(e, FastTrackAllocationRequested) for e in incident.events)
+    incident.acknowledge("coord-z", T0 + MIN, may_act_for_anyone=False)
+    assert incident.acknowledged_by == "coord-z"
+
+
+def test_an_assigned_incident_is_not_reported_unassigned() -> None:
+    incident = Incident.report_new("la", report(2), T0, policy(), Rota([]))
+    assert not any(isinstance(e, IncidentLeftUnassigned) for e in incident.events)
 
 
 def test_a_report_from_the_future_is_refused() -> None:

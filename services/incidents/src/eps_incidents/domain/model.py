@@ -30,6 +30,7 @@ from eps_contracts.incidents import (
     IncidentEscalated,
     IncidentFirstContactMade,
     IncidentFollowUpPlanned,
+    IncidentLeftUnassigned,
     IncidentReport,
     IncidentReported,
     IncidentResponseTargetBreached,
@@ -159,6 +160,14 @@ class Incident:
             )
         )
         incident.events.append(incident._fast_track_request(now))
+        if not incident.chain:
+            incident.events.append(
+                IncidentLeftUnassigned(
+                    incident_id=incident.incident_id,
+                    at=now,
+                    reason="nobody on call and no principal EP configured",
+                )
+            )
         if incident.escalations:
             incident.events.append(
                 IncidentEscalated(
@@ -233,7 +242,8 @@ class Incident:
 
     def acknowledge(self, by: str, now: datetime, *, may_act_for_anyone: bool) -> None:
         self._require(IncidentStatus.REPORTED, action="acknowledge")
-        if by not in self.chain[: self.chain_position + 1] and not may_act_for_anyone:
+        assigned = self.chain[: self.chain_position + 1]
+        if assigned and by not in assigned and not may_act_for_anyone:  # unassigned: anyone
             raise Forbidden(
                 "only the coordinator on call, someone it has escalated to, or a principal or"
                 " senior EP may acknowledge this incident"
