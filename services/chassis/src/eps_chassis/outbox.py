@@ -222,7 +222,7 @@ class OutboxRelay:
                 bootstrap_servers=self.bootstrap_servers,
                 acks="all",
                 enable_idempotence=True,
-                linger_ms=1,
+                linger_ms=0,  # the relay sends whole batches at once; a wait only adds latency
                 request_timeout_ms=int(self.publish_timeout_s * 1000),
                 client_id=f"{self.service}-outbox",
             )
