@@ -26,6 +26,7 @@ from eps_contracts.scheduling import (
     BOOKING_REQUESTS,
     DELIVERED_TIME,
     FAST_TRACK_ALLOCATIONS,
+    SCHOOLS,
     AppointmentBookingRequested,
     AppointmentKind,
     FundingStream,
@@ -512,3 +513,92 @@ async def test_the_planning_job_proposes_each_schools_two_meetings_once(
         "2026-12-07T00:00:00Z",
         "2027-01-05T00:00:00Z",
     ]
+
+
+async def test_a_new_named_ep_takes_over_the_schools_planning_meetings_once(
+    infra: Infra, ns: Namespace
+) -> None:
+    clock = FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    async with running(definition(), infra, ns, clock=clock) as (_, client):
+        await seed(client)
+        proposed = await client.post(
+            f"/scheduling/schools/{SCHOOL}/planning-meetings",
+            json={"academic_year": 2026},
+            headers=headers(),
+        )
+        assert proposed.status_code == 201, proposed.text
+        window = {"start": "2026-11-23T00:00:00Z", "end": "2027-02-20T00:00:00Z"}
+        school_diary = await client.get(
+            f"/scheduling/schools/{SCHOOL}/appointments", params=window, headers=headers(Role.EP)
+        )
+        assert school_diary.status_code == 200, school_diary.text
+        meetings = {
+            row["appointment_id"]: datetime.fromisoformat(row["starts_at"])
+            for row in school_diary.json()
+            if row["kind"] == "planning_meeting"
+        }
+        assert sorted(meetings.values()) == [
+            datetime(2026, 12, 7, tzinfo=UTC),
+            datetime(2027, 1, 5, tzinfo=UTC),
+        ]
+        # the new EP is busy when the autumn meeting starts: it goes to their next free slot
+        busy = await client.post(
+            "/scheduling/appointments",
+            json=booking(datetime(2026, 12, 7, 0, 0, tzinfo=UTC)),
+            headers=headers(Role.EP),
+        )
+        assert busy.status_code == 201, busy.text
+
+        change = {
+            "latitude": 52.6369,
+            "longitude": -1.1398,
+            "named_ep_id": "ep-near",
+            "effective_from": "2026-12-01",
+        }
+        url = f"/scheduling/schools/{SCHOOL}"
+        first = await client.put(url, json=change, headers=headers())
+        assert first.status_code == 200, first.text
+        moved = {row["appointment_id"]: row for row in first.json()["appointments"]}
+        again = await client.put(url, json=change, headers=headers())
+        assert again.status_code == 200, again.text
+        assert again.json()["appointments"] == []
+        new_diary = await client.get(
+            "/scheduling/eps/ep-near/diary", params=window, headers=headers(Role.EP)
+        )
+        old_diary = await client.get(
+            "/scheduling/eps/ep-named/diary", params=window, headers=headers(Role.EP)
+        )
+        assert new_diary.status_code == old_diary.status_code == 200
+
+        async def rescheduled() -> list[dict[str, Any]]:
+            return [
+                e["data"]
+                for e in await events_on(infra, ns, APPOINTMENTS.name)
+                if e["type"].endswith("appointment-rescheduled.v1")
+                or e["type"].endswith("appointment-cancelled.v1")
+            ]
+
+        async def both_published() -> bool:
+            return len(await rescheduled()) >= 2
+
+        await wait_until(both_published, timeout_s=15, what="moves published")
+        await asyncio.sleep(0.5)  # the repeated PUT would have been relayed by now
+        published = await rescheduled()
+        assigned = [e["data"] for e in await events_on(infra, ns, SCHOOLS.name)]
+    assert set(moved) == set(meetings)
+    assert {row["ep_id"] for row in moved.values()} == {"ep-near"}
+    in_new_diary = {row["appointment_id"]: row for row in new_diary.json()}
+    assert set(meetings) <= set(in_new_diary)
+    assert not set(meetings) & {row["appointment_id"] for row in old_diary.json()}
+    starts = sorted(datetime.fromisoformat(in_new_diary[a]["starts_at"]) for a in meetings)
+    assert starts == [
+        datetime(2026, 12, 7, 1, 0, tzinfo=UTC),  # after the hour the new EP was busy
+        datetime(2027, 1, 5, 0, 0, tzinfo=UTC),  # free: the same time
+    ]
+    assert sorted(e["appointment_id"] for e in published) == sorted(meetings)  # once each
+    assert all(e["ep_id"] == "ep-near" for e in published)
+    assert [a["ep_id"] for a in assigned] == ["ep-named", "ep-near"]
+    assert all(
+        "named EP for school 123456 changed from ep-named to ep-near" in e["reason"]
+        for e in published
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -190,6 +190,15 @@ class StaffRepository:
         return School(
             row["school_urn"], GeoPoint(row["latitude"], row["longitude"]), row["named_ep_id"]
         )
+
+    async def lock_school(self, tenant: str, school_urn: str) -> str | None:
+        """Lock a school's row before its EPs'; returns its named EP (None for a new school)."""
+        named = await self.conn.fetchval(
+            "SELECT named_ep_id FROM schools WHERE tenant = $1 AND school_urn = $2 FOR UPDATE",
+            tenant,
+            school_urn,
+        )
+        return named if isinstance(named, str) else None
 
     async def save_school(self, tenant: str, school: School, named_from: Any) -> str | None:
         """Upsert a school; returns the previous named EP (None for a new school)."""
@@ -387,6 +396,21 @@ class AppointmentRepository:
             referral_id,
             child_id,
             after,
+        )
+        return [_appointment(r) for r in rows]
+
+    async def school_appointments_from(
+        self, tenant: str, school_urn: str, kinds: Collection[AppointmentKind], start: datetime
+    ) -> list[Appointment]:
+        """The school's booked appointments of ``kinds`` starting at ``start`` or later, locked."""
+        rows = await self.conn.fetch(
+            f"SELECT {_APPOINTMENT_COLUMNS} FROM appointments WHERE tenant = $1"
+            " AND school_urn = $2 AND status = 'booked' AND kind = ANY($3::text[])"
+            " AND starts_at >= $4 ORDER BY starts_at, appointment_id FOR UPDATE",
+            tenant,
+            school_urn,
+            sorted(str(k) for k in kinds),
+            start,
         )
         return [_appointment(r) for r in rows]
 

@@ -235,13 +235,19 @@ async def register_school(
     body: SchoolBody = json_body(SchoolBody),
     principal: Principal = ADMINS,
     runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, str]:
+) -> dict[str, Any]:
+    """Register or update a school. A new named EP takes over the school's planning meetings
+    from ``effective_from``; ``appointments`` lists those moved or (no room) cancelled."""
     cmd = commands.RegisterSchool(
         school_urn, body.latitude, body.longitude, body.named_ep_id, body.effective_from
     )
     async with runtime.uow(_context(principal)) as uow:
-        await handlers.register_school(cmd, uow)
-    return {"school_urn": school_urn, "named_ep_id": body.named_ep_id}
+        changed = await handlers.register_school(cmd, uow, now=runtime.clock())
+    return {
+        "school_urn": school_urn,
+        "named_ep_id": body.named_ep_id,
+        "appointments": [appointment_view(a) for a in changed],
+    }
 
 
 @router.put("/schools/{school_urn}/core-allocations/{academic_year}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from eps_chassis.errors import Conflict, DomainError, NotFound
 from eps_chassis.unit_of_work import UnitOfWork
@@ -42,6 +42,7 @@ from eps_scheduling.domain.availability import find_slot, refusal
 from eps_scheduling.domain.calendar import Interval, academic_year_of, london_date
 from eps_scheduling.domain.delivery import Delivery
 from eps_scheduling.domain.model import Appointment, Ep, GeoPoint, Policy, School
+from eps_scheduling.domain.named_ep import FOLLOWS_NAMED_EP, hand_over, handover_start
 from eps_scheduling.domain.planning import (
     Term,
     planning_year,
@@ -66,19 +67,76 @@ async def register_ep(cmd: commands.RegisterEp, uow: UnitOfWork) -> None:
     await StaffRepository(uow.conn).save_ep(uow.tenant, cmd.ep)
 
 
-async def register_school(cmd: commands.RegisterSchool, uow: UnitOfWork) -> None:
-    """Create or update a school; a new named EP is announced (referrals routes by it)."""
+async def register_school(
+    cmd: commands.RegisterSchool, uow: UnitOfWork, *, now: datetime
+) -> list[Appointment]:
+    """Create or update a school; a new named EP is announced (referrals routes by it).
+
+    When the named EP changes, the school's appointments that belong to the named EP (its
+    planning meetings, see ``domain.named_ep``) from ``effective_from`` on move to the new EP,
+    or are cancelled when the new EP has no room; returns those changed. Locks: the school's
+    row first (a second change of the same school waits here), then both EPs' rows in one
+    ``lock_eps`` (id order), then the appointments, as the fast track does.
+    """
     staff = StaffRepository(uow.conn)
     if await staff.get_ep(uow.tenant, cmd.named_ep_id) is None:
         raise DomainError(f"no EP {cmd.named_ep_id}", field="named_ep_id")
+    previous = await staff.lock_school(uow.tenant, cmd.school_urn)
+    handing_over = previous is not None and previous != cmd.named_ep_id
+    eps: dict[str, Ep] = {}
+    if handing_over:
+        assert previous is not None
+        eps = {ep.ep_id: ep for ep in await staff.lock_eps(uow.tenant, [previous, cmd.named_ep_id])}
     school = School(cmd.school_urn, GeoPoint(cmd.latitude, cmd.longitude), cmd.named_ep_id)
-    previous = await staff.save_school(uow.tenant, school, cmd.effective_from)
-    if previous != cmd.named_ep_id:
-        uow.publish(
-            NamedEpAssigned(
-                school_urn=cmd.school_urn, ep_id=cmd.named_ep_id, effective_from=cmd.effective_from
-            )
+    await staff.save_school(uow.tenant, school, cmd.effective_from)
+    if previous == cmd.named_ep_id:
+        return []
+    uow.publish(
+        NamedEpAssigned(
+            school_urn=cmd.school_urn, ep_id=cmd.named_ep_id, effective_from=cmd.effective_from
         )
+    )
+    if not handing_over or cmd.named_ep_id not in eps:
+        return []
+    assert previous is not None
+    return await _hand_over_to_named_ep(
+        uow, eps[cmd.named_ep_id], previous, cmd.school_urn, cmd.effective_from, now
+    )
+
+
+async def _hand_over_to_named_ep(
+    uow: UnitOfWork,
+    new_ep: Ep,
+    previous_ep_id: str,
+    school_urn: str,
+    effective_from: date,
+    now: datetime,
+) -> list[Appointment]:
+    repo = AppointmentRepository(uow.conn)
+    start = handover_start(effective_from, now)
+    candidates = await repo.school_appointments_from(
+        uow.tenant, school_urn, FOLLOWS_NAMED_EP, start
+    )
+    if not candidates:
+        return []
+    policy = await PolicyRepository(uow.conn).get(uow.tenant)
+    last_end = max(a.ends_at for a in candidates)
+    horizon = timedelta(days=policy.reschedule_horizon_days)
+    diary = (
+        await repo.diaries(
+            uow.tenant,
+            [new_ep.ep_id],
+            min(a.starts_at for a in candidates) - DIARY_MARGIN,
+            last_end + horizon + DIARY_MARGIN,
+        )
+    )[new_ep.ep_id]
+    changed = hand_over(
+        new_ep, previous_ep_id, candidates, diary, school_urn, effective_from, now, policy
+    )
+    for appointment in changed:
+        await repo.update(uow.tenant, appointment)
+        _publish_all(uow, appointment)
+    return changed
 
 
 async def _school(staff: StaffRepository, tenant: str, school_urn: str) -> School:
