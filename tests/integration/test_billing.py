@@ -2,7 +2,8 @@
 
 Duplicates, out-of-order corrections and voids, a correction after invoicing (a credit note on
 the next period, never an edit), a replay into an empty database giving the same documents line
-by line, the HTTP API's roles and school scoping, and a consumer killed mid-stream.
+by line, the HTTP API's roles and school scoping, a consumer killed mid-stream, and late
+cancellations charged once on the next invoice.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import asyncpg
 import pytest
 from eps_billing.bootstrap import definition
+from eps_billing.domain.cancellation import charge_id
 from eps_billing.domain.pricing import (
     Agreement,
     Change,
@@ -38,7 +40,13 @@ from eps_chassis.consumer import BatchUnitOfWork, ConsumerRuntime, EventConsumer
 from eps_chassis.db import CHASSIS_MIGRATIONS, create_pool, migrate
 from eps_chassis.service import ensure_topics
 from eps_contracts.billing import INVOICES
-from eps_contracts.scheduling import DELIVERED_TIME, DeliveredTimeRecorded, FundingStream
+from eps_contracts.scheduling import (
+    APPOINTMENTS,
+    DELIVERED_TIME,
+    CancellationParty,
+    DeliveredTimeRecorded,
+    FundingStream,
+)
 from faststream.kafka import KafkaBroker
 
 from tests.support.infra import REPO, Infra
@@ -692,3 +700,92 @@ async def test_a_batch_handler_that_keeps_failing_dead_letters_only_the_event_at
         "handler error: ValueError('thirteen minutes break this handler')"
     )
     assert calls[:3] == [4, 4, 4] and 1 in calls  # three whole tries, then one by one
+
+
+async def test_a_late_cancellation_of_spot_time_is_invoiced_once_and_an_early_one_is_free(
+    infra: Infra, ns: Namespace
+) -> None:
+    two_hours = 120
+    late_id, early_id, by_service_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    late_start = london(2025, 10, 20)  # cancelled 6 days before: under 14 days' notice
+    late = events.cancelled(
+        SCHOOL, late_start, two_hours, london(2025, 10, 14), appointment_id=late_id
+    )
+    first_wave = [
+        late,
+        late,  # the same event delivered twice
+        # the same cancellation sent again with a new event id: the appointment is charged once
+        events.cancelled(
+            SCHOOL, late_start, two_hours, london(2025, 10, 15), appointment_id=late_id
+        ),
+        # 29 days' notice: free
+        events.cancelled(
+            SCHOOL, london(2025, 10, 30), two_hours, london(2025, 10, 1), appointment_id=early_id
+        ),
+        # late, but the service called it off (e.g. displaced by a critical incident): free
+        events.cancelled(
+            SCHOOL,
+            london(2025, 10, 21),
+            two_hours,
+            london(2025, 10, 20),
+            appointment_id=by_service_id,
+            by=CancellationParty.SERVICE,
+        ),
+        # late core time: never charged
+        events.cancelled(
+            SCHOOL, london(2025, 10, 22), two_hours, london(2025, 10, 21), FundingStream.CORE
+        ),
+        # from a producer that did not send the appointment's details: ignored, not dead-lettered
+        events.cancelled_by_an_old_producer(uuid.uuid4()),
+    ]
+    schema = ns.schema("billing")
+    clock = Clock(london(2025, 11, 1))  # October's draft still open
+    async with running(definition(finalise_interval_s=0.1), infra, ns, clock=clock):
+        await publish_cancellations(infra, ns, first_wave)
+        await wait_until(lambda: cancellations_drained(infra, ns), timeout_s=30, what="consumed")
+        clock.now = london(2025, 11, 6)  # October closes
+        await documents_issued(infra, ns, 1)
+        await publish_cancellations(infra, ns, [late])  # redelivered after it was invoiced
+        await wait_until(lambda: cancellations_drained(infra, ns), timeout_s=30, what="consumed")
+    # nothing waits for the next invoice: the redelivery changed nothing
+    assert (
+        await scalar(infra, f"SELECT count(*) FROM {schema}.ledger_lines WHERE settled_on IS NULL")
+        == 0
+    )
+    [line] = await documents(infra, ns)
+    number, kind, school, period_start, total, _, delivery_id, on, description, sla, pence, adj = (
+        line
+    )
+    assert (number, kind, school, period_start) == (
+        "LEICESTER-CITY-INV-0000001",
+        "invoice",
+        SCHOOL,
+        date(2025, 10, 1),
+    )
+    # two hours at spot prices (£150 an hour), dated on the appointment's day
+    assert (total, pence, sla, adj) == (30000, 30000, 0, False)
+    assert (delivery_id, on) == (charge_id(late_id), date(2025, 10, 20))
+    assert description.startswith("late cancellation: spot 2h00")
+    judged = {
+        r["appointment_id"]: (r["charged_minutes"], r["charge_id"])
+        for r in await query(infra, f"SELECT * FROM {schema}.cancellations")
+    }
+    assert judged[late_id] == (two_hours, charge_id(late_id))
+    assert judged[early_id] == (0, None) and judged[by_service_id] == (0, None)
+    assert len(judged) == 4  # the old producer's event left no trace
+    assert await scalar(infra, f"SELECT count(*) FROM {schema}.ledger_lines") == 1
+    assert await read_topic(infra.kafka_bootstrap, ns.topic("eps.dlq.billing.v1")) == []
+
+
+async def publish_cancellations(infra: Infra, ns: Namespace, envelopes: Sequence[Any]) -> None:
+    await publish_raw(
+        infra.kafka_bootstrap,
+        ns.topic(APPOINTMENTS.name),
+        [events.raw(e) for e in envelopes],
+        keys=[e.subject.encode() for e in envelopes],
+    )
+
+
+async def cancellations_drained(infra: Infra, ns: Namespace) -> bool:
+    group = ns.group("billing", "appointments")
+    return await consumer_lag(infra.kafka_bootstrap, group, ns.topic(APPOINTMENTS.name)) == 0

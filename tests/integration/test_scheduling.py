@@ -240,6 +240,7 @@ async def test_no_booking_without_consent_and_withdrawal_cancels_future_appointm
         published = await cancellations()
     assert sorted(e["data"]["appointment_id"] for e in published) == sorted(booked)
     assert all("parent withdrew consent" in e["data"]["reason"] for e in published)
+    assert all(e["data"]["cancelled_by"] == "service" for e in published)  # never charged
 
 
 async def test_delivered_time_is_published_once_and_corrections_are_separate(

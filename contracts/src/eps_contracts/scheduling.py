@@ -118,8 +118,23 @@ class AppointmentBookingFailed(Event):
     reason: str = Field(max_length=500)
 
 
+class CancellationParty(StrEnum):
+    """Who called an appointment off."""
+
+    SCHOOL = "school"
+    """The school (or the family through it) asked for the cancellation."""
+    SERVICE = "service"
+    """The EPS called it off: displaced by a critical incident, consent no longer valid, the EP
+    unavailable. A school is never charged for these."""
+
+
 class AppointmentCancelled(Event):
-    """An appointment is cancelled (consent withdrawn, displaced by a critical incident, ...)."""
+    """An appointment is cancelled (consent withdrawn, displaced by a critical incident, ...).
+
+    The appointment's school, funding stream and times, and when and by whom it was cancelled,
+    let billing charge a late cancellation of traded time by the authority's tariff. They are
+    optional only because producers before them did not send them; scheduling always does now.
+    """
 
     event_type: ClassVar[str] = "eps.scheduling.appointment-cancelled.v1"
     topic: ClassVar[Topic] = APPOINTMENTS
@@ -128,6 +143,26 @@ class AppointmentCancelled(Event):
     appointment_id: uuid.UUID
     case_ref: str | None = None
     reason: str = Field(max_length=500)
+    school_urn: SchoolUrn | None = Field(
+        None, description="School the appointment was for (None: not at or for a school)."
+    )
+    funding_stream: FundingStream | None = Field(
+        None, description="How the appointment was funded (None: not sent by older producers)."
+    )
+    starts_at: AwareDatetime | None = Field(
+        None, description="When the cancelled appointment was to start (its latest time)."
+    )
+    ends_at: AwareDatetime | None = Field(
+        None, description="When the cancelled appointment was to end."
+    )
+    cancelled_at: AwareDatetime | None = Field(
+        None, description="When it was cancelled: the notice given is starts_at - cancelled_at."
+    )
+    cancelled_by: CancellationParty | None = Field(
+        None,
+        description="Who called it off, where scheduling knows (None: not stated). A"
+        " cancellation by the service is never charged to the school.",
+    )
 
 
 class AppointmentRescheduled(Event):

@@ -1,14 +1,17 @@
-"""Delivered-time events as scheduling publishes them, for billing's tests and benchmark."""
+"""Delivered-time and cancellation events as scheduling publishes them, for billing's tests and
+benchmark."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from eps_contracts import Envelope, envelope_for
 from eps_contracts.scheduling import (
+    AppointmentCancelled,
     AppointmentKind,
+    CancellationParty,
     DeliveredTimeCorrected,
     DeliveredTimeRecorded,
     DeliveredTimeVoided,
@@ -82,3 +85,40 @@ def voided(
 
 def raw(envelope: Envelope[Any]) -> bytes:
     return envelope.model_dump_json().encode()
+
+
+def cancelled(
+    school_urn: str | None,
+    starts_at: datetime | None,
+    minutes: int,
+    cancelled_at: datetime | None,
+    stream: FundingStream | None = FundingStream.TRADED,
+    *,
+    appointment_id: uuid.UUID | None = None,
+    by: CancellationParty | None = None,
+    tenant: str = TENANT,
+) -> Envelope[AppointmentCancelled]:
+    """A cancellation as scheduling publishes it now; ``None``s leave out what older producers
+    did not send."""
+    return _wrap(
+        AppointmentCancelled(
+            appointment_id=appointment_id or uuid.uuid4(),
+            reason="cancelled by the school",
+            school_urn=school_urn,
+            funding_stream=stream,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=minutes) if starts_at else None,
+            cancelled_at=cancelled_at,
+            cancelled_by=by,
+        ),
+        cancelled_at,
+        tenant,
+    )
+
+
+def cancelled_by_an_old_producer(appointment_id: uuid.UUID) -> Envelope[AppointmentCancelled]:
+    return _wrap(
+        AppointmentCancelled(appointment_id=appointment_id, reason="consent withdrawn"),
+        None,
+        TENANT,
+    )

@@ -1,17 +1,24 @@
-"""The billing service's composition: its consumer, topics and the finalising job."""
+"""The billing service's composition: its consumers, topics and the finalising job."""
 
 from __future__ import annotations
 
 import pytest
 from eps_billing.bootstrap import definition
 from eps_contracts.billing import INVOICES
-from eps_contracts.scheduling import DeliveredTimeCorrected, DeliveredTimeRecorded
+from eps_contracts.scheduling import (
+    APPOINTMENTS,
+    AppointmentCancelled,
+    DeliveredTimeCorrected,
+    DeliveredTimeRecorded,
+)
 
 
-def test_billing_consumes_delivered_time_and_publishes_invoices() -> None:
+def test_billing_consumes_delivered_time_and_cancellations_and_publishes_invoices() -> None:
     billing = definition()
-    [consumer] = billing.consumers
-    assert set(consumer.handled_event_types) >= {DeliveredTimeRecorded, DeliveredTimeCorrected}
+    delivered, appointments = billing.consumers
+    assert set(delivered.handled_event_types) >= {DeliveredTimeRecorded, DeliveredTimeCorrected}
+    assert appointments.topics == (APPOINTMENTS,)
+    assert appointments.handled_event_types == [AppointmentCancelled]
     assert billing.publishes == [INVOICES]
     assert [job.name for job in billing.jobs] == ["finalise-invoices"]
 

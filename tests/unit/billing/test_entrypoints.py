@@ -1,14 +1,24 @@
-"""Delivered-time events become commands; the consumer routes all three to one batch handler."""
+"""Delivered-time events become commands; the consumer routes all three to one batch handler.
+Cancellations become charge commands, unless they come from a producer too old to say enough."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from eps_billing.domain.commands import CorrectDeliveredTime, RecordDeliveredTime, VoidDeliveredTime
-from eps_billing.entrypoints.events import command_for, delivered_time, on_delivered_time
+from eps_billing.entrypoints.events import (
+    appointments,
+    charge_for,
+    command_for,
+    delivered_time,
+    on_appointment_cancelled,
+    on_delivered_time,
+)
 from eps_chassis.consumer import _Valid
-from eps_contracts.scheduling import FundingStream
+from eps_contracts.scheduling import CancellationParty, FundingStream
+from structlog.testing import capture_logs
 
 from tests.unit.billing import events
 from tests.unit.chassis.test_consumer_decode import record
@@ -43,3 +53,37 @@ def test_events_become_commands_with_the_time_scheduling_recorded_them() -> None
     assert (corrected.change_id, corrected.at) == (correction.data.correction_id, correction.time)
     void = command_for(events.voided(envelope.data.delivery_id))
     assert isinstance(void, VoidDeliveredTime) and void.delivery_id == envelope.data.delivery_id
+
+
+def test_a_cancellation_becomes_a_charge_command_and_an_old_one_is_ignored_with_a_log_line() -> (
+    None
+):
+    start = datetime(2025, 11, 18, 9, tzinfo=UTC)
+    envelope = events.cancelled(
+        "123456", start, 120, start - timedelta(days=2), by=CancellationParty.SCHOOL
+    )
+    decoded = appointments.decode(record(events.raw(envelope)))
+    assert isinstance(decoded, _Valid) and decoded.handler is on_appointment_cancelled
+    cmd = charge_for(decoded.envelope)
+    assert cmd is not None
+    assert (cmd.appointment_id, cmd.school_urn, cmd.funding_stream, cmd.tenant) == (
+        envelope.data.appointment_id,
+        "123456",
+        FundingStream.TRADED,
+        "leicester-city",
+    )
+    assert (cmd.starts_at, cmd.ends_at, cmd.cancelled_at) == (
+        start,
+        start + timedelta(hours=2),
+        start - timedelta(days=2),
+    )
+    assert cmd.cancelled_by is CancellationParty.SCHOOL
+
+    old = events.cancelled_by_an_old_producer(uuid.uuid4())
+    decoded = appointments.decode(record(events.raw(old)))
+    assert isinstance(decoded, _Valid)  # valid, so never dead-lettered
+    assert charge_for(decoded.envelope) is None
+    with capture_logs() as logs:
+        asyncio.run(on_appointment_cancelled(decoded.envelope, None))  # type: ignore[arg-type]
+    assert [entry["appointment_id"] for entry in logs] == [str(old.data.appointment_id)]
+    assert "not charged" in logs[0]["event"]

@@ -1,6 +1,8 @@
 """The billing invariant, property-based: whatever the order, duplication or replay of events,
 for every school and delivery period, invoiced minus credited equals the priced value of the
-delivered time as it finally stands; and a replay yields the same documents line by line.
+delivered time as it finally stands plus the late cancellation charges (each appointment charged
+at most once, however often its cancellation is sent); and a replay yields the same documents
+line by line.
 
 The book below keeps in memory what the service keeps in its tables, with the same domain
 functions: re-price on every fact, a ledger line per price change, settle at each period close.
@@ -11,12 +13,17 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
+from eps_billing.domain.cancellation import (
+    CancelledAppointment,
+    cancellation_charge,
+    charge_delivery,
+)
 from eps_billing.domain.invoicing import DocumentKind, DocumentLine, OpenLine, price_change, settle
 from eps_billing.domain.pricing import Agreement, Change, Delivery, Priced, price_deliveries
-from eps_billing.domain.tariff import BillingPeriod, next_period, period_of
-from eps_contracts.scheduling import FundingStream
+from eps_billing.domain.tariff import LONDON, BillingPeriod, next_period, period_of
+from eps_contracts.scheduling import CancellationParty, FundingStream
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,6 +40,7 @@ class Fact:
     delivery_id: uuid.UUID
     recorded: Delivery | None = None
     change: Change | None = None
+    cancellation: CancelledAppointment | None = None  # delivery_id: the appointment's id
 
 
 @dataclass
@@ -49,6 +57,7 @@ class Book:
     on_documents: set[uuid.UUID] = field(default_factory=set)
     next_to_close: BillingPeriod = FIRST_PERIOD
     line_ids: int = 0
+    judged: set[uuid.UUID] = field(default_factory=set)  # appointments whose cancellation counts
 
     def states(self) -> list[Delivery]:
         return [
@@ -64,6 +73,8 @@ class Book:
             self.recorded.setdefault(fact.delivery_id, fact.recorded)
         if fact.change is not None:
             self.changes.setdefault(fact.delivery_id, {})[fact.change.change_id] = fact.change
+        if fact.cancellation is not None:
+            self.judge(fact.cancellation)
         prices, _ = price_deliveries(self.states(), lambda _: LEICESTER, self.agreements)
         for after in prices:
             delta = price_change(self.priced.get(after.delivery_id), after)
@@ -81,6 +92,16 @@ class Book:
                         d.school_urn,  # description: the school, to group lines below
                     )
                 )
+
+    def judge(self, cancelled: CancelledAppointment) -> None:
+        """The first cancellation of an appointment counts; a late one adds a charge."""
+        if cancelled.appointment_id in self.judged:
+            return
+        self.judged.add(cancelled.appointment_id)
+        charge = cancellation_charge(lambda _: LEICESTER, cancelled)
+        if charge.charged:
+            delivery = charge_delivery(cancelled, charge)
+            self.recorded.setdefault(delivery.delivery_id, delivery)
 
     def close_next_period(self) -> None:
         period = self.next_to_close
@@ -122,6 +143,16 @@ def facts_strategy() -> st.SearchStrategy[tuple[list[Fact], tuple[Agreement, ...
         ),
     )
 
+    cancellation = st.tuples(
+        st.sampled_from(SCHOOLS),
+        st.integers(0, 120),  # day of the appointment, from 1 September
+        st.integers(30, 360),  # its length
+        st.integers(-2, 24 * 20),  # hours of notice (14 days: 336)
+        st.sampled_from(list(FundingStream)),
+        st.sampled_from([None, CancellationParty.SCHOOL, CancellationParty.SERVICE]),
+        st.integers(1, 2),  # events sent for it
+    )
+
     @st.composite
     def build(draw: st.DrawFn) -> tuple[list[Fact], tuple[Agreement, ...]]:
         specs = draw(st.lists(one, min_size=1, max_size=14))
@@ -148,6 +179,24 @@ def facts_strategy() -> st.SearchStrategy[tuple[list[Fact], tuple[Agreement, ...
                         else Change(uuid.uuid4(), when, change[0], change[1]),
                     )
                 )
+        for school, offset, minutes, notice_hours, stream, party, sends in draw(
+            st.lists(cancellation, max_size=4)
+        ):
+            appointment_id = uuid.uuid4()
+            starts_at = datetime.combine(date(2025, 9, 1) + timedelta(days=offset), time(9), LONDON)
+            cancelled = CancelledAppointment(
+                appointment_id,
+                school,
+                stream,
+                starts_at,
+                starts_at + timedelta(minutes=minutes),
+                starts_at - timedelta(hours=notice_hours),
+                party,
+            )
+            # scheduling may send the same cancellation again, with a new event id
+            facts.extend(
+                Fact(uuid.uuid4(), appointment_id, cancellation=cancelled) for _ in range(sends)
+            )
         sla_minutes = draw(st.sampled_from([0, 60, 5 * 360, 8 * 360]))
         agreements = (
             (Agreement(uuid.uuid4(), SCHOOLS[0], date(2025, 9, 1), date(2026, 8, 31), sla_minutes),)
@@ -162,13 +211,16 @@ def facts_strategy() -> st.SearchStrategy[tuple[list[Fact], tuple[Agreement, ...
 def final_value(
     facts: list[Fact], agreements: tuple[Agreement, ...]
 ) -> dict[tuple[str, date], int]:
-    """The priced value of the delivered time, straight from the facts (no ledger)."""
+    """The priced value of the delivered time and the late cancellation charges, straight from
+    the facts (no ledger)."""
     book = Book(agreements)
     for fact in facts:
         if fact.recorded is not None:
             book.recorded.setdefault(fact.delivery_id, fact.recorded)
         if fact.change is not None:
             book.changes.setdefault(fact.delivery_id, {})[fact.change.change_id] = fact.change
+        if fact.cancellation is not None:
+            book.judge(fact.cancellation)
     prices, _ = price_deliveries(book.states(), lambda _: LEICESTER, agreements)
     value: dict[tuple[str, date], int] = defaultdict(int)
     for p in prices:
@@ -244,3 +296,29 @@ def test_a_replay_in_another_order_gives_the_same_documents_line_by_line(
         ]
 
     assert comparable(books[0]) == comparable(books[1])
+
+
+@settings(max_examples=100, deadline=None)
+@given(facts_strategy(), st.randoms(use_true_random=False))
+def test_without_an_sla_each_late_cancellation_is_invoiced_once_at_the_spot_price_of_its_length(
+    data: tuple[list[Fact], tuple[Agreement, ...]], rnd: object
+) -> None:
+    facts, _ = data
+    cancellations = [f for f in facts if f.cancellation is not None]
+    delivered = [*cancellations, *cancellations]  # every cancellation redelivered
+    rnd.shuffle(delivered)  # type: ignore[attr-defined]
+    book = Book(())
+    for fact in delivered:
+        book.apply(fact)
+    book.close_all(until=date(2026, 1, 31))
+    expected = 0
+    for c in {f.cancellation.appointment_id: f.cancellation for f in cancellations}.values():
+        # both in London time: aware arithmetic and comparison by the wall clock, as the rule
+        late = c.cancelled_at > c.starts_at - timedelta(days=14)
+        if (
+            late
+            and c.funding_stream is FundingStream.TRADED
+            and c.cancelled_by is not CancellationParty.SERVICE
+        ):
+            expected += LEICESTER.spot_cover(c.minutes).pence
+    assert sum(line.pence for *_, lines in book.documents for line in lines) == expected

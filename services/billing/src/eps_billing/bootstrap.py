@@ -17,9 +17,11 @@ def definition(finalise_interval_s: float | None = None) -> ServiceDefinition:
     return ServiceDefinition(
         name="billing",
         local_port=8006,
-        description="Delivered time priced once, exact invoices and credit notes.",
+        description=(
+            "Delivered time and late cancellations priced once, exact invoices and credit notes."
+        ),
         migrations=Path(__file__).parent / "migrations",
-        consumers=[events.delivered_time],
+        consumers=[events.delivered_time, events.appointments],
         routers=[http.router],
         publishes=[INVOICES],
         jobs=[jobs.finalise_invoices_job(interval)] if settings.finalise_invoices else [],

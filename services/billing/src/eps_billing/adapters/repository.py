@@ -16,7 +16,13 @@ from typing import Any
 import asyncpg
 from eps_contracts.scheduling import FundingStream
 
-from eps_billing.domain.commands import CorrectDeliveredTime, RecordDeliveredTime, VoidDeliveredTime
+from eps_billing.domain.cancellation import CancellationCharge
+from eps_billing.domain.commands import (
+    ChargeCancellation,
+    CorrectDeliveredTime,
+    RecordDeliveredTime,
+    VoidDeliveredTime,
+)
 from eps_billing.domain.invoicing import DocumentKind, DocumentLine, OpenLine
 from eps_billing.domain.pricing import Agreement, Change, Delivery, Priced
 from eps_billing.domain.tariff import BillingPeriod, Tariff
@@ -86,9 +92,9 @@ class DeliveryRepository:
             return set()
         rows = await self.conn.fetch(
             "INSERT INTO deliveries (tenant, delivery_id, school_urn, delivered_on, minutes,"
-            " funding_stream, recorded_at)"
+            " funding_stream, recorded_at, late_cancellation)"
             " SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::date[], $5::int[],"
-            " $6::text[], $7::timestamptz[])"
+            " $6::text[], $7::timestamptz[], $8::bool[])"
             " ON CONFLICT DO NOTHING RETURNING delivery_id",
             tenant,
             [c.delivery_id for c in cmds],
@@ -97,6 +103,7 @@ class DeliveryRepository:
             [c.minutes for c in cmds],
             [str(c.funding_stream) for c in cmds],
             [c.recorded_at for c in cmds],
+            [c.late_cancellation for c in cmds],
         )
         return {r["delivery_id"] for r in rows}
 
@@ -191,9 +198,43 @@ class DeliveryRepository:
                 r["minutes"],
                 FundingStream(r["funding_stream"]),
                 r["recorded_at"],
+                late_cancellation=r["late_cancellation"],
             ).with_changes(changes.get(r["delivery_id"], ()))
             for r in rows
         ]
+
+
+class CancellationRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(
+        self,
+        cmd: ChargeCancellation,
+        charge: CancellationCharge,
+        charge_id: uuid.UUID | None,
+    ) -> bool:
+        """Record the judgement of an appointment's cancellation; False if one was recorded
+        before (the appointment was already cancelled: this one changes nothing)."""
+        inserted = await self.conn.fetchval(
+            "INSERT INTO cancellations (tenant, appointment_id, event_id, school_urn,"
+            " funding_stream, starts_at, ends_at, cancelled_at, cancelled_by, charged_minutes,"
+            " charge_id, decision) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
+            " ON CONFLICT (tenant, appointment_id) DO NOTHING RETURNING true",
+            cmd.tenant,
+            cmd.appointment_id,
+            cmd.event_id,
+            cmd.school_urn,
+            str(cmd.funding_stream),
+            cmd.starts_at,
+            cmd.ends_at,
+            cmd.cancelled_at,
+            str(cmd.cancelled_by) if cmd.cancelled_by else None,
+            charge.minutes,
+            charge_id,
+            charge.reason,
+        )
+        return bool(inserted)
 
 
 class AgreementRepository:

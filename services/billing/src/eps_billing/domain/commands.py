@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from eps_contracts.scheduling import FundingStream
+from eps_contracts.scheduling import CancellationParty, FundingStream
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +19,7 @@ class RecordDeliveredTime:
     minutes: int
     funding_stream: FundingStream
     recorded_at: datetime
+    late_cancellation: bool = False  # a cancellation charge, priced as traded time
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,21 @@ class VoidDeliveredTime:
 
 
 DeliveredTimeCommand = RecordDeliveredTime | CorrectDeliveredTime | VoidDeliveredTime
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeCancellation:
+    """Charge a cancelled appointment by the tariff's cancellation rule (or record it as free)."""
+
+    event_id: uuid.UUID
+    tenant: str
+    appointment_id: uuid.UUID
+    school_urn: str
+    funding_stream: FundingStream
+    starts_at: datetime
+    ends_at: datetime
+    cancelled_at: datetime
+    cancelled_by: CancellationParty | None
 
 
 @dataclass(frozen=True, slots=True)

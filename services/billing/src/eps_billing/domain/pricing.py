@@ -6,6 +6,8 @@ The value of a school's delivered time does not depend on the order events arriv
   correction (ordered by the time scheduling made it, then its id); a void wins over everything.
   Corrections and voids that arrive before the delivery wait for it;
 - core and statutory time is never charged; critical-incident time follows the authority's rule;
+- a late cancellation charge (``cancellation``) is priced as traded time delivered on the
+  appointment's date;
 - traded time is drawn from the SLA agreement covering its date, in the order the deliveries
   were recorded by scheduling (then by delivery id), until the agreement's minutes run out; the
   rest of each delivery is charged at spot prices as the cheapest cover (see ``tariff``);
@@ -52,6 +54,7 @@ class Delivery:
     funding_stream: FundingStream
     recorded_at: datetime
     voided: bool = False
+    late_cancellation: bool = False  # a cancellation charge (``cancellation``), not time given
 
     def with_changes(self, changes: Iterable[Change]) -> Delivery:
         ordered = sorted(changes, key=lambda c: (c.at, c.change_id))
@@ -70,6 +73,7 @@ class Delivery:
             stream,
             self.recorded_at,
             voided,
+            self.late_cancellation,
         )
 
     @property

@@ -17,6 +17,7 @@ from eps_contracts.billing import CreditNoteIssued, InvoiceIssued
 from eps_billing.adapters.repository import (
     AgreementRepository,
     AgreementRow,
+    CancellationRepository,
     DeliveryRepository,
     DocumentRepository,
     DrawState,
@@ -24,8 +25,15 @@ from eps_billing.adapters.repository import (
     PriceRepository,
     TariffRepository,
 )
+from eps_billing.domain.cancellation import (
+    CancellationCharge,
+    CancelledAppointment,
+    cancellation_charge,
+    charge_delivery,
+)
 from eps_billing.domain.commands import (
     BuyServiceLevelAgreement,
+    ChargeCancellation,
     CorrectDeliveredTime,
     DeliveredTimeCommand,
     RecordDeliveredTime,
@@ -130,6 +138,7 @@ async def _price_tenant_batch(
                 c.minutes,
                 c.funding_stream,
                 c.recorded_at,
+                late_cancellation=c.late_cancellation,
             ).with_changes(waiting.get(c.delivery_id, ()))
     known = list({c.delivery_id for c in cmds} - new_ids)
     touched = [*fresh.values(), *await deliveries.by_ids(tenant, known)]
@@ -236,7 +245,9 @@ async def reprice(
                 delta.pence,
                 delta.sla_minutes,
                 delta.spot_minutes,
-                delta.description,
+                f"late cancellation: {delta.description}"
+                if delivery.late_cancellation
+                else delta.description,
             )
         )
     await prices.save(tenant, changed, lines)
@@ -307,6 +318,57 @@ def _draw_state(
                 exhausted = orders[p.delivery_id]
                 break
     return DrawState(row.agreement.agreement_id, drawn, max(keys, default=None), exhausted)
+
+
+# --- late cancellations ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CancellationOutcome:
+    charge: CancellationCharge
+    first: bool  # False: the appointment's cancellation was judged before; nothing changed
+
+
+async def charge_cancellation(
+    cmd: ChargeCancellation, conn: asyncpg.Connection
+) -> CancellationOutcome:
+    """Judge a cancelled appointment by the tariff's cancellation rule, once per appointment.
+
+    The judgement is recorded whether or not it charges, and the first one recorded for an
+    appointment counts: a second cancellation event for it (re-sent with a new id) changes
+    nothing. A charge is stored as traded time delivered on the appointment's date and priced
+    with the school's other deliveries (SLA first, then spot), so it reaches the draft and the
+    next invoice like delivered time. Raises ``DomainError`` when traded time has no tariff.
+    """
+    tariffs = Tariffs(cmd.tenant, await TariffRepository(conn).for_tenant(cmd.tenant))
+    cancelled = CancelledAppointment(
+        cmd.appointment_id,
+        cmd.school_urn,
+        cmd.funding_stream,
+        cmd.starts_at,
+        cmd.ends_at,
+        cmd.cancelled_at,
+        cmd.cancelled_by,
+    )
+    charge = cancellation_charge(tariffs.at, cancelled)
+    delivery = charge_delivery(cancelled, charge) if charge.charged else None
+    recorded = await CancellationRepository(conn).add(
+        cmd, charge, delivery.delivery_id if delivery else None
+    )
+    if recorded and delivery is not None:
+        record = RecordDeliveredTime(
+            event_id=cmd.event_id,
+            tenant=cmd.tenant,
+            delivery_id=delivery.delivery_id,
+            school_urn=delivery.school_urn,
+            delivered_on=delivery.delivered_on,
+            minutes=delivery.minutes,
+            funding_stream=delivery.funding_stream,
+            recorded_at=delivery.recorded_at,
+            late_cancellation=True,
+        )
+        await _price_tenant_batch(conn, tariffs, [record])
+    return CancellationOutcome(charge, recorded)
 
 
 # --- agreements ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from eps_contracts.scheduling import AppointmentKind, FundingStream
+from eps_contracts.scheduling import AppointmentKind, CancellationParty, FundingStream
 
 from eps_scheduling.domain.model import Ep
 
@@ -61,6 +61,8 @@ class BookAppointment:
 class CancelAppointment:
     appointment_id: uuid.UUID
     reason: str
+    cancelled_at: datetime
+    cancelled_by: CancellationParty | None = None  # None: not stated
 
 
 @dataclass(frozen=True, slots=True)

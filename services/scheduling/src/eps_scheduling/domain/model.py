@@ -6,7 +6,7 @@ import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from eps_chassis.errors import Conflict, DomainError
@@ -17,6 +17,7 @@ from eps_contracts.scheduling import (
     AppointmentCompleted,
     AppointmentKind,
     AppointmentRescheduled,
+    CancellationParty,
     FundingStream,
 )
 
@@ -242,13 +243,31 @@ class Appointment:
         if self.status is not AppointmentStatus.BOOKED:
             raise Conflict(f"cannot {action} an appointment that is {self.status}")
 
-    def cancel(self, reason: str) -> None:
+    def cancel(
+        self,
+        reason: str,
+        *,
+        cancelled_at: datetime | None = None,
+        cancelled_by: CancellationParty | None = None,
+    ) -> None:
+        """Cancel a booked appointment. The event carries what billing needs to charge a late
+        cancellation: the school, funding stream and times, when (``cancelled_at``, default now)
+        and by whom (``cancelled_by``: the service for scheduling's own cancellations; None
+        when the caller did not say)."""
         self._require_booked("cancel")
         self.status = AppointmentStatus.CANCELLED
         self.reason = reason
         self.events.append(
             AppointmentCancelled(
-                appointment_id=self.appointment_id, case_ref=self.case_ref, reason=reason
+                appointment_id=self.appointment_id,
+                case_ref=self.case_ref,
+                reason=reason,
+                school_urn=self.school_urn,
+                funding_stream=self.funding_stream,
+                starts_at=self.starts_at,
+                ends_at=self.ends_at,
+                cancelled_at=cancelled_at or datetime.now(UTC),
+                cancelled_by=cancelled_by,
             )
         )
 

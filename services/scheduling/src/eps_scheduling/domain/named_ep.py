@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from eps_contracts.scheduling import AppointmentKind
+from eps_contracts.scheduling import AppointmentKind, CancellationParty
 
 from eps_scheduling.domain.availability import find_slot, refusal
 from eps_scheduling.domain.calendar import Interval, local_instant
@@ -133,7 +133,9 @@ def hand_over(
         if move.slot is None:
             appointment.cancel(
                 f"{reason}; {new_ep.ep_id} has no free slot within"
-                f" {policy.reschedule_horizon_days} days"[:500]
+                f" {policy.reschedule_horizon_days} days"[:500],
+                cancelled_at=now,
+                cancelled_by=CancellationParty.SERVICE,
             )
         elif move.same_time:
             appointment.reschedule(new_ep.ep_id, move.slot.start, move.slot.end, reason[:500])

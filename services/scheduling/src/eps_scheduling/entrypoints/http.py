@@ -14,7 +14,7 @@ from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts.common import PersonId, SchoolUrn
-from eps_contracts.scheduling import AppointmentKind, FundingStream
+from eps_contracts.scheduling import AppointmentKind, CancellationParty, FundingStream
 from fastapi import APIRouter, Depends, Header, Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -128,6 +128,14 @@ class BookingBody(Body):
 
 class ReasonBody(Body):
     reason: Reason
+
+
+class CancelBody(ReasonBody):
+    cancelled_by: CancellationParty | None = Field(
+        None,
+        description="Who called it off: the school (a late cancellation of traded time is then"
+        " charged under the LA's tariff) or the service (never charged); empty when not known.",
+    )
 
 
 class RescheduleBody(Body):
@@ -342,11 +350,13 @@ async def _change(
 @router.post("/appointments/{appointment_id}/cancel")
 async def cancel_appointment(
     appointment_id: uuid.UUID,
-    body: ReasonBody = json_body(ReasonBody),
+    body: CancelBody = json_body(CancelBody),
     principal: Principal = BOOKERS,
     runtime: ServiceRuntime = Depends(get_runtime),
 ) -> dict[str, Any]:
-    cmd = commands.CancelAppointment(appointment_id, body.reason)
+    cmd = commands.CancelAppointment(
+        appointment_id, body.reason, runtime.clock(), body.cancelled_by
+    )
     return await _change(
         runtime, principal, "cancel", lambda uow: handlers.cancel_appointment(cmd, uow)
     )

@@ -17,6 +17,7 @@ from eps_contracts.scheduling import (
     AllocatedEp,
     AppointmentBookingFailed,
     AppointmentKind,
+    CancellationParty,
     FastTrackEpsAllocated,
     FundingStream,
     NamedEpAssigned,
@@ -304,7 +305,7 @@ async def load_appointment(uow: UnitOfWork, appointment_id: uuid.UUID) -> Appoin
 
 async def cancel_appointment(cmd: commands.CancelAppointment, uow: UnitOfWork) -> Appointment:
     appointment = await load_appointment(uow, cmd.appointment_id)
-    appointment.cancel(cmd.reason)
+    appointment.cancel(cmd.reason, cancelled_at=cmd.cancelled_at, cancelled_by=cmd.cancelled_by)
     await AppointmentRepository(uow.conn).update(uow.tenant, appointment)
     _publish_all(uow, appointment)
     return appointment
@@ -398,7 +399,9 @@ async def record_consent_status(cmd: commands.RecordConsentStatus, uow: UnitOfWo
     )
     reason = "consent to involvement is no longer valid" + (f": {cmd.reason}" if cmd.reason else "")
     for appointment in cancelled:
-        appointment.cancel(reason[:500])
+        appointment.cancel(
+            reason[:500], cancelled_at=cmd.changed_at, cancelled_by=CancellationParty.SERVICE
+        )
         await repo.update(uow.tenant, appointment)
         _publish_all(uow, appointment)
     return len(cancelled)
@@ -525,7 +528,8 @@ async def _displace(
     for appointment, slot in plan_displacement(ep, displaced, diary, incident, policy):
         if slot is None:
             appointment.cancel(
-                f"{reason}; no free slot within {policy.reschedule_horizon_days} days"
+                f"{reason}; no free slot within {policy.reschedule_horizon_days} days",
+                cancelled_by=CancellationParty.SERVICE,
             )
         else:
             appointment.reschedule(ep.ep_id, slot.start, slot.end, reason)
