@@ -431,3 +431,39 @@ async def test_a_declined_referral_closes_its_consent_case(infra: Infra, ns: Nam
         " WHERE action = 'record_consent_decision'",
     )
     assert outcomes == ["allowed", "refused", "allowed"]
+
+
+async def test_the_minimum_evidence_is_la_configuration_changed_over_http(
+    infra: Infra, ns: Namespace
+) -> None:
+    principal = {"Authorization": f"Bearer {token(Role.PRINCIPAL_EP)}"}
+    async with running(referrals_definition(), infra, ns) as (_, referrals):
+        path = "/referrals/configuration/graduated-approach"
+        assert (await referrals.get(path, headers=SENCO)).json() == {
+            "review_cycles": 2,
+            "strategies": 1,
+            "months_on_sen_support": 0,
+        }
+        first = await submit(referrals)  # two review cycles: enough by default
+        stricter = {"review_cycles": 3, "strategies": 1, "months_on_sen_support": 0}
+        refused = await referrals.put(path, json=stricter, headers=SENCO)
+        assert refused.status_code == 403
+        negative = await referrals.put(path, json={**stricter, "strategies": -1}, headers=principal)
+        assert negative.status_code == 422 and "strategies" in negative.text
+        changed = await referrals.put(path, json=stricter, headers=principal)
+        assert changed.status_code == 200 and changed.json() == stricter
+        response = await referrals.post(
+            "/referrals",
+            content=builders.referral_requested(
+                child=builders.child(given_name="Sam")
+            ).model_dump_json(),
+            headers={**SENCO, "Content-Type": "application/json"},
+        )
+    assert first["status"] == "awaiting_consent"
+    assert response.status_code == 422 and "review_cycles" in response.text, response.text
+    audited = await fetchval(
+        infra,
+        f"SELECT count(*) FROM {ns.schema('referrals')}.audit_log"
+        " WHERE action = 'configure' AND role = 'principal_ep'",
+    )
+    assert audited == 1

@@ -232,6 +232,21 @@ class ReferralRepository:
         )
         return GraduatedApproachMinimum(**dict(row)) if row else GraduatedApproachMinimum()
 
+    async def set_graduated_approach_minimum(
+        self, tenant: str, minimum: GraduatedApproachMinimum
+    ) -> None:
+        await self.conn.execute(
+            "INSERT INTO graduated_approach_minimums"
+            " (tenant, review_cycles, strategies, months_on_sen_support) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (tenant) DO UPDATE SET review_cycles = EXCLUDED.review_cycles,"
+            " strategies = EXCLUDED.strategies,"
+            " months_on_sen_support = EXCLUDED.months_on_sen_support",
+            tenant,
+            minimum.review_cycles,
+            minimum.strategies,
+            minimum.months_on_sen_support,
+        )
+
     # -- views ----------------------------------------------------------------------------
 
     async def school_of(self, tenant: str, referral_id: uuid.UUID) -> tuple[bool, str | None]:

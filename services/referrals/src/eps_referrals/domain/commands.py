@@ -83,3 +83,12 @@ class RegisterSchool:
 
     school_urn: str
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetGraduatedApproachMinimum:
+    """Set the evidence this local authority expects before a school asks for an EP."""
+
+    review_cycles: int
+    strategies: int
+    months_on_sen_support: int

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any
 
 from eps_chassis.access import audited_access
+from eps_chassis.audit import record_access
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.context import MessageContext
 from eps_chassis.errors import NotFound
@@ -39,10 +41,17 @@ SUBMITTERS = require_roles(Role.SENCO, *EPS, Role.COORDINATOR, Role.ADMIN)
 READERS = require_roles(Role.SENCO, *EPS, Role.COORDINATOR, Role.ADMIN)
 PRACTITIONERS = require_roles(*EPS)
 REGISTRARS = require_roles(Role.COORDINATOR, Role.ADMIN)
+CONFIGURERS = require_roles(Role.PRINCIPAL_EP, Role.ADMIN)
 
 
 class SchoolBody(ContractModel):
     name: str = Field(min_length=1, max_length=200, description="Name of the school or setting.")
+
+
+class GraduatedApproachBody(ContractModel):
+    review_cycles: int = Field(ge=0, le=20, description="Assess-plan-do-review cycles done.")
+    strategies: int = Field(ge=0, le=50, description="Strategies tried and recorded.")
+    months_on_sen_support: int = Field(ge=0, le=120, description="Months on SEN support.")
 
 
 class DeclineBody(ContractModel):
@@ -139,6 +148,37 @@ async def register_school(
     async with runtime.uow(context) as uow:
         await handlers.register_school(commands.RegisterSchool(school_urn, body.name), uow)
     return {"school_urn": school_urn, "name": body.name}
+
+
+@router.get("/configuration/graduated-approach")
+async def read_graduated_approach_minimum(
+    principal: Principal = READERS,
+    runtime: ServiceRuntime = Depends(get_runtime),
+) -> dict[str, int]:
+    """The evidence this LA expects with a school's request (SENCOs may read it too)."""
+    context = MessageContext(tenant=principal.tenant, actor=principal.actor)
+    async with runtime.uow(context) as uow:
+        minimum = await ReferralRepository(uow.conn).graduated_approach_minimum(uow.tenant)
+    return asdict(minimum)
+
+
+@router.put("/configuration/graduated-approach")
+async def set_graduated_approach_minimum(
+    body: GraduatedApproachBody = json_body(GraduatedApproachBody),
+    principal: Principal = CONFIGURERS,
+    runtime: ServiceRuntime = Depends(get_runtime),
+) -> dict[str, int]:
+    """Change the minimum evidence; requests submitted from now on are checked against it."""
+    context = MessageContext(tenant=principal.tenant, actor=principal.actor)
+    command = commands.SetGraduatedApproachMinimum(
+        body.review_cycles, body.strategies, body.months_on_sen_support
+    )
+    async with runtime.uow(context) as uow:
+        minimum = await handlers.set_graduated_approach_minimum(command, uow)
+        await record_access(
+            uow.conn, principal, action="configure", resource="configuration/graduated-approach"
+        )
+    return asdict(minimum)
 
 
 @router.get("/{referral_id}")

@@ -10,7 +10,7 @@ from eps_chassis.unit_of_work import UnitOfWork
 
 from eps_referrals.adapters.repository import ReferralRepository
 from eps_referrals.domain import commands
-from eps_referrals.domain.evidence import check_request, check_school
+from eps_referrals.domain.evidence import GraduatedApproachMinimum, check_request, check_school
 from eps_referrals.domain.model import (
     NO_CONSENT_YET,
     ConsentView,
@@ -91,6 +91,15 @@ async def register_school(cmd: commands.RegisterSchool, uow: UnitOfWork) -> None
     await ReferralRepository(uow.conn).register_school(
         uow.tenant, cmd.school_urn, cmd.name, "register"
     )
+
+
+async def set_graduated_approach_minimum(
+    cmd: commands.SetGraduatedApproachMinimum, uow: UnitOfWork
+) -> GraduatedApproachMinimum:
+    """Configuration, not code: applies to requests submitted from now on."""
+    minimum = GraduatedApproachMinimum(cmd.review_cycles, cmd.strategies, cmd.months_on_sen_support)
+    await ReferralRepository(uow.conn).set_graduated_approach_minimum(uow.tenant, minimum)
+    return minimum
 
 
 async def _change(
