@@ -467,3 +467,37 @@ async def test_the_minimum_evidence_is_la_configuration_changed_over_http(
         " WHERE action = 'configure' AND role = 'principal_ep'",
     )
     assert audited == 1
+
+
+async def test_each_source_has_its_own_entry_that_takes_only_its_requests(
+    infra: Infra, ns: Namespace
+) -> None:
+    parent = Requester(kind=RequesterKind.PARENT_CARER, person_id="p-9", name="Alex Doe")
+    request = builders.referral_requested(requester=parent, graduated_approach=None)
+    json = {"Content-Type": "application/json"}
+    async with running(referrals_definition(), infra, ns) as (_, referrals):
+        taken = await referrals.post(
+            "/referrals/sources/parent_carer",
+            content=request.model_dump_json(),
+            headers={**EP_AUTH, **json},
+        )
+        wrong_entry = await referrals.post(
+            "/referrals/sources/virtual_school",
+            content=builders.referral_requested(requester=parent).model_dump_json(),
+            headers={**EP_AUTH, **json},
+        )
+        unknown = await referrals.post(
+            "/referrals/sources/neighbour",
+            content=request.model_dump_json(),
+            headers={**EP_AUTH, **json},
+        )
+        senco_as_parent = await referrals.post(
+            "/referrals/sources/parent_carer",
+            content=builders.referral_requested(requester=parent).model_dump_json(),
+            headers={**SENCO, **json},
+        )
+    assert taken.status_code == 201, taken.text
+    assert taken.json()["status"] == "awaiting_consent"
+    assert wrong_entry.status_code == 422 and "requester.kind" in wrong_entry.text
+    assert unknown.status_code == 422 and "source" in unknown.text
+    assert senco_as_parent.status_code == 403 and "requester.kind" in senco_as_parent.text

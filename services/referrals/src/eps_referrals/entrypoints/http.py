@@ -12,11 +12,12 @@ from eps_chassis.access import audited_access
 from eps_chassis.audit import record_access
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.context import MessageContext
-from eps_chassis.errors import NotFound
+from eps_chassis.errors import DomainError, NotFound
 from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts.base import ContractModel
+from eps_contracts.common import RequesterKind
 from eps_contracts.referrals import (
     CaseworkStage,
     FeedbackRecord,
@@ -113,13 +114,40 @@ async def submit_referral(
     other routes: a parent or carer's direct contact, the Virtual School, a social worker or
     foster carer asking the looked-after children EP, SEND services.
     """
+    return await _submit(body, principal, runtime, x_correlation_id)
+
+
+@router.post("/sources/{source}", status_code=201)
+async def submit_referral_from(
+    source: RequesterKind,
+    body: ReferralRequested = json_body(ReferralRequested),
+    principal: Principal = SUBMITTERS,
+    runtime: ServiceRuntime = Depends(get_runtime),
+    x_correlation_id: uuid.UUID | None = Header(None),
+) -> dict[str, Any]:
+    """Each source's own entry (``/referrals/sources/parent_carer`` and so on): the request
+    must come from that source, and that source's rules apply as on ``POST /referrals``."""
+    if body.requester.kind is not source:
+        raise DomainError(
+            f"this entry takes {source} requests, not {body.requester.kind}",
+            field="requester.kind",
+        )
+    return await _submit(body, principal, runtime, x_correlation_id)
+
+
+async def _submit(
+    body: ReferralRequested,
+    principal: Principal,
+    runtime: ServiceRuntime,
+    correlation_id: uuid.UUID | None,
+) -> dict[str, Any]:
     referral_id = referral_id_for(principal.tenant, body.request_id)
     async with audited_access(
         runtime.uow,
         principal,
         action="submit",
         resource=f"referral/{referral_id}",
-        correlation_id=x_correlation_id,
+        correlation_id=correlation_id,
     ) as access:
         access.check_school(body.child.school_urn)
         check_source(body.requester.kind, school_staff=principal.is_school_staff)
