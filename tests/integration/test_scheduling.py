@@ -603,3 +603,40 @@ async def test_a_new_named_ep_takes_over_the_schools_planning_meetings_once(
         "named EP for school 123456 changed from ep-named to ep-near" in e["reason"]
         for e in published
     )
+
+
+async def test_a_cancellation_over_http_says_who_called_it_off_and_refuses_an_unknown_party(
+    infra: Infra, ns: Namespace
+) -> None:
+    async with running(definition(), infra, ns) as (_, client):
+        await seed(client)
+        booked = await client.post(
+            "/scheduling/appointments",
+            json=booking(in_minutes(60 * 24 * 3)),
+            headers=headers(Role.EP),
+        )
+        assert booked.status_code == 201, booked.text
+        url = f"/scheduling/appointments/{booked.json()['appointment_id']}/cancel"
+        unknown = await client.post(
+            url, json={"reason": "head asked", "cancelled_by": "governors"}, headers=headers()
+        )
+        cancelled = await client.post(
+            url, json={"reason": "head asked", "cancelled_by": "school"}, headers=headers()
+        )
+
+        async def published() -> list[dict[str, Any]]:
+            return [
+                e["data"]
+                for e in await events_on(infra, ns, APPOINTMENTS.name)
+                if e["type"].endswith("appointment-cancelled.v1")
+            ]
+
+        async def one() -> bool:
+            return len(await published()) == 1
+
+        await wait_until(one, timeout_s=15, what="the cancellation event")
+        [event] = await published()
+    assert unknown.status_code == 422 and "cancelled_by" in unknown.text
+    assert cancelled.status_code == 200, cancelled.text
+    assert (event["cancelled_by"], event["reason"]) == ("school", "head asked")
+    assert event["school_urn"] == SCHOOL and event["starts_at"] is not None
