@@ -6,6 +6,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from eps_chassis.access import audited_access
 from eps_chassis.audit import record_access
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.context import MessageContext
@@ -227,19 +228,12 @@ async def _act(
     action: str,
     handle: Any,
 ) -> dict[str, Any]:
-    """Run one lifecycle step; audit it (a refused step too, in its own transaction)."""
+    """Run one lifecycle step; audit it (a refused step too, with why it was refused)."""
     now = runtime.clock()
-    resource = f"incident/{incident_id}"
-    try:
-        async with runtime.uow(_context(principal)) as uow:
-            incident = await handle(uow, now)
-            await record_access(uow.conn, principal, action=action, resource=resource)
-    except Exception:
-        assert runtime.pool is not None
-        await record_access(
-            runtime.pool, principal, action=action, resource=resource, outcome="refused"
-        )
-        raise
+    async with audited_access(
+        runtime.uow, principal, action=action, resource=f"incident/{incident_id}"
+    ) as access:
+        incident = await handle(access.uow, now)
     return incident_view(incident, now)
 
 
