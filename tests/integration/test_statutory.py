@@ -169,6 +169,60 @@ async def test_request_allocation_booking_draft_approval_submission(
 
         await wait_until(booked, what="assessment booked")
 
+        # a second piece of the assessment work, with its own purpose and booking request
+        asked = await client.post(
+            f"{url}/booking-requests", json={"purpose": "parents_views"}, headers=EP
+        )
+        assert asked.status_code == 202 and asked.json()["purpose"] == "parents_views"
+        [_, parents_booking] = await wait_for_event(
+            infra, ns, BOOKING_REQUESTS.name, "eps.scheduling.booking-requested.v1", count=2
+        )
+        assert parents_booking["request_id"] == asked.json()["request_id"]
+        again = await client.post(
+            f"{url}/booking-requests", json={"purpose": "parents_views"}, headers=EP
+        )
+        assert again.status_code == 409  # scheduling has not answered yet
+        no_body = await client.post(f"{url}/booking-requests", headers=EP)
+        assert no_body.status_code == 409  # no body: the visit, which is already booked
+        unknown = await client.post(
+            f"{url}/booking-requests", json={"purpose": "school_visit"}, headers=EP
+        )
+        assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"][:2] == [
+            "body",
+            "purpose",
+        ]
+        await publish(
+            infra,
+            ns,
+            AppointmentBooked(
+                appointment_id=uuid.uuid4(),
+                request_id=uuid.UUID(parents_booking["request_id"]),
+                case_ref=booking["case_ref"],
+                kind=AppointmentKind.STATUTORY_ASSESSMENT_VISIT,
+                ep_id="test-ep",
+                school_urn=SCHOOL,
+                starts_at=requested_at + timedelta(days=9),
+                ends_at=requested_at + timedelta(days=9, hours=1),
+                funding_stream=FundingStream.STATUTORY,
+            ),
+        )
+
+        async def both_booked() -> bool:
+            view = (await client.get(url, headers=EP)).json()
+            return [b["appointment_id"] is not None for b in view["bookings"]] == [True, True]
+
+        await wait_until(both_booked, what="parents' views booked")
+        view = (await client.get(url, headers=EP)).json()
+        assert [b["purpose"] for b in view["bookings"]] == ["assessment_visit", "parents_views"]
+        assert [b["request_id"] for b in view["bookings"]] == [
+            booking["request_id"],
+            parents_booking["request_id"],
+        ]
+        booked_events = await events_on(
+            infra, ns, ADVICE.name, "eps.statutory.advice-assessment-booked.v1"
+        )
+        assert [e["purpose"] for e in booked_events] == ["assessment_visit", "parents_views"]
+
         naming = {**DOCUMENT, "provision": "A place at Greenfield Primary School."}
         drafted = await client.put(f"{url}/draft", json=naming, headers=EP)
         assert drafted.status_code == 200 and drafted.json()["status"] == "drafted"

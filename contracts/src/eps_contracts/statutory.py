@@ -51,6 +51,21 @@ class AtRiskReason(StrEnum):
     ASSESSMENT_AFTER_LAST_DAY = "assessment_after_last_day"  # booked or moved past the deadline
 
 
+class AssessmentPurpose(StrEnum):
+    """What a piece of the advice's assessment work booked through scheduling is for."""
+
+    ASSESSMENT_VISIT = "assessment_visit"
+    MEETING_THE_CHILD = "meeting_the_child"
+    PARENTS_VIEWS = "parents_views"
+    CHILD_VIEWS = "child_views"
+
+
+_PURPOSE_DESCRIPTION = (
+    "What the booking is for (an advice may have several bookings, one per purpose);"
+    " absent in events published before purposes existed, meaning assessment_visit."
+)
+
+
 class TribunalTaskKind(StrEnum):
     EVIDENCE = "evidence"
     ATTENDANCE = "attendance"
@@ -164,6 +179,9 @@ class AdviceAssessmentBooked(Event):
     appointment_id: uuid.UUID
     ep_id: PersonId
     starts_at: AwareDatetime
+    purpose: AssessmentPurpose = Field(
+        AssessmentPurpose.ASSESSMENT_VISIT, description=_PURPOSE_DESCRIPTION
+    )
 
 
 class AdviceAssessmentRescheduled(Event):
@@ -180,6 +198,9 @@ class AdviceAssessmentRescheduled(Event):
     starts_after_last_day: bool = Field(
         description="The visit now starts after the advice's last day: the advice will be late"
         " unless an exception applies."
+    )
+    purpose: AssessmentPurpose = Field(
+        AssessmentPurpose.ASSESSMENT_VISIT, description=_PURPOSE_DESCRIPTION
     )
 
 

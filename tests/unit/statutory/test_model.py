@@ -10,6 +10,7 @@ from eps_chassis.errors import Conflict, DomainError, Forbidden
 from eps_contracts.scheduling import AppointmentBookingRequested, AppointmentKind, FundingStream
 from eps_contracts.statutory import (
     AdviceAllocated,
+    AdviceAssessmentBooked,
     AdviceAssessmentRescheduled,
     AdviceAtRisk,
     AdviceDeadlineBreached,
@@ -17,6 +18,7 @@ from eps_contracts.statutory import (
     AdviceRequestReceived,
     AdviceSubmitted,
     AllocationRoute,
+    AssessmentPurpose,
     AtRiskReason,
 )
 from eps_statutory.domain.clock import LONDON, end_of_day, london_date
@@ -149,9 +151,9 @@ def test_a_booked_visit_moves_the_advice_on_once() -> None:
 
 def test_a_cancelled_visit_returns_the_advice_to_allocated() -> None:
     subject = advice(AdviceStatus.ASSESSMENT_BOOKED)
-    assert subject.record_cancelled(uuid.uuid4()) is False  # another appointment
+    assert subject.record_cancelled(uuid.uuid4()) is None  # another appointment
     assert subject.appointment_id is not None
-    assert subject.record_cancelled(subject.appointment_id) is True
+    assert subject.record_cancelled(subject.appointment_id) is AssessmentPurpose.ASSESSMENT_VISIT
     assert subject.status is AdviceStatus.ALLOCATED and subject.appointment_id is None
     subject.request_booking(LaPolicy(), RECEIVED_AT)  # a new booking may be asked for
 
@@ -220,6 +222,118 @@ def test_a_rescheduled_team_visit_goes_to_the_ep_who_now_makes_it_until_drafting
     subject.save_draft(document(), Person("ep-team-2", is_senior=False))
     subject.record_rescheduled(subject.appointment_id, "ep-team-3", monday + timedelta(days=1))
     assert subject.ep_id == "ep-team-2"  # the author keeps the advice
+
+
+# --- several bookings, one per purpose ---------------------------------------------------------
+
+MONDAY = datetime(2026, 11, 16, 9, 0, tzinfo=LONDON)
+
+
+def two_bookings() -> tuple[Advice, uuid.UUID, uuid.UUID]:
+    """An advice with its assessment visit and the parents' views booked (in reverse order)."""
+    subject = advice()
+    visit = subject.request_booking(LaPolicy(), RECEIVED_AT)
+    parents = subject.request_booking(LaPolicy(), RECEIVED_AT, AssessmentPurpose.PARENTS_VIEWS)
+    with pytest.raises(Conflict, match="has not answered"):
+        subject.request_booking(LaPolicy(), RECEIVED_AT, AssessmentPurpose.PARENTS_VIEWS)
+    parents_appointment, visit_appointment = uuid.uuid4(), uuid.uuid4()
+    subject.record_booked(parents_appointment, "ep-named", MONDAY, request_id=parents.request_id)
+    subject.record_booked(
+        visit_appointment, "ep-named", MONDAY + timedelta(days=1), request_id=visit.request_id
+    )
+    return subject, visit_appointment, parents_appointment
+
+
+def test_each_purpose_is_booked_by_its_own_request() -> None:
+    subject, visit, parents = two_bookings()
+    assert subject.status is AdviceStatus.ASSESSMENT_BOOKED
+    assert [(b.purpose, b.appointment_id) for b in subject.bookings] == [
+        (AssessmentPurpose.ASSESSMENT_VISIT, visit),
+        (AssessmentPurpose.PARENTS_VIEWS, parents),
+    ]
+    booked = [e for e in subject.events if isinstance(e, AdviceAssessmentBooked)]
+    assert [(e.appointment_id, e.purpose) for e in booked] == [
+        (parents, AssessmentPurpose.PARENTS_VIEWS),
+        (visit, AssessmentPurpose.ASSESSMENT_VISIT),
+    ]
+    with pytest.raises(Conflict, match="already booked"):
+        subject.request_booking(LaPolicy(), RECEIVED_AT, AssessmentPurpose.PARENTS_VIEWS)
+    subject.request_booking(LaPolicy(), RECEIVED_AT, AssessmentPurpose.CHILD_VIEWS)  # another
+
+
+def test_a_failed_booking_of_one_purpose_leaves_the_others_alone() -> None:
+    subject = advice()
+    visit = subject.request_booking(LaPolicy(), RECEIVED_AT)
+    child = subject.request_booking(LaPolicy(), RECEIVED_AT, AssessmentPurpose.CHILD_VIEWS)
+    subject.record_booking_failed(child.request_id, "no EP free in the window")
+    assert [b.failure for b in subject.bookings] == [None, "no EP free in the window"]
+    with pytest.raises(Conflict, match="has not answered"):
+        subject.request_booking(LaPolicy(), RECEIVED_AT)  # the visit still waits
+    again = subject.request_booking(LaPolicy(), RECEIVED_AT, AssessmentPurpose.CHILD_VIEWS)
+    assert again.request_id not in (visit.request_id, child.request_id)
+    assert [b.failure for b in subject.bookings] == [None, None]
+
+
+def test_one_of_two_bookings_cancelled_leaves_the_assessment_booked() -> None:
+    subject, visit, parents = two_bookings()
+    assert subject.record_cancelled(parents) is AssessmentPurpose.PARENTS_VIEWS  # book again
+    assert subject.status is AdviceStatus.ASSESSMENT_BOOKED
+    assert [b.appointment_id for b in subject.bookings] == [visit]
+    assert subject.at_risk_reasons() == (AtRiskReason.NO_DRAFT,)
+    subject.request_booking(LaPolicy(), RECEIVED_AT, AssessmentPurpose.PARENTS_VIEWS)
+
+
+def test_every_booking_cancelled_puts_the_advice_at_risk() -> None:
+    subject, visit, parents = two_bookings()
+    subject.record_cancelled(visit)
+    subject.record_cancelled(parents)
+    assert subject.status is AdviceStatus.ALLOCATED and subject.bookings == []
+    assert subject.at_risk_reasons() == (AtRiskReason.NO_ASSESSMENT_BOOKED, AtRiskReason.NO_DRAFT)
+    assert subject.is_at_risk(date(2026, 12, 4), 10)
+    # booked again, but not yet answered: still nothing booked
+    subject.request_booking(LaPolicy(), RECEIVED_AT, AssessmentPurpose.PARENTS_VIEWS)
+    assert AtRiskReason.NO_ASSESSMENT_BOOKED in subject.at_risk_reasons()
+
+
+def test_one_booking_moved_past_the_last_day_puts_the_advice_at_risk() -> None:
+    subject, visit, parents = two_bookings()
+    subject.events.clear()
+    subject.record_rescheduled(parents, "ep-named", datetime(2026, 12, 15, 9, 0, tzinfo=LONDON))
+    [moved] = subject.events
+    assert isinstance(moved, AdviceAssessmentRescheduled)
+    assert moved.purpose is AssessmentPurpose.PARENTS_VIEWS and moved.starts_after_last_day
+    assert subject.visit_after_last_day and subject.is_at_risk(date(2026, 11, 20), 10)
+    assert subject.at_risk_reasons() == (
+        AtRiskReason.ASSESSMENT_AFTER_LAST_DAY,
+        AtRiskReason.NO_DRAFT,
+    )
+    subject.record_completed(parents, datetime(2026, 12, 15, 11, 0, tzinfo=LONDON))
+    assert not subject.visit_after_last_day  # done (the diary was wrong): no longer late
+    subject.record_cancelled(visit)
+    assert subject.status is AdviceStatus.ASSESSMENT_BOOKED  # the parents' views still count
+
+
+def test_a_booking_without_a_known_request_answers_the_oldest_waiting() -> None:
+    subject = advice()
+    subject.request_booking(LaPolicy(), RECEIVED_AT, AssessmentPurpose.MEETING_THE_CHILD)
+    subject.record_booked(uuid.uuid4(), "ep-named", MONDAY, request_id=uuid.uuid4())
+    assert [b.purpose for b in subject.bookings if b.is_booked] == [
+        AssessmentPurpose.MEETING_THE_CHILD
+    ]
+    subject.record_booked(uuid.uuid4(), "ep-named", MONDAY)  # booked in the diary directly
+    assert [b.purpose for b in subject.bookings] == [
+        AssessmentPurpose.MEETING_THE_CHILD,
+        AssessmentPurpose.ASSESSMENT_VISIT,
+    ]
+
+
+def test_no_booking_once_drafting_has_started() -> None:
+    subject, visit, _ = two_bookings()
+    subject.save_draft(document(), EP)
+    with pytest.raises(Conflict, match="no booking needed"):
+        subject.request_booking(LaPolicy(), RECEIVED_AT, AssessmentPurpose.CHILD_VIEWS)
+    assert subject.record_cancelled(visit) is None  # the work is done: not booked again
+    assert subject.status is AdviceStatus.DRAFTED
 
 
 def test_a_draft_needs_a_booked_assessment() -> None:

@@ -6,16 +6,23 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
-from eps_contracts.statutory import AdviceDocument, AllocationRoute, ExceptionKind, TribunalTask
+from eps_contracts.statutory import (
+    AdviceDocument,
+    AllocationRoute,
+    AssessmentPurpose,
+    ExceptionKind,
+    TribunalTask,
+)
 
 from eps_statutory.domain.clock import ClockException, plan_due_on
 from eps_statutory.domain.document import KnownSchool
-from eps_statutory.domain.model import Advice, AdviceStatus
+from eps_statutory.domain.model import Advice, AdviceStatus, Booking
 from eps_statutory.domain.policy import AllocationRule, ExceptionRule, LaPolicy
 from eps_statutory.domain.reporting import SubmittedAdvice
 
@@ -100,7 +107,7 @@ _ADVICE_COLUMNS = (
     " child_date_of_birth, school_urn, received_at, received_on, assessment_requested_on,"
     " advice_weeks, exception_rule, status, route, ep_id, booking_request_id, booking_failure,"
     " appointment_id, appointment_starts_at, assessment_completed_at, document, version,"
-    " drafted_by, approved_by, submitted_on, at_risk_raised_for, breach_raised_for"
+    " drafted_by, approved_by, submitted_on, at_risk_raised_for, breach_raised_for, bookings"
 )
 _MUTABLE = (
     "status",
@@ -110,6 +117,7 @@ _MUTABLE = (
     "booking_failure",
     "appointment_id",
     "appointment_starts_at",
+    "bookings",
     "assessment_completed_at",
     "document",
     "version",
@@ -123,6 +131,53 @@ _MUTABLE = (
 )
 
 
+def _optional(value: Any, convert: Callable[[Any], Any]) -> Any:
+    return convert(value) if value is not None else None
+
+
+def _booking_json(booking: Booking) -> dict[str, Any]:
+    return {
+        "purpose": str(booking.purpose),
+        "request_id": _optional(booking.request_id, str),
+        "failure": booking.failure,
+        "appointment_id": _optional(booking.appointment_id, str),
+        "starts_at": _optional(booking.starts_at, datetime.isoformat),
+        "completed_at": _optional(booking.completed_at, datetime.isoformat),
+    }
+
+
+def _bookings_from(values: dict[str, Any]) -> list[Booking]:
+    """The advice's bookings, popping the stored columns from ``values``. Advice saved before
+    bookings had purposes (``bookings`` NULL) has at most one: an assessment visit."""
+    raw = values.pop("bookings", None)
+    request_id, failure = values.pop("booking_request_id"), values.pop("booking_failure")
+    appointment_id, starts_at = values.pop("appointment_id"), values.pop("appointment_starts_at")
+    if raw is not None:
+        return [
+            Booking(
+                purpose=AssessmentPurpose(b["purpose"]),
+                request_id=_optional(b["request_id"], uuid.UUID),
+                failure=b["failure"],
+                appointment_id=_optional(b["appointment_id"], uuid.UUID),
+                starts_at=_optional(b["starts_at"], datetime.fromisoformat),
+                completed_at=_optional(b["completed_at"], datetime.fromisoformat),
+            )
+            for b in json.loads(raw)
+        ]
+    if request_id is None and appointment_id is None:
+        return []
+    return [
+        Booking(
+            purpose=AssessmentPurpose.ASSESSMENT_VISIT,
+            request_id=request_id,
+            failure=failure,
+            appointment_id=appointment_id,
+            starts_at=starts_at,
+            completed_at=values.get("assessment_completed_at") if appointment_id else None,
+        )
+    ]
+
+
 def _row_values(advice: Advice) -> dict[str, Any]:
     return {
         "status": str(advice.status),
@@ -132,6 +187,7 @@ def _row_values(advice: Advice) -> dict[str, Any]:
         "booking_failure": advice.booking_failure,
         "appointment_id": advice.appointment_id,
         "appointment_starts_at": advice.appointment_starts_at,
+        "bookings": json.dumps([_booking_json(b) for b in advice.bookings]),
         "assessment_completed_at": advice.assessment_completed_at,
         "document": advice.document.model_dump_json() if advice.document else None,
         "version": advice.version,
@@ -252,6 +308,7 @@ class AdviceRepository:
         values["document"] = (
             AdviceDocument.model_validate_json(raw_document) if raw_document else None
         )
+        values["bookings"] = _bookings_from(values)
         advice = Advice(**values)
         advice.exceptions = await self._exceptions(advice.tenant, advice.advice_id)
         return advice
@@ -277,9 +334,10 @@ class AdviceRepository:
         row = await self.conn.fetchrow(
             "SELECT advice_id, request_id, la_case_ref, child_id, child_given_name,"
             " child_family_name, child_date_of_birth, school_urn, received_at, received_on,"
-            " assessment_requested_on, status, route, ep_id, booking_failure, appointment_id,"
-            " appointment_starts_at, assessment_completed_at, document, version, drafted_by,"
-            " approved_by, submitted_on, six_week_due_on, due_on, exception_applied"
+            " assessment_requested_on, status, route, ep_id, booking_request_id, booking_failure,"
+            " appointment_id, appointment_starts_at, bookings, assessment_completed_at, document,"
+            " version, drafted_by, approved_by, submitted_on, six_week_due_on, due_on,"
+            " exception_applied"
             " FROM advice WHERE tenant = $1 AND advice_id = $2",
             tenant,
             advice_id,
@@ -287,6 +345,9 @@ class AdviceRepository:
         if row is None:
             return None
         view = dict(row)
+        bookings = _bookings_from({**view})
+        del view["booking_request_id"]
+        view["bookings"] = [_booking_json(b) for b in bookings]  # each purpose's booking
         view["document"] = json.loads(view["document"]) if view["document"] else None
         view["plan_due_on"] = plan_due_on(view["assessment_requested_on"])
         view["exceptions"] = [

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from eps_contracts.scheduling import AppointmentKind
-from eps_contracts.statutory import AdviceDocument
+from eps_contracts.statutory import AdviceDocument, AssessmentPurpose
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,7 @@ class RecordAssessmentCompleted:
 @dataclass(frozen=True, slots=True)
 class RequestAssessmentBooking:
     advice_id: uuid.UUID
+    purpose: AssessmentPurpose = AssessmentPurpose.ASSESSMENT_VISIT
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,12 @@
 requested -> allocated -> assessment_booked -> drafted -> approved -> submitted
 
 - allocation follows the LA's rule (the school's named EP or the statutory team);
-- the assessment is booked through scheduling; a cancelled visit returns the advice to
-  ``allocated`` (unless drafting has started) and a new booking is requested; a rescheduled
-  visit keeps its place, with its new time (and the team's EP who now makes it);
+- the assessment work is booked through scheduling, one booking per purpose (the assessment
+  visit, meeting the child, gathering the parents' and the child's views), each followed by its
+  own request and appointment id; the advice is ``assessment_booked`` while any booking holds an
+  appointment. A cancelled booking is requested again (unless drafting has started), and when
+  none is left the advice returns to ``allocated``; a rescheduled booking keeps its place, with
+  its new time (and the team's EP who now makes it);
 - a draft needs a booked assessment; saving a draft withdraws any approval;
 - approval needs a senior EP who is not the author, a complete document naming no school;
 - submission needs the approval; the document is checked again, then published for the SEN team.
@@ -36,6 +39,7 @@ from eps_contracts.statutory import (
     AdviceRequestReceived,
     AdviceSubmitted,
     AllocationRoute,
+    AssessmentPurpose,
     AtRiskReason,
 )
 
@@ -81,6 +85,27 @@ def advice_id_from_case_ref(ref: str | None) -> uuid.UUID | None:
 
 
 @dataclass
+class Booking:
+    """One piece of assessment work asked of scheduling: pending while ``appointment_id`` is
+    None and there is no failure, failed with ``failure``, booked once it has an appointment."""
+
+    purpose: AssessmentPurpose
+    request_id: uuid.UUID | None = None
+    failure: str | None = None
+    appointment_id: uuid.UUID | None = None
+    starts_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    @property
+    def is_booked(self) -> bool:
+        return self.appointment_id is not None
+
+    @property
+    def is_pending(self) -> bool:
+        return self.appointment_id is None and self.failure is None
+
+
+@dataclass
 class Advice:
     advice_id: uuid.UUID
     tenant: str
@@ -99,10 +124,7 @@ class Advice:
     status: AdviceStatus = AdviceStatus.REQUESTED
     route: AllocationRoute | None = None
     ep_id: str | None = None
-    booking_request_id: uuid.UUID | None = None
-    booking_failure: str | None = None
-    appointment_id: uuid.UUID | None = None
-    appointment_starts_at: datetime | None = None
+    bookings: list[Booking] = field(default_factory=list)
     assessment_completed_at: datetime | None = None
     document: AdviceDocument | None = None
     version: int = 0
@@ -207,17 +229,64 @@ class Advice:
             latest = max(clock.end_of_day(due - timedelta(days=1)), earliest + timedelta(days=2))
         return earliest, latest
 
-    def request_booking(self, policy: LaPolicy, now: datetime) -> AppointmentBookingRequested:
+    # each booking's own state; the properties below describe the advice's main booking (the
+    # first one holding an appointment, else the first asked for), as stored before purposes
+
+    @property
+    def main_booking(self) -> Booking | None:
+        return next((b for b in self.bookings if b.is_booked), None) or next(
+            iter(self.bookings), None
+        )
+
+    @property
+    def booking_request_id(self) -> uuid.UUID | None:
+        return self.main_booking.request_id if self.main_booking else None
+
+    @property
+    def booking_failure(self) -> str | None:
+        return self.main_booking.failure if self.main_booking else None
+
+    @property
+    def appointment_id(self) -> uuid.UUID | None:
+        return self.main_booking.appointment_id if self.main_booking else None
+
+    @property
+    def appointment_starts_at(self) -> datetime | None:
+        return self.main_booking.starts_at if self.main_booking else None
+
+    @property
+    def is_booked(self) -> bool:
+        return any(b.is_booked for b in self.bookings)
+
+    def _booking_for(self, purpose: AssessmentPurpose) -> Booking | None:
+        return next((b for b in self.bookings if b.purpose is purpose), None)
+
+    def _by_appointment(self, appointment_id: uuid.UUID) -> Booking | None:
+        return next((b for b in self.bookings if b.appointment_id == appointment_id), None)
+
+    def request_booking(
+        self,
+        policy: LaPolicy,
+        now: datetime,
+        purpose: AssessmentPurpose = AssessmentPurpose.ASSESSMENT_VISIT,
+    ) -> AppointmentBookingRequested:
+        """Ask scheduling for one purpose's booking: before drafting, once per purpose (again
+        after scheduling could not book it, or after it was cancelled)."""
         self._require_open()
-        if self.status is not AdviceStatus.ALLOCATED:
+        if self.status not in (AdviceStatus.ALLOCATED, AdviceStatus.ASSESSMENT_BOOKED):
             raise Conflict(f"no booking needed: the advice is {self.status}")
-        if self.booking_request_id is not None and self.booking_failure is None:
+        booking = self._booking_for(purpose)
+        if booking is not None and booking.is_booked:
+            raise Conflict(f"no booking needed: the {purpose} is already booked")
+        if booking is not None and booking.is_pending:
             raise Conflict("a booking has been requested and scheduling has not answered yet")
+        if booking is None:
+            booking = Booking(purpose)
+            self.bookings.append(booking)
         earliest, latest = self.booking_window(policy, now)
-        self.booking_request_id = uuid.uuid4()
-        self.booking_failure = None
+        booking.request_id, booking.failure = uuid.uuid4(), None
         request = AppointmentBookingRequested(
-            request_id=self.booking_request_id,
+            request_id=booking.request_id,
             case_ref=case_ref(self.advice_id),
             kind=AppointmentKind.STATUTORY_ASSESSMENT_VISIT,
             school_urn=self.school_urn,
@@ -231,11 +300,26 @@ class Advice:
         self.events.append(request)
         return request
 
-    def record_booked(self, appointment_id: uuid.UUID, ep_id: str, starts_at: datetime) -> None:
-        if not self.is_open or self.appointment_id == appointment_id:
+    def record_booked(
+        self,
+        appointment_id: uuid.UUID,
+        ep_id: str,
+        starts_at: datetime,
+        request_id: uuid.UUID | None = None,
+    ) -> None:
+        """Scheduling booked an appointment for the advice: it answers the booking asked for
+        under ``request_id``; one booked without (or under an unknown) request answers the
+        oldest booking still waiting, else is an assessment visit of its own."""
+        if not self.is_open or self._by_appointment(appointment_id) is not None:
             return  # late news of a finished advice, or a repeat: nothing changes
-        self.appointment_id, self.appointment_starts_at = appointment_id, starts_at
-        self.booking_failure = None
+        waiting = [b for b in self.bookings if not b.is_booked]
+        booking = next((b for b in waiting if b.request_id == request_id), None) or next(
+            iter(waiting), None
+        )
+        if booking is None:
+            booking = Booking(AssessmentPurpose.ASSESSMENT_VISIT, request_id=request_id)
+            self.bookings.append(booking)
+        booking.appointment_id, booking.starts_at, booking.failure = appointment_id, starts_at, None
         if self.ep_id is None:
             self.ep_id = ep_id  # the statutory team's EP who took the visit
         if self.status is AdviceStatus.ALLOCATED:
@@ -246,22 +330,24 @@ class Advice:
                 appointment_id=appointment_id,
                 ep_id=ep_id,
                 starts_at=starts_at,
+                purpose=booking.purpose,
             )
         )
 
     def record_rescheduled(
         self, appointment_id: uuid.UUID, ep_id: str, starts_at: datetime
     ) -> None:
-        """The visit moved: keep its new time. A statutory-team advice not yet drafted goes to
+        """A booking moved: keep its new time. A statutory-team advice not yet drafted goes to
         the team's EP who now makes the visit; an advice allocated to its named EP, or already
         drafted, keeps its EP."""
-        if not self.is_open or appointment_id != self.appointment_id:
+        booking = self._by_appointment(appointment_id)
+        if not self.is_open or booking is None:
             return  # another appointment, or late news of a finished advice
-        if self.appointment_starts_at == starts_at and (
+        if booking.starts_at == starts_at and (
             self.route is not AllocationRoute.STATUTORY_TEAM or self.ep_id == ep_id
         ):
             return  # a repeat
-        self.appointment_starts_at = starts_at
+        booking.starts_at = starts_at
         if self.route is AllocationRoute.STATUTORY_TEAM and self.drafted_by is None:
             self.ep_id = ep_id
         due = self.due_on
@@ -272,26 +358,34 @@ class Advice:
                 ep_id=ep_id,
                 starts_at=starts_at,
                 starts_after_last_day=due is not None and starts_at >= clock.end_of_day(due),
+                purpose=booking.purpose,
             )
         )
 
     def record_booking_failed(self, request_id: uuid.UUID, reason: str) -> None:
-        if self.is_open and request_id == self.booking_request_id:
-            self.booking_failure = reason
+        if not self.is_open:
+            return
+        for booking in self.bookings:
+            if booking.request_id == request_id and not booking.is_booked:
+                booking.failure = reason
 
-    def record_cancelled(self, appointment_id: uuid.UUID) -> bool:
-        """Forget a cancelled visit; True when a new booking is needed."""
-        if not self.is_open or appointment_id != self.appointment_id:
-            return False
-        self.appointment_id = self.appointment_starts_at = None
-        self.booking_request_id = None
-        if self.status is AdviceStatus.ASSESSMENT_BOOKED:
+    def record_cancelled(self, appointment_id: uuid.UUID) -> AssessmentPurpose | None:
+        """Forget a cancelled booking; the purpose to book again when a new booking is needed
+        (before drafting). With no booking left the advice returns to ``allocated``."""
+        booking = self._by_appointment(appointment_id)
+        if not self.is_open or booking is None:
+            return None
+        self.bookings.remove(booking)
+        if self.status is AdviceStatus.ASSESSMENT_BOOKED and not self.is_booked:
             self.status = AdviceStatus.ALLOCATED
-            return True
-        return False
+        if self.status in (AdviceStatus.ALLOCATED, AdviceStatus.ASSESSMENT_BOOKED):
+            return booking.purpose
+        return None
 
     def record_completed(self, appointment_id: uuid.UUID, completed_at: datetime) -> None:
-        if appointment_id == self.appointment_id:
+        booking = self._by_appointment(appointment_id)
+        if booking is not None:
+            booking.completed_at = completed_at
             self.assessment_completed_at = completed_at
 
     # --- exceptions ----------------------------------------------------------------------------
@@ -383,17 +477,19 @@ class Advice:
     @property
     def visit_after_last_day(self) -> bool:
         due = self.due_on
-        return (  # once drafted, the visit has happened whatever the diary says
-            due is not None
-            and self.document is None
-            and self.assessment_completed_at is None
-            and self.appointment_starts_at is not None
-            and self.appointment_starts_at >= clock.end_of_day(due)
+        if due is None or self.document is not None:
+            return False  # once drafted, the visits have happened whatever the diary says
+        return any(
+            b.completed_at is None
+            and b.starts_at is not None
+            and b.starts_at >= clock.end_of_day(due)
+            for b in self.bookings
+            if b.is_booked
         )
 
     def at_risk_reasons(self) -> tuple[AtRiskReason, ...]:
         reasons = []
-        if self.appointment_id is None and self.assessment_completed_at is None:
+        if not self.is_booked and self.assessment_completed_at is None:
             reasons.append(AtRiskReason.NO_ASSESSMENT_BOOKED)
         if self.visit_after_last_day:
             reasons.append(AtRiskReason.ASSESSMENT_AFTER_LAST_DAY)

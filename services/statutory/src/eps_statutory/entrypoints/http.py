@@ -21,8 +21,8 @@ from eps_chassis.errors import NotFound
 from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_chassis.unit_of_work import UnitOfWork
-from eps_contracts.statutory import AdviceDocument
-from fastapi import APIRouter, Depends, Header, Query
+from eps_contracts.statutory import AdviceDocument, AssessmentPurpose
+from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from eps_statutory.adapters.repository import (
@@ -62,6 +62,28 @@ class ExceptionBody(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
     evidence: tuple[str, ...] = Field(min_length=1, max_length=20)
     parents_notified_on: date = Field(description="Date the parents were told (CoP 9.42).")
+
+
+class BookingRequestBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    purpose: AssessmentPurpose = Field(
+        AssessmentPurpose.ASSESSMENT_VISIT,
+        description="What the booking is for: the assessment visit (the default), meeting the"
+        " child, or gathering the parents' or the child's views.",
+    )
+
+
+_parse_booking_request = json_body(BookingRequestBody).dependency
+
+
+async def booking_request_body(request: Request) -> BookingRequestBody:
+    """The optional body of a booking request: none means an assessment visit."""
+    if not (await request.body()).strip():
+        return BookingRequestBody()
+    assert _parse_booking_request is not None
+    body: BookingRequestBody = await _parse_booking_request(request)
+    return body
 
 
 class PolicyBody(BaseModel):
@@ -256,19 +278,21 @@ async def record_exception(
 @router.post("/advice/{advice_id}/booking-requests", status_code=202)
 async def request_assessment_booking(
     advice_id: uuid.UUID,
+    body: BookingRequestBody = Depends(booking_request_body),
     principal: Principal = EPS,
     runtime: ServiceRuntime = Depends(get_runtime),
     x_correlation_id: uuid.UUID | None = Header(None),
 ) -> dict[str, str]:
-    """Ask scheduling again (after it could not book the visit)."""
+    """Ask scheduling to book a piece of the assessment work: another purpose (meeting the
+    child, the parents' or the child's views), or again after it could not book one."""
 
-    cmd = RequestAssessmentBooking(advice_id)
+    cmd = RequestAssessmentBooking(advice_id, body.purpose)
     request_id = await _act_on_advice(
         runtime, principal, advice_id, "request-booking",
         lambda uow: handlers.request_assessment_booking(cmd, uow, runtime.clock()),
         correlation=x_correlation_id,
     )  # fmt: skip
-    return {"request_id": str(request_id)}
+    return {"request_id": str(request_id), "purpose": str(body.purpose)}
 
 
 @router.get("/tribunal-tasks")

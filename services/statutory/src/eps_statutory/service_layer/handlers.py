@@ -90,7 +90,7 @@ async def record_named_ep(cmd: RecordNamedEp, uow: UnitOfWork) -> None:
 
 async def record_assessment_booked(cmd: RecordAssessmentBooked, uow: UnitOfWork) -> None:
     advice = await _load(uow, cmd.advice_id)
-    advice.record_booked(cmd.appointment_id, cmd.ep_id, cmd.starts_at)
+    advice.record_booked(cmd.appointment_id, cmd.ep_id, cmd.starts_at, cmd.request_id)
     await _save(uow, advice)
 
 
@@ -109,10 +109,12 @@ async def record_booking_failed(cmd: RecordBookingFailed, uow: UnitOfWork) -> No
 async def record_assessment_cancelled(
     cmd: RecordAssessmentCancelled, uow: UnitOfWork, now: datetime
 ) -> None:
-    """A cancelled visit is booked again at once, unless the advice no longer needs one."""
+    """A cancelled booking is booked again at once (for the same purpose), unless the advice no
+    longer needs one."""
     advice = await _load(uow, cmd.advice_id)
-    if advice.record_cancelled(cmd.appointment_id):
-        advice.request_booking(await PolicyRepository(uow.conn).get(uow.tenant), now)
+    purpose = advice.record_cancelled(cmd.appointment_id)
+    if purpose is not None:
+        advice.request_booking(await PolicyRepository(uow.conn).get(uow.tenant), now, purpose)
     await _save(uow, advice)
 
 
@@ -126,7 +128,8 @@ async def request_assessment_booking(
     cmd: RequestAssessmentBooking, uow: UnitOfWork, now: datetime
 ) -> uuid.UUID:
     advice = await _load(uow, cmd.advice_id)
-    request = advice.request_booking(await PolicyRepository(uow.conn).get(uow.tenant), now)
+    policy = await PolicyRepository(uow.conn).get(uow.tenant)
+    request = advice.request_booking(policy, now, cmd.purpose)
     await _save(uow, advice)
     return request.request_id
 
