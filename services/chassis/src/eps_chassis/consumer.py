@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -41,6 +40,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from eps_chassis import metrics
 from eps_chassis.context import MessageContext
@@ -123,6 +123,14 @@ class _Refused(Exception):
         super().__init__(reason)
         self.index = index
         self.reason = reason
+
+
+async def _records_only(message: Any) -> None:
+    """FastStream's decoder would turn every record of a batch into a message and parse its JSON
+    just to hand the bodies to the subscriber, which reads ``raw_message`` instead: skipping it
+    saves about 40 us per record. Each record is decoded once, against its contract, in
+    :meth:`EventConsumer.decode`."""
+    return None
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -261,6 +269,7 @@ class EventConsumer:
             ack_policy=AckPolicy.MANUAL,
             title=f"{runtime.service}.{self.name}",
             description=self.description,
+            decoder=_records_only,
         )
 
         @subscriber
@@ -302,7 +311,7 @@ class EventConsumer:
         if not value:
             return _Invalid(record, "empty record value")
         try:
-            head = json.loads(value)
+            head = from_json(value)
         except ValueError as exc:
             return _Invalid(record, f"not JSON: {exc}")
         event_type = head.get("type") if isinstance(head, dict) else None
