@@ -66,9 +66,14 @@ class Tariffs:
     def __init__(self, tenant: str, tariffs: Sequence[Tariff]) -> None:
         self.tenant = tenant
         self.tariffs = tuple(tariffs)
+        self._by_day: dict[date, Tariff | None] = {}  # pricing asks several times per delivery
 
     def find(self, day: date) -> Tariff | None:
-        return next((t for t in self.tariffs if t.covers(day)), None)
+        try:
+            return self._by_day[day]
+        except KeyError:
+            found = self._by_day[day] = next((t for t in self.tariffs if t.covers(day)), None)
+            return found
 
     def at(self, day: date) -> Tariff:
         tariff = self.find(day)
