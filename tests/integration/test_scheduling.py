@@ -472,20 +472,39 @@ class FakeClock:
         return self.now
 
 
-async def test_the_planning_job_proposes_each_schools_two_meetings_once(
-    infra: Infra, ns: Namespace
-) -> None:
+@asynccontextmanager
+async def seeded_in_autumn(infra: Infra, ns: Namespace) -> AsyncIterator[tuple[Any, Any]]:
+    """The service, seeded, with its clock stopped at 09:00 on 23 November 2026."""
     clock = FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
     async with running(definition(), infra, ns, clock=clock) as (runtime, client):
         await seed(client)
+        yield runtime, client
+
+
+async def run_planning_job(runtime: Any) -> None:
+    """Run the planning job once (as its leader, once the lease is ours)."""
+
+    async def ran() -> bool:
         assert runtime.jobs is not None
+        return await runtime.jobs.run_once(jobs.PLANNING_MEETINGS)
 
-        async def ran() -> bool:
-            assert runtime.jobs is not None
-            return await runtime.jobs.run_once(jobs.PLANNING_MEETINGS)
+    await wait_until(ran, timeout_s=10, what="planning job to run")
 
+
+async def booked_planning_meetings(infra: Infra, ns: Namespace) -> list[dict[str, Any]]:
+    return [
+        e["data"]
+        for e in await events_on(infra, ns, APPOINTMENTS.name)
+        if e["type"].endswith("appointment-booked.v1") and e["data"]["kind"] == "planning_meeting"
+    ]
+
+
+async def test_the_planning_job_proposes_each_schools_two_meetings_once(
+    infra: Infra, ns: Namespace
+) -> None:
+    async with seeded_in_autumn(infra, ns) as (runtime, client):
         for _ in range(2):  # a second run proposes nothing more
-            await wait_until(ran, timeout_s=10, what="planning job to run")
+            await run_planning_job(runtime)
         again = await client.post(
             f"/scheduling/schools/{SCHOOL}/planning-meetings",
             json={"academic_year": 2026},
@@ -494,19 +513,11 @@ async def test_the_planning_job_proposes_each_schools_two_meetings_once(
         assert again.status_code == 201 and again.json() == [], again.text
 
         async def both_published() -> bool:
-            return len(await booked_planning_meetings()) >= 2
-
-        async def booked_planning_meetings() -> list[dict[str, Any]]:
-            return [
-                e["data"]
-                for e in await events_on(infra, ns, APPOINTMENTS.name)
-                if e["type"].endswith("appointment-booked.v1")
-                and e["data"]["kind"] == "planning_meeting"
-            ]
+            return len(await booked_planning_meetings(infra, ns)) >= 2
 
         await wait_until(both_published, timeout_s=15, what="planning meetings published")
         await asyncio.sleep(0.5)  # anything duplicated would have been relayed by now
-        published = await booked_planning_meetings()
+        published = await booked_planning_meetings(infra, ns)
     assert [(m["ep_id"], m["school_urn"]) for m in published] == [("ep-named", SCHOOL)] * 2
     # 14 days' notice by default (the EPs here work all hours): autumn from 7 December,
     # spring on the first day of its window
@@ -516,12 +527,73 @@ async def test_the_planning_job_proposes_each_schools_two_meetings_once(
     ]
 
 
+async def test_a_planning_meeting_with_no_room_is_told_once_and_placed_when_room_appears(
+    infra: Infra, ns: Namespace
+) -> None:
+    async with seeded_in_autumn(infra, ns) as (runtime, client):
+        # the named EP works half an hour a week: no planning meeting fits
+        squeezed = {
+            "ep_id": "ep-named",
+            "role": "ep",
+            "working_pattern": [{"weekday": 1, "start": "09:00", "end": "09:30"}],
+            "weekly_capacity_minutes": 30,
+            "base_latitude": 52.64,
+            "base_longitude": -1.14,
+            "on_rota": False,
+        }
+        url = "/scheduling/eps/ep-named"
+        response = await client.put(url, json=squeezed, headers=headers())
+        assert response.status_code == 200, response.text
+
+        async def on_topics() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            told = [
+                e["data"]
+                for e in await events_on(infra, ns, SCHOOLS.name)
+                if e["type"].endswith("planning-meeting-not-placed.v1")
+            ]
+            return told, await booked_planning_meetings(infra, ns)
+
+        for _ in range(2):  # the second run looks again but does not tell again
+            await run_planning_job(runtime)
+
+        async def both_told() -> bool:
+            return len((await on_topics())[0]) >= 2
+
+        await wait_until(both_told, timeout_s=15, what="both terms told")
+        # room appears: the next run places both meetings and tells nothing more
+        response = await client.put(
+            url,
+            json={
+                **squeezed,
+                "working_pattern": ALL_DAY_EVERY_DAY,
+                "weekly_capacity_minutes": 10080,
+            },
+            headers=headers(),
+        )
+        assert response.status_code == 200, response.text
+        await run_planning_job(runtime)
+
+        async def both_booked() -> bool:
+            return len((await on_topics())[1]) >= 2
+
+        await wait_until(both_booked, timeout_s=15, what="both meetings booked")
+        await asyncio.sleep(0.5)  # anything duplicated would have been relayed by now
+        told, booked = await on_topics()
+    assert sorted((t["term"], t["ep_id"], t["academic_year"]) for t in told) == [
+        ("autumn", "ep-named", 2026),
+        ("spring", "ep-named", 2026),
+    ]
+    assert all(t["school_urn"] == SCHOOL for t in told)
+    assert sorted(b["starts_at"] for b in booked) == [
+        "2026-12-07T00:00:00Z",
+        "2027-01-05T00:00:00Z",
+    ]
+
+
 async def test_a_new_named_ep_takes_over_the_schools_planning_meetings_once(
     infra: Infra, ns: Namespace
 ) -> None:
-    clock = FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
-    async with running(definition(), infra, ns, clock=clock) as (_, client):
-        await seed(client)
+    async with seeded_in_autumn(infra, ns) as (_, client):
         proposed = await client.post(
             f"/scheduling/schools/{SCHOOL}/planning-meetings",
             json={"academic_year": 2026},

@@ -65,6 +65,25 @@ class NamedEpAssigned(Event):
     effective_from: date = Field(description="First day the EP is the school's named EP.")
 
 
+class PlanningMeetingNotPlaced(Event):
+    """A term's planning meeting found no slot in the named EP's diary within the LA's window.
+
+    Told once per school, year and term; scheduling keeps looking (hourly) and publishes
+    ``AppointmentBooked`` when a slot frees up, so the principal EP can act meanwhile.
+    """
+
+    event_type: ClassVar[str] = "eps.scheduling.planning-meeting-not-placed.v1"
+    topic: ClassVar[Topic] = SCHOOLS
+    key_field: ClassVar[str] = "school_urn"
+
+    school_urn: SchoolUrn
+    academic_year: int = Field(ge=2000, le=2100, description="Year the school year starts in.")
+    term: str = Field(pattern=r"^(autumn|spring)$", description="'autumn' or 'spring'.")
+    ep_id: PersonId = Field(description="The named EP whose diary had no room.")
+    window_start: date = Field(description="First day of the term's planning window (London).")
+    window_end: date = Field(description="Last day of the term's planning window (London).")
+
+
 class AppointmentBookingRequested(Event):
     """Another service asks scheduling to book EP time (e.g. a statutory assessment visit)."""
 

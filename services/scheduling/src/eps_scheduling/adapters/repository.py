@@ -452,6 +452,21 @@ class PlanningRepository:
         )
         return {r["term"] for r in rows}
 
+    async def not_placed(
+        self, tenant: str, school_urn: str, year: int, term: str, at: datetime
+    ) -> bool:
+        """Note that a term's meeting found no slot; True the first time (it is to be told)."""
+        first = await self.conn.fetchval(
+            "INSERT INTO planning_not_placed (tenant, school_urn, academic_year, term, told_at)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
+            tenant,
+            school_urn,
+            year,
+            term,
+            at,
+        )
+        return bool(first)
+
     async def schools_due(self, tenant: str, year: int) -> list[str]:
         """Schools with a term of ``year`` not yet settled (proposed, or found too late)."""
         rows = await self.conn.fetch(

@@ -21,6 +21,7 @@ from eps_contracts.scheduling import (
     FastTrackEpsAllocated,
     FundingStream,
     NamedEpAssigned,
+    PlanningMeetingNotPlaced,
 )
 
 from eps_scheduling.adapters.repository import (
@@ -49,6 +50,7 @@ from eps_scheduling.domain.planning import (
     planning_year,
     propose_planning_meeting,
     term_over,
+    term_window,
 )
 
 DIARY_MARGIN = timedelta(days=8)  # a whole ISO week either side, for capacity and buffers
@@ -571,7 +573,20 @@ async def propose_planning_meetings(
             )
         )[ep.ep_id]
         slot = propose_planning_meeting(ep, diary, school, cmd.academic_year, term, policy, cmd.now)
-        if slot is None:
+        if slot is None:  # tried again by the next run; told once, so someone can make room
+            year, term_name = cmd.academic_year, str(term)
+            if await planning.not_placed(uow.tenant, school.school_urn, year, term_name, cmd.now):
+                window = term_window(cmd.academic_year, term, policy)
+                uow.publish(
+                    PlanningMeetingNotPlaced(
+                        school_urn=school.school_urn,
+                        academic_year=year,
+                        term=term_name,
+                        ep_id=ep.ep_id,
+                        window_start=london_date(window.start),
+                        window_end=london_date(window.end) - timedelta(days=1),
+                    )
+                )
             continue
         meeting = Appointment.book(
             ep_id=ep.ep_id,
