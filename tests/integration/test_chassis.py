@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 from eps_chassis import db
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.errors import TransientError
-from eps_chassis.outbox import OutboxRecord, OutboxRelay, add_to_outbox
+from eps_chassis.outbox import OutboxRecord, OutboxRelay, Written, add_to_outbox, transaction
 from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts import Envelope, envelope_for, topics
 from eps_contracts.incidents import FAST_TRACK_REQUESTS, FastTrackAllocationRequested
@@ -53,12 +56,10 @@ async def test_the_relay_publishes_each_keys_events_in_commit_order(
             await add_to_outbox(conn, [OutboxRecord(topics.REFERRALS.name, key, value)])
             expected[key].append(value)
 
-    relay = OutboxRelay(
-        service="chassis-test",
-        schema=schema,
-        dsn=infra.database_url,
-        bootstrap_servers=infra.kafka_bootstrap,
-        topic_prefix=ns.topic_prefix,
+    relay = _relay(
+        infra,
+        ns,
+        schema,
         poll_interval_s=0.1,
         batch_size=7,  # many small batches interleaved with the writers
     )
@@ -80,6 +81,17 @@ async def test_the_relay_publishes_each_keys_events_in_commit_order(
     assert seen == expected
 
 
+def _relay(infra: Infra, ns: Namespace, schema: str, **settings: Any) -> OutboxRelay:
+    return OutboxRelay(
+        service="chassis-test",
+        schema=schema,
+        dsn=infra.database_url,
+        bootstrap_servers=infra.kafka_bootstrap,
+        topic_prefix=ns.topic_prefix,
+        **settings,
+    )
+
+
 async def _published(pool: asyncpg.Pool, n: int) -> bool:
     return bool(
         await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL") == n
@@ -99,12 +111,10 @@ async def test_priority_records_overtake_a_routine_backlog_and_each_topic_keeps_
         await add_to_outbox(
             conn, [OutboxRecord(urgent, b"incident", str(n).encode()) for n in range(3)]
         )
-    relay = OutboxRelay(
-        service="chassis-test",
-        schema=schema,
-        dsn=infra.database_url,
-        bootstrap_servers=infra.kafka_bootstrap,
-        topic_prefix=ns.topic_prefix,
+    relay = _relay(
+        infra,
+        ns,
+        schema,
         poll_interval_s=0.1,
         batch_size=500,
         priority_topics=[urgent],
@@ -130,6 +140,93 @@ async def test_priority_records_overtake_a_routine_backlog_and_each_topic_keeps_
         assert [int(r.value) for r in sorted(records, key=lambda r: r.offset)] == list(
             range(expected)
         )
+
+
+@contextlib.asynccontextmanager
+async def _priority_lane(
+    infra: Infra, ns: Namespace, tmp_path: Path, poll_interval_s: float
+) -> AsyncIterator[tuple[asyncpg.Pool, OutboxRelay]]:
+    """A pool and a relay that leads the priority lane of a fresh schema."""
+    schema = await migrated_schema(infra, ns, tmp_path)
+    pool = await db.create_pool(infra.database_url, schema)
+    relay = _relay(
+        infra,
+        ns,
+        schema,
+        poll_interval_s=poll_interval_s,
+        priority_topics=[FAST_TRACK_REQUESTS.name],
+    )
+    await relay.start()
+    try:
+
+        async def leading() -> bool:
+            return relay.leads_priority
+
+        await wait_until(leading, what="the relay leads the priority lane")
+        yield pool, relay
+    finally:
+        await relay.stop()
+        await pool.close()
+
+
+async def test_priority_records_handed_over_on_commit_are_published_once_in_order(
+    infra: Infra, ns: Namespace, tmp_path: Path
+) -> None:
+    urgent = FAST_TRACK_REQUESTS.name
+    # no periodic read within the test
+    async with _priority_lane(infra, ns, tmp_path, poll_interval_s=60) as (pool, relay):
+        for n in range(30):
+            async with pool.acquire() as conn, transaction(conn, relay.hand_over):
+                await add_to_outbox(conn, [OutboxRecord(urgent, b"incident", str(n).encode())])
+        await wait_until(lambda: _published(pool, 30), what="all 30 records published")
+    # each commit's notification races its hand-over; most are published without a read, and
+    # none twice
+    assert relay.published_handed_over > 15
+    records = await read_topic(infra.kafka_bootstrap, ns.topic(urgent))
+    assert [int(r.value) for r in sorted(records, key=lambda r: r.offset)] == list(range(30))
+
+
+async def test_priority_records_not_handed_over_are_still_published(
+    infra: Infra, ns: Namespace, tmp_path: Path
+) -> None:
+    urgent = FAST_TRACK_REQUESTS.name
+
+    def lost(_txid: int, _written: Written) -> None:
+        """A hand-over that never reaches the relay (another replica, a crash)."""
+
+    async with _priority_lane(infra, ns, tmp_path, poll_interval_s=0.5) as (pool, relay):
+
+        def only_the_transaction(txid: int, _written: Written) -> None:
+            relay.hand_over(txid, [])  # its notification is matched, its records are lost
+
+        for n, hand_over in enumerate((lost, None, only_the_transaction)):
+            async with pool.acquire() as conn, transaction(conn, hand_over):
+                await add_to_outbox(conn, [OutboxRecord(urgent, b"incident", str(n).encode())])
+        # the first two by their notification, the last by the lane's periodic read
+        await wait_until(lambda: _published(pool, 3), timeout_s=10, what="all 3 published")
+    assert relay.published_handed_over == 0
+    records = await read_topic(infra.kafka_bootstrap, ns.topic(urgent))
+    assert sorted(int(r.value) for r in records) == [0, 1, 2]
+
+
+async def test_a_hand_over_is_published_only_after_commit_and_not_at_all_after_rollback(
+    infra: Infra, ns: Namespace, tmp_path: Path
+) -> None:
+    schema = await migrated_schema(infra, ns, tmp_path)
+    pool = await db.create_pool(infra.database_url, schema)
+    handed: list[Written] = []
+    async with pool.acquire() as conn:
+        with pytest.raises(RuntimeError):
+            async with transaction(conn, lambda _txid, written: handed.append(written)):
+                await add_to_outbox(conn, [OutboxRecord(FAST_TRACK_REQUESTS.name, b"k", b"v")])
+                raise RuntimeError("the state change fails")
+        assert handed == []
+        async with transaction(conn, lambda _txid, written: handed.append(written)):
+            await add_to_outbox(conn, [OutboxRecord(FAST_TRACK_REQUESTS.name, b"k", b"v")])
+            assert handed == []  # not before the commit
+        ids = [r["id"] for r in await conn.fetch("SELECT id FROM outbox ORDER BY id")]
+    await pool.close()
+    assert [[i for i, _ in w] for w in handed] == [ids]
 
 
 async def test_a_transient_failure_backs_off_and_never_commits_past_the_event(

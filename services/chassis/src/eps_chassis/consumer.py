@@ -46,7 +46,7 @@ from eps_chassis import metrics
 from eps_chassis.context import MessageContext
 from eps_chassis.errors import Backoff, EventRejected, is_transient
 from eps_chassis.logging import bound_context, get_logger
-from eps_chassis.outbox import OutboxRecord, add_to_outbox
+from eps_chassis.outbox import HandOver, OutboxRecord, add_to_outbox, transaction
 from eps_chassis.unit_of_work import UnitOfWork
 
 log = get_logger()
@@ -187,6 +187,7 @@ class ConsumerRuntime:
     backoff_max_s: float = 10.0
     retry_in_place_s: float = 30.0
     max_attempts: int = 3
+    hand_over: HandOver | None = None  # the relay, given each batch's records once committed
 
 
 class EventConsumer:
@@ -353,7 +354,7 @@ class EventConsumer:
             if not self.priority:
                 await runtime.gate.wait_clear()
             try:
-                async with runtime.pool.acquire() as conn, conn.transaction():
+                async with runtime.pool.acquire() as conn, transaction(conn, runtime.hand_over):
                     stopped = await self._apply_once(conn, items, start, refused, consumed, runtime)
             except _Refused as refusal:
                 refused[refusal.index] = refusal.reason

@@ -84,7 +84,8 @@ class ServiceRuntime:
     @property
     def uow(self) -> UnitOfWorkFactory:
         assert self.pool is not None
-        return UnitOfWorkFactory(self.pool, self.definition.source)
+        hand_over = self.relay.hand_over if self.relay is not None else None
+        return UnitOfWorkFactory(self.pool, self.definition.source, hand_over)
 
     async def start(self) -> None:
         d, s = self.definition, self.settings
@@ -131,6 +132,7 @@ class ServiceRuntime:
             max_batch_size=s.consumer_batch_size,
             backoff_initial_s=s.retry_backoff_initial_s,
             backoff_max_s=s.retry_backoff_max_s,
+            hand_over=self.relay.hand_over if self.relay is not None else None,
         )
         for consumer in d.consumers:
             consumer.subscribe(broker, runtime)

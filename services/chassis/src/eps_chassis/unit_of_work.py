@@ -9,7 +9,7 @@ import asyncpg
 from eps_contracts import Envelope, Event, envelope_for
 
 from eps_chassis.context import MessageContext
-from eps_chassis.outbox import OutboxRecord, add_to_outbox
+from eps_chassis.outbox import HandOver, OutboxRecord, add_to_outbox, transaction
 
 
 class UnitOfWork:
@@ -47,15 +47,20 @@ class UnitOfWork:
 
 
 class UnitOfWorkFactory:
-    """Opens a unit of work on the service's pool (used by HTTP entrypoints)."""
+    """Opens a unit of work on the service's pool (used by HTTP entrypoints and jobs).
 
-    def __init__(self, pool: asyncpg.Pool, source: str) -> None:
+    ``hand_over`` gets the outbox records of each unit of work once it has committed (the
+    relay publishes priority records at once).
+    """
+
+    def __init__(self, pool: asyncpg.Pool, source: str, hand_over: HandOver | None = None) -> None:
         self.pool = pool
         self.source = source
+        self.hand_over = hand_over
 
     @asynccontextmanager
     async def __call__(self, context: MessageContext) -> AsyncIterator[UnitOfWork]:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn, transaction(conn, self.hand_over):
             uow = UnitOfWork(conn, context, self.source)
             yield uow
             await uow.flush()
