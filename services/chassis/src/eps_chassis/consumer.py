@@ -139,6 +139,24 @@ def describe_validation_error(exc: ValidationError) -> str:
     )
 
 
+def _poll_without_idle_sleep(subscriber: Any) -> None:
+    """Priority consumers wait in ``getmany``, which returns as soon as a record arrives.
+
+    FastStream's batch poll sleeps ``batch_timeout_ms`` after every empty poll, and a record
+    arriving in that sleep waits it out: on the fast track that was up to a poll's length per hop.
+    """
+    timeout_ms, max_records = subscriber.batch_timeout_ms, subscriber.max_records
+
+    async def get_msg(consumer: Any) -> tuple[ConsumerRecord, ...]:
+        started = time.monotonic()
+        polled = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        if not polled and time.monotonic() - started < timeout_ms / 2000:
+            await asyncio.sleep(timeout_ms / 1000)  # returned at once (no assignment): no spin
+        return tuple(r for records in polled.values() for r in records)
+
+    subscriber.get_msg = get_msg
+
+
 class PriorityGate:
     """Lets critical-incident work in this process go first.
 
@@ -272,6 +290,8 @@ class EventConsumer:
             description=self.description,
             decoder=_records_only,
         )
+        if self.priority:
+            _poll_without_idle_sleep(subscriber)
 
         @subscriber
         async def consume(message: KafkaMessage) -> None:

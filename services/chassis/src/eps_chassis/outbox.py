@@ -243,8 +243,9 @@ class OutboxRelay:
             self.lanes.append(_Lane("priority", f"outbox:{schema}:priority", priority, True))
         self._wake = {lane.name: asyncio.Event() for lane in self.lanes}
         self._handovers = _HandOvers(priority) if priority else None
-        self._producer: AIOKafkaProducer | None = None
-        self._producer_lock = asyncio.Lock()
+        # One idempotent producer per lane: an idempotent producer keeps one request in flight
+        # per broker, and a priority record must not wait for a routine batch's acknowledgement.
+        self._producers: dict[str, AIOKafkaProducer] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.published_total = 0
         self.published_handed_over = 0  # of which published without reading the table
@@ -267,7 +268,8 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        await self._close_producer()
+        for lane in self.lanes:
+            await self._close_producer(lane)
 
     def wake(self) -> None:
         for event in self._wake.values():
@@ -351,7 +353,7 @@ class OutboxRelay:
             (r["id"], OutboxRecord(r["topic"], r["key"], r["value"], _headers_of(r["headers"])))
             for r in rows
         ]
-        return await self._publish(conn, records, backoff)
+        return await self._publish(conn, lane, records, backoff)
 
     async def _publish_handed_over(
         self, conn: asyncpg.Connection, lane: _Lane, handovers: _HandOvers, backoff: Backoff
@@ -368,21 +370,23 @@ class OutboxRelay:
                 handovers.read_needed = True  # more to read, after what was handed over
         handed = handovers.take()
         if handed:
-            sent = await self._publish(conn, handed, backoff)
+            sent = await self._publish(conn, lane, handed, backoff)
             if sent < len(handed):
                 handovers.read_needed = True  # not published: read them again
             self.published_handed_over += sent
             published += sent
         return published
 
-    async def _publish(self, conn: asyncpg.Connection, records: Written, backoff: Backoff) -> int:
+    async def _publish(
+        self, conn: asyncpg.Connection, lane: _Lane, records: Written, backoff: Backoff
+    ) -> int:
         if not records:
             return 0
         try:
-            await self._send_in_order([r for _, r in records])
+            await self._send_in_order(lane, [r for _, r in records])
         except (KafkaError, TimeoutError, OSError) as exc:
             log.warning("outbox publish failed; records stay pending", error=repr(exc))
-            await self._close_producer()  # a fresh producer recovers from sequence errors
+            await self._close_producer(lane)  # a fresh producer recovers from sequence errors
             await backoff.sleep()
             return 0
         backoff.reset()
@@ -390,15 +394,15 @@ class OutboxRelay:
         await conn.execute(
             "UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY($1::bigint[])", ids
         )
-        if self._handovers is not None and records[0][1].topic in self._handovers.topics:
+        if lane.only_these and self._handovers is not None:
             self._handovers.published(ids)
         for _, r in records:
             metrics.EVENTS_PUBLISHED.labels(self.service, r.topic).inc()
         self.published_total += len(records)
         return len(records)
 
-    async def _send_in_order(self, records: Sequence[OutboxRecord]) -> None:
-        producer = await self._ensure_producer()
+    async def _send_in_order(self, lane: _Lane, records: Sequence[OutboxRecord]) -> None:
+        producer = await self._ensure_producer(lane)
 
         async def send_all() -> None:
             futures = []
@@ -412,26 +416,23 @@ class OutboxRelay:
 
         await asyncio.wait_for(send_all(), self.publish_timeout_s)
 
-    async def _ensure_producer(self) -> AIOKafkaProducer:
-        async with self._producer_lock:  # lanes share one idempotent producer
-            return await self._start_producer()
-
-    async def _start_producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
+    async def _ensure_producer(self, lane: _Lane) -> AIOKafkaProducer:
+        """The lane's producer, used by the lane's task alone."""
+        if lane.name not in self._producers:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap_servers,
                 acks="all",
                 enable_idempotence=True,
                 linger_ms=0,  # the relay sends whole batches at once; a wait only adds latency
                 request_timeout_ms=int(self.publish_timeout_s * 1000),
-                client_id=f"{self.service}-outbox",
+                client_id=f"{self.service}-outbox-{lane.name}",
             )
             await asyncio.wait_for(producer.start(), self.publish_timeout_s)
-            self._producer = producer
-        return self._producer
+            self._producers[lane.name] = producer
+        return self._producers[lane.name]
 
-    async def _close_producer(self) -> None:
-        producer, self._producer = self._producer, None
+    async def _close_producer(self, lane: _Lane) -> None:
+        producer = self._producers.pop(lane.name, None)
         if producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), 5)  # can hang with the broker down

@@ -27,7 +27,7 @@ fast_track_allocations = EventConsumer(
     name="fast-track-allocations",
     topics=[FAST_TRACK_ALLOCATIONS],
     batch_size=5,
-    batch_timeout_ms=3,  # an idle poll sleeps this long (FastStream): keep the answer prompt
+    batch_timeout_ms=100,  # a poll returns as soon as a record arrives (priority: no idle sleep)
     description="Scheduling's answers to fast-track requests: who is going and when.",
 )
 
