@@ -278,37 +278,44 @@ class AppointmentRepository:
 
     async def add(self, tenant: str, a: Appointment) -> None:
         """Insert in a savepoint: a refused insert leaves the caller's transaction usable."""
-        try:
-            async with self.conn.transaction():
-                await self._insert(tenant, a)
-        except asyncpg.ExclusionViolationError as exc:
-            raise Conflict(
-                f"EP {a.ep_id} is already booked at that time", field="starts_at"
-            ) from exc
+        async with self.conn.transaction():
+            await self.add_all(tenant, [a])
 
-    async def _insert(self, tenant: str, a: Appointment) -> None:
-        await self.conn.execute(
-            "INSERT INTO appointments (appointment_id, tenant, ep_id, kind, status, starts_at,"
-            " ends_at, funding_stream, place, school_urn, academic_year, referral_id, child_id,"
-            " case_ref, request_id, reason)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-            a.appointment_id,
-            tenant,
-            a.ep_id,
-            str(a.kind),
-            str(a.status),
-            a.starts_at,
-            a.ends_at,
-            str(a.funding_stream),
-            a.place,
-            a.school_urn,
-            academic_year_of(london_date(a.starts_at)),
-            a.referral_id,
-            a.child_id,
-            a.case_ref,
-            a.request_id,
-            a.reason,
-        )
+    async def add_all(self, tenant: str, appointments: Sequence[Appointment]) -> None:
+        """Insert in one round trip, for a caller that gives up its transaction on a Conflict."""
+        try:
+            await self.conn.executemany(
+                "INSERT INTO appointments (appointment_id, tenant, ep_id, kind, status, starts_at,"
+                " ends_at, funding_stream, place, school_urn, academic_year, referral_id,"
+                " child_id, case_ref, request_id, reason)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                [
+                    (
+                        a.appointment_id,
+                        tenant,
+                        a.ep_id,
+                        str(a.kind),
+                        str(a.status),
+                        a.starts_at,
+                        a.ends_at,
+                        str(a.funding_stream),
+                        a.place,
+                        a.school_urn,
+                        academic_year_of(london_date(a.starts_at)),
+                        a.referral_id,
+                        a.child_id,
+                        a.case_ref,
+                        a.request_id,
+                        a.reason,
+                    )
+                    for a in appointments
+                ],
+            )
+        except asyncpg.ExclusionViolationError as exc:
+            booked = ", ".join(sorted({a.ep_id for a in appointments}))
+            raise Conflict(
+                f"EP {booked} is already booked at that time", field="starts_at"
+            ) from exc
 
     async def update(self, tenant: str, a: Appointment) -> None:
         try:

@@ -464,6 +464,7 @@ async def allocate_fast_track(
     )
     allocation = allocate(need, eps, diaries, cmd.now, policy)
     allocated: list[AllocatedEp] = []
+    booked: list[Appointment] = []
     for option in allocation.chosen:
         incident_appointment = Appointment.book(
             ep_id=option.ep.ep_id,
@@ -478,7 +479,7 @@ async def allocate_fast_track(
         await _displace(
             uow, option.ep, option.displaced, diaries[option.ep.ep_id], incident_appointment, policy
         )
-        await repo.add(uow.tenant, incident_appointment)
+        booked.append(incident_appointment)
         _publish_all(uow, incident_appointment)
         allocated.append(
             AllocatedEp(
@@ -489,6 +490,8 @@ async def allocate_fast_track(
                 displaced_appointment_ids=tuple(a.appointment_id for a in option.displaced),
             )
         )
+    # after every move, in one round trip; a conflict fails the whole allocation, so no savepoint
+    await repo.add_all(uow.tenant, booked)
     return await _answer(uow, cmd, allocated, allocation.shortfall, allocation.reason)
 
 
