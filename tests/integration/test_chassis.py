@@ -450,3 +450,53 @@ async def test_housekeeping_prunes_only_old_delivered_records(
         assert await pool.fetchval("SELECT count(*) FROM inbox") == 1
     finally:
         await pool.close()
+
+
+async def test_a_job_runs_on_one_replica_at_a_time_and_never_leaves_its_lock_pooled(
+    infra: Infra, ns: Namespace, tmp_path: Path
+) -> None:
+    from eps_chassis.jobs import JobContext, JobRunner, PeriodicJob
+    from eps_chassis.unit_of_work import UnitOfWorkFactory
+
+    schema = await migrated_schema(infra, ns, tmp_path)
+    pool = await db.create_pool(infra.database_url, schema, min_size=1, max_size=1)
+    context = JobContext(UnitOfWorkFactory(pool, "/t"), lambda: datetime.now(UTC), schema)
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(_context: JobContext) -> None:
+        started.set()
+        await release.wait()
+
+    async def failing(_context: JobContext) -> None:
+        raise ValueError("boom")
+
+    job = PeriodicJob("j", 60.0, slow)
+    replica_a = JobRunner([job], pool, context)
+    other_pool = await db.create_pool(infra.database_url, schema, min_size=1, max_size=1)
+    replica_b = JobRunner([job], other_pool, context)
+    try:
+        running = asyncio.create_task(replica_a.run_once(job))
+        await started.wait()
+        assert await replica_b.run_once(job) is False  # replica a holds the job
+        release.set()
+        assert await running is True
+        assert await replica_b.run_once(job) is True  # released on completion
+
+        with pytest.raises(ValueError, match="boom"):
+            await replica_a.run_once(PeriodicJob("j", 60.0, failing))
+        assert await replica_b.run_once(job) is True  # released after a failure
+
+        # Cancelled mid-job (service shutdown): the lock must not survive on the pooled
+        # connection, which the pool hands out again without a session reset.
+        started.clear()
+        release.clear()
+        cancelled = asyncio.create_task(replica_a.run_once(job))
+        await started.wait()
+        cancelled.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cancelled
+        release.set()
+        assert await replica_b.run_once(job) is True
+    finally:
+        await pool.close()
+        await other_pool.close()

@@ -76,7 +76,13 @@ class JobRunner:
                 with bound_context(job=job.name):
                     await job.run(self.context)
             finally:
-                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock)
+                try:
+                    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock)
+                except BaseException:
+                    # The pool does not reset sessions on release, so a session lock whose
+                    # unlock was interrupted must leave with its connection, not stay pooled.
+                    conn.terminate()
+                    raise
         return True
 
     async def _loop(self, job: PeriodicJob) -> None:
