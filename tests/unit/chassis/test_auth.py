@@ -105,6 +105,39 @@ def test_http_answers_401_and_403(keys: tuple[bytes, TokenVerifier]) -> None:
     }
 
 
+def test_a_requests_logs_carry_its_correlation_id_local_authority_and_actor(
+    keys: tuple[bytes, TokenVerifier],
+) -> None:
+    import structlog
+    from eps_chassis.service import CorrelationMiddleware
+
+    private, verifier = keys
+    app = FastAPI()
+    app.state.token_verifier = verifier
+    app.add_middleware(CorrelationMiddleware)
+
+    @app.get("/context")
+    async def context(_: Principal = require_roles(Role.EP)) -> dict[str, object]:
+        return dict(structlog.contextvars.get_contextvars())
+
+    client = TestClient(app)
+    ep = issue_token(private, subject="ann", role=Role.EP, tenant="x1")
+    given = client.get(
+        "/context", headers={"Authorization": f"Bearer {ep}", "X-Correlation-Id": "abc-123"}
+    )
+    assert given.headers["x-correlation-id"] == "abc-123"
+    assert given.json() == {
+        "correlation_id": "abc-123",
+        "path": "/context",
+        "tenant": "x1",
+        "actor": "user:ann",
+    }
+    fresh = client.get("/context", headers={"Authorization": f"Bearer {ep}"})
+    assert fresh.headers["x-correlation-id"] == fresh.json()["correlation_id"] != "abc-123"
+    refused = client.get("/context")  # an error answer is correlated too
+    assert refused.status_code == 401 and refused.headers["x-correlation-id"]
+
+
 def test_tokens_are_verified_against_an_oidc_jwks(tmp_path: Path) -> None:
     """Production verifies against the issuer's JWKS (Entra ID); serve one on loopback."""
     import json

@@ -116,7 +116,7 @@ def _role_from(claims: dict[str, Any]) -> Role | None:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
 ) -> Principal:
@@ -136,7 +136,7 @@ def current_principal(
 def require_roles(*roles: Role) -> Any:
     """FastAPI dependency: the caller must hold one of ``roles``."""
 
-    def check(principal: Principal = Depends(current_principal)) -> Principal:
+    async def check(principal: Principal = Depends(current_principal)) -> Principal:
         if principal.role not in roles:
             raise HTTPException(
                 403, f"role {principal.role} may not do this; allowed: {', '.join(roles)}"
