@@ -346,3 +346,112 @@ def test_no_excluded_ep_is_ever_chosen(going: set[str], eps_needed: int) -> None
     assert not set(chosen) & going and len(chosen) == len(set(chosen))
     assert len(chosen) == min(eps_needed, 5 - len(going))
     assert result.shortfall == eps_needed - len(chosen)
+
+
+# --- searching only the diaries the choice needs ---------------------------------------------
+
+
+def allocate_by_searching_everyone(
+    wanted: FastTrackNeed, eps: list[Ep], diaries: dict[str, list[Appointment]]
+) -> list[str]:
+    """The module's rules applied plainly: every eligible EP's option, ranked, then chosen."""
+    named_id = wanted.school.named_ep_id
+    lead_going = any(e.ep_id in wanted.excluded_ep_ids and e.role.is_senior for e in eps)
+    options = {}
+    for candidate in eps:
+        if candidate.ep_id in wanted.excluded_ep_ids:
+            continue
+        if candidate.ep_id == named_id or candidate.on_rota or wanted.senior_lead_required:
+            found = option_for(
+                candidate,
+                diaries.get(candidate.ep_id, []),
+                wanted,
+                NOW,
+                POLICY,
+                is_named_ep=candidate.ep_id == named_id,
+            )
+            if found is not None:
+                options[candidate.ep_id] = found
+    ranked = sorted(options.values(), key=lambda o: o.rank())  # stable: ties keep EP order
+    named = options.get(named_id)
+    chosen = []
+    if wanted.senior_lead_required and not lead_going and not (named and named.ep.role.is_senior):
+        chosen += [o for o in ranked if o.ep.role.is_senior][:1]
+    if named is not None and named not in chosen:
+        chosen.append(named)
+    chosen += [o for o in ranked if o.ep.on_rota and o not in chosen]
+    return [o.ep.ep_id for o in chosen[: wanted.eps_needed]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    team=st.lists(
+        st.tuples(
+            st.sampled_from(list(EpRole)),
+            st.booleans(),  # on the rota
+            st.integers(0, 2),  # distance band: equal bands tie on distance
+            st.lists(  # the day's appointments: quarter hours from 09:00, length, kind
+                st.tuples(
+                    st.integers(-4, 12),
+                    st.integers(1, 8),
+                    st.sampled_from(
+                        [AppointmentKind.CONSULTATION, AppointmentKind.STATUTORY_ASSESSMENT_VISIT]
+                    ),
+                ),
+                max_size=4,
+            ),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    named_index=st.integers(0, 7),
+    going=st.sets(st.integers(0, 7), max_size=3),
+    eps_needed=st.integers(1, 4),
+    senior=st.booleans(),
+)
+def test_searching_the_fewest_diaries_chooses_what_searching_every_diary_chooses(
+    team: list[tuple[EpRole, bool, int, list[tuple[int, int, AppointmentKind]]]],
+    named_index: int,
+    going: set[int],
+    eps_needed: int,
+    senior: bool,
+) -> None:
+    eps = [
+        ep(f"e{i}", role=role, on_rota=on_rota, base=GeoPoint(52.6369 + band * 0.05, -1.1398))
+        for i, (role, on_rota, band, _) in enumerate(team)
+    ]
+    diaries = {
+        f"e{i}": [
+            appointment(
+                f"e{i}",
+                NOW + timedelta(minutes=15 * start),
+                NOW + timedelta(minutes=15 * (start + length)),
+                kind=kind,
+            )
+            for start, length, kind in busy
+        ]
+        for i, (_, _, _, busy) in enumerate(team)
+    }
+    wanted = replace(
+        need(eps_needed, by=NOW + timedelta(hours=1), senior=senior),
+        school=school(f"e{named_index}"),
+        excluded_ep_ids=frozenset(f"e{i}" for i in going),
+    )
+    result = allocate(wanted, eps, diaries, NOW, POLICY)
+    assert [o.ep.ep_id for o in result.chosen] == allocate_by_searching_everyone(
+        wanted, eps, diaries
+    )
+
+
+def test_once_enough_nearer_eps_are_free_the_farther_diaries_are_not_searched() -> None:
+    eps = [ep("named"), ep("near", base=NEAR), *(ep(f"far{i}", base=FAR) for i in range(5))]
+
+    class Searched(dict[str, list[Appointment]]):
+        def get(self, key: str, default: object = None) -> list[Appointment]:
+            self.setdefault(key, [])
+            return self[key]
+
+    diaries = Searched()
+    result = allocate(need(2), eps, diaries, NOW, POLICY)
+    assert [o.ep.ep_id for o in result.chosen] == ["named", "near"]
+    assert set(diaries) == {"named", "near"}

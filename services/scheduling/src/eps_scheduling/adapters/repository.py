@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Collection, Sequence
@@ -39,6 +40,7 @@ def pattern_to_json(pattern: WorkingPattern) -> str:
     )
 
 
+@functools.lru_cache(maxsize=4096)  # EPs are read on every booking and share a few patterns
 def pattern_from_json(raw: str) -> WorkingPattern:
     return WorkingPattern(
         {int(day): WorkingHours(*hours) for day, hours in json.loads(raw).items()}

@@ -17,7 +17,7 @@ have not started may be displaced; statutory visits and other incidents never mo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
@@ -124,30 +124,40 @@ def option_for(
         return None
     # Each appointment blocks the span it covers, widened by the travel buffer when it is at
     # another place (the rule of ``clash``). Worked out once per EP, and only for the spans that
-    # reach the window: the diary runs weeks beyond it, to the rescheduling horizon.
+    # reach the window: the diary runs weeks beyond it, to the rescheduling horizon. In order of
+    # start, and dropped once a start has passed them, so a full diary costs a walk through it.
     window_end = need.needed_by + length
-    spans = [
-        (lo, hi, a, displaceable(a, now))
-        for a in appointments
-        for lo, hi in [blocked_span(a, need.place, policy)]
-        if a.occupies_diary and lo < window_end and start < hi
-    ]
+    spans = sorted(
+        (
+            (lo, hi, a, displaceable(a, now))
+            for a in appointments
+            for lo, hi in [blocked_span(a, need.place, policy)]
+            if a.occupies_diary and lo < window_end and start < hi
+        ),
+        key=lambda span: span[0],
+    )
     hours_by_day: dict[date, Interval | None] = {}
     best: Option | None = None
     while start <= need.needed_by:
-        slot = Interval(start, start + length)
+        end = start + length
+        blocking = []
+        for lo, hi, a, movable in spans:
+            if lo >= end:
+                break
+            if start < hi:
+                blocking.append((hi, a, movable))
+        fixed = [hi for hi, _, movable in blocking if not movable]
+        if fixed:
+            # No start before the fixed appointment ends can be free, working hours or not.
+            start = max(start + step, ceil_to_step(max(fixed), policy.fast_track_step_minutes))
+            spans = [span for span in spans if start < span[1]]
+            continue
+        slot = Interval(start, end)
         day = london_date(start)
         if day not in hours_by_day:
             hours_by_day[day] = ep.pattern.hours_on(day)
         hours = hours_by_day[day]
         if hours is not None and hours.contains(slot):
-            blocking = [
-                (hi, a, movable) for lo, hi, a, movable in spans if lo < slot.end and start < hi
-            ]
-            fixed = [hi for hi, _, movable in blocking if not movable]
-            if fixed:  # no slot starting before the fixed appointment ends can be free
-                start = max(start + step, ceil_to_step(max(fixed), policy.fast_track_step_minutes))
-                continue
             candidate = Option(
                 ep,
                 slot,
@@ -170,36 +180,71 @@ def allocate(
     now: datetime,
     policy: Policy,
 ) -> Allocation:
-    """Choose up to ``eps_needed`` EPs for the incident (see the module rules)."""
+    """Choose up to ``eps_needed`` EPs for the incident (see the module rules).
+
+    Only as many diaries are searched as the choice needs: see ``_best``.
+    """
     named_id = need.school.named_ep_id
     excluded = need.excluded_ep_ids
     lead_going = any(ep.ep_id in excluded and ep.role.is_senior for ep in eps)
-    options: dict[str, Option] = {}
-    for ep in eps:
-        if ep.ep_id in excluded:
-            continue
-        if ep.ep_id == named_id or ep.on_rota or (need.senior_lead_required and ep.role.is_senior):
-            option = option_for(
+    order = {ep.ep_id: index for index, ep in enumerate(eps)}  # ties keep the EPs' order
+    searched: dict[str, Option | None] = {}
+
+    def option_of(ep: Ep) -> Option | None:
+        if ep.ep_id not in searched:
+            searched[ep.ep_id] = option_for(
                 ep, diaries.get(ep.ep_id, ()), need, now, policy, is_named_ep=ep.ep_id == named_id
             )
-            if option is not None:
-                options[ep.ep_id] = option
-    ranked = sorted(options.values(), key=Option.rank)
+        return searched[ep.ep_id]
+
+    def best(candidates: list[Ep], wanted: int) -> list[Option]:
+        return _best(candidates, wanted, option_of, need, order)
+
+    eligible = [ep for ep in eps if ep.ep_id not in excluded]
+    named_ep = next((ep for ep in eligible if ep.ep_id == named_id), None)
+    named = option_of(named_ep) if named_ep is not None else None
     chosen: list[Option] = []
-    named = options.get(named_id)
     if need.senior_lead_required and not lead_going and not (named and named.ep.role.is_senior):
-        lead = next((o for o in ranked if o.ep.role.is_senior), None)
-        if lead is not None:
-            chosen.append(lead)
+        chosen.extend(best([ep for ep in eligible if ep.role.is_senior], 1))
     if named is not None and named not in chosen:
         chosen.append(named)
-    chosen.extend(o for o in ranked if o.ep.on_rota and o not in chosen)
+    taken = {o.ep.ep_id for o in chosen}
+    rota = [ep for ep in eligible if ep.on_rota and ep.ep_id not in taken]
+    chosen.extend(best(rota, need.eps_needed - len(chosen)))
     chosen = chosen[: need.eps_needed]
     return Allocation(
         tuple(chosen),
         need.eps_needed - len(chosen),
         shortfall_reason(need, chosen, lead_going=lead_going),
     )
+
+
+def _best(
+    candidates: list[Ep],
+    wanted: int,
+    option_of: Callable[[Ep], Option | None],
+    need: FastTrackNeed,
+    order: Mapping[str, int],
+) -> list[Option]:
+    """The ``wanted`` best options among ``candidates`` by ``Option.rank``, searching the fewest
+    diaries: nearest first, stopping once ``wanted`` of them are free without displacing anyone
+    and every EP left is farther away, so none of them could rank higher. On a rota of dozens
+    with full diaries this is what keeps allocation to a few diaries' work."""
+    if wanted <= 0:
+        return []
+    location = need.school.location
+    found: list[Option] = []
+    free: list[float] = []  # distances of the options that displace nobody, nearest first
+    for ep in sorted(candidates, key=lambda e: (e.base.km_to(location), order[e.ep_id])):
+        if len(free) >= wanted and ep.base.km_to(location) > free[wanted - 1]:
+            break
+        option = option_of(ep)
+        if option is not None:
+            found.append(option)
+            if not option.displaced:
+                free.append(option.distance_km)
+    found.sort(key=lambda o: (o.rank(), order[o.ep.ep_id]))
+    return found[:wanted]
 
 
 def new_slot_for_displaced(

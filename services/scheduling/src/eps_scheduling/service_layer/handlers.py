@@ -54,6 +54,7 @@ from eps_scheduling.domain.planning import (
 )
 
 DIARY_MARGIN = timedelta(days=8)  # a whole ISO week either side, for capacity and buffers
+RESPONSE_WINDOW_MARGIN = timedelta(days=1)  # wider than any travel buffer (at most 4 hours)
 
 
 def _publish_all(uow: UnitOfWork, *sources: Appointment | Delivery) -> None:
@@ -458,11 +459,17 @@ async def allocate_fast_track(
     eps = await staff.lock_eps(uow.tenant, candidates)
     policy = await PolicyRepository(uow.conn).get(uow.tenant)
     repo = AppointmentRepository(uow.conn)
-    horizon = cmd.needed_by + timedelta(days=policy.reschedule_horizon_days)
-    diaries = await repo.diaries(
-        uow.tenant, [ep.ep_id for ep in eps], cmd.now - DIARY_MARGIN, horizon + DIARY_MARGIN
+    # Choosing needs only the response window (widened past any travel buffer); the weeks up
+    # to the rescheduling horizon are read below for the EPs whose work is displaced, so the
+    # time to allocate does not grow with how full the diaries are further ahead.
+    window = await repo.diaries(
+        uow.tenant,
+        [ep.ep_id for ep in eps],
+        cmd.now - RESPONSE_WINDOW_MARGIN,
+        cmd.needed_by + timedelta(minutes=cmd.duration_minutes) + RESPONSE_WINDOW_MARGIN,
     )
-    allocation = allocate(need, eps, diaries, cmd.now, policy)
+    allocation = allocate(need, eps, window, cmd.now, policy)
+    horizon = cmd.needed_by + timedelta(days=policy.reschedule_horizon_days)
     allocated: list[AllocatedEp] = []
     booked: list[Appointment] = []
     for option in allocation.chosen:
@@ -476,9 +483,18 @@ async def allocate_fast_track(
             school_urn=school.school_urn,
             case_ref=f"incident:{cmd.incident_id}",
         )
-        await _displace(
-            uow, option.ep, option.displaced, diaries[option.ep.ep_id], incident_appointment, policy
-        )
+        if option.displaced:
+            diary = await repo.diaries(
+                uow.tenant, [option.ep.ep_id], cmd.now - DIARY_MARGIN, horizon + DIARY_MARGIN
+            )
+            await _displace(
+                uow,
+                option.ep,
+                option.displaced,
+                diary[option.ep.ep_id],
+                incident_appointment,
+                policy,
+            )
         booked.append(incident_appointment)
         _publish_all(uow, incident_appointment)
         allocated.append(
