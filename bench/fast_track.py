@@ -1,8 +1,11 @@
 """Critical-incident fast track, end to end on the real broker and database.
 
     uv run python bench/fast_track.py [--incidents 200] [--backlog 50000] [--samples 300]
+                                      [--processes]
 
-One incident at a time: a coordinator reports it over HTTP (incidents commits the incident and
+Both services run in the benchmark's event loop and are called over ASGI (``--processes``: each
+in its own process, as deployed, called over HTTP). One incident at a time: a coordinator
+reports it over HTTP (incidents commits the incident and
 ``FastTrackAllocationRequested`` in one transaction) -> the outbox relay publishes it -> the real
 scheduling service's fast-track consumer allocates EPs and answers through its outbox ->
 incidents' own consumer records the allocation. The clock stops when the allocation is in the
@@ -19,6 +22,8 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import sys
 import time
 import uuid
@@ -76,18 +81,31 @@ class Phase:
         return f"{service}_{self.tag}"
 
 
-@contextlib.asynccontextmanager
-async def running(
-    definition: ServiceDefinition, infra: Infra, phase: Phase
-) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
+def service_settings(name: str, infra: Infra, phase: Phase) -> dict[str, str]:
     _, public = ensure_local_keys(KEYS)
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
+        "DATABASE_URL": infra.database_url,
+        "EPS_TOPIC_PREFIX": phase.prefix,
+        "EPS_DB_SCHEMA": phase.schema(name),
+        "EPS_AUTH_PUBLIC_KEY_FILE": str(public),
+        "EPS_LOG_LEVEL": "WARNING",
+    }
+
+
+@contextlib.asynccontextmanager
+async def in_this_process(
+    definition: ServiceDefinition, infra: Infra, phase: Phase
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The service's app and runtime in the benchmark's own event loop, called over ASGI."""
+    env = service_settings(definition.name, infra, phase)
     settings = ServiceSettings(
-        kafka_bootstrap_servers=infra.kafka_bootstrap,
-        database_url=infra.database_url,
-        topic_prefix=phase.prefix,
-        db_schema=phase.schema(definition.name),
-        auth_public_key_file=public,
-        log_level="WARNING",
+        kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
+        database_url=env["DATABASE_URL"],
+        topic_prefix=env["EPS_TOPIC_PREFIX"],
+        db_schema=env["EPS_DB_SCHEMA"],
+        auth_public_key_file=Path(env["EPS_AUTH_PUBLIC_KEY_FILE"]),
+        log_level=env["EPS_LOG_LEVEL"],
     )
     app = create_app(definition, settings)
     runtime: ServiceRuntime = app.state.runtime
@@ -96,9 +114,47 @@ async def running(
         await asyncio.wait_for(runtime.broker_ready.wait(), 60)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            yield runtime, client
+            yield client
     finally:
         await runtime.stop()
+
+
+@contextlib.asynccontextmanager
+async def own_process(
+    definition: ServiceDefinition, infra: Infra, phase: Phase
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The service as deployed: its own process (``python -m eps_<name>``), called over HTTP."""
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, **service_settings(definition.name, infra, phase)}
+    env["EPS_HTTP_PORT"] = str(port)
+    logs = REPO / "var" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = (logs / f"{phase.tag}-{definition.name}.log").open("wb")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", f"eps_{definition.name}", env=env, stdout=log, stderr=log
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            deadline = time.monotonic() + 90
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/health/ready")).status_code == 200:
+                        break
+                if process.returncode is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{definition.name} did not become ready: see {log.name}")
+                await asyncio.sleep(0.2)
+            yield client
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 20)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        log.close()
 
 
 async def seed(scheduling: httpx.AsyncClient, incidents: httpx.AsyncClient) -> None:
@@ -220,6 +276,7 @@ async def measure(
     )
     latencies: list[float] = []
     shortfall = 0
+    coordinator = bearer(Role.COORDINATOR)  # a coordinator's client holds its token
     try:
         for n in range(incidents + WARM_UP):
             now = datetime.now(UTC)
@@ -234,7 +291,7 @@ async def measure(
                 "level": 2,
             }
             started = time.perf_counter()
-            response = await client.post("/incidents", json=body, headers=bearer(Role.COORDINATOR))
+            response = await client.post("/incidents", json=body, headers=coordinator)
             response.raise_for_status()
             incident_id = uuid.UUID(response.json()["incident_id"])
             row: Any = None
@@ -264,13 +321,14 @@ async def measure(
 
 
 async def run_phase(
-    infra: Infra, report: Report, name: str, incidents: int, backlog: int
+    infra: Infra, report: Report, name: str, incidents: int, backlog: int, in_process: bool
 ) -> list[float]:
     phase = Phase(f"benchft{uuid.uuid4().hex[:8]}")
+    running = in_this_process if in_process else own_process
     try:
         async with (
-            running(scheduling_definition(), infra, phase) as (_, scheduling),
-            running(incidents_definition(), infra, phase) as (_, client),
+            running(scheduling_definition(), infra, phase) as scheduling,
+            running(incidents_definition(), infra, phase) as client,
         ):
             await seed(scheduling, client)
             if backlog:
@@ -302,7 +360,9 @@ async def drop_schemas(infra: Infra, phase: Phase) -> None:
         await conn.close()
 
 
-async def run(infra: Infra, report: Report, incidents: int, backlog: int, samples: int) -> None:
+async def run(
+    infra: Infra, report: Report, incidents: int, backlog: int, samples: int, in_process: bool
+) -> None:
     raw = await two_hop_round_trip(infra, samples)
     report.add(
         "raw kafka two-hop round trip p50", "ms", percentile(raw, 50), higher_is_better=False
@@ -312,7 +372,7 @@ async def run(infra: Infra, report: Report, incidents: int, backlog: int, sample
     )
     for name, queued in (("idle", 0), (f"{backlog:,} routine queued", backlog)):
         print(f"fast track, {name}: {incidents} incidents ...", flush=True)
-        latencies = await run_phase(infra, report, name, incidents, queued)
+        latencies = await run_phase(infra, report, name, incidents, queued, in_process)
         for pct in (50, 99):
             report.add(
                 f"fast track {name} p{pct}",
@@ -328,12 +388,20 @@ def main() -> int:
     parser.add_argument("--incidents", type=int, default=200)
     parser.add_argument("--backlog", type=int, default=50_000)
     parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help="run each service in its own process called over HTTP, as deployed, instead of"
+        " both in the benchmark's event loop called over ASGI",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.disable(logging.INFO)  # the brokers' per-partition lines
     report = Report()
     with provide_infra() as infra:
-        asyncio.run(run(infra, report, args.incidents, args.backlog, args.samples))
+        asyncio.run(
+            run(infra, report, args.incidents, args.backlog, args.samples, not args.processes)
+        )
     idle = report.figures["fast track idle p99"].median
     loaded = report.figures[f"fast track {args.backlog:,} routine queued p99"].median
     raw = report.figures["raw kafka two-hop round trip p99"].median
