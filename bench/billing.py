@@ -116,10 +116,12 @@ def contract_ceiling(records: tuple[list[bytes], list[bytes]]) -> float:
         ConsumerRecord("t", 0, i, 0, 0, None, v, None, 0, len(v), ())
         for i, v in enumerate(records[1])
     ]
+    # Each envelope is dropped once decoded, as the consumer drops a batch once handled: keeping
+    # them all would make every garbage collection walk them, timing the collector instead.
     started = time.perf_counter()
-    decoded = [delivered_time.decode(r) for r in values]
+    valid = sum(type(delivered_time.decode(r)).__name__ == "_Valid" for r in values)
     elapsed = time.perf_counter() - started
-    assert all(type(d).__name__ == "_Valid" for d in decoded), "every benchmark event is valid"
+    assert valid == len(values), "every benchmark event is valid"
     return len(values) / elapsed
 
 
