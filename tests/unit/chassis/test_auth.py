@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eps_chassis.auth import (
@@ -186,3 +187,30 @@ def test_tokens_are_verified_against_an_oidc_jwks(tmp_path: Path) -> None:
             verifier.verify(jwt.encode(claims, other, algorithm="ES256", headers={"kid": "k1"}))
     finally:
         server.shutdown()
+
+
+async def test_what_a_request_binds_for_its_logs_ends_with_the_request() -> None:
+    """In-process callers (tests, benchmarks) share their task with the app they call."""
+    import structlog
+    from eps_chassis.service import CorrelationMiddleware
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        structlog.contextvars.bind_contextvars(tenant="x1", actor="user:ann")
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b""}
+
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(service="test")
+    scope = {"type": "http", "path": "/x", "headers": [(b"x-correlation-id", b"c-1")]}
+    await CorrelationMiddleware(app)(scope, receive, send)
+    assert structlog.contextvars.get_contextvars() == {"service": "test"}
+    assert (b"x-correlation-id", b"c-1") in sent[0]["headers"]
+    structlog.contextvars.clear_contextvars()

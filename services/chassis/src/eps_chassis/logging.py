@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import structlog
@@ -31,3 +33,17 @@ def get_logger(**initial: Any) -> Any:
 
 
 bound_context = structlog.contextvars.bound_contextvars
+
+
+@contextlib.contextmanager
+def scoped_context(**values: Any) -> Iterator[None]:
+    """Bind ``values`` for the block; whatever else is bound inside it (a request's tenant and
+    actor, bound by its auth dependency) ends with it too. An ASGI server runs each request in a
+    task of its own, but a caller of the app in-process (tests, benchmarks) shares its task."""
+    before = structlog.contextvars.get_contextvars()
+    structlog.contextvars.bind_contextvars(**values)
+    try:
+        yield
+    finally:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(**before)

@@ -36,7 +36,7 @@ from eps_chassis.auth import TokenVerifier
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.errors import Backoff, DomainError
 from eps_chassis.jobs import Clock, JobContext, JobRunner, PeriodicJob, utc_now
-from eps_chassis.logging import bound_context, configure_logging, get_logger
+from eps_chassis.logging import configure_logging, get_logger, scoped_context
 from eps_chassis.outbox import OutboxRelay
 from eps_chassis.settings import ServiceSettings
 from eps_chassis.unit_of_work import UnitOfWorkFactory
@@ -246,7 +246,7 @@ class CorrelationMiddleware:
                 MutableHeaders(scope=message)["x-correlation-id"] = correlation
             await send(message)
 
-        with bound_context(correlation_id=correlation, path=scope["path"]):
+        with scoped_context(correlation_id=correlation, path=scope["path"]):
             await self.app(scope, receive, send_with_correlation)
 
 
