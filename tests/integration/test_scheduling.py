@@ -712,3 +712,46 @@ async def test_a_cancellation_over_http_says_who_called_it_off_and_refuses_an_un
     assert cancelled.status_code == 200, cancelled.text
     assert (event["cancelled_by"], event["reason"]) == ("school", "head asked")
     assert event["school_urn"] == SCHOOL and event["starts_at"] is not None
+
+
+async def test_a_fast_track_in_the_small_hours_goes_to_whoever_works_then_by_the_service_clock(
+    infra: Infra, ns: Namespace
+) -> None:
+    """The fast track allocates from the service's clock (injectable), here 02:00 on a Sunday:
+    the named EP works weekdays 09:00-17:00, so the rota EP who works nights goes."""
+    clock = FakeClock(datetime(2026, 11, 29, 2, 0, tzinfo=UTC))  # Sunday, GMT
+    weekdays = [{"weekday": d, "start": "09:00", "end": "17:00"} for d in range(1, 6)]
+    async with running(definition(), infra, ns, clock=clock) as (_, client):
+        for ep_id, pattern, on_rota in (
+            ("ep-named", weekdays, False),
+            ("ep-nights", ALL_DAY_EVERY_DAY, True),
+        ):
+            body = {
+                "ep_id": ep_id,
+                "role": "ep",
+                "working_pattern": pattern,
+                "weekly_capacity_minutes": 40 * 60,
+                "base_latitude": 52.64,
+                "base_longitude": -1.14,
+                "on_rota": on_rota,
+            }
+            response = await client.put(f"/scheduling/eps/{ep_id}", json=body, headers=headers())
+            assert response.status_code == 200, response.text
+        school = {
+            "latitude": 52.6369,
+            "longitude": -1.1398,
+            "named_ep_id": "ep-named",
+            "effective_from": "2026-09-01",
+        }
+        response = await client.put(f"/scheduling/schools/{SCHOOL}", json=school, headers=headers())
+        assert response.status_code == 200, response.text
+        requested = fast_track_request(
+            SCHOOL, eps_needed=1, needed_by=clock.now + timedelta(hours=2), duration_minutes=60
+        )
+        async with listening(infra, ns.topic(FAST_TRACK_ALLOCATIONS.name)) as answers:
+            await publish(infra, ns, [requested], "incidents")
+            answer = await first_record(answers, timeout_s=15)
+    [going] = answer["data"]["eps"]
+    assert going["ep_id"] == "ep-nights" and not going["is_named_ep"]
+    assert datetime.fromisoformat(going["starts_at"]) == clock.now
+    assert answer["data"]["shortfall"] == 0

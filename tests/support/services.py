@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 from eps_chassis.auth import Role, ensure_local_keys, issue_token
-from eps_chassis.jobs import Clock, utc_now
+from eps_chassis.clock import Clock, utc_now
 from eps_chassis.service import ServiceDefinition, ServiceRuntime, create_app
 from eps_chassis.settings import ServiceSettings
 

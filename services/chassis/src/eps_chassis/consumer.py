@@ -43,6 +43,7 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 
 from eps_chassis import metrics
+from eps_chassis.clock import Clock, utc_now
 from eps_chassis.context import MessageContext
 from eps_chassis.errors import Backoff, EventRejected, is_transient
 from eps_chassis.logging import bound_context, get_logger
@@ -62,13 +63,18 @@ class BatchUnitOfWork(UnitOfWork):
     work whose published events carry that event's tenant, correlation and causation.
     """
 
-    def __init__(self, conn: asyncpg.Connection, context: MessageContext, source: str) -> None:
-        super().__init__(conn, context, source)
+    def __init__(
+        self, conn: asyncpg.Connection, context: MessageContext, source: str, clock: Clock
+    ) -> None:
+        super().__init__(conn, context, source, clock)
         self._children: list[UnitOfWork] = []
 
     def caused_by(self, envelope: Envelope[Any]) -> UnitOfWork:
         uow = UnitOfWork(
-            self.conn, MessageContext.caused_by(envelope, actor=self.context.actor), self.source
+            self.conn,
+            MessageContext.caused_by(envelope, actor=self.context.actor),
+            self.source,
+            self.clock,
         )
         self._children.append(uow)
         return uow
@@ -206,6 +212,7 @@ class ConsumerRuntime:
     retry_in_place_s: float = 30.0
     max_attempts: int = 3
     hand_over: HandOver | None = None  # the relay, given each batch's records once committed
+    clock: Clock = utc_now  # the service's, injectable: handlers read it as ``uow.clock()``
 
 
 class EventConsumer:
@@ -457,7 +464,7 @@ class EventConsumer:
             tenant=envelope.tenant,
         ):
             try:
-                uow = UnitOfWork(conn, context, runtime.source)
+                uow = UnitOfWork(conn, context, runtime.source, runtime.clock)
                 assert item.handler is not None
                 await item.handler(envelope, uow)
                 await uow.flush()
@@ -512,7 +519,7 @@ class EventConsumer:
         first_index, first = members[0]
         context = MessageContext.caused_by(first.envelope, actor=f"service:{runtime.service}")
         try:
-            uow = BatchUnitOfWork(conn, context, runtime.source)
+            uow = BatchUnitOfWork(conn, context, runtime.source, runtime.clock)
             await handler([item.envelope for _, item in members], uow)
             await uow.flush()
         except BatchEventRejected as exc:

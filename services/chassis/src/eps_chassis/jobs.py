@@ -11,20 +11,14 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import asyncpg
 
+from eps_chassis.clock import Clock
 from eps_chassis.logging import bound_context, get_logger
 from eps_chassis.unit_of_work import UnitOfWorkFactory
 
 log = get_logger()
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,9 +33,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eps_chassis import db
 from eps_chassis.auth import TokenVerifier
+from eps_chassis.clock import Clock, utc_now
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.errors import Backoff, DomainError
-from eps_chassis.jobs import Clock, JobContext, JobRunner, PeriodicJob, utc_now
+from eps_chassis.jobs import JobContext, JobRunner, PeriodicJob
 from eps_chassis.logging import configure_logging, get_logger, scoped_context
 from eps_chassis.outbox import OutboxRelay
 from eps_chassis.settings import ServiceSettings
@@ -87,7 +88,7 @@ class ServiceRuntime:
     def uow(self) -> UnitOfWorkFactory:
         assert self.pool is not None
         hand_over = self.relay.hand_over if self.relay is not None else None
-        return UnitOfWorkFactory(self.pool, self.definition.source, hand_over)
+        return UnitOfWorkFactory(self.pool, self.definition.source, hand_over, self.clock)
 
     async def start(self) -> None:
         d, s = self.definition, self.settings
@@ -135,6 +136,7 @@ class ServiceRuntime:
             backoff_initial_s=s.retry_backoff_initial_s,
             backoff_max_s=s.retry_backoff_max_s,
             hand_over=self.relay.hand_over if self.relay is not None else None,
+            clock=self.clock,
         )
         for consumer in d.consumers:
             consumer.subscribe(broker, runtime)

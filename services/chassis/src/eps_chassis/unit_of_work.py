@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from eps_contracts import Envelope, Event, envelope_for
 
+from eps_chassis.clock import Clock, utc_now
 from eps_chassis.context import MessageContext
 from eps_chassis.outbox import HandOver, OutboxRecord, add_to_outbox, transaction
 
@@ -16,13 +17,21 @@ class UnitOfWork:
     """Handed to service-layer handlers. ``conn`` is inside an open transaction.
 
     ``publish`` only queues the event; it is written to the outbox by ``flush`` inside the same
-    transaction, so the event exists if and only if the state change committed.
+    transaction, so the event exists if and only if the state change committed. ``clock`` is the
+    service's (injectable) clock.
     """
 
-    def __init__(self, conn: asyncpg.Connection, context: MessageContext, source: str) -> None:
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        context: MessageContext,
+        source: str,
+        clock: Clock = utc_now,
+    ) -> None:
         self.conn = conn
         self.context = context
         self.source = source
+        self.clock = clock
         self._pending: list[OutboxRecord] = []
 
     @property
@@ -53,14 +62,21 @@ class UnitOfWorkFactory:
     relay publishes priority records at once).
     """
 
-    def __init__(self, pool: asyncpg.Pool, source: str, hand_over: HandOver | None = None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        source: str,
+        hand_over: HandOver | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
         self.pool = pool
         self.source = source
         self.hand_over = hand_over
+        self.clock = clock
 
     @asynccontextmanager
     async def __call__(self, context: MessageContext) -> AsyncIterator[UnitOfWork]:
         async with self.pool.acquire() as conn, transaction(conn, self.hand_over):
-            uow = UnitOfWork(conn, context, self.source)
+            uow = UnitOfWork(conn, context, self.source, self.clock)
             yield uow
             await uow.flush()

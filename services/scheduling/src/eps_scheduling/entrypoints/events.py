@@ -6,7 +6,7 @@ of routine booking requests or case events can ever sit in front of a critical i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from eps_chassis.consumer import EventConsumer
 from eps_chassis.errors import DomainError, EventRejected
@@ -54,7 +54,7 @@ async def on_fast_track_requested(
         needed_by=data.needed_by,
         duration_minutes=data.duration_minutes,
         senior_lead_required=data.senior_lead_required,
-        now=max(event.time, datetime.now(UTC)),
+        now=max(event.time, uow.clock()),  # from the request, or now if it was held up
         attempt=data.attempt,
         exclude_ep_ids=data.exclude_ep_ids,
     )
