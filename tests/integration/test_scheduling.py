@@ -51,27 +51,40 @@ def headers(role: Role = Role.ADMIN) -> dict[str, str]:
 
 async def seed(client: httpx.AsyncClient) -> None:
     """Three EPs who can work at any hour (so the test runs any day) and one school."""
-    eps = [
-        ("ep-named", "ep", 52.64, -1.14),
-        ("ep-near", "ep", 52.65, -1.13),
-        ("ep-far", "senior_ep", 52.95, -1.15),
-    ]
-    for ep_id, role, lat, lon in eps:
-        body = {
-            "ep_id": ep_id,
-            "role": role,
-            "working_pattern": ALL_DAY_EVERY_DAY,
-            "weekly_capacity_minutes": 7 * 24 * 60,
-            "base_latitude": lat,
-            "base_longitude": lon,
-            "on_rota": ep_id != "ep-named",
-        }
-        response = await client.put(f"/scheduling/eps/{ep_id}", json=body, headers=headers())
-        assert response.status_code == 200, response.text
+    await add_ep(client, "ep-named", on_rota=False, latitude=52.64, longitude=-1.14)
+    await add_ep(client, "ep-near", latitude=52.65, longitude=-1.13)
+    await add_ep(client, "ep-far", role="senior_ep", latitude=52.95, longitude=-1.15)
+    await add_school(client, named_ep_id="ep-named")
+
+
+async def add_ep(
+    client: httpx.AsyncClient,
+    ep_id: str,
+    *,
+    role: str = "ep",
+    pattern: list[dict[str, Any]] = ALL_DAY_EVERY_DAY,
+    on_rota: bool = True,
+    latitude: float = 52.64,
+    longitude: float = -1.14,
+) -> None:
+    body = {
+        "ep_id": ep_id,
+        "role": role,
+        "working_pattern": pattern,
+        "weekly_capacity_minutes": 7 * 24 * 60,
+        "base_latitude": latitude,
+        "base_longitude": longitude,
+        "on_rota": on_rota,
+    }
+    response = await client.put(f"/scheduling/eps/{ep_id}", json=body, headers=headers())
+    assert response.status_code == 200, response.text
+
+
+async def add_school(client: httpx.AsyncClient, *, named_ep_id: str) -> None:
     school = {
         "latitude": 52.6369,
         "longitude": -1.1398,
-        "named_ep_id": "ep-named",
+        "named_ep_id": named_ep_id,
         "effective_from": "2026-09-01",
     }
     response = await client.put(f"/scheduling/schools/{SCHOOL}", json=school, headers=headers())
@@ -722,29 +735,9 @@ async def test_a_fast_track_in_the_small_hours_goes_to_whoever_works_then_by_the
     clock = FakeClock(datetime(2026, 11, 29, 2, 0, tzinfo=UTC))  # Sunday, GMT
     weekdays = [{"weekday": d, "start": "09:00", "end": "17:00"} for d in range(1, 6)]
     async with running(definition(), infra, ns, clock=clock) as (_, client):
-        for ep_id, pattern, on_rota in (
-            ("ep-named", weekdays, False),
-            ("ep-nights", ALL_DAY_EVERY_DAY, True),
-        ):
-            body = {
-                "ep_id": ep_id,
-                "role": "ep",
-                "working_pattern": pattern,
-                "weekly_capacity_minutes": 40 * 60,
-                "base_latitude": 52.64,
-                "base_longitude": -1.14,
-                "on_rota": on_rota,
-            }
-            response = await client.put(f"/scheduling/eps/{ep_id}", json=body, headers=headers())
-            assert response.status_code == 200, response.text
-        school = {
-            "latitude": 52.6369,
-            "longitude": -1.1398,
-            "named_ep_id": "ep-named",
-            "effective_from": "2026-09-01",
-        }
-        response = await client.put(f"/scheduling/schools/{SCHOOL}", json=school, headers=headers())
-        assert response.status_code == 200, response.text
+        await add_ep(client, "ep-named", pattern=weekdays, on_rota=False)
+        await add_ep(client, "ep-nights")
+        await add_school(client, named_ep_id="ep-named")
         requested = fast_track_request(
             SCHOOL, eps_needed=1, needed_by=clock.now + timedelta(hours=2), duration_minutes=60
         )
