@@ -49,6 +49,7 @@ from eps_contracts.scheduling import (
 )
 from faststream.kafka import KafkaBroker
 
+from tests.support.db import query, scalar
 from tests.support.infra import REPO, Infra
 from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until
 from tests.support.services import Namespace, running, settings_for, token
@@ -67,18 +68,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-async def query(infra: Infra, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(infra.database_url)
-    try:
-        return list(await conn.fetch(sql, *args))
-    finally:
-        await conn.close()
-
-
-async def scalar(infra: Infra, sql: str, *args: object) -> Any:
-    return (await query(infra, sql, *args))[0][0]
 
 
 async def publish(infra: Infra, ns: Namespace, envelopes: Sequence[Any]) -> None:

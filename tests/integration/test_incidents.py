@@ -28,6 +28,7 @@ from eps_incidents.bootstrap import definition
 from eps_incidents.entrypoints import jobs
 from eps_scheduling.bootstrap import definition as scheduling_definition
 
+from tests.support.db import scalar
 from tests.support.infra import Infra
 from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until
 from tests.support.services import Namespace, running, token
@@ -305,6 +306,48 @@ async def test_report_asks_scheduling_for_eps_and_records_the_allocation(
     [dead] = await read_topic(infra.kafka_bootstrap, ns.topic("eps.dlq.incidents.v1"))
     assert dict(dead.headers)["dlq-reason"].decode().startswith("rejected: occurred_at:")
     assert UPSTREAM_INCIDENT_REPORTS.name in dict(dead.headers)["dlq-original-topic"].decode()
+
+
+async def test_a_reports_correlation_id_is_carried_by_its_events_and_its_audit_row(
+    infra: Infra, ns: Namespace
+) -> None:
+    now = datetime.now(UTC)
+    correlation = str(uuid.uuid4())
+    async with running(definition(), infra, ns) as (_, client):
+        created = await client.post(
+            "/incidents",
+            json=report_body(now),
+            headers={**auth(Role.COORDINATOR), "X-Correlation-Id": correlation},
+        )
+        assert created.status_code == 201, created.text
+        assert created.headers["x-correlation-id"] == correlation
+        incident_id = created.json()["incident_id"]
+        # an upstream system's id in its own form is echoed, and never refuses a report
+        other = await client.post(
+            "/incidents",
+            json=report_body(now),
+            headers={**auth(Role.COORDINATOR), "X-Correlation-Id": "LA-7781"},
+        )
+        assert other.status_code == 201 and other.headers["x-correlation-id"] == "LA-7781"
+
+        async def caused() -> list[dict[str, Any]]:
+            published = [
+                *await events_of(infra, ns, FAST_TRACK_REQUESTS.name),
+                *await events_of(infra, ns, INCIDENTS.name),
+            ]
+            return [e for e in published if e["subject"] == incident_id]
+
+        async def both_published() -> bool:
+            return len({e["type"] for e in await caused()}) >= 2
+
+        await wait_until(both_published, timeout_s=15, what="the report's events")
+        assert {e["correlationid"] for e in await caused()} == {correlation}
+    audited = await scalar(
+        infra,
+        f"SELECT correlation_id::text FROM {ns.schema('incidents')}.audit_log WHERE resource = $1",
+        f"incident/{incident_id}",
+    )
+    assert audited == correlation
 
 
 async def test_an_answer_with_nobody_shows_the_coordinator_why(infra: Infra, ns: Namespace) -> None:

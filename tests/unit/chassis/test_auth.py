@@ -106,10 +106,13 @@ def test_http_answers_401_and_403(keys: tuple[bytes, TokenVerifier]) -> None:
     }
 
 
-def test_a_requests_logs_carry_its_correlation_id_local_authority_and_actor(
+def test_a_requests_logs_and_events_carry_its_correlation_id_local_authority_and_actor(
     keys: tuple[bytes, TokenVerifier],
 ) -> None:
+    import uuid
+
     import structlog
+    from eps_chassis.context import MessageContext
     from eps_chassis.service import CorrelationMiddleware
 
     private, verifier = keys
@@ -118,23 +121,31 @@ def test_a_requests_logs_carry_its_correlation_id_local_authority_and_actor(
     app.add_middleware(CorrelationMiddleware)
 
     @app.get("/context")
-    async def context(_: Principal = require_roles(Role.EP)) -> dict[str, object]:
-        return dict(structlog.contextvars.get_contextvars())
+    async def context(principal: Principal = require_roles(Role.EP)) -> dict[str, object]:
+        events = MessageContext.of(principal)  # what the request's events will carry
+        return {**structlog.contextvars.get_contextvars(), "events": str(events.correlation_id)}
 
     client = TestClient(app)
     ep = issue_token(private, subject="ann", role=Role.EP, tenant="x1")
-    given = client.get(
-        "/context", headers={"Authorization": f"Bearer {ep}", "X-Correlation-Id": "abc-123"}
-    )
-    assert given.headers["x-correlation-id"] == "abc-123"
+    bearer = {"Authorization": f"Bearer {ep}"}
+    correlation = str(uuid.uuid4())
+    given = client.get("/context", headers={**bearer, "X-Correlation-Id": correlation})
+    assert given.headers["x-correlation-id"] == correlation
     assert given.json() == {
-        "correlation_id": "abc-123",
+        "correlation_id": correlation,
         "path": "/context",
         "tenant": "x1",
         "actor": "user:ann",
+        "events": correlation,
     }
-    fresh = client.get("/context", headers={"Authorization": f"Bearer {ep}"})
-    assert fresh.headers["x-correlation-id"] == fresh.json()["correlation_id"] != "abc-123"
+    # a caller's id in another form is echoed and logged, never refused; events get a UUID
+    other = client.get("/context", headers={**bearer, "X-Correlation-Id": "abc-123"})
+    assert other.status_code == 200 and other.headers["x-correlation-id"] == "abc-123"
+    seen = other.json()
+    assert seen["caller_correlation_id"] == "abc-123"
+    assert seen["events"] == seen["correlation_id"] == str(uuid.UUID(seen["correlation_id"]))
+    fresh = client.get("/context", headers=bearer)
+    assert fresh.headers["x-correlation-id"] == fresh.json()["events"] != correlation
     refused = client.get("/context")  # an error answer is correlated too
     assert refused.status_code == 401 and refused.headers["x-correlation-id"]
 

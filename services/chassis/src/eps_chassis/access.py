@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from eps_chassis.audit import record_access
 from eps_chassis.auth import Principal
-from eps_chassis.context import MessageContext
+from eps_chassis.context import MessageContext, current_correlation
 from eps_chassis.errors import DomainError, Forbidden
 from eps_chassis.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -60,9 +60,7 @@ async def audited_access(
 ) -> AsyncIterator[Access]:
     """A unit of work for ``principal`` acting on ``resource``, audited whatever the outcome."""
     context = MessageContext(
-        tenant=principal.tenant,
-        actor=principal.actor,
-        correlation_id=correlation_id or uuid.uuid4(),
+        principal.tenant, principal.actor, correlation_id or current_correlation()
     )
     access: Access | None = None
     try:

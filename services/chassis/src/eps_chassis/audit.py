@@ -7,6 +7,7 @@ import uuid
 import asyncpg
 
 from eps_chassis.auth import Principal
+from eps_chassis.context import request_correlation
 
 
 async def record_access(
@@ -19,7 +20,8 @@ async def record_access(
     purpose: str | None = None,
     correlation_id: uuid.UUID | None = None,
 ) -> None:
-    """Write who did what to which record, when, why and with what outcome."""
+    """Write who did what to which record, when, why and with what outcome, in which request's
+    conversation (``correlation_id``, by default the HTTP request's)."""
     await conn.execute(
         "INSERT INTO audit_log (tenant, actor, role, action, resource, purpose, outcome,"
         " correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -30,5 +32,5 @@ async def record_access(
         resource,
         purpose,
         outcome,
-        correlation_id,
+        correlation_id or request_correlation(),
     )

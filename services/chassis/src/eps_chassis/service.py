@@ -35,6 +35,7 @@ from eps_chassis import db
 from eps_chassis.auth import TokenVerifier
 from eps_chassis.clock import Clock, utc_now
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer
+from eps_chassis.context import correlated
 from eps_chassis.errors import Backoff, DomainError
 from eps_chassis.jobs import JobContext, JobRunner, PeriodicJob
 from eps_chassis.logging import configure_logging, get_logger, scoped_context
@@ -226,8 +227,10 @@ def token_verifier(settings: ServiceSettings) -> TokenVerifier:
 
 
 class CorrelationMiddleware:
-    """Binds each request's correlation id (the caller's, or a new one) to its logs and echoes
-    it in the response.
+    """Gives each request a correlation id, carried by the events, audit rows and logs it
+    causes, and echoed in the response: the caller's ``X-Correlation-Id`` when it is a UUID (the
+    contracts' form), else a new one (a caller's id in another form is echoed and logged beside
+    it, never refused).
 
     Plain ASGI rather than ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware runs the
     rest of the app in another task behind memory streams, a cost paid on every request,
@@ -241,15 +244,29 @@ class CorrelationMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        correlation = Headers(scope=scope).get("x-correlation-id") or str(uuid.uuid4())
+        given = Headers(scope=scope).get("x-correlation-id")
+        correlation = _uuid_or_none(given) or uuid.uuid4()
+        echoed = given or str(correlation)
 
         async def send_with_correlation(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["x-correlation-id"] = correlation
+                MutableHeaders(scope=message)["x-correlation-id"] = echoed
             await send(message)
 
-        with scoped_context(correlation_id=correlation, path=scope["path"]):
+        bound: dict[str, str] = {"correlation_id": str(correlation), "path": scope["path"]}
+        if given and given != bound["correlation_id"]:
+            bound["caller_correlation_id"] = given  # not a UUID: kept beside the one events carry
+        with scoped_context(**bound), correlated(correlation):
             await self.app(scope, receive, send_with_correlation)
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
 
 
 def create_app(

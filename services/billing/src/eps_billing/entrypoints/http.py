@@ -20,7 +20,7 @@ from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_contracts.base import ContractModel
 from eps_contracts.common import SchoolUrn
-from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import Field
 
@@ -45,12 +45,6 @@ class BuyAgreementRequest(ContractModel):
     days: int = Field(ge=1, le=366, description="Days bought (within the LA's SLA limits).")
 
 
-def _context(principal: Principal, correlation: uuid.UUID | None) -> MessageContext:
-    return MessageContext(
-        tenant=principal.tenant, actor=principal.actor, correlation_id=correlation or uuid.uuid4()
-    )
-
-
 def _may_see(principal: Principal, school_urn: str) -> bool:
     return not principal.is_school_staff or principal.school_urn == school_urn
 
@@ -60,10 +54,9 @@ async def buy_agreement(
     body: BuyAgreementRequest = json_body(BuyAgreementRequest),
     principal: Principal = FINANCE,
     runtime: ServiceRuntime = Depends(get_runtime),
-    x_correlation_id: uuid.UUID | None = Header(None),
 ) -> dict[str, Any]:
     command = BuyServiceLevelAgreement(body.school_urn, body.academic_year, body.days)
-    async with runtime.uow(_context(principal, x_correlation_id)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         agreement = await handlers.buy_service_level_agreement(command, uow)
         await record_access(
             uow.conn, principal, action="buy-sla", resource=f"agreement/{agreement.agreement_id}"
@@ -82,7 +75,7 @@ async def _school_read(
     runtime: ServiceRuntime, principal: Principal, school_urn: str, action: str
 ) -> MessageContext:
     allowed = _may_see(principal, school_urn)
-    async with runtime.uow(_context(principal, None)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         await record_access(
             uow.conn,
             principal,
@@ -92,7 +85,7 @@ async def _school_read(
         )
     if not allowed:
         raise Forbidden("school staff may see only their own school's billing")
-    return _context(principal, None)
+    return MessageContext.of(principal)
 
 
 @router.get("/schools/{school_urn}/balance")
@@ -171,7 +164,7 @@ async def read_document(
     principal: Principal = READERS,
     runtime: ServiceRuntime = Depends(get_runtime),
 ) -> dict[str, Any]:
-    async with runtime.uow(_context(principal, None)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         view = await DocumentRepository(uow.conn).get(principal.tenant, document_id)
         outcome = "not_found" if view is None else "allowed"
         if view is not None and not _may_see(principal, view["school_urn"]):
@@ -218,7 +211,7 @@ async def export_documents(
     """
     if issued_to < issued_from:
         raise DomainError("issued_to is before issued_from", field="issued_to")
-    async with runtime.uow(_context(principal, None)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         rows = await DocumentRepository(uow.conn).export_rows(
             principal.tenant, issued_from, issued_to
         )

@@ -157,12 +157,6 @@ def incident_view(incident: Incident, now: datetime) -> dict[str, Any]:
     }
 
 
-def _context(principal: Principal, correlation: uuid.UUID | None = None) -> MessageContext:
-    return MessageContext(
-        tenant=principal.tenant, actor=principal.actor, correlation_id=correlation or uuid.uuid4()
-    )
-
-
 # --- incidents -----------------------------------------------------------------------------
 
 
@@ -171,9 +165,8 @@ async def report_incident(
     body: IncidentReport = json_body(IncidentReport),
     principal: Principal = RESPONDERS,
     runtime: ServiceRuntime = Depends(get_runtime),
-    x_correlation_id: uuid.UUID | None = Header(None),
 ) -> dict[str, Any]:
-    async with runtime.uow(_context(principal, x_correlation_id)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         incident_id = await handlers.report_incident(
             commands.ReportIncident(body), uow, runtime.clock()
         )
@@ -191,7 +184,7 @@ async def open_incidents(
 ) -> dict[str, Any]:
     """Open incidents, oldest first, with their response clocks and allocated EPs."""
     now = runtime.clock()
-    async with runtime.uow(_context(principal)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         incidents = await IncidentRepository(uow.conn).open_incidents(principal.tenant)
         await record_access(
             uow.conn, principal, action="list", resource="incidents?open", purpose=x_purpose
@@ -206,7 +199,7 @@ async def read_incident(
     runtime: ServiceRuntime = Depends(get_runtime),
     x_purpose: str | None = Header(None),
 ) -> dict[str, Any]:
-    async with runtime.uow(_context(principal)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         incident = await IncidentRepository(uow.conn).get(principal.tenant, incident_id, lock=False)
         await record_access(
             uow.conn,
@@ -361,7 +354,7 @@ async def add_rota_entry(
     entry = RotaEntry(
         body.coordinator_id, body.position, body.starts_at, body.ends_at, body.is_override
     )
-    async with runtime.uow(_context(principal)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         entry_id = await RotaRepository(uow.conn).add(principal.tenant, entry)
     return {"entry_id": str(entry_id)}
 
@@ -372,7 +365,7 @@ async def set_policy(
     principal: Principal = CONFIGURERS,
     runtime: ServiceRuntime = Depends(get_runtime),
 ) -> dict[str, Any]:
-    async with runtime.uow(_context(principal)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         await ConfigurationRepository(uow.conn).set_policy(
             principal.tenant,
             body.acknowledge_within_minutes,
@@ -408,6 +401,6 @@ async def set_level_targets(
             else None
         ),
     )
-    async with runtime.uow(_context(principal)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         await ConfigurationRepository(uow.conn).set_level_targets(principal.tenant, targets)
     return {"level": level, **body.model_dump(mode="json")}

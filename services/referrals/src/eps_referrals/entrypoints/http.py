@@ -106,7 +106,6 @@ async def submit_referral(
     body: ReferralRequested = json_body(ReferralRequested),
     principal: Principal = SUBMITTERS,
     runtime: ServiceRuntime = Depends(get_runtime),
-    x_correlation_id: uuid.UUID | None = Header(None),
 ) -> dict[str, Any]:
     """Submit a request from any source; ``requester.kind`` says which route it came by.
 
@@ -114,7 +113,7 @@ async def submit_referral(
     other routes: a parent or carer's direct contact, the Virtual School, a social worker or
     foster carer asking the looked-after children EP, SEND services.
     """
-    return await _submit(body, principal, runtime, x_correlation_id)
+    return await _submit(body, principal, runtime)
 
 
 @router.post("/sources/{source}", status_code=201)
@@ -123,7 +122,6 @@ async def submit_referral_from(
     body: ReferralRequested = json_body(ReferralRequested),
     principal: Principal = SUBMITTERS,
     runtime: ServiceRuntime = Depends(get_runtime),
-    x_correlation_id: uuid.UUID | None = Header(None),
 ) -> dict[str, Any]:
     """Each source's own entry (``/referrals/sources/parent_carer`` and so on): the request
     must come from that source, and that source's rules apply as on ``POST /referrals``."""
@@ -132,14 +130,11 @@ async def submit_referral_from(
             f"this entry takes {source} requests, not {body.requester.kind}",
             field="requester.kind",
         )
-    return await _submit(body, principal, runtime, x_correlation_id)
+    return await _submit(body, principal, runtime)
 
 
 async def _submit(
-    body: ReferralRequested,
-    principal: Principal,
-    runtime: ServiceRuntime,
-    correlation_id: uuid.UUID | None,
+    body: ReferralRequested, principal: Principal, runtime: ServiceRuntime
 ) -> dict[str, Any]:
     referral_id = referral_id_for(principal.tenant, body.request_id)
     async with audited_access(
@@ -147,7 +142,6 @@ async def _submit(
         principal,
         action="submit",
         resource=f"referral/{referral_id}",
-        correlation_id=correlation_id,
     ) as access:
         access.check_school(body.child.school_urn)
         check_source(body.requester.kind, school_staff=principal.is_school_staff)
@@ -172,7 +166,7 @@ async def register_school(
 ) -> dict[str, Any]:
     """Add a school or setting to the LA's register: requests naming any other URN are
     refused as an unknown school (schools with a named EP are known from scheduling too)."""
-    context = MessageContext(tenant=principal.tenant, actor=principal.actor)
+    context = MessageContext.of(principal)
     async with runtime.uow(context) as uow:
         await handlers.register_school(commands.RegisterSchool(school_urn, body.name), uow)
     return {"school_urn": school_urn, "name": body.name}
@@ -184,7 +178,7 @@ async def read_graduated_approach_minimum(
     runtime: ServiceRuntime = Depends(get_runtime),
 ) -> dict[str, int]:
     """The evidence this LA expects with a school's request (SENCOs may read it too)."""
-    context = MessageContext(tenant=principal.tenant, actor=principal.actor)
+    context = MessageContext.of(principal)
     async with runtime.uow(context) as uow:
         minimum = await ReferralRepository(uow.conn).graduated_approach_minimum(uow.tenant)
     return asdict(minimum)
@@ -197,7 +191,7 @@ async def set_graduated_approach_minimum(
     runtime: ServiceRuntime = Depends(get_runtime),
 ) -> dict[str, int]:
     """Change the minimum evidence; requests submitted from now on are checked against it."""
-    context = MessageContext(tenant=principal.tenant, actor=principal.actor)
+    context = MessageContext.of(principal)
     command = commands.SetGraduatedApproachMinimum(
         body.review_cycles, body.strategies, body.months_on_sen_support
     )

@@ -161,12 +161,6 @@ def _minutes(clock: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
-def _context(principal: Principal, correlation: uuid.UUID | None = None) -> MessageContext:
-    return MessageContext(
-        tenant=principal.tenant, actor=principal.actor, correlation_id=correlation or uuid.uuid4()
-    )
-
-
 def appointment_view(a: Appointment) -> dict[str, Any]:
     return {
         "appointment_id": str(a.appointment_id),
@@ -220,7 +214,7 @@ async def register_ep(
         on_rota=body.on_rota,
         active=body.active,
     )
-    async with runtime.uow(_context(principal)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         await handlers.register_ep(commands.RegisterEp(ep), uow)
     return {"ep_id": ep_id}
 
@@ -229,7 +223,7 @@ async def register_ep(
 async def list_eps(
     principal: Principal = DIARY_READERS, runtime: ServiceRuntime = Depends(get_runtime)
 ) -> list[dict[str, Any]]:
-    async with runtime.uow(_context(principal)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         eps = await StaffRepository(uow.conn).list_eps(principal.tenant)
     return [
         {"ep_id": e.ep_id, "role": str(e.role), "on_rota": e.on_rota, "active": e.active}
@@ -249,7 +243,7 @@ async def register_school(
     cmd = commands.RegisterSchool(
         school_urn, body.latitude, body.longitude, body.named_ep_id, body.effective_from
     )
-    async with runtime.uow(_context(principal)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         changed = await handlers.register_school(cmd, uow, now=runtime.clock())
     return {
         "school_urn": school_urn,
@@ -266,7 +260,7 @@ async def set_core_allocation(
     principal: Principal = ADMINS,
     runtime: ServiceRuntime = Depends(get_runtime),
 ) -> dict[str, int]:
-    async with runtime.uow(_context(principal)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         await handlers.set_core_allocation(
             commands.SetCoreAllocation(school_urn, academic_year, body.core_minutes), uow
         )
@@ -281,7 +275,7 @@ async def add_traded_time(
     runtime: ServiceRuntime = Depends(get_runtime),
 ) -> dict[str, bool]:
     cmd = commands.AddTradedTime(body.purchase_id, school_urn, body.academic_year, body.minutes)
-    async with runtime.uow(_context(principal)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         added = await handlers.add_traded_time(cmd, uow)
     return {"added": added}
 
@@ -294,7 +288,7 @@ async def propose_planning_meetings(
     runtime: ServiceRuntime = Depends(get_runtime),
 ) -> list[dict[str, Any]]:
     cmd = commands.ProposePlanningMeetings(school_urn, body.academic_year, runtime.clock())
-    async with runtime.uow(_context(principal)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         proposed = await handlers.propose_planning_meetings(cmd, uow)
     return [appointment_view(a) for a in proposed]
 
@@ -306,7 +300,7 @@ async def set_policy(
     runtime: ServiceRuntime = Depends(get_runtime),
 ) -> dict[str, str]:
     policy = Policy(**body.model_dump())
-    async with runtime.uow(_context(principal)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         await PolicyRepository(uow.conn).save(principal.tenant, policy)
     return {"tenant": principal.tenant}
 
@@ -319,7 +313,6 @@ async def book_appointment(
     body: BookingBody = json_body(BookingBody),
     principal: Principal = BOOKERS,
     runtime: ServiceRuntime = Depends(get_runtime),
-    x_correlation_id: uuid.UUID | None = Header(None),
 ) -> dict[str, Any]:
     cmd = commands.BookAppointment(
         kind=body.kind,
@@ -332,7 +325,7 @@ async def book_appointment(
         child_id=body.child_id,
         case_ref=body.case_ref,
     )
-    async with runtime.uow(_context(principal, x_correlation_id)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         appointment = await handlers.book_appointment(cmd, uow)
         await _audit_child(uow, principal, appointment, "book")
     return appointment_view(appointment)
@@ -341,7 +334,7 @@ async def book_appointment(
 async def _change(
     runtime: ServiceRuntime, principal: Principal, action: str, change: Any
 ) -> dict[str, Any]:
-    async with runtime.uow(_context(principal)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         appointment: Appointment = await change(uow)
         await _audit_child(uow, principal, appointment, action)
     return appointment_view(appointment)
@@ -385,7 +378,7 @@ async def complete_appointment(
     cmd = commands.CompleteAppointment(
         appointment_id, runtime.clock(), body.delivered_minutes, body.funding_stream
     )
-    async with runtime.uow(_context(principal)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         delivery = await handlers.complete_appointment(cmd, uow)
         appointment = await handlers.load_appointment(uow, appointment_id)
         await _audit_child(uow, principal, appointment, "complete")
@@ -407,7 +400,7 @@ async def correct_delivered_time(
     cmd = commands.CorrectDeliveredTime(
         delivery_id, body.correction_id, body.minutes, body.funding_stream, body.reason
     )
-    async with runtime.uow(_context(principal)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         delivery = await handlers.correct_delivered_time(cmd, uow)
     return {"delivery_id": str(delivery_id), "minutes": delivery.minutes}
 
@@ -420,7 +413,7 @@ async def void_delivered_time(
     runtime: ServiceRuntime = Depends(get_runtime),
 ) -> dict[str, Any]:
     cmd = commands.VoidDeliveredTime(delivery_id, body.reason)
-    async with runtime.uow(_context(principal)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         delivery = await handlers.void_delivered_time(cmd, uow)
     return {"delivery_id": str(delivery_id), "voided": delivery.voided}
 
@@ -446,7 +439,7 @@ async def _view(
     purpose: str | None,
 ) -> list[dict[str, Any]]:
     _view_window(start, end)
-    async with runtime.uow(_context(principal)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         rows = await AppointmentRepository(uow.conn).view(
             principal.tenant, ep_id=ep_id, school_urn=school_urn, start=start, end=end
         )

@@ -108,12 +108,6 @@ def today(runtime: ServiceRuntime) -> date:
     return clock.london_date(runtime.clock())
 
 
-def _context(principal: Principal, correlation: uuid.UUID | None) -> MessageContext:
-    return MessageContext(
-        tenant=principal.tenant, actor=principal.actor, correlation_id=correlation or uuid.uuid4()
-    )
-
-
 async def _act_on_advice(
     runtime: ServiceRuntime,
     principal: Principal,
@@ -121,7 +115,6 @@ async def _act_on_advice(
     action: str,
     work: Callable[[UnitOfWork], Awaitable[T]],
     *,
-    correlation: uuid.UUID | None = None,
     purpose: str | None = None,
 ) -> T:
     """Run ``work`` on one advice in a unit of work, audited; a refusal is audited too."""
@@ -131,7 +124,6 @@ async def _act_on_advice(
         action=action,
         resource=f"advice/{advice_id}",
         purpose=purpose,
-        correlation_id=correlation,
     ) as access:
         return await work(access.uow)
 
@@ -157,7 +149,7 @@ async def list_open_advice(
 ) -> list[dict[str, Any]]:
     """Open advice of the caller's LA, soonest last day first, with days remaining."""
     now = today(runtime)
-    async with runtime.uow(_context(principal, None)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         rows = await AdviceRepository(uow.conn).open_list(principal.tenant)
         await record_access(uow.conn, principal, action="list", resource="advice/open")
     for row in rows:
@@ -172,7 +164,7 @@ async def list_at_risk_advice(
 ) -> list[dict[str, Any]]:
     """Open advice due within the LA's at-risk days with work missing, and advice overdue."""
     now = today(runtime)
-    async with runtime.uow(_context(principal, None)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         policy = await PolicyRepository(uow.conn).get(principal.tenant)
         horizon = date.fromordinal(now.toordinal() + policy.at_risk_days)
         candidates = await AdviceRepository(uow.conn).open_advice_due_by(principal.tenant, horizon)
@@ -216,12 +208,11 @@ async def save_draft(
     body: AdviceDocument = json_body(AdviceDocument),
     principal: Principal = EPS,
     runtime: ServiceRuntime = Depends(get_runtime),
-    x_correlation_id: uuid.UUID | None = Header(None),
 ) -> dict[str, Any]:
     cmd = SaveDraft(advice_id, body)
     advice = await _act_on_advice(
         runtime, principal, advice_id, "draft",
-        lambda uow: handlers.save_draft(cmd, person(principal), uow), correlation=x_correlation_id,
+        lambda uow: handlers.save_draft(cmd, person(principal), uow),
     )  # fmt: skip
     return _summary(advice)
 
@@ -231,13 +222,11 @@ async def approve_advice(
     advice_id: uuid.UUID,
     principal: Principal = SENIOR_EPS,
     runtime: ServiceRuntime = Depends(get_runtime),
-    x_correlation_id: uuid.UUID | None = Header(None),
 ) -> dict[str, Any]:
     cmd = ApproveAdvice(advice_id)
     advice = await _act_on_advice(
         runtime, principal, advice_id, "approve",
         lambda uow: handlers.approve_advice(cmd, person(principal), uow),
-        correlation=x_correlation_id,
     )  # fmt: skip
     return _summary(advice)
 
@@ -247,12 +236,11 @@ async def submit_advice(
     advice_id: uuid.UUID,
     principal: Principal = EPS,
     runtime: ServiceRuntime = Depends(get_runtime),
-    x_correlation_id: uuid.UUID | None = Header(None),
 ) -> dict[str, Any]:
     cmd = SubmitAdvice(advice_id)
     advice = await _act_on_advice(
         runtime, principal, advice_id, "submit",
-        lambda uow: handlers.submit_advice(cmd, uow, today(runtime)), correlation=x_correlation_id,
+        lambda uow: handlers.submit_advice(cmd, uow, today(runtime)),
     )  # fmt: skip
     return _summary(advice)
 
@@ -263,14 +251,12 @@ async def record_exception(
     body: ExceptionBody = json_body(ExceptionBody),
     principal: Principal = EPS,
     runtime: ServiceRuntime = Depends(get_runtime),
-    x_correlation_id: uuid.UUID | None = Header(None),
 ) -> dict[str, Any]:
     cmd = RecordException(advice_id=advice_id, **body.model_dump())
 
     advice = await _act_on_advice(
         runtime, principal, advice_id, "record-exception",
         lambda uow: handlers.record_exception(cmd, person(principal), uow, today(runtime)),
-        correlation=x_correlation_id,
     )  # fmt: skip
     return _summary(advice)
 
@@ -281,7 +267,6 @@ async def request_assessment_booking(
     body: BookingRequestBody = Depends(booking_request_body),
     principal: Principal = EPS,
     runtime: ServiceRuntime = Depends(get_runtime),
-    x_correlation_id: uuid.UUID | None = Header(None),
 ) -> dict[str, str]:
     """Ask scheduling to book a piece of the assessment work: another purpose (meeting the
     child, the parents' or the child's views), or again after it could not book one."""
@@ -290,7 +275,6 @@ async def request_assessment_booking(
     request_id = await _act_on_advice(
         runtime, principal, advice_id, "request-booking",
         lambda uow: handlers.request_assessment_booking(cmd, uow, runtime.clock()),
-        correlation=x_correlation_id,
     )  # fmt: skip
     return {"request_id": str(request_id), "purpose": str(body.purpose)}
 
@@ -301,7 +285,7 @@ async def list_tribunal_tasks(
 ) -> list[dict[str, Any]]:
     """An EP's own tasks and the statutory team's; a senior EP sees all of the LA's."""
     ep = None if principal.role in SENIOR else principal.subject
-    async with runtime.uow(_context(principal, None)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         tasks = await TribunalTaskRepository(uow.conn).for_ep(principal.tenant, ep)
         await record_access(uow.conn, principal, action="list", resource="tribunal-tasks")
     return tasks
@@ -319,7 +303,7 @@ async def timeliness_report(
 ) -> dict[str, Any]:
     """Share of advice submitted within 6 weeks per month, with and without exceptions."""
     start, end = reporting.month_range(from_month, to_month)
-    async with runtime.uow(_context(principal, None)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         rows = await AdviceRepository(uow.conn).submitted(principal.tenant, start, end)
     return {
         "local_authority": principal.tenant,
@@ -331,7 +315,7 @@ async def timeliness_report(
 async def read_policy(
     principal: Principal = MANAGERS, runtime: ServiceRuntime = Depends(get_runtime)
 ) -> dict[str, Any]:
-    async with runtime.uow(_context(principal, None)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         policy = await PolicyRepository(uow.conn).get(principal.tenant)
     return {name: getattr(policy, name) for name in PolicyBody.model_fields}
 
@@ -344,7 +328,7 @@ async def set_policy(
 ) -> dict[str, Any]:
     """The LA's figures and rules; advice already received keeps its clock rules."""
     policy = LaPolicy(**body.model_dump())
-    async with runtime.uow(_context(principal, None)) as uow:
+    async with runtime.uow(MessageContext.of(principal)) as uow:
         await handlers.set_policy(policy, uow, principal.actor)
         await record_access(uow.conn, principal, action="set-policy", resource="policy")
     return body.model_dump()
