@@ -778,3 +778,65 @@ async def publish_cancellations(infra: Infra, ns: Namespace, envelopes: Sequence
 async def cancellations_drained(infra: Infra, ns: Namespace) -> bool:
     group = ns.group("billing", "appointments")
     return await consumer_lag(infra.kafka_bootstrap, group, ns.topic(APPOINTMENTS.name)) == 0
+
+
+async def test_finance_waives_a_cancellation_charge_once_before_or_after_it_is_invoiced(
+    infra: Infra, ns: Namespace
+) -> None:
+    two_hours = 120
+    waived_early, waived_late = uuid.uuid4(), uuid.uuid4()
+    late_cancellations = [  # both six days before: under 14 days' notice, charged
+        events.cancelled(
+            SCHOOL, london(2025, 10, 20), two_hours, london(2025, 10, 14), appointment_id=aid
+        )
+        for aid in (waived_early, waived_late)
+    ]
+    finance = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
+    school = {"Authorization": f"Bearer {token(Role.SCHOOL_BUSINESS_MANAGER, school_urn=SCHOOL)}"}
+    schema = ns.schema("billing")
+    clock = Clock(london(2025, 11, 1))  # October's draft still open
+    async with running(definition(finalise_interval_s=0.1), infra, ns, clock=clock) as (_, client):
+
+        async def waive(appointment_id: uuid.UUID, who: dict[str, str] = finance) -> Any:
+            return await client.post(
+                f"/billing/cancellation-charges/{appointment_id}/waiver",
+                json={"reason": "family bereavement"},
+                headers=who,
+            )
+
+        await publish_cancellations(infra, ns, late_cancellations)
+        await wait_until(lambda: cancellations_drained(infra, ns), timeout_s=30, what="consumed")
+        first = await waive(waived_early)
+        assert first.status_code == 200, first.text
+        assert first.json()["charge_id"] == str(charge_id(waived_early))
+        assert (await waive(waived_early)).status_code == 200  # again: changes nothing
+        assert (await waive(waived_early, school)).status_code == 403
+        assert (await waive(uuid.uuid4())).status_code == 404  # never charged
+        assert (
+            await client.post(
+                f"/billing/cancellation-charges/{waived_late}/waiver", json={}, headers=finance
+            )
+        ).json()["detail"][0]["loc"] == ["body", "reason"]
+        clock.now = london(2025, 11, 6)  # October closes with the other charge only
+        await documents_issued(infra, ns, 1)
+        assert (await waive(waived_late)).status_code == 200
+        clock.now = london(2025, 12, 6)  # November closes: the waiver is credited
+        await documents_issued(infra, ns, 2)
+    rows = await documents(infra, ns)
+    by_number = {r[0]: r for r in rows}
+    assert sorted(by_number) == ["LEICESTER-CITY-CN-0000001", "LEICESTER-CITY-INV-0000001"]
+    invoice = by_number["LEICESTER-CITY-INV-0000001"]
+    credit = by_number["LEICESTER-CITY-CN-0000001"]
+    assert (invoice[4], invoice[6]) == (30000, charge_id(waived_late))
+    assert (credit[3], credit[4], credit[6]) == (date(2025, 11, 1), -30000, charge_id(waived_late))
+    assert credit[8] == "adjustment: late cancellation: not charged" and credit[11]
+    # the charge waived before invoicing left no line on any document, nor waiting for one
+    assert charge_id(waived_early) not in {r[6] for r in rows}
+    assert (
+        await scalar(infra, f"SELECT count(*) FROM {schema}.ledger_lines WHERE settled_on IS NULL")
+        == 0
+    )
+    audited = await query(
+        infra, f"SELECT outcome FROM {schema}.audit_log WHERE action = 'waive-charge'"
+    )
+    assert sorted(r["outcome"] for r in audited) == ["allowed"] * 3 + ["not_found"]

@@ -236,6 +236,19 @@ class CancellationRepository:
         )
         return bool(inserted)
 
+    async def charge_of(
+        self, tenant: str, appointment_id: uuid.UUID
+    ) -> tuple[uuid.UUID, str] | None:
+        """The delivery carrying an appointment's cancellation charge, and its school; None
+        when the appointment was not charged (or its cancellation never reached billing)."""
+        row = await self.conn.fetchrow(
+            "SELECT charge_id, school_urn FROM cancellations"
+            " WHERE tenant = $1 AND appointment_id = $2 AND charge_id IS NOT NULL",
+            tenant,
+            appointment_id,
+        )
+        return (row["charge_id"], row["school_urn"]) if row else None
+
 
 class AgreementRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:

@@ -18,7 +18,8 @@ Charged "in full" means the appointment's whole length is charged as traded time
 the appointment's London date: drawn first from the school's SLA, the rest at spot prices as the
 cheapest cover, exactly like delivered time (``pricing``). The charge is a delivery of its own
 (``charge_delivery``) whose id derives from the appointment's, so an appointment is charged at
-most once, whatever the number of events saying it was cancelled.
+most once, whatever the number of events saying it was cancelled. Finance may waive a charge
+(``waiver``): its delivery is voided, like delivered time scheduling voids.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from datetime import UTC, date, datetime, timedelta
 
 from eps_contracts.scheduling import CancellationParty, FundingStream
 
+from eps_billing.domain.commands import VoidDeliveredTime
 from eps_billing.domain.pricing import Delivery
 from eps_billing.domain.tariff import LONDON, Tariff
 
 CHARGE_NAMESPACE = uuid.UUID("5c1f9d2e-8a47-4b0e-a6d3-7e2b91c4f058")
+WAIVER_NAMESPACE = uuid.UUID("9a4e2c71-3b8d-4f05-8e6a-1d7c5b0f2e93")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,19 @@ def cancellation_charge(
 def charge_id(appointment_id: uuid.UUID) -> uuid.UUID:
     """The id of an appointment's cancellation charge: one per appointment."""
     return uuid.uuid5(CHARGE_NAMESPACE, str(appointment_id))
+
+
+def waiver(tenant: str, charge: uuid.UUID, reason: str, at: datetime) -> VoidDeliveredTime:
+    """Finance waiving a charge voids the delivery that carries it, so the charge leaves the
+    draft, or is credited on the next document if it was invoiced. One waiver per charge: its
+    id is derived from the charge's, so waiving again changes nothing."""
+    return VoidDeliveredTime(
+        event_id=uuid.uuid5(WAIVER_NAMESPACE, str(charge)),
+        tenant=tenant,
+        delivery_id=charge,
+        at=at,
+        reason=f"cancellation charge waived: {reason}"[:500],
+    )
 
 
 def charge_delivery(cancelled: CancelledAppointment, charge: CancellationCharge) -> Delivery:

@@ -62,6 +62,15 @@ class ChargeCancellation:
 
 
 @dataclass(frozen=True, slots=True)
+class WaiveCancellationCharge:
+    """Finance waives the late-cancellation charge of an appointment, saying why."""
+
+    appointment_id: uuid.UUID
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class BuyServiceLevelAgreement:
     school_urn: str
     academic_year: int  # the year the academic year starts in: 2025 for 2025/26

@@ -12,6 +12,7 @@ import uuid
 from datetime import date
 from typing import Any
 
+from eps_chassis.access import audited_access
 from eps_chassis.audit import record_access
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.context import MessageContext
@@ -25,7 +26,8 @@ from fastapi.responses import Response
 from pydantic import Field
 
 from eps_billing.adapters.repository import AgreementRepository, DocumentRepository
-from eps_billing.domain.commands import BuyServiceLevelAgreement
+from eps_billing.domain.cancellation import charge_id
+from eps_billing.domain.commands import BuyServiceLevelAgreement, WaiveCancellationCharge
 from eps_billing.domain.invoicing import pounds
 from eps_billing.domain.pricing import hours
 from eps_billing.service_layer import handlers
@@ -68,6 +70,34 @@ async def buy_agreement(
         "valid_to": agreement.valid_to.isoformat(),
         "minutes": agreement.minutes,
         "hours": hours(agreement.minutes),
+    }
+
+
+class WaiverRequest(ContractModel):
+    """Finance waives an appointment's late-cancellation charge."""
+
+    reason: str = Field(min_length=1, max_length=400, description="Why the charge is waived.")
+
+
+@router.post("/cancellation-charges/{appointment_id}/waiver")
+async def waive_cancellation_charge(
+    appointment_id: uuid.UUID,
+    body: WaiverRequest = json_body(WaiverRequest),
+    principal: Principal = FINANCE,
+    runtime: ServiceRuntime = Depends(get_runtime),
+) -> dict[str, Any]:
+    """Waive the charge (404 when the appointment was not charged): it leaves the school's
+    draft, or the next document credits it if it was invoiced. Waiving again changes nothing."""
+    command = WaiveCancellationCharge(appointment_id, body.reason, runtime.clock())
+    async with audited_access(
+        runtime.uow, principal, action="waive-charge", resource=f"appointment/{appointment_id}"
+    ) as access:
+        school_urn = await handlers.waive_cancellation_charge(command, access.uow)
+    return {
+        "appointment_id": str(appointment_id),
+        "charge_id": str(charge_id(appointment_id)),
+        "school_urn": school_urn,
+        "waived": True,
     }
 
 

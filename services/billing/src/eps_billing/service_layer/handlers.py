@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from eps_chassis.errors import Conflict, DomainError
+from eps_chassis.errors import Conflict, DomainError, NotFound
 from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts.billing import CreditNoteIssued, InvoiceIssued
 
@@ -30,6 +30,7 @@ from eps_billing.domain.cancellation import (
     CancelledAppointment,
     cancellation_charge,
     charge_delivery,
+    waiver,
 )
 from eps_billing.domain.commands import (
     BuyServiceLevelAgreement,
@@ -38,6 +39,7 @@ from eps_billing.domain.commands import (
     DeliveredTimeCommand,
     RecordDeliveredTime,
     VoidDeliveredTime,
+    WaiveCancellationCharge,
 )
 from eps_billing.domain.invoicing import (
     DocumentKind,
@@ -374,6 +376,21 @@ async def charge_cancellation(
         )
         await _price_tenant_batch(conn, tariffs, [record])
     return CancellationOutcome(charge, recorded)
+
+
+async def waive_cancellation_charge(cmd: WaiveCancellationCharge, uow: UnitOfWork) -> str:
+    """Void an appointment's cancellation charge; returns the school it was charged to.
+
+    Before the charge is invoiced it leaves the draft (and gives back any SLA time it drew);
+    after, the next document credits it. Waiving again changes nothing.
+    """
+    found = await CancellationRepository(uow.conn).charge_of(uow.tenant, cmd.appointment_id)
+    if found is None:
+        raise NotFound(f"appointment {cmd.appointment_id} has no cancellation charge")
+    charge, school_urn = found
+    refusal = await price_delivered_time([waiver(uow.tenant, charge, cmd.reason, cmd.at)], uow.conn)
+    assert refusal is None, "only a recording can lack a tariff"
+    return school_urn
 
 
 # --- agreements ---------------------------------------------------------------------------
