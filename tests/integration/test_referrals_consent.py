@@ -501,3 +501,40 @@ async def test_each_source_has_its_own_entry_that_takes_only_its_requests(
     assert wrong_entry.status_code == 422 and "requester.kind" in wrong_entry.text
     assert unknown.status_code == 422 and "source" in unknown.text
     assert senco_as_parent.status_code == 403 and "requester.kind" in senco_as_parent.text
+
+
+async def test_consent_periods_are_la_configuration_changed_over_http(
+    infra: Infra, ns: Namespace
+) -> None:
+    from eps_consent.domain.rules import add_months
+
+    principal = {"Authorization": f"Bearer {token(Role.PRINCIPAL_EP)}"}
+    path = "/consent/configuration/policy"
+    async with (
+        running(referrals_definition(), infra, ns) as (_, referrals),
+        running(consent_definition(), infra, ns) as (_, consent),
+    ):
+        assert (await consent.get(path, headers=EP_AUTH)).json() == {
+            "looked_after_reconsent_months": 24,
+            "default_reconsent_months": None,  # by default consent lasts until withdrawn
+        }
+        yearly = {"looked_after_reconsent_months": 12, "default_reconsent_months": 12}
+        assert (await consent.put(path, json=yearly, headers=SENCO)).status_code == 403
+        zero = await consent.put(
+            path, json={**yearly, "default_reconsent_months": 0}, headers=principal
+        )
+        assert zero.status_code == 422
+        assert zero.json()["detail"][0]["loc"] == ["body", "default_reconsent_months"]
+        changed = await consent.put(path, json=yearly, headers=principal)
+        assert changed.status_code == 200 and changed.json() == yearly
+        # a grant with no expiry date of its own now lasts the LA's twelve months
+        referral_id = await to_active_casework(infra, ns, referrals, consent)
+        case = (await consent.get(f"/consent/{referral_id}", headers=EP_AUTH)).json()
+    today = datetime.now(ZoneInfo("Europe/London")).date()
+    assert case["valid_until"] == add_months(today, 12).isoformat()
+    audited = await fetchval(
+        infra,
+        f"SELECT count(*) FROM {ns.schema('consent')}.audit_log"
+        " WHERE action = 'configure' AND resource = 'configuration/consent-policy'",
+    )
+    assert audited == 1

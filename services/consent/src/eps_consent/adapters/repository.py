@@ -177,6 +177,17 @@ class ConsentCaseRepository:
             default_reconsent_months=row["default_reconsent_months"],
         )
 
+    async def set_policy(self, tenant: str, policy: ConsentPolicy) -> None:
+        await self.conn.execute(
+            "INSERT INTO consent_policies (tenant, looked_after_reconsent_months,"
+            " default_reconsent_months) VALUES ($1, $2, $3) ON CONFLICT (tenant) DO UPDATE SET"
+            " looked_after_reconsent_months = excluded.looked_after_reconsent_months,"
+            " default_reconsent_months = excluded.default_reconsent_months",
+            tenant,
+            policy.looked_after_reconsent_months,
+            policy.default_reconsent_months,
+        )
+
     async def view(self, tenant: str, referral_id: uuid.UUID) -> dict[str, Any] | None:
         row = await self.conn.fetchrow(
             "SELECT referral_id, child_id, school_urn, consenters, state, involvement_valid,"

@@ -60,3 +60,11 @@ class CloseConsentCase:
     referral_id: uuid.UUID
     closed_on: date
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetConsentPolicy:
+    """Set how long this local authority's consents last when a decision gives no expiry."""
+
+    looked_after_reconsent_months: int
+    default_reconsent_months: int | None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from datetime import date
 from typing import Any
 
 from eps_chassis.access import audited_access
 from eps_chassis.auth import Principal, Role, require_roles
+from eps_chassis.context import MessageContext
 from eps_chassis.errors import NotFound
 from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
@@ -20,7 +22,11 @@ from fastapi import APIRouter, Depends, Header
 from pydantic import Field
 
 from eps_consent.adapters.repository import ConsentCaseRepository
-from eps_consent.domain.commands import RecordCapacityAssessment, RecordConsentDecision
+from eps_consent.domain.commands import (
+    RecordCapacityAssessment,
+    RecordConsentDecision,
+    SetConsentPolicy,
+)
 from eps_consent.domain.rules import london_date
 from eps_consent.service_layer import handlers
 
@@ -30,6 +36,7 @@ PRACTITIONERS = (Role.SENCO, Role.EP, Role.SENIOR_EP, Role.PRINCIPAL_EP, Role.CO
 RECORDERS = require_roles(*PRACTITIONERS, Role.ADMIN)
 READERS = require_roles(*PRACTITIONERS, Role.ADMIN)
 ASSESSORS = require_roles(Role.EP, Role.SENIOR_EP, Role.PRINCIPAL_EP)
+CONFIGURERS = require_roles(Role.PRINCIPAL_EP, Role.ADMIN)
 
 
 class ConsentDecisionBody(ContractModel):
@@ -41,6 +48,15 @@ class ConsentDecisionBody(ContractModel):
     decided_on: date
     evidence_ref: str | None = Field(None, max_length=200, description="Form or note reference.")
     expires_on: date | None = Field(None, description="Re-consent date; default from LA policy.")
+
+
+class ConsentPolicyBody(ContractModel):
+    looked_after_reconsent_months: int = Field(
+        ge=1, le=120, description="How long a looked-after child's consent lasts."
+    )
+    default_reconsent_months: int | None = Field(
+        None, ge=1, le=120, description="How long any other consent lasts; empty: until withdrawn."
+    )
 
 
 class CapacityAssessmentBody(ContractModel):
@@ -75,6 +91,32 @@ async def _on_case(
             view = await repo.view(principal.tenant, referral_id)
     assert view is not None
     return view
+
+
+@router.get("/configuration/policy")
+async def read_consent_policy(
+    principal: Principal = READERS,
+    runtime: ServiceRuntime = Depends(get_runtime),
+) -> dict[str, Any]:
+    """How long this LA's consents last when a decision gives no expiry date."""
+    async with runtime.uow(MessageContext.of(principal)) as uow:
+        policy = await ConsentCaseRepository(uow.conn).policy(uow.tenant)
+    return asdict(policy)
+
+
+@router.put("/configuration/policy")
+async def set_consent_policy(
+    body: ConsentPolicyBody = json_body(ConsentPolicyBody),
+    principal: Principal = CONFIGURERS,
+    runtime: ServiceRuntime = Depends(get_runtime),
+) -> dict[str, Any]:
+    """Change the LA's consent periods; decisions recorded from now on follow them."""
+    command = SetConsentPolicy(body.looked_after_reconsent_months, body.default_reconsent_months)
+    async with audited_access(
+        runtime.uow, principal, action="configure", resource="configuration/consent-policy"
+    ) as access:
+        policy = await handlers.set_consent_policy(command, access.uow)
+    return asdict(policy)
 
 
 @router.post("/{referral_id}/decisions", status_code=201)

@@ -17,9 +17,10 @@ from eps_consent.domain.commands import (
     ReassessConsent,
     RecordCapacityAssessment,
     RecordConsentDecision,
+    SetConsentPolicy,
 )
 from eps_consent.domain.model import ConsentCase
-from eps_consent.domain.rules import london_date
+from eps_consent.domain.rules import ConsentPolicy, london_date
 
 
 def _publish_all(case: ConsentCase, uow: UnitOfWork) -> None:
@@ -79,6 +80,13 @@ async def reassess_consent(cmd: ReassessConsent, uow: UnitOfWork, on: date) -> N
     case.reassess(on)
     await repo.save(case, on)
     _publish_all(case, uow)
+
+
+async def set_consent_policy(cmd: SetConsentPolicy, uow: UnitOfWork) -> ConsentPolicy:
+    """Configuration, not code: applies to decisions recorded from now on."""
+    policy = ConsentPolicy(cmd.looked_after_reconsent_months, cmd.default_reconsent_months)
+    await ConsentCaseRepository(uow.conn).set_policy(uow.tenant, policy)
+    return policy
 
 
 async def reassess_due_cases(context: JobContext) -> None:
