@@ -81,16 +81,16 @@ class Phase:
         return f"{service}_{self.tag}"
 
 
-def service_settings(name: str, infra: Infra, phase: Phase) -> dict[str, str]:
+def service_settings(name: str, infra: Infra, phase: Phase) -> ServiceSettings:
     _, public = ensure_local_keys(KEYS)
-    return {
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-        "DATABASE_URL": infra.database_url,
-        "EPS_TOPIC_PREFIX": phase.prefix,
-        "EPS_DB_SCHEMA": phase.schema(name),
-        "EPS_AUTH_PUBLIC_KEY_FILE": str(public),
-        "EPS_LOG_LEVEL": "WARNING",
-    }
+    return ServiceSettings(
+        kafka_bootstrap_servers=infra.kafka_bootstrap,
+        database_url=infra.database_url,
+        topic_prefix=phase.prefix,
+        db_schema=phase.schema(name),
+        auth_public_key_file=public,
+        log_level="WARNING",
+    )
 
 
 @contextlib.asynccontextmanager
@@ -98,15 +98,7 @@ async def in_this_process(
     definition: ServiceDefinition, infra: Infra, phase: Phase
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The service's app and runtime in the benchmark's own event loop, called over ASGI."""
-    env = service_settings(definition.name, infra, phase)
-    settings = ServiceSettings(
-        kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
-        database_url=env["DATABASE_URL"],
-        topic_prefix=env["EPS_TOPIC_PREFIX"],
-        db_schema=env["EPS_DB_SCHEMA"],
-        auth_public_key_file=Path(env["EPS_AUTH_PUBLIC_KEY_FILE"]),
-        log_level=env["EPS_LOG_LEVEL"],
-    )
+    settings = service_settings(definition.name, infra, phase)
     app = create_app(definition, settings)
     runtime: ServiceRuntime = app.state.runtime
     await runtime.start()
@@ -127,8 +119,10 @@ async def own_process(
     with socket.socket() as probe:  # a free port
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, **service_settings(definition.name, infra, phase)}
-    env["EPS_HTTP_PORT"] = str(port)
+    settings = service_settings(definition.name, infra, phase).model_copy(
+        update={"http_port": port}
+    )
+    env = {**os.environ, **settings.as_environment()}
     logs = REPO / "var" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
     log = (logs / f"{phase.tag}-{definition.name}.log").open("wb")

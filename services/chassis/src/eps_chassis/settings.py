@@ -43,3 +43,7 @@ class ServiceSettings(BaseSettings):
     auth_public_key_file: Path | None = None
     auth_issuer: str = "eps-local"
     auth_audience: str = "eps-api"
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as the environment of a service process (``EPS_<FIELD>``)."""
+        return {f"EPS_{k.upper()}": str(v) for k, v in self.model_dump(exclude_none=True).items()}
