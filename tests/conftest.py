@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 
 import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from tests.support.clock import AWKWARD_INSTANTS, suite_clock_at
 from tests.support.infra import Infra, provide_infra
 from tests.support.services import Namespace
 
@@ -15,6 +17,15 @@ from tests.support.services import Namespace
 def infra() -> Iterator[Infra]:
     with provide_infra() as provided:
         yield provided
+
+
+@pytest.fixture(params=sorted(AWKWARD_INSTANTS))
+def awkward_instant(request: pytest.FixtureRequest) -> Iterator[datetime]:
+    """Runs the test once at each awkward instant (night, Friday evening, the October clock
+    change), with the suite clock, and so every service the test starts, moved there."""
+    instant = AWKWARD_INSTANTS[request.param]
+    with suite_clock_at(instant):
+        yield instant
 
 
 @pytest.fixture

@@ -49,6 +49,7 @@ from eps_contracts.scheduling import (
 )
 from faststream.kafka import KafkaBroker
 
+from tests.support.clock import FakeClock
 from tests.support.db import query, scalar
 from tests.support.infra import REPO, Infra
 from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until
@@ -60,14 +61,6 @@ pytestmark = pytest.mark.integration
 
 SCHOOL = "123456"
 OTHER_SCHOOL = "654321"
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 async def publish(infra: Infra, ns: Namespace, envelopes: Sequence[Any]) -> None:
@@ -125,7 +118,7 @@ def scenario() -> tuple[list[Any], list[Any], uuid.UUID]:
 async def run_scenario(
     infra: Infra, ns: Namespace, phase_one: list[Any], phase_two: list[Any]
 ) -> None:
-    clock = Clock(london(2025, 11, 1))  # October's draft still open (grace: 5 days)
+    clock = FakeClock(london(2025, 11, 1))  # October's draft still open (grace: 5 days)
     async with running(definition(finalise_interval_s=0.1), infra, ns, clock=clock):
         await publish(infra, ns, phase_one)
         await wait_until(lambda: drained(infra, ns), timeout_s=30, what="phase one consumed")
@@ -216,7 +209,7 @@ async def test_finance_and_school_business_managers_see_what_their_role_allows(
     finance = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
     sbm = {"Authorization": f"Bearer {token(Role.SCHOOL_BUSINESS_MANAGER, school_urn=SCHOOL)}"}
     senco = {"Authorization": f"Bearer {token(Role.SENCO, school_urn=SCHOOL)}"}
-    clock = Clock(london(2025, 11, 1))
+    clock = FakeClock(london(2025, 11, 1))
     async with running(definition(finalise_interval_s=0.1), infra, ns, clock=clock) as (_, client):
         body = {"school_urn": SCHOOL, "academic_year": 2025, "days": 4}
         refused = await client.post("/billing/agreements", json=body, headers=finance)
@@ -341,7 +334,10 @@ async def test_sla_draw_down_under_shuffled_events_equals_pricing_everything_afr
     rnd.shuffle(shuffled)
     finance = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
     schema = ns.schema("billing")
-    async with running(definition(), infra, ns, clock=Clock(london(2025, 10, 2))) as (_, client):
+    async with running(definition(), infra, ns, clock=FakeClock(london(2025, 10, 2))) as (
+        _,
+        client,
+    ):
         body = {"school_urn": SCHOOL, "academic_year": 2025, "days": days}
         assert (await client.post("/billing/agreements", json=body, headers=finance)).is_success
         for part in range(4):  # several polls, so both the append and re-price paths run
@@ -397,7 +393,7 @@ async def test_an_event_that_cannot_be_priced_is_dead_lettered_and_the_rest_pric
     too_early = events.recorded(SCHOOL, 60, date(2024, 10, 6))  # before the 2025/26 tariff
     good = [events.recorded(SCHOOL, 60, date(2025, 10, 6 + i)) for i in range(3)]
     schema = ns.schema("billing")
-    async with running(definition(), infra, ns, clock=Clock(london(2025, 10, 20))):
+    async with running(definition(), infra, ns, clock=FakeClock(london(2025, 10, 20))):
         await publish(infra, ns, [good[0], unpriced, good[1], too_early, good[2]])
         await wait_until(lambda: drained(infra, ns), timeout_s=30, what="events consumed")
         dlq = ns.topic("eps.dlq.billing.v1")
@@ -423,7 +419,7 @@ async def test_unused_sla_time_carries_over_only_where_the_tariff_says_so(
     finance = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
     notts = {"Authorization": f"Bearer {token(Role.FINANCE, tenant='nottingham-city')}"}
     schema = ns.schema("billing")
-    async with running(definition(), infra, ns, clock=Clock(london(2026, 8, 1))) as (_, client):
+    async with running(definition(), infra, ns, clock=FakeClock(london(2026, 8, 1))) as (_, client):
         # the next year's tariffs are data: a row each, no release
         for tenant in ("leicester-city", "nottingham-city"):
             await query(
@@ -466,7 +462,10 @@ async def test_old_year_time_recorded_late_takes_back_the_minutes_carried_into_t
         school: events.recorded(school, 360, date(2026, 8, 20), at=london(2026, 9, 18))
         for school in (first, second)
     }
-    async with running(definition(), infra, ns, clock=Clock(london(2026, 8, 25))) as (_, client):
+    async with running(definition(), infra, ns, clock=FakeClock(london(2026, 8, 25))) as (
+        _,
+        client,
+    ):
         await query(
             infra,
             f"INSERT INTO {schema}.tariffs SELECT tenant, '2026-09-01', '2027-08-31', rules"
@@ -536,7 +535,7 @@ async def test_old_year_time_recorded_late_takes_back_the_minutes_carried_into_t
 async def test_time_of_an_invoiced_period_that_arrives_late_is_an_adjustment_next_time(
     infra: Infra, ns: Namespace
 ) -> None:
-    clock = Clock(london(2025, 11, 1))
+    clock = FakeClock(london(2025, 11, 1))
     on_time = events.recorded(SCHOOL, 60, date(2025, 10, 6), at=london(2025, 10, 6))
     late = events.recorded(SCHOOL, 240, date(2025, 10, 20), at=london(2025, 11, 10))
     november = events.recorded(SCHOOL, 180, date(2025, 11, 12), at=london(2025, 11, 12))
@@ -728,7 +727,7 @@ async def test_a_late_cancellation_of_spot_time_is_invoiced_once_and_an_early_on
         events.cancelled_by_an_old_producer(uuid.uuid4()),
     ]
     schema = ns.schema("billing")
-    clock = Clock(london(2025, 11, 1))  # October's draft still open
+    clock = FakeClock(london(2025, 11, 1))  # October's draft still open
     async with running(definition(finalise_interval_s=0.1), infra, ns, clock=clock):
         await publish_cancellations(infra, ns, first_wave)
         await wait_until(lambda: cancellations_drained(infra, ns), timeout_s=30, what="consumed")
@@ -794,7 +793,7 @@ async def test_finance_waives_a_cancellation_charge_once_before_or_after_it_is_i
     finance = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
     school = {"Authorization": f"Bearer {token(Role.SCHOOL_BUSINESS_MANAGER, school_urn=SCHOOL)}"}
     schema = ns.schema("billing")
-    clock = Clock(london(2025, 11, 1))  # October's draft still open
+    clock = FakeClock(london(2025, 11, 1))  # October's draft still open
     async with running(definition(finalise_interval_s=0.1), infra, ns, clock=clock) as (_, client):
 
         async def waive(appointment_id: uuid.UUID, who: dict[str, str] = finance) -> Any:

@@ -9,13 +9,14 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from eps_chassis import db
+from eps_chassis.clock import utc_now
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.errors import TransientError
 from eps_chassis.outbox import OutboxRecord, OutboxRelay, Written, add_to_outbox, transaction
@@ -27,6 +28,7 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import REGISTRY
 
 from tests.support import builders
+from tests.support.clock import suite_now
 from tests.support.infra import Infra
 from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until
 from tests.support.services import Namespace
@@ -328,7 +330,7 @@ async def test_routine_batches_step_aside_for_priority_work_and_still_apply_once
             school_urn=builders.SCHOOL,
             level=2,
             eps_needed=2,
-            needed_by=datetime.now(UTC) + timedelta(hours=1),
+            needed_by=suite_now() + timedelta(hours=1),
             duration_minutes=60,
             senior_lead_required=False,
         )
@@ -419,14 +421,12 @@ async def test_migrations_apply_once_and_refuse_an_edited_file(
 async def test_housekeeping_prunes_only_old_delivered_records(
     infra: Infra, ns: Namespace, tmp_path: Path
 ) -> None:
-    from datetime import UTC, datetime, timedelta
-
     from eps_chassis.jobs import JobContext, prune_delivered_records
     from eps_chassis.unit_of_work import UnitOfWorkFactory
 
     schema = await migrated_schema(infra, ns, tmp_path)
     pool = await db.create_pool(infra.database_url, schema)
-    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    now = await pool.fetchval("SELECT now()")  # records are aged by the clock that stamped them
     try:
         async with pool.acquire() as conn:
             for age_days, published in ((8, True), (6, True), (30, False)):
@@ -443,7 +443,7 @@ async def test_housekeeping_prunes_only_old_delivered_records(
                     uuid.uuid4(),
                     now - timedelta(days=age_days),
                 )
-        await prune_delivered_records(JobContext(UnitOfWorkFactory(pool, "/t"), lambda: now, "t"))
+        await prune_delivered_records(JobContext(UnitOfWorkFactory(pool, "/t"), utc_now, "t"))
         # the unpublished record stays however old it is: it has not been delivered yet
         assert await pool.fetchval("SELECT count(*) FROM outbox") == 2
         assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 1
@@ -460,7 +460,7 @@ async def test_a_job_runs_on_one_replica_at_a_time_and_never_leaves_its_lock_poo
 
     schema = await migrated_schema(infra, ns, tmp_path)
     pool = await db.create_pool(infra.database_url, schema, min_size=1, max_size=1)
-    context = JobContext(UnitOfWorkFactory(pool, "/t"), lambda: datetime.now(UTC), schema)
+    context = JobContext(UnitOfWorkFactory(pool, "/t"), lambda: suite_now(), schema)
     started, release = asyncio.Event(), asyncio.Event()
 
     async def slow(_context: JobContext) -> None:

@@ -28,6 +28,7 @@ from eps_incidents.bootstrap import definition
 from eps_incidents.entrypoints import jobs
 from eps_scheduling.bootstrap import definition as scheduling_definition
 
+from tests.support.clock import FakeClock, suite_now
 from tests.support.db import scalar
 from tests.support.infra import Infra
 from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until
@@ -37,17 +38,6 @@ pytestmark = pytest.mark.integration
 
 TENANT = "leicester-city"
 SCHOOL = "123456"
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 def auth(role: Role) -> dict[str, str]:
@@ -210,7 +200,9 @@ def allocation_for(incident_id: uuid.UUID, starts_at: datetime) -> FastTrackEpsA
 
 
 async def publish(infra: Infra, ns: Namespace, event: Event, source: str) -> None:
-    envelope = envelope_for(event, source=source, tenant=TENANT, actor=f"service:{source}")
+    envelope = envelope_for(
+        event, source=source, tenant=TENANT, actor=f"service:{source}", time=suite_now()
+    )
     await publish_raw(
         infra.kafka_bootstrap,
         ns.topic(event.topic.name),
@@ -222,7 +214,7 @@ async def publish(infra: Infra, ns: Namespace, event: Event, source: str) -> Non
 async def test_report_asks_scheduling_for_eps_and_records_the_allocation(
     infra: Infra, ns: Namespace
 ) -> None:
-    now = datetime.now(UTC)
+    now = suite_now()
     async with running(definition(), infra, ns) as (_, client):
         await set_up_rota(client, now - timedelta(hours=1), 4)
         assert (await client.post("/incidents", json=report_body(now))).status_code == 401
@@ -311,7 +303,7 @@ async def test_report_asks_scheduling_for_eps_and_records_the_allocation(
 async def test_a_reports_correlation_id_is_carried_by_its_events_and_its_audit_row(
     infra: Infra, ns: Namespace
 ) -> None:
-    now = datetime.now(UTC)
+    now = suite_now()
     correlation = str(uuid.uuid4())
     async with running(definition(), infra, ns) as (_, client):
         created = await client.post(
@@ -351,7 +343,7 @@ async def test_a_reports_correlation_id_is_carried_by_its_events_and_its_audit_r
 
 
 async def test_an_answer_with_nobody_shows_the_coordinator_why(infra: Infra, ns: Namespace) -> None:
-    now = datetime.now(UTC)
+    now = suite_now()
     async with running(definition(), infra, ns) as (_, client):
         await set_up_rota(client, now - timedelta(hours=1), 4)
         created = await client.post(
@@ -412,12 +404,12 @@ async def put_ep(scheduling: httpx.AsyncClient, ep_id: str, *, on_rota: bool) ->
 
 
 async def test_a_shortfall_is_filled_when_the_coordinator_asks_again_with_no_ep_twice(
-    infra: Infra, ns: Namespace
+    infra: Infra, ns: Namespace, awkward_instant: datetime
 ) -> None:
     """Real scheduling: the first answer is one EP short; an EP is put on the rota; the
     coordinator asks again; the incident ends with both EPs, and a redelivered request changes
     nothing."""
-    now = datetime.now(UTC)
+    now = suite_now()
     async with (
         running(scheduling_definition(), infra, ns) as (_, scheduling),
         running(definition(), infra, ns) as (_, client),
@@ -485,6 +477,7 @@ async def test_a_shortfall_is_filled_when_the_coordinator_asks_again_with_no_ep_
             source="incidents",
             tenant=TENANT,
             actor="service:incidents",
+            time=suite_now(),
         )
         await publish_raw(
             infra.kafka_bootstrap,

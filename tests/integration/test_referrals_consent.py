@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -21,6 +20,7 @@ from eps_referrals.bootstrap import definition as referrals_definition
 from eps_referrals.domain.model import referral_id_for
 
 from tests.support import builders
+from tests.support.clock import suite_now, suite_today
 from tests.support.infra import Infra
 from tests.support.kafka import publish_raw, read_topic, wait_until
 from tests.support.services import Namespace, running, token
@@ -36,7 +36,11 @@ COORDINATOR = {"Authorization": f"Bearer {token(Role.COORDINATOR)}"}
 
 async def publish(infra: Infra, ns: Namespace, event: Event, source: str) -> None:
     envelope = envelope_for(
-        event, source=source, tenant=builders.TENANT, actor=f"service:{source.rsplit('/', 1)[1]}"
+        event,
+        source=source,
+        tenant=builders.TENANT,
+        actor=f"service:{source.rsplit('/', 1)[1]}",
+        time=suite_now(),
     )
     await publish_raw(
         infra.kafka_bootstrap,
@@ -81,7 +85,7 @@ async def decide(
         "scope": "involvement",
         "decision": decision,
         "method": "signed_form",
-        "decided_on": datetime.now(ZoneInfo("Europe/London")).date().isoformat(),
+        "decided_on": suite_today().isoformat(),
         "evidence_ref": "form-1",
         **extra,
     }
@@ -297,13 +301,13 @@ async def test_the_expiry_job_publishes_expired_consent_and_casework_pauses(
     infra: Infra, ns: Namespace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EPS_CONSENT_EXPIRY_CHECK_INTERVAL_S", "0.2")
-    now = [datetime.now(UTC)]
+    now = [suite_now()]
     async with (
         running(referrals_definition(), infra, ns) as (_, referrals),
         running(consent_definition(), infra, ns, clock=lambda: now[0]) as (_, consent),
     ):
         referral_id = await to_active_casework(infra, ns, referrals, consent)
-        expiry = datetime.now(ZoneInfo("Europe/London")).date() + timedelta(days=30)
+        expiry = suite_today() + timedelta(days=30)
         regranted = await decide(consent, referral_id, "granted", expires_on=expiry.isoformat())
         assert regranted.json()["valid_until"] == expiry.isoformat()
         now[0] += timedelta(days=31)  # the injected clock moves past the re-consent date
@@ -530,7 +534,7 @@ async def test_consent_periods_are_la_configuration_changed_over_http(
         # a grant with no expiry date of its own now lasts the LA's twelve months
         referral_id = await to_active_casework(infra, ns, referrals, consent)
         case = (await consent.get(f"/consent/{referral_id}", headers=EP_AUTH)).json()
-    today = datetime.now(ZoneInfo("Europe/London")).date()
+    today = suite_today()
     assert case["valid_until"] == add_months(today, 12).isoformat()
     audited = await fetchval(
         infra,

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -34,6 +35,7 @@ from eps_contracts.scheduling import (
 from eps_scheduling.bootstrap import definition
 from eps_scheduling.entrypoints import jobs
 
+from tests.support.clock import FakeClock, suite_now
 from tests.support.infra import Infra
 from tests.support.kafka import consumer_lag, partitions_of, publish_raw, read_topic, wait_until
 from tests.support.services import Namespace, running, token
@@ -91,20 +93,22 @@ async def add_school(client: httpx.AsyncClient, *, named_ep_id: str) -> None:
     assert response.status_code == 200, response.text
 
 
-def raw(event: Event, source: str) -> bytes:
-    return (
-        envelope_for(event, source=source, tenant=TENANT, actor=f"service:{source}")
-        .model_dump_json()
-        .encode()
+def raw(event: Event, source: str, at: datetime | None = None) -> bytes:
+    envelope = envelope_for(
+        event, source=source, tenant=TENANT, actor=f"service:{source}", time=at or suite_now()
     )
+    return envelope.model_dump_json().encode()
 
 
-async def publish(infra: Infra, ns: Namespace, events: list[Event], source: str) -> None:
+async def publish(
+    infra: Infra, ns: Namespace, events: list[Event], source: str, at: datetime | None = None
+) -> None:
+    """Publish as another service would, stamped by the suite clock (or ``at``)."""
     topic = ns.topic(events[0].topic.name)
     await publish_raw(
         infra.kafka_bootstrap,
         topic,
-        [raw(e, source) for e in events],
+        [raw(e, source, at) for e in events],
         keys=[e.aggregate_id().encode() for e in events],
     )
 
@@ -114,8 +118,18 @@ async def events_on(infra: Infra, ns: Namespace, topic: str) -> list[dict[str, A
 
 
 def in_minutes(minutes: int) -> datetime:
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    """A quarter hour about ``minutes`` from now, by the suite clock: for tests about what
+    happens now (they run at each awkward instant, where nothing they book crosses midnight)."""
+    now = suite_now().replace(second=0, microsecond=0)
     return now + timedelta(minutes=minutes - now.minute % 15)
+
+
+def days_ahead(days: int, hour: int = 10) -> datetime:
+    """``hour`` o'clock in London ``days`` from today by the suite clock: for tests that need
+    a time, not "now", and must not find it at midnight or outside the day."""
+    london = ZoneInfo("Europe/London")
+    day = suite_now().astimezone(london).date() + timedelta(days=days)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=london).astimezone(UTC)
 
 
 def booking(starts_at: datetime, **extra: Any) -> dict[str, Any]:
@@ -133,7 +147,7 @@ def booking(starts_at: datetime, **extra: Any) -> dict[str, Any]:
 async def test_concurrent_bookings_of_one_slot_let_exactly_one_through(
     infra: Infra, ns: Namespace
 ) -> None:
-    start = in_minutes(60 * 24 * 3)
+    start = days_ahead(3)
     async with running(definition(), infra, ns) as (_, client):
         await seed(client)
         answers = await asyncio.gather(
@@ -191,7 +205,7 @@ async def test_no_booking_without_consent_and_withdrawal_cancels_future_appointm
         await seed(client)
         refused = await client.post(
             "/scheduling/appointments",
-            json=booking(in_minutes(60 * 24 * 2), referral_id=str(referral_id)),
+            json=booking(days_ahead(2), referral_id=str(referral_id)),
             headers=headers(Role.EP),
         )
         assert refused.status_code == 422
@@ -208,7 +222,7 @@ async def test_no_booking_without_consent_and_withdrawal_cancels_future_appointm
             for days in (2, 3):
                 response = await client.post(
                     "/scheduling/appointments",
-                    json=booking(in_minutes(60 * 24 * days), referral_id=str(referral_id)),
+                    json=booking(days_ahead(days), referral_id=str(referral_id)),
                     headers=headers(Role.EP),
                 )
                 assert response.status_code == 201, response.text
@@ -232,7 +246,7 @@ async def test_no_booking_without_consent_and_withdrawal_cancels_future_appointm
             await wait_until(both_cancelled, timeout_s=20, what="appointments cancelled")
             again = await client.post(
                 "/scheduling/appointments",
-                json=booking(in_minutes(60 * 24 * 4), referral_id=str(referral_id)),
+                json=booking(days_ahead(4), referral_id=str(referral_id)),
                 headers=headers(Role.EP),
             )
             assert again.status_code == 422
@@ -261,7 +275,7 @@ async def test_delivered_time_is_published_once_and_corrections_are_separate(
 ) -> None:
     async with running(definition(), infra, ns) as (_, client):
         await seed(client)
-        start = in_minutes(-120)
+        start = days_ahead(-1)  # yesterday: it has taken place
         made = await client.post(
             "/scheduling/appointments", json=booking(start), headers=headers(Role.EP)
         )
@@ -331,7 +345,7 @@ async def first_record(consumer: AIOKafkaConsumer, timeout_s: float) -> dict[str
 
 
 async def test_fast_track_is_answered_promptly_behind_a_routine_backlog(
-    infra: Infra, ns: Namespace
+    infra: Infra, ns: Namespace, awkward_instant: datetime
 ) -> None:
     backlog = 3000
     async with running(definition(), infra, ns) as (_, client):
@@ -343,7 +357,7 @@ async def test_fast_track_is_answered_promptly_behind_a_routine_backlog(
             headers=headers(Role.EP),
         )
         assert routine.status_code == 201, routine.text
-        later = datetime.now(UTC) + timedelta(days=30)
+        later = suite_now() + timedelta(days=30)
         requests = [
             AppointmentBookingRequested(
                 request_id=uuid.uuid4(),
@@ -364,7 +378,7 @@ async def test_fast_track_is_answered_promptly_behind_a_routine_backlog(
             school_urn=SCHOOL,
             level=2,
             eps_needed=2,
-            needed_by=datetime.now(UTC) + timedelta(hours=2),
+            needed_by=suite_now() + timedelta(hours=2),
             duration_minutes=120,
             senior_lead_required=False,
         )
@@ -402,7 +416,7 @@ def fast_track_request(school_urn: str, **extra: Any) -> FastTrackAllocationRequ
         school_urn=school_urn,
         level=2,
         eps_needed=2,
-        needed_by=datetime.now(UTC) + timedelta(hours=2),
+        needed_by=suite_now() + timedelta(hours=2),
         duration_minutes=120,
         senior_lead_required=False,
     )
@@ -428,7 +442,7 @@ async def test_a_fast_track_request_for_an_unknown_school_is_answered_not_dead_l
 
 
 async def test_a_fast_track_that_displaces_back_to_back_appointments_moves_both(
-    infra: Infra, ns: Namespace
+    infra: Infra, ns: Namespace, awkward_instant: datetime
 ) -> None:
     """Every start in time displaces both: each move must avoid the one not yet moved."""
     async with running(definition(), infra, ns) as (_, client):
@@ -444,7 +458,7 @@ async def test_a_fast_track_that_displaces_back_to_back_appointments_moves_both(
             assert response.status_code == 201, response.text
             booked.append(response.json()["appointment_id"])
         requested = fast_track_request(
-            SCHOOL, eps_needed=1, needed_by=datetime.now(UTC) + timedelta(minutes=30)
+            SCHOOL, eps_needed=1, needed_by=suite_now() + timedelta(minutes=30)
         )
         async with listening(infra, ns.topic(FAST_TRACK_ALLOCATIONS.name)) as answers:
             await publish(infra, ns, [requested], "incidents")
@@ -475,14 +489,6 @@ async def test_a_fast_track_that_displaces_back_to_back_appointments_moves_both(
     assert datetime.fromisoformat(moved[0]["starts_at"]) >= datetime.fromisoformat(
         incident["ends_at"]
     )
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @asynccontextmanager
@@ -697,7 +703,7 @@ async def test_a_cancellation_over_http_says_who_called_it_off_and_refuses_an_un
         await seed(client)
         booked = await client.post(
             "/scheduling/appointments",
-            json=booking(in_minutes(60 * 24 * 3)),
+            json=booking(days_ahead(3)),
             headers=headers(Role.EP),
         )
         assert booked.status_code == 201, booked.text
@@ -742,7 +748,7 @@ async def test_a_fast_track_in_the_small_hours_goes_to_whoever_works_then_by_the
             SCHOOL, eps_needed=1, needed_by=clock.now + timedelta(hours=2), duration_minutes=60
         )
         async with listening(infra, ns.topic(FAST_TRACK_ALLOCATIONS.name)) as answers:
-            await publish(infra, ns, [requested], "incidents")
+            await publish(infra, ns, [requested], "incidents", at=clock.now)
             answer = await first_record(answers, timeout_s=15)
     [going] = answer["data"]["eps"]
     assert going["ep_id"] == "ep-nights" and not going["is_named_ep"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -29,6 +29,7 @@ from eps_statutory.bootstrap import definition
 from eps_statutory.domain.clock import end_of_day, london_date
 from eps_statutory.settings import StatutorySettings
 
+from tests.support.clock import suite_now
 from tests.support.infra import Infra
 from tests.support.kafka import publish_raw, read_topic, wait_until
 from tests.support.services import Namespace, running, token
@@ -53,7 +54,9 @@ DOCUMENT = {
 
 
 async def publish(infra: Infra, ns: Namespace, event: Event) -> None:
-    envelope = envelope_for(event, source="/la/sen", tenant=TENANT, actor="upstream:sen-system")
+    envelope = envelope_for(
+        event, source="/la/sen", tenant=TENANT, actor="upstream:sen-system", time=suite_now()
+    )
     await publish_raw(
         infra.kafka_bootstrap,
         ns.topic(event.topic.name),
@@ -131,7 +134,7 @@ async def test_request_allocation_booking_draft_approval_submission(
             lambda: _truthy(fetch_value(infra, f"SELECT count(*) FROM {schema}.named_eps")),
             what="named EP read model",
         )
-        requested_at = datetime.now(UTC)
+        requested_at = suite_now()
         request = advice_request(requested_at)
         advice_id, booking = await requested_advice(infra, ns, request)
         due = london_date(requested_at) + timedelta(weeks=6)
@@ -334,10 +337,10 @@ async def test_an_exception_extends_the_deadline(infra: Infra, ns: Namespace) ->
 async def test_the_watch_raises_a_breach_once_without_anyone_asking(
     infra: Infra, ns: Namespace
 ) -> None:
-    now = datetime.now(UTC) + timedelta(days=50)  # the job's clock: seven weeks on
+    now = suite_now() + timedelta(days=50)  # the job's clock: seven weeks on
     settings = StatutorySettings(deadline_watch_interval_s=0.2)
     async with running(definition(settings), infra, ns, clock=lambda: now) as (_, client):
-        advice_id, _ = await requested_advice(infra, ns, advice_request(datetime.now(UTC)))
+        advice_id, _ = await requested_advice(infra, ns, advice_request(suite_now()))
         [breach] = await wait_for_event(
             infra, ns, ADVICE.name, "eps.statutory.advice-deadline-breached.v1"
         )
@@ -364,7 +367,7 @@ async def test_a_rescheduled_visit_is_followed_and_a_move_past_the_last_day_flag
     infra: Infra, ns: Namespace
 ) -> None:
     async with running(quiet(), infra, ns) as (_, client):
-        requested_at = datetime.now(UTC)
+        requested_at = suite_now()
         request = advice_request(requested_at)
         advice_id, booking = await requested_advice(infra, ns, request)
         appointment_id = uuid.uuid4()

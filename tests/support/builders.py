@@ -16,6 +16,8 @@ from eps_contracts.referrals import (
     Requester,
 )
 
+from tests.support.clock import suite_now
+
 TENANT = "leicester-city"
 SCHOOL = "123456"
 
@@ -72,4 +74,5 @@ def upstream_envelope(request: ReferralRequested | None = None) -> Envelope[Refe
         source="/la/leicester-city/sen-system",
         tenant=TENANT,
         actor="upstream:sen-system",
+        time=suite_now(),
     )

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import httpx
 from eps_chassis.auth import Role, ensure_local_keys, issue_token
-from eps_chassis.clock import Clock, utc_now
+from eps_chassis.clock import Clock
 from eps_chassis.service import ServiceDefinition, ServiceRuntime, create_app
 from eps_chassis.settings import ServiceSettings
 
+from tests.support.clock import suite_clock
 from tests.support.infra import REPO, Infra
 
 KEYS_DIR = REPO / "var" / "test-keys"
@@ -78,11 +79,14 @@ async def running(
     infra: Infra,
     ns: Namespace,
     *,
-    clock: Clock = utc_now,
+    clock: Clock | None = None,
     **overrides: object,
 ) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
-    """Start a service (database, relay, consumers, jobs) and give an HTTP client bound to it."""
-    app = create_app(definition, settings_for(infra, ns, definition.name, **overrides), clock)
+    """Start a service (database, relay, consumers, jobs) and give an HTTP client bound to it.
+
+    Its clock is the suite clock (``tests.support.clock``) unless the test gives its own."""
+    settings = settings_for(infra, ns, definition.name, **overrides)
+    app = create_app(definition, settings, clock or suite_clock())
     runtime: ServiceRuntime = app.state.runtime
     await runtime.start()
     try:

@@ -4,7 +4,7 @@ benchmark."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from eps_contracts import Envelope, envelope_for
@@ -18,6 +18,8 @@ from eps_contracts.scheduling import (
     FundingStream,
 )
 
+from tests.support.clock import suite_now
+
 TENANT = "leicester-city"
 
 
@@ -27,7 +29,7 @@ def _wrap(data: Any, at: datetime | None, tenant: str) -> Envelope[Any]:
         source="/eps/scheduling",
         tenant=tenant,
         actor="service:scheduling",
-        time=at or datetime.now(UTC),
+        time=at or suite_now(),
     )
 
 

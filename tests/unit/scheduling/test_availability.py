@@ -56,7 +56,7 @@ def test_visits_at_different_places_need_the_travel_buffer_both_ways() -> None:
 
 def test_a_cancelled_appointment_does_not_block() -> None:
     gone = appointment("a", at(MONDAY, 10), at(MONDAY, 11))
-    gone.cancel("no longer needed")
+    gone.cancel("no longer needed", cancelled_at=at(MONDAY, 9))
     assert refusal(ep("a"), [gone], slot(10, 0, 60), "123456", POLICY) is None
 
 
@@ -182,7 +182,7 @@ def test_find_slot_finds_what_checking_every_slot_with_refusal_finds(
         start = week_start + timedelta(minutes=15 * start_q)
         booked = appointment("a", start, start + timedelta(minutes=15 * length_q), place=place)
         if cancelled:
-            booked.cancel("test")
+            booked.cancel("test", cancelled_at=week_start)
         diary.append(booked)
     start = week_start + timedelta(minutes=15 * window_from)
     window = Interval(start, start + timedelta(days=window_days, hours=6))

@@ -37,7 +37,7 @@ def test_completing_records_the_event_once_and_a_second_completion_is_refused() 
     with pytest.raises(Conflict):
         booked.complete(at(date(2026, 11, 23), 12))
     with pytest.raises(Conflict):
-        booked.cancel("too late")
+        booked.cancel("too late", cancelled_at=at(date(2026, 11, 23), 12))
 
 
 def test_an_appointment_cannot_be_completed_before_it_starts() -> None:

@@ -143,7 +143,7 @@ def test_other_kinds_casework_and_the_new_eps_own_meetings_do_not_move() -> None
     )
     already_new = meeting(at(MONDAY + timedelta(days=1), 10), ep_id="ep-new")
     cancelled = meeting(at(MONDAY + timedelta(days=2), 10))
-    cancelled.cancel("school closed")
+    cancelled.cancel("school closed", cancelled_at=at(MONDAY, 8))
     cancelled.events.clear()
     everything = [statutory, incident, training, for_a_child, other_school, already_new, cancelled]
     assert move(everything, [already_new]) == []

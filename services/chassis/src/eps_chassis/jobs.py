@@ -94,16 +94,13 @@ async def prune_delivered_records(context: JobContext) -> None:
     """Keep the outbox and inbox from growing without bound.
 
     Published outbox records are kept 7 days (for inspection); inbox ids 30 days, well past
-    Kafka's default 7-day retention, so any redelivery still finds its id.
+    Kafka's default 7-day retention, so any redelivery still finds its id. Measured by the
+    database's clock, which stamped them: this is about real records, not the service's
+    (possibly shifted) domain time.
     """
-    now = context.clock()
     async with context.uow.pool.acquire() as conn:
-        await conn.execute(
-            "DELETE FROM outbox WHERE published_at < $1::timestamptz - interval '7 days'", now
-        )
-        await conn.execute(
-            "DELETE FROM inbox WHERE processed_at < $1::timestamptz - interval '30 days'", now
-        )
+        await conn.execute("DELETE FROM outbox WHERE published_at < now() - interval '7 days'")
+        await conn.execute("DELETE FROM inbox WHERE processed_at < now() - interval '30 days'")
 
 
 HOUSEKEEPING = PeriodicJob("housekeeping", 3600.0, prune_delivered_records)

@@ -33,11 +33,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eps_chassis import db
 from eps_chassis.auth import TokenVerifier
-from eps_chassis.clock import Clock, utc_now
+from eps_chassis.clock import Clock
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.context import correlated
 from eps_chassis.errors import Backoff, DomainError
-from eps_chassis.jobs import JobContext, JobRunner, PeriodicJob
+from eps_chassis.jobs import HOUSEKEEPING, JobContext, JobRunner, PeriodicJob
 from eps_chassis.logging import configure_logging, get_logger, scoped_context
 from eps_chassis.outbox import OutboxRelay
 from eps_chassis.settings import ServiceSettings
@@ -71,7 +71,7 @@ class ServiceRuntime:
     """Holds the live resources of one running service."""
 
     def __init__(
-        self, definition: ServiceDefinition, settings: ServiceSettings, clock: Clock = utc_now
+        self, definition: ServiceDefinition, settings: ServiceSettings, clock: Clock | None = None
     ) -> None:
         if settings.db_schema:
             definition = replace(definition, schema=settings.db_schema)
@@ -81,7 +81,7 @@ class ServiceRuntime:
         self.broker: KafkaBroker | None = None
         self.relay: OutboxRelay | None = None
         self.broker_ready = asyncio.Event()
-        self.clock = clock
+        self.clock = clock or settings.clock()
         self.jobs: JobRunner | None = None
         self._broker_task: asyncio.Task[None] | None = None
 
@@ -108,7 +108,9 @@ class ServiceRuntime:
             priority_topics=[t.name for t in all_topics() if t.priority],
         )
         await self.relay.start()
-        self.jobs = JobRunner(list(d.jobs), self.pool, JobContext(self.uow, self.clock, d.name))
+        self.jobs = JobRunner(
+            [*d.jobs, HOUSEKEEPING], self.pool, JobContext(self.uow, self.clock, d.name)
+        )
         await self.jobs.start()
         self.broker = self._build_broker()
         self._broker_task = asyncio.create_task(self._start_broker(), name=f"{d.name}-broker")
@@ -270,9 +272,10 @@ def _uuid_or_none(value: str | None) -> uuid.UUID | None:
 
 
 def create_app(
-    definition: ServiceDefinition, settings: ServiceSettings, clock: Clock = utc_now
+    definition: ServiceDefinition, settings: ServiceSettings, clock: Clock | None = None
 ) -> FastAPI:
-    """The ASGI app of a service: its routers plus health, readiness and metrics."""
+    """The ASGI app of a service: its routers plus health, readiness and metrics. The clock is
+    the settings' unless one is given (a test's stopped clock)."""
     runtime = ServiceRuntime(definition, settings, clock)
 
     @asynccontextmanager

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from eps_chassis.clock import Clock, shifted_clock
 
 
 class ServiceSettings(BaseSettings):
@@ -43,6 +46,14 @@ class ServiceSettings(BaseSettings):
     auth_public_key_file: Path | None = None
     auth_issuer: str = "eps-local"
     auth_audience: str = "eps-api"
+    # Tests and demonstrations only (0 in production): the service's clock runs this many
+    # seconds ahead of the wall clock (behind, when negative), so that a whole system of
+    # processes can be run at 02:00 on a Sunday whatever the hour.
+    clock_offset_s: float = 0.0
+
+    def clock(self) -> Clock:
+        """The service's clock: the wall clock, shifted by ``clock_offset_s``."""
+        return shifted_clock(timedelta(seconds=self.clock_offset_s))
 
     def as_environment(self) -> dict[str, str]:
         """These settings as the environment of a service process (``EPS_<FIELD>``)."""

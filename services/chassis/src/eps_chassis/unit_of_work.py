@@ -46,6 +46,7 @@ class UnitOfWork:
             actor=self.context.actor,
             correlation_id=self.context.correlation_id,
             causation_id=self.context.causation_id,
+            time=self.clock(),  # the service's clock: a test at 02:00 publishes 02:00 events
         )
         self._pending.append(OutboxRecord.of(envelope))
         return envelope

@@ -6,7 +6,7 @@ import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from eps_chassis.errors import Conflict, DomainError
@@ -247,13 +247,13 @@ class Appointment:
         self,
         reason: str,
         *,
-        cancelled_at: datetime | None = None,
+        cancelled_at: datetime,
         cancelled_by: CancellationParty | None = None,
     ) -> None:
         """Cancel a booked appointment. The event carries what billing needs to charge a late
-        cancellation: the school, funding stream and times, when (``cancelled_at``, default now)
-        and by whom (``cancelled_by``: the service for scheduling's own cancellations; None
-        when the caller did not say)."""
+        cancellation: the school, funding stream and times, when (``cancelled_at``, by the
+        service's clock) and by whom (``cancelled_by``: the service for scheduling's own
+        cancellations; None when the caller did not say)."""
         self._require_booked("cancel")
         self.status = AppointmentStatus.CANCELLED
         self.reason = reason
@@ -266,7 +266,7 @@ class Appointment:
                 funding_stream=self.funding_stream,
                 starts_at=self.starts_at,
                 ends_at=self.ends_at,
-                cancelled_at=cancelled_at or datetime.now(UTC),
+                cancelled_at=cancelled_at,
                 cancelled_by=cancelled_by,
             )
         )

@@ -550,6 +550,7 @@ async def _displace(
         if slot is None:
             appointment.cancel(
                 f"{reason}; no free slot within {policy.reschedule_horizon_days} days",
+                cancelled_at=uow.clock(),
                 cancelled_by=CancellationParty.SERVICE,
             )
         else:
