@@ -230,6 +230,12 @@ class CaseworkStageStarted(_ReferralEvent):
     event_type: ClassVar[str] = "eps.referrals.casework-stage-started.v1"
 
     stage: CaseworkStage
+    skipped: tuple[CaseworkStage, ...] = Field(
+        (), description="Stages passed over to reach this one (the EP recorded why)."
+    )
+    skip_reason: str | None = Field(
+        None, max_length=500, description="Why the skipped stages were not needed."
+    )
 
 
 class CaseworkPaused(_ReferralEvent):

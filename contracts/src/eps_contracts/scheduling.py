@@ -104,6 +104,13 @@ class AppointmentBookingRequested(Event):
     earliest: AwareDatetime = Field(description="Not before.")
     latest: AwareDatetime = Field(description="Not after (the deadline the requester needs).")
     funding_stream: FundingStream
+    advice_id: uuid.UUID | None = Field(
+        None,
+        description="The statutory advice request this booking serves. Its lawful basis is the"
+        " LA's request for advice under the SEND Regulations 2014 (reg 6(1)(d), 8), not casework"
+        " consent: scheduling books it without a consent record, and cancels it when the advice"
+        " request is withdrawn or the advice submitted.",
+    )
 
 
 class AppointmentBooked(Event):
@@ -123,6 +130,9 @@ class AppointmentBooked(Event):
     starts_at: AwareDatetime
     ends_at: AwareDatetime
     funding_stream: FundingStream
+    advice_id: uuid.UUID | None = Field(
+        None, description="The statutory advice request it serves (its lawful basis), if any."
+    )
 
 
 class AppointmentBookingFailed(Event):

@@ -118,6 +118,19 @@ class TribunalAppealRegistered(Event):
     )
 
 
+class PsychologicalAdviceRequestWithdrawn(Event):
+    """The LA withdrew its request for advice (for example it decided not to assess, or the
+    family left the area): the EPS stops work on it and cancels its appointments."""
+
+    event_type: ClassVar[str] = "eps.upstream.psychological-advice-request-withdrawn.v1"
+    topic: ClassVar[Topic] = UPSTREAM_STATUTORY_REQUESTS
+    key_field: ClassVar[str] = "request_id"
+
+    request_id: uuid.UUID = Field(description="The request for advice that is withdrawn.")
+    withdrawn_on: date = Field(description="Europe/London date the LA withdrew it.")
+    reason: str = Field(min_length=1, max_length=500, description="Why, in the LA's words.")
+
+
 # --- the advice lifecycle ---------------------------------------------------------------------
 
 
@@ -264,6 +277,20 @@ class AdviceSubmitted(Event):
     author_ep_id: PersonId
     approved_by: PersonId
     document: AdviceDocument
+
+
+class AdviceWithdrawn(Event):
+    """The LA's request was withdrawn before the advice was submitted: the advice is closed
+    without one, and the appointments booked for it are cancelled."""
+
+    event_type: ClassVar[str] = "eps.statutory.advice-withdrawn.v1"
+    topic: ClassVar[Topic] = ADVICE
+    key_field: ClassVar[str] = "advice_id"
+
+    advice_id: uuid.UUID
+    request_id: uuid.UUID
+    withdrawn_on: date = Field(description="Europe/London date of the withdrawal.")
+    reason: str = Field(min_length=1, max_length=500)
 
 
 class AdviceAtRisk(Event):
