@@ -10,7 +10,9 @@ Only after that transaction commits is the Kafka offset committed (``AckPolicy.M
 FastStream's default ACK_FIRST). A transient failure rolls everything back and retries with
 jittered backoff; after ``retry_in_place_s`` the consumer seeks back to the batch start instead,
 so it keeps polling and stays in its group. A handler that keeps failing for a non-transient
-reason is retried ``max_attempts`` times, then its event is dead-lettered.
+reason is retried ``max_attempts`` times, then its event is dead-lettered. A handler whose event
+names something the service does not know yet raises ``NotYetKnown``: the event is held (see
+``held_events``), not dead-lettered, and later events of its subject are held behind it.
 
 Batch handlers (``@consumer.on_batch(EventCls, ...)``) receive, once per polled batch, every
 newly claimed event of those types (in batch order, duplicates already removed) with one
@@ -42,10 +44,11 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
 from pydantic_core import from_json
 
-from eps_chassis import metrics
+from eps_chassis import held_events, metrics
 from eps_chassis.clock import Clock, utc_now
 from eps_chassis.context import MessageContext
-from eps_chassis.errors import Backoff, EventRejected, is_transient
+from eps_chassis.errors import Backoff, EventRejected, NotYetKnown, is_transient
+from eps_chassis.held_events import HeldEvent, Hold
 from eps_chassis.logging import bound_context, get_logger
 from eps_chassis.outbox import HandOver, OutboxRecord, add_to_outbox, transaction
 from eps_chassis.unit_of_work import UnitOfWork
@@ -129,6 +132,26 @@ class _Refused(Exception):
         super().__init__(reason)
         self.index = index
         self.reason = reason
+
+
+class _Held(Exception):
+    """An event cannot be applied yet: roll back and run the batch again with it held."""
+
+    def __init__(self, index: int, why: Hold) -> None:
+        super().__init__(why.reason)
+        self.index = index
+        self.why = why
+
+
+def _hold_of(exc: NotYetKnown) -> Hold:
+    reason = f"{exc.field}: {exc}" if exc.field else str(exc)
+    return Hold(f"waiting: {reason}", exc.awaiting, exc.field)
+
+
+def _behind(head_id: uuid.UUID, head: Hold) -> Hold:
+    """Why a later event of a held subject waits: released with the event it waits behind."""
+    reason = f"waits behind held event {head_id} ({head.reason})"
+    return Hold(reason, head.awaiting, head.field, behind=head_id)
 
 
 async def _records_only(message: Any) -> None:
@@ -375,6 +398,7 @@ class EventConsumer:
         gate is clear, so it still makes progress while incidents keep arriving.
         """
         refused: dict[int, str] = {}
+        held: dict[int, Hold] = {}
         start = 0
         while start < len(items):
             consumed: list[str] = []
@@ -382,9 +406,14 @@ class EventConsumer:
                 await runtime.gate.wait_clear()
             try:
                 async with runtime.pool.acquire() as conn, transaction(conn, runtime.hand_over):
-                    stopped = await self._apply_once(conn, items, start, refused, consumed, runtime)
+                    stopped = await self._apply_once(
+                        conn, items, start, refused, held, consumed, runtime
+                    )
             except _Refused as refusal:
                 refused[refusal.index] = refusal.reason
+                continue
+            except _Held as holding:
+                held[holding.index] = holding.why
                 continue
             for event_type in consumed:
                 metrics.EVENTS_CONSUMED.labels(runtime.service, event_type).inc()
@@ -398,12 +427,15 @@ class EventConsumer:
         items: Sequence[_Decoded],
         start: int,
         refused: dict[int, str],
+        held: dict[int, Hold],
         consumed: list[str],
         runtime: ConsumerRuntime,
     ) -> int:
         """Apply ``items[start:]``; returns where it stopped (``len(items)`` when done)."""
         pending = items[start:]
-        claimed = await self._claim(conn, [i.envelope for i in pending if isinstance(i, _Valid)])
+        claimed, heads = await self._claim(
+            conn, [i.envelope for i in pending if isinstance(i, _Valid)]
+        )
         batched: dict[BatchHandler, list[tuple[int, _Valid]]] = {}
         for index, item in enumerate(pending, start):
             if index > start and not batched and not self.priority and runtime.gate.held:
@@ -418,6 +450,13 @@ class EventConsumer:
             elif index in refused:
                 claimed.discard(item.envelope.id)
                 await self._dead_letter(conn, item.record, refused[index], runtime)
+            elif index in held or item.envelope.subject in heads:
+                claimed.discard(item.envelope.id)  # claimed: a redelivery is a duplicate
+                head = heads.get(item.envelope.subject)
+                why = _behind(*head) if head is not None else held[index]
+                await held_events.hold(conn, self.name, item.record, item.envelope, why)
+                heads.setdefault(item.envelope.subject, (item.envelope.id, why))
+                metrics.EVENTS_HELD_TOTAL.labels(runtime.service).inc()
             elif item.batch_handler is not None:
                 claimed.discard(item.envelope.id)
                 batched.setdefault(item.batch_handler, []).append((index, item))
@@ -430,19 +469,41 @@ class EventConsumer:
             await self._handle_batch(conn, handler, members, runtime)
         return len(items)
 
-    async def _claim(self, conn: asyncpg.Connection, envelopes: list[Envelope[Any]]) -> set[Any]:
-        """Record the event ids in the inbox; returns those not processed before."""
+    async def _claim(
+        self, conn: asyncpg.Connection, envelopes: list[Envelope[Any]]
+    ) -> tuple[set[Any], dict[str, tuple[uuid.UUID, Hold]]]:
+        """Record the event ids in the inbox; returns those not processed before, and the
+        first held event of each of their subjects that has one (they must wait behind it),
+        in one round trip. Priority consumers never hold: they answer every request."""
         if not envelopes:
-            return set()
-        rows = await conn.fetch(
+            return set(), {}
+        claim = (
             "INSERT INTO inbox (consumer, event_id, event_type)"
             " SELECT $1, * FROM unnest($2::uuid[], $3::text[])"
-            " ON CONFLICT DO NOTHING RETURNING event_id",
-            self.name,
-            [e.id for e in envelopes],
-            [e.type for e in envelopes],
+            " ON CONFLICT DO NOTHING RETURNING event_id"
         )
-        return {r["event_id"] for r in rows}
+        ids, types = [e.id for e in envelopes], [e.type for e in envelopes]
+        if self.priority:
+            return {r["event_id"] for r in await conn.fetch(claim, self.name, ids, types)}, {}
+        rows = await conn.fetch(
+            f"WITH claimed AS ({claim})"
+            " SELECT event_id, NULL::text AS subject, NULL::text AS awaiting, NULL::text AS reason,"
+            " NULL::text AS field FROM claimed"
+            " UNION ALL SELECT * FROM (SELECT DISTINCT ON (subject) event_id, subject, awaiting,"
+            " reason, field FROM held_events WHERE consumer = $1 AND subject = ANY($4::text[])"
+            " ORDER BY subject, held_at, kafka_partition, kafka_offset) AS heads",
+            self.name,
+            ids,
+            types,
+            list({e.subject for e in envelopes}),
+        )
+        claimed = {r["event_id"] for r in rows if r["subject"] is None}
+        heads = {
+            r["subject"]: (r["event_id"], Hold(r["reason"], r["awaiting"], r["field"]))
+            for r in rows
+            if r["subject"] is not None
+        }
+        return claimed, heads
 
     async def _unclaim(self, conn: asyncpg.Connection, event_ids: set[Any]) -> None:
         if event_ids:
@@ -452,11 +513,21 @@ class EventConsumer:
                 list(event_ids),
             )
 
+    async def _run_handler(
+        self, conn: asyncpg.Connection, item: _Valid, runtime: ConsumerRuntime
+    ) -> None:
+        """The event's handler and the events it publishes, in the caller's transaction."""
+        envelope = item.envelope
+        context = MessageContext.caused_by(envelope, actor=f"service:{runtime.service}")
+        uow = UnitOfWork(conn, context, runtime.source, runtime.clock)
+        assert item.handler is not None
+        await item.handler(envelope, uow)
+        await uow.flush()
+
     async def _handle(
         self, conn: asyncpg.Connection, index: int, item: _Valid, runtime: ConsumerRuntime
     ) -> None:
         envelope = item.envelope
-        context = MessageContext.caused_by(envelope, actor=f"service:{runtime.service}")
         with bound_context(
             event_id=str(envelope.id),
             event_type=envelope.type,
@@ -464,10 +535,9 @@ class EventConsumer:
             tenant=envelope.tenant,
         ):
             try:
-                uow = UnitOfWork(conn, context, runtime.source, runtime.clock)
-                assert item.handler is not None
-                await item.handler(envelope, uow)
-                await uow.flush()
+                await self._run_handler(conn, item, runtime)
+            except NotYetKnown as exc:
+                raise _Held(index, _hold_of(exc)) from exc
             except EventRejected as exc:
                 raise _Refused(index, f"rejected: {exc}") from exc
             except Exception as exc:
@@ -549,6 +619,85 @@ class EventConsumer:
                 raise _Refused(index, f"handler error: {exc!r}") from exc
         raise _RetryBatch("no event of the batch failed alone: retry it whole")
 
+    async def apply_held(self, runtime: ConsumerRuntime, *, everything: bool = False) -> int:
+        """Apply again the held events that are due (every held event, ``everything``), each
+        subject's in the order consumed, stopping at one that still waits; returns how many
+        were applied. Called by the service's release job, on one replica at a time."""
+        async with runtime.pool.acquire() as conn:
+            subjects = await held_events.due_subjects(conn, self.name, everything=everything)
+        applied = 0
+        for subject in subjects:
+            if not self.priority:
+                await runtime.gate.wait_clear()
+            async with runtime.pool.acquire() as conn, transaction(conn, runtime.hand_over):
+                applied += await self._apply_held_subject(conn, subject, runtime)
+        return applied
+
+    async def give_up_held(
+        self, runtime: ConsumerRuntime, tenant: str, event_id: uuid.UUID, reason: str
+    ) -> bool:
+        """A person gives up on a held event: it goes to the dead-letter topic with their
+        reason, and the events held behind it are tried again. False when there is none."""
+        async with runtime.pool.acquire() as conn, transaction(conn, runtime.hand_over):
+            held = await held_events.one(conn, tenant, self.name, event_id)
+            if held is None:
+                return False
+            await held_events.forget(conn, held)
+            await self._dead_letter(conn, held.record, reason, runtime)
+            await conn.execute(
+                "UPDATE held_events SET due = true WHERE consumer = $1 AND subject = $2",
+                self.name,
+                held.subject,
+            )
+        return True
+
+    async def _apply_held_subject(
+        self, conn: asyncpg.Connection, subject: str, runtime: ConsumerRuntime
+    ) -> int:
+        applied = 0
+        waiting: tuple[uuid.UUID, Hold] | None = None
+        for held in await held_events.chain(conn, self.name, subject):
+            if waiting is not None:
+                await held_events.still_held(conn, held, _behind(*waiting))
+                continue
+            outcome = await self._apply_held_event(conn, held, runtime)
+            if isinstance(outcome, Hold):
+                waiting = (held.event_id, outcome)
+                await held_events.still_held(conn, held, outcome)
+                continue
+            await held_events.forget(conn, held)
+            if outcome is None:
+                applied += 1
+                metrics.EVENTS_CONSUMED.labels(runtime.service, held.event_type).inc()
+            else:
+                await self._dead_letter(conn, held.record, outcome, runtime)
+        return applied
+
+    async def _apply_held_event(
+        self, conn: asyncpg.Connection, held: HeldEvent, runtime: ConsumerRuntime
+    ) -> Hold | str | None:
+        """Run a held event's handler in a savepoint: None when applied, a Hold when it still
+        waits, else the reason to dead-letter it. A handler error keeps it held and visible."""
+        item = self.decode(held.record)
+        if not isinstance(item, _Valid) or item.handler is None:
+            return "held event no longer handled here: " + (
+                item.reason if isinstance(item, _Invalid) else f"type {held.event_type}"
+            )
+        with bound_context(event_id=str(held.event_id), event_type=held.event_type):
+            try:
+                async with conn.transaction():  # a savepoint: a failed handler leaves nothing
+                    await self._run_handler(conn, item, runtime)
+            except NotYetKnown as exc:
+                return _hold_of(exc)
+            except EventRejected as exc:
+                return f"rejected: {exc}"
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                log.error("held event's handler failed; it stays held", error=repr(exc))
+                return Hold(f"handler error: {exc!r}", held.hold.awaiting, held.hold.field)
+        return None
+
     async def _dead_letter(
         self,
         conn: asyncpg.Connection,
@@ -585,3 +734,26 @@ class EventConsumer:
             ],
         )
         metrics.EVENTS_DEAD_LETTERED.labels(runtime.service).inc()
+
+
+async def apply_held_events(
+    consumers: Sequence[EventConsumer], runtime: ConsumerRuntime, *, everything: bool = False
+) -> int:
+    """Apply the service's due held events (every held event, ``everything``); keep the gauge
+    of what is still held up to date."""
+    names = (
+        {c.name for c in consumers}
+        if everything
+        else await held_events.consumers_with_due(runtime.pool)
+    )
+    applied = 0
+    for consumer in consumers:
+        if consumer.name in names:
+            applied += await consumer.apply_held(runtime, everything=everything)
+    if names:
+        held_now = await held_events.counts(runtime.pool)
+        for consumer in consumers:
+            metrics.EVENTS_HELD.labels(runtime.service, consumer.name).set(
+                held_now.get(consumer.name, 0)
+            )
+    return applied

@@ -18,6 +18,27 @@ class EventRejected(Exception):
         return cls(f"{error.field}: {error}" if error.field else str(error))
 
 
+class NotYetKnown(Exception):
+    """A handler's event names something this service does not know yet (a school not yet
+    registered, an advice request not yet received): the event is held where a person can see
+    it (``held_events``) and applied when the data arrives, never dead-lettered for it.
+
+    ``awaiting`` names what it waits for (see :func:`reference`); whatever records that data
+    calls ``uow.release(awaiting)``. ``field`` names the input that refers to it.
+    """
+
+    def __init__(self, reason: str, *, awaiting: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.awaiting = awaiting
+        self.field = field
+
+
+def reference(kind: str, tenant: str, key: object) -> str:
+    """What a held event waits for, e.g. ``school:leicester-city:123456``: the raiser and the
+    releaser of one service build it the same way."""
+    return f"{kind}:{tenant}:{key}"
+
+
 class TransientError(Exception):
     """Raised by a handler for a failure that should heal by itself (retry with backoff)."""
 

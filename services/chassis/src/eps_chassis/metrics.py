@@ -37,3 +37,11 @@ OUTBOX_LAG = Gauge(
     "eps_outbox_lag_seconds", "Age of the oldest unpublished outbox record", ["service"]
 )
 OUTBOX_PENDING = Gauge("eps_outbox_pending", "Unpublished outbox records", ["service"])
+EVENTS_HELD_TOTAL = Counter(
+    "eps_events_held_total",
+    "Events held because they name something the service does not know yet",
+    ["service"],
+)
+EVENTS_HELD = Gauge(
+    "eps_held_events", "Events held now, waiting for data they name", ["service", "consumer"]
+)

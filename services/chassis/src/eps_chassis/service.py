@@ -32,11 +32,12 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eps_chassis import db
-from eps_chassis.auth import TokenVerifier
+from eps_chassis.auth import Role, TokenVerifier
 from eps_chassis.clock import Clock
-from eps_chassis.consumer import ConsumerRuntime, EventConsumer
+from eps_chassis.consumer import ConsumerRuntime, EventConsumer, apply_held_events
 from eps_chassis.context import correlated
 from eps_chassis.errors import Backoff, DomainError
+from eps_chassis.held_events_http import held_events_router
 from eps_chassis.jobs import HOUSEKEEPING, JobContext, JobRunner, PeriodicJob
 from eps_chassis.logging import configure_logging, get_logger, scoped_context
 from eps_chassis.outbox import OutboxRelay
@@ -57,6 +58,8 @@ class ServiceDefinition:
     description: str = ""
     schema: str = ""
     jobs: Sequence[PeriodicJob] = field(default_factory=tuple)
+    # who may see and act on the events its consumers hold (eps_chassis.held_events)
+    held_event_readers: Sequence[Role] = (Role.ADMIN, Role.PRINCIPAL_EP)
 
     @property
     def db_schema(self) -> str:
@@ -83,6 +86,7 @@ class ServiceRuntime:
         self.broker_ready = asyncio.Event()
         self.clock = clock or settings.clock()
         self.jobs: JobRunner | None = None
+        self.consumer_runtime: ConsumerRuntime | None = None
         self._broker_task: asyncio.Task[None] | None = None
 
     @property
@@ -108,8 +112,21 @@ class ServiceRuntime:
             priority_topics=[t.name for t in all_topics() if t.priority],
         )
         await self.relay.start()
+        self.consumer_runtime = ConsumerRuntime(
+            pool=self.pool,
+            service=d.name,
+            source=d.source,
+            topic_prefix=s.topic_prefix,
+            max_batch_size=s.consumer_batch_size,
+            backoff_initial_s=s.retry_backoff_initial_s,
+            backoff_max_s=s.retry_backoff_max_s,
+            hand_over=self.relay.hand_over,
+            clock=self.clock,
+        )
         self.jobs = JobRunner(
-            [*d.jobs, HOUSEKEEPING], self.pool, JobContext(self.uow, self.clock, d.name)
+            [*d.jobs, HOUSEKEEPING, *self._held_event_jobs()],
+            self.pool,
+            JobContext(self.uow, self.clock, d.name),
         )
         await self.jobs.start()
         self.broker = self._build_broker()
@@ -130,24 +147,39 @@ class ServiceRuntime:
             graceful_timeout=15.0,
             log_level=logging.DEBUG,  # per-message lines; our consumer logs what matters
         )
-        runtime = ConsumerRuntime(
-            pool=self._pool(),
-            service=d.name,
-            source=d.source,
-            topic_prefix=s.topic_prefix,
-            max_batch_size=s.consumer_batch_size,
-            backoff_initial_s=s.retry_backoff_initial_s,
-            backoff_max_s=s.retry_backoff_max_s,
-            hand_over=self.relay.hand_over if self.relay is not None else None,
-            clock=self.clock,
-        )
+        assert self.consumer_runtime is not None
         for consumer in d.consumers:
-            consumer.subscribe(broker, runtime)
+            consumer.subscribe(broker, self.consumer_runtime)
         return broker
 
-    def _pool(self) -> asyncpg.Pool:
-        assert self.pool is not None
-        return self.pool
+    async def give_up_held(
+        self, consumer: str, tenant: str, event_id: uuid.UUID, reason: str
+    ) -> bool:
+        """Dead-letter one held event of ``consumer`` (a person gave up on it)."""
+        found = next((c for c in self.definition.consumers if c.name == consumer), None)
+        if found is None or self.consumer_runtime is None:
+            return False
+        return await found.give_up_held(self.consumer_runtime, tenant, event_id, reason)
+
+    def _held_event_jobs(self) -> list[PeriodicJob]:
+        """Held events are applied again once released, and all of them now and then."""
+        consumers = list(self.definition.consumers)
+        if not consumers:
+            return []
+
+        async def released(_: JobContext) -> None:
+            assert self.consumer_runtime is not None
+            await apply_held_events(consumers, self.consumer_runtime)
+
+        async def everything(_: JobContext) -> None:
+            assert self.consumer_runtime is not None
+            await apply_held_events(consumers, self.consumer_runtime, everything=True)
+
+        s = self.settings
+        return [
+            PeriodicJob("apply-released-events", s.held_release_interval_s, released),
+            PeriodicJob("retry-held-events", s.held_retry_all_s, everything),
+        ]
 
     async def _start_broker(self) -> None:
         backoff = Backoff(self.settings.retry_backoff_initial_s, self.settings.retry_backoff_max_s)
@@ -296,6 +328,8 @@ def create_app(
 
     for router in definition.routers:
         app.include_router(router)
+    if definition.consumers:
+        app.include_router(held_events_router(definition.name, definition.held_event_readers))
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:

@@ -41,6 +41,10 @@ class ServiceSettings(BaseSettings):
     publish_timeout_s: float = 15.0
     retry_backoff_initial_s: float = 0.1
     retry_backoff_max_s: float = 10.0
+    # Held events (eps_chassis.held_events): how soon a released one is applied, and how often
+    # every held event is tried again whatever (data may arrive without a release).
+    held_release_interval_s: float = 1.0
+    held_retry_all_s: float = 300.0
     # Authentication: a JWKS URL (OIDC issuer, e.g. Entra ID) or a local public key file.
     auth_jwks_url: str | None = None
     auth_public_key_file: Path | None = None

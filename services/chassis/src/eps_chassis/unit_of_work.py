@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from eps_contracts import Envelope, Event, envelope_for
 
+from eps_chassis import held_events
 from eps_chassis.clock import Clock, utc_now
 from eps_chassis.context import MessageContext
 from eps_chassis.outbox import HandOver, OutboxRecord, add_to_outbox, transaction
@@ -54,6 +55,11 @@ class UnitOfWork:
     async def flush(self) -> None:
         pending, self._pending = self._pending, []
         await add_to_outbox(self.conn, pending)
+
+    async def release(self, awaiting: str) -> None:
+        """What ``awaiting`` names (see ``errors.reference``) is known from this transaction
+        on: the events held for it are applied again once it commits (``held_events``)."""
+        await held_events.release(self.conn, awaiting)
 
 
 class UnitOfWorkFactory:
