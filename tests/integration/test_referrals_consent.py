@@ -181,6 +181,21 @@ async def test_withdrawing_consent_pauses_casework_until_it_is_granted_again(
         assert refused.status_code == 409 and "paused" in refused.text
         assert (await decide(consent, referral_id, "granted")).status_code == 201
         await status_becomes(referrals, referral_id, "consultation")
+        casework = f"/referrals/{referral_id}/casework"
+        skipping = await referrals.post(casework, json={"stage": "joint_plan"}, headers=EP_AUTH)
+        assert skipping.status_code == 422 and skipping.json()["detail"]["field"] == "skip_reason"
+        why = "the school's own assessment is recent and agreed by the family"
+        skipped = await referrals.post(
+            casework, json={"stage": "joint_plan", "skip_reason": why}, headers=EP_AUTH
+        )
+        assert skipped.status_code == 200, skipped.text
+    history = await read_topic(infra.kafka_bootstrap, ns.topic(topics.REFERRALS.name))
+    [to_plan] = [
+        json.loads(r.value)["data"]
+        for r in history
+        if json.loads(r.value)["data"].get("stage") == "joint_plan"
+    ]
+    assert to_plan["skipped"] == ["assessment"] and to_plan["skip_reason"] == why
     published = await read_topic(infra.kafka_bootstrap, ns.topic(topics.CONSENT.name))
     changes = [
         json.loads(r.value)["data"]
@@ -316,18 +331,26 @@ async def test_the_expiry_job_publishes_expired_consent_and_casework_pauses(
     assert case["state"] == "expired" and case["involvement_valid"] is False
 
 
-async def test_a_request_naming_a_school_unknown_to_the_la_is_refused(
+async def test_a_school_unknown_to_the_la_is_refused_over_http_and_waits_when_sent_upstream(
     infra: Infra, ns: Namespace
 ) -> None:
+    """A person is told at once; an upstream request is held (not dead-lettered), visible to
+    the principal EP with the reason, and applied once the school reaches the register."""
     unknown = "654321"
     senco_elsewhere = {"Authorization": f"Bearer {token(Role.SENCO, school_urn=unknown)}"}
+    principal = {"Authorization": f"Bearer {token(Role.PRINCIPAL_EP)}"}
     elsewhere = Requester(
         kind=RequesterKind.SCHOOL_SENCO, person_id="senco-2", name="Kim Lee", school_urn=unknown
     )
     upstream_unknown = builders.referral_requested(
         requester=elsewhere, child=builders.child(school_urn=unknown)
     )
-    async with running(referrals_definition(), infra, ns) as (_, referrals):
+    schema = ns.schema("referrals")
+    referral_id = referral_id_for(builders.TENANT, upstream_unknown.request_id)
+    async with running(referrals_definition(), infra, ns, held_release_interval_s=0.2) as (
+        _,
+        referrals,
+    ):
         registered = await referrals.put(
             f"/referrals/schools/{builders.SCHOOL}",
             json={"name": "Example Primary"},
@@ -341,31 +364,60 @@ async def test_a_request_naming_a_school_unknown_to_the_la_is_refused(
         )
         # a school the LA registered, with no named EP yet: accepted, visibly waiting for one
         known = await submit(referrals)
+        envelope = builders.upstream_envelope(upstream_unknown)
         await publish_raw(
             infra.kafka_bootstrap,
             ns.topic(topics.UPSTREAM_REFERRAL_REQUESTS.name),
-            [builders.upstream_envelope(upstream_unknown).model_dump_json().encode()],
+            [envelope.model_dump_json().encode()],
+            key=envelope.subject.encode(),
         )
-        dlq = ns.topic("eps.dlq.referrals.v1")
 
-        async def dead_lettered() -> bool:
-            return len(await read_topic(infra.kafka_bootstrap, dlq)) == 1
+        async def held() -> list[dict[str, Any]]:
+            listed = await referrals.get("/referrals/held-events", headers=principal)
+            assert listed.status_code == 200, listed.text
+            rows: list[dict[str, Any]] = listed.json()
+            return rows
 
-        await wait_until(dead_lettered, timeout_s=30, what="the unknown school dead-lettered")
+        async def some_held() -> bool:
+            return bool(await held())
+
+        await wait_until(some_held, timeout_s=30, what="the request held")
+        [waiting] = await held()
+        assert (await referrals.get("/referrals/held-events", headers=EP_AUTH)).status_code == 403
+        # the LA adds the school: the request is applied, nothing was dead-lettered
+        added = await referrals.put(
+            f"/referrals/schools/{unknown}", json={"name": "New Academy"}, headers=COORDINATOR
+        )
+        assert added.status_code == 200, added.text
+
+        async def applied() -> bool:
+            return bool(
+                await fetchval(
+                    infra, f"SELECT count(*) FROM {schema}.referrals WHERE referral_id = $1",
+                    referral_id,
+                )
+            )  # fmt: skip
+
+        await wait_until(applied, timeout_s=30, what="the held request applied")
+        assert await held() == []
     assert refused.status_code == 422, refused.text
     assert refused.json()["detail"]["field"] == "child.school_urn"
     assert "unknown school 654321" in refused.json()["detail"]["error"]
     assert known["status"] == "awaiting_consent" and known["routing"] == "no_named_ep_yet"
-    [dead] = await read_topic(infra.kafka_bootstrap, dlq)
-    assert dict(dead.headers)["dlq-reason"].decode().startswith("rejected: child.school_urn:")
-    schema = ns.schema("referrals")
-    assert await fetchval(infra, f"SELECT count(*) FROM {schema}.referrals") == 1
+    assert waiting["event_id"] == str(envelope.id) and waiting["field"] == "child.school_urn"
+    assert "unknown school 654321" in waiting["reason"]
+    assert waiting["awaiting"] == f"school:{builders.TENANT}:{unknown}"
+    assert "given_name" not in json.dumps(waiting)  # what it is and why, not the child
+    assert await read_topic(infra.kafka_bootstrap, ns.topic("eps.dlq.referrals.v1")) == []
     refused_audit = await fetchval(
         infra,
         f"SELECT outcome FROM {schema}.audit_log WHERE resource = $1",
-        f"referral/{referral_id_for(builders.TENANT, upstream_unknown.request_id)}",
+        f"referral/{referral_id}",
     )
     assert refused_audit == "refused"
+    assert await fetchval(
+        infra, f"SELECT count(*) FROM {schema}.audit_log WHERE resource = 'held-events'"
+    ) >= 2  # fmt: skip
 
 
 async def test_a_senco_cannot_submit_a_request_by_another_route(

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from datetime import date
 
 import pytest
@@ -62,19 +63,21 @@ def at(status: ReferralStatus) -> Referral:
         S.ACCEPTED: [lambda r: r.apply_consent(VALID), lambda r: r.accept("ep-7")],
     }
     steps = list(path.get(status, path[S.ACCEPTED]))
-    stages = [s for s in CaseworkStage]
+    stages = list(CaseworkStage)
+
+    def through(last: CaseworkStage) -> list[Callable[[Referral], None]]:
+        """Each stage in order, up to ``last``."""
+        return [
+            lambda r, stage=stage: r.start_stage(stage)
+            for stage in stages[: stages.index(last) + 1]
+        ]
+
     if status in {S(s.value) for s in stages}:
-        steps.append(lambda r: r.start_stage(CaseworkStage(status.value)))
+        steps += through(CaseworkStage(status.value))
     if status is S.PAUSED:
-        steps += [
-            lambda r: r.start_stage(CaseworkStage.ASSESSMENT),
-            lambda r: r.apply_consent(WITHDRAWN),
-        ]
+        steps += [*through(CaseworkStage.ASSESSMENT), lambda r: r.apply_consent(WITHDRAWN)]
     if status is S.CLOSED:
-        steps += [
-            lambda r: r.start_stage(CaseworkStage.REVIEW),
-            lambda r: r.close(feedback(), TODAY),
-        ]
+        steps += [*through(CaseworkStage.REVIEW), lambda r: r.close(feedback(), TODAY)]
     if status is S.DECLINED:
         steps = [lambda r: r.decline("not an EP matter")]
     if status is S.REDIRECTED:
@@ -415,12 +418,30 @@ def test_casework_runs_through_its_stages_to_closing_with_feedback() -> None:
     assert referral.feedback == feedback()
 
 
-def test_casework_may_skip_a_stage_but_never_go_back() -> None:
-    referral = at(S.CONSULTATION)
-    referral.start_stage(CaseworkStage.JOINT_PLAN)
-    for stage in (CaseworkStage.ASSESSMENT, CaseworkStage.JOINT_PLAN):
-        with pytest.raises(Conflict, match="already at joint_plan"):
+def test_casework_skips_a_stage_only_with_the_eps_reason_and_never_goes_back() -> None:
+    referral = at(S.ASSESSMENT)
+    with pytest.raises(DomainError, match="skips joint_plan: record why") as refused:
+        referral.start_stage(CaseworkStage.REVIEW)
+    assert refused.value.field == "skip_reason" and referral.status is S.ASSESSMENT
+    with pytest.raises(DomainError, match="skips joint_plan"):
+        referral.start_stage(CaseworkStage.REVIEW, "   ")
+    referral.start_stage(CaseworkStage.REVIEW, "the plan was agreed at the assessment meeting")
+    [started] = referral.events
+    assert isinstance(started, CaseworkStageStarted)
+    assert started.stage is CaseworkStage.REVIEW
+    assert started.skipped == (CaseworkStage.JOINT_PLAN,)
+    assert started.skip_reason == "the plan was agreed at the assessment meeting"
+    for stage in (CaseworkStage.ASSESSMENT, CaseworkStage.REVIEW):
+        with pytest.raises(Conflict, match="already at review"):
             referral.start_stage(stage)
+
+
+def test_a_stage_that_skips_nothing_carries_no_reason() -> None:
+    referral = at(S.ACCEPTED)
+    referral.start_stage(CaseworkStage.CONSULTATION, "not needed")
+    [started] = referral.events
+    assert isinstance(started, CaseworkStageStarted)
+    assert started.skipped == () and started.skip_reason is None
 
 
 def test_casework_starts_only_with_valid_involvement_consent() -> None:

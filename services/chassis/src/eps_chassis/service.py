@@ -326,10 +326,10 @@ def create_app(
 
     app.add_middleware(CorrelationMiddleware)
 
+    if definition.consumers:  # before the service's own routes, e.g. /referrals/{referral_id}
+        app.include_router(held_events_router(definition.name, definition.held_event_readers))
     for router in definition.routers:
         app.include_router(router)
-    if definition.consumers:
-        app.include_router(held_events_router(definition.name, definition.held_event_readers))
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:

@@ -68,6 +68,7 @@ class RedirectReferral:
 class StartCaseworkStage:
     referral_id: uuid.UUID
     stage: CaseworkStage
+    skip_reason: str | None = None  # needed when the stage skips one before it
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,15 +98,23 @@ class SchoolRegister:
     knows: bool
 
 
+class UnknownSchool(DomainError):
+    """A request names a school the LA's register does not hold (yet)."""
+
+    def __init__(self, school_urn: str) -> None:
+        super().__init__(
+            f"unknown school {school_urn}: it is not in the local authority's register of schools",
+            field="child.school_urn",
+        )
+        self.school_urn = school_urn
+
+
 def check_school(school_urn: str | None, register: SchoolRegister) -> None:
     """A request naming a school names one of the LA's schools (a school without a named EP
     yet is known, and its referral waits visibly for one; an unknown URN is refused)."""
     if school_urn is None or not register.in_use or register.knows:
         return
-    raise DomainError(
-        f"unknown school {school_urn}: it is not in the local authority's register of schools",
-        field="child.school_urn",
-    )
+    raise UnknownSchool(school_urn)
 
 
 def check_source(kind: RequesterKind, *, school_staff: bool) -> None:

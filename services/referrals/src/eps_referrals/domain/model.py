@@ -17,7 +17,7 @@ from datetime import date
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from eps_chassis.errors import Conflict, Forbidden
+from eps_chassis.errors import Conflict, DomainError, Forbidden
 from eps_contracts import Event
 from eps_contracts.referrals import (
     CaseworkPaused,
@@ -275,21 +275,37 @@ class Referral:
 
     # -- casework -------------------------------------------------------------------------
 
-    def start_stage(self, stage: CaseworkStage) -> None:
-        """Move casework on to ``stage`` (later stages may be skipped; never back)."""
+    def start_stage(self, stage: CaseworkStage, skip_reason: str | None = None) -> None:
+        """Move casework on to ``stage``, never back. Stages follow their order (consultation,
+        assessment, joint plan, review); moving past one needs the EP's reason, recorded with
+        the stages skipped."""
         if self.status is ReferralStatus.PAUSED:
             raise Conflict(
                 "casework is paused until involvement consent is valid again "
                 f"(consent is {self.consent.involvement})"
             )
         self._require({ReferralStatus.ACCEPTED, *ACTIVE}, f"start {stage} on")
-        if self.status in ACTIVE:
-            current = STAGES.index(CaseworkStage(self.status.value))
-            if STAGES.index(stage) <= current:
-                raise Conflict(f"casework is already at {self.status}; it cannot go to {stage}")
+        current = STAGES.index(CaseworkStage(self.status.value)) if self.status in ACTIVE else -1
+        if STAGES.index(stage) <= current:
+            raise Conflict(f"casework is already at {self.status}; it cannot go to {stage}")
+        skipped = STAGES[current + 1 : STAGES.index(stage)]
+        reason = (skip_reason or "").strip() or None
+        if skipped and reason is None:
+            names = ", ".join(str(s) for s in skipped)
+            raise DomainError(
+                f"going to {stage} skips {names}: record why it is not needed",
+                field="skip_reason",
+            )
         self._require_consent(f"start {stage}")
         self.status = ReferralStatus(stage.value)
-        self.events.append(CaseworkStageStarted(referral_id=self.referral_id, stage=stage))
+        self.events.append(
+            CaseworkStageStarted(
+                referral_id=self.referral_id,
+                stage=stage,
+                skipped=skipped,
+                skip_reason=reason if skipped else None,
+            )
+        )
 
     def close(self, feedback: FeedbackRecord, closed_on: date) -> None:
         """Close with the written feedback record (also possible while paused: work stops)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from eps_chassis.consumer import EventConsumer
-from eps_chassis.errors import DomainError, EventRejected
+from eps_chassis.errors import DomainError, EventRejected, NotYetKnown
 from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts import Envelope, topics
 from eps_contracts.consent import ConsentStatusChanged
@@ -11,6 +11,7 @@ from eps_contracts.referrals import ReferralRequested
 from eps_contracts.scheduling import SCHOOLS, NamedEpAssigned
 
 from eps_referrals.domain.commands import RecordConsentStatus, RecordNamedEp, RegisterReferral
+from eps_referrals.domain.evidence import UnknownSchool
 from eps_referrals.service_layer import handlers
 
 upstream = EventConsumer(
@@ -37,6 +38,10 @@ def register_referral_command(request: ReferralRequested) -> RegisterReferral:
 async def on_referral_requested(event: Envelope[ReferralRequested], uow: UnitOfWork) -> None:
     try:
         await handlers.register_referral(register_referral_command(event.data), uow)
+    except UnknownSchool as exc:
+        # the school may reach the register after the request: it waits for it, visibly
+        awaiting = handlers.school_awaited(uow.tenant, exc.school_urn)
+        raise NotYetKnown(str(exc), awaiting=awaiting, field=exc.field) from exc
     except DomainError as exc:
         raise EventRejected.because(exc) from exc
 

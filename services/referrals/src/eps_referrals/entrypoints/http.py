@@ -67,6 +67,12 @@ class RedirectBody(ContractModel):
 
 class StageBody(ContractModel):
     stage: CaseworkStage
+    skip_reason: str | None = Field(
+        None,
+        min_length=1,
+        max_length=500,
+        description="Why the stages before this one are not needed, when it skips any.",
+    )
 
 
 Work = Callable[[UnitOfWork], Awaitable[None]]
@@ -273,7 +279,7 @@ async def start_casework_stage(
     principal: Principal = PRACTITIONERS,
     runtime: ServiceRuntime = Depends(get_runtime),
 ) -> dict[str, Any]:
-    cmd = commands.StartCaseworkStage(referral_id, body.stage)
+    cmd = commands.StartCaseworkStage(referral_id, body.stage, body.skip_reason)
     return await _on_referral(
         runtime,
         principal,

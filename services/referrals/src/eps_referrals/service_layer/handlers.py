@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from eps_chassis.errors import NotFound
+from eps_chassis.errors import NotFound, reference
 from eps_chassis.unit_of_work import UnitOfWork
 
 from eps_referrals.adapters.repository import ReferralRepository
@@ -18,6 +18,11 @@ from eps_referrals.domain.model import (
     child_id_for,
     referral_id_for,
 )
+
+
+def school_awaited(tenant: str, school_urn: str) -> str:
+    """What an upstream request naming a school not yet in the register waits for."""
+    return reference("school", tenant, school_urn)
 
 
 async def _save(referrals: ReferralRepository, referral: Referral, uow: UnitOfWork) -> None:
@@ -77,6 +82,7 @@ async def record_named_ep(cmd: commands.RecordNamedEp, uow: UnitOfWork) -> None:
     referrals to them."""
     referrals = ReferralRepository(uow.conn)
     await referrals.register_school(uow.tenant, cmd.school_urn, None, "named_ep")
+    await uow.release(school_awaited(uow.tenant, cmd.school_urn))
     if not await referrals.record_named_ep(
         uow.tenant, cmd.school_urn, cmd.ep_id, cmd.effective_from
     ):
@@ -91,6 +97,7 @@ async def register_school(cmd: commands.RegisterSchool, uow: UnitOfWork) -> None
     await ReferralRepository(uow.conn).register_school(
         uow.tenant, cmd.school_urn, cmd.name, "register"
     )
+    await uow.release(school_awaited(uow.tenant, cmd.school_urn))
 
 
 async def set_graduated_approach_minimum(
@@ -142,7 +149,9 @@ async def redirect_referral(
 
 
 async def start_casework_stage(cmd: commands.StartCaseworkStage, uow: UnitOfWork) -> None:
-    await _change(uow, cmd.referral_id, lambda referral: referral.start_stage(cmd.stage))
+    await _change(
+        uow, cmd.referral_id, lambda referral: referral.start_stage(cmd.stage, cmd.skip_reason)
+    )
 
 
 async def close_referral(cmd: commands.CloseReferral, uow: UnitOfWork) -> None:
