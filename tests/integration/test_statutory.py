@@ -24,7 +24,12 @@ from eps_contracts.scheduling import (
     FundingStream,
     NamedEpAssigned,
 )
-from eps_contracts.statutory import ADVICE, PsychologicalAdviceRequested, TribunalAppealRegistered
+from eps_contracts.statutory import (
+    ADVICE,
+    PsychologicalAdviceRequested,
+    PsychologicalAdviceRequestWithdrawn,
+    TribunalAppealRegistered,
+)
 from eps_statutory.bootstrap import definition
 from eps_statutory.domain.clock import end_of_day, london_date
 from eps_statutory.settings import StatutorySettings
@@ -110,10 +115,29 @@ async def requested_advice(
 ) -> tuple[uuid.UUID, dict[str, Any]]:
     """Publish the SEN team's request; the advice id and scheduling's booking request."""
     await publish(infra, ns, request)
-    [booking] = await wait_for_event(
-        infra, ns, BOOKING_REQUESTS.name, "eps.scheduling.booking-requested.v1"
-    )
-    return uuid.UUID(booking["case_ref"].removeprefix("advice:")), booking
+
+    async def received() -> list[Any]:
+        return [
+            e
+            for e in await events_on(
+                infra, ns, ADVICE.name, "eps.statutory.advice-request-received.v1"
+            )
+            if e["request_id"] == str(request.request_id)
+        ]
+
+    async def booking_asked() -> list[Any]:
+        advice = await received()
+        bookings = await events_on(
+            infra, ns, BOOKING_REQUESTS.name, "eps.scheduling.booking-requested.v1"
+        )
+        return [b for b in bookings if advice and b["advice_id"] == advice[0]["advice_id"]]
+
+    async def asked() -> bool:
+        return bool(await booking_asked())
+
+    await wait_until(asked, timeout_s=30, what="the booking request for the advice")
+    [booking] = await booking_asked()
+    return uuid.UUID(booking["advice_id"]), booking
 
 
 def quiet(settings: StatutorySettings | None = None) -> Any:
@@ -428,3 +452,74 @@ async def test_a_rescheduled_visit_is_followed_and_a_move_past_the_last_day_flag
 
 async def _truthy(value: Any) -> bool:
     return bool(await value)
+
+
+async def test_an_appeal_on_a_request_not_yet_received_waits_for_it(
+    infra: Infra, ns: Namespace
+) -> None:
+    """News of a request the EPS has not received (an appeal, a withdrawal) is held, visible,
+    and applied once the request arrives: not dead-lettered."""
+    request = advice_request(suite_now())
+    appeal = TribunalAppealRegistered(
+        appeal_id=uuid.uuid4(),
+        request_id=request.request_id,
+        registered_on=london_date(suite_now()),
+        hearing_on=london_date(suite_now()) + timedelta(weeks=12),
+    )
+    principal = {"Authorization": f"Bearer {token(Role.PRINCIPAL_EP)}"}
+    async with running(quiet(), infra, ns, held_release_interval_s=0.2) as (_, client):
+        await publish(infra, ns, appeal)
+
+        async def held() -> list[dict[str, Any]]:
+            listed = await client.get("/statutory/held-events", headers=principal)
+            assert listed.status_code == 200, listed.text
+            rows: list[dict[str, Any]] = listed.json()
+            return rows
+
+        async def one_held() -> bool:
+            return len(await held()) == 1
+
+        await wait_until(one_held, what="the appeal held")
+        [waiting] = await held()
+        assert waiting["field"] == "request_id"
+        assert waiting["awaiting"] == f"advice-request:{TENANT}:{request.request_id}"
+        advice_id, _ = await requested_advice(infra, ns, request)
+        [tasks] = await wait_for_event(
+            infra, ns, ADVICE.name, "eps.statutory.tribunal-tasks-created.v1"
+        )
+        assert tasks["advice_id"] == str(advice_id)
+        assert await held() == []
+    assert await read_topic(infra.kafka_bootstrap, ns.topic("eps.dlq.statutory.v1")) == []
+
+
+async def test_the_las_withdrawal_closes_the_advice_upstream_or_told_by_phone(
+    infra: Infra, ns: Namespace
+) -> None:
+    manager = {"Authorization": f"Bearer {token(Role.PRINCIPAL_EP)}"}
+    async with running(quiet(), infra, ns) as (_, client):
+        by_system, _ = await requested_advice(infra, ns, first := advice_request(suite_now()))
+        await publish(
+            infra,
+            ns,
+            PsychologicalAdviceRequestWithdrawn(
+                request_id=first.request_id,
+                withdrawn_on=london_date(suite_now()),
+                reason="The LA decided not to carry out an assessment.",
+            ),
+        )
+        [upstream] = await wait_for_event(
+            infra, ns, ADVICE.name, "eps.statutory.advice-withdrawn.v1"
+        )
+        by_phone, _ = await requested_advice(infra, ns, advice_request(suite_now()))
+        url = f"/statutory/advice/{by_phone}/withdrawal"
+        body = {"withdrawn_on": london_date(suite_now()).isoformat(), "reason": "Family moved."}
+        assert (await client.post(url, json=body, headers=EP)).status_code == 403
+        withdrawn = await client.post(url, json=body, headers=manager)
+        assert withdrawn.status_code == 200, withdrawn.text
+        assert withdrawn.json()["status"] == "withdrawn"
+        draft = await client.put(f"/statutory/advice/{by_phone}/draft", json=DOCUMENT, headers=EP)
+        assert draft.status_code == 409 and "withdrawn" in draft.text
+        still_open = (await client.get("/statutory/advice/open", headers=EP)).json()
+    assert upstream["advice_id"] == str(by_system)
+    assert upstream["reason"] == "The LA decided not to carry out an assessment."
+    assert {row["advice_id"] for row in still_open}.isdisjoint({str(by_system), str(by_phone)})

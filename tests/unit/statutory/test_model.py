@@ -17,6 +17,7 @@ from eps_contracts.statutory import (
     AdviceExceptionRecorded,
     AdviceRequestReceived,
     AdviceSubmitted,
+    AdviceWithdrawn,
     AllocationRoute,
     AssessmentPurpose,
     AtRiskReason,
@@ -413,6 +414,37 @@ def test_nothing_changes_a_submitted_advice() -> None:
         subject.record_exception(exception(date(2026, 11, 10), date(2026, 11, 12)), DUE)
     subject.record_booked(uuid.uuid4(), "ep-named", RECEIVED_AT)  # late news: ignored
     assert subject.status is AdviceStatus.SUBMITTED
+
+
+def test_a_withdrawn_request_closes_the_advice_and_stops_its_clock() -> None:
+    subject = advice(AdviceStatus.ASSESSMENT_BOOKED)
+    subject.events.clear()
+    subject.withdraw(date(2026, 11, 20), "the LA decided not to assess")
+    [withdrawn] = subject.events
+    assert isinstance(withdrawn, AdviceWithdrawn)
+    assert (withdrawn.advice_id, withdrawn.request_id) == (subject.advice_id, subject.request_id)
+    assert withdrawn.withdrawn_on == date(2026, 11, 20)
+    assert subject.status is AdviceStatus.WITHDRAWN and not subject.is_open
+    subject.withdraw(date(2026, 11, 21), "again")  # told twice: nothing more
+    assert len(subject.events) == 1
+    subject.watch(DUE + timedelta(days=30), LaPolicy())  # no breach for withdrawn advice
+    assert len(subject.events) == 1
+    with pytest.raises(Conflict, match="closed: withdrawn"):
+        subject.save_draft(document(), EP)
+
+
+def test_submitted_advice_cannot_be_withdrawn() -> None:
+    subject = advice(AdviceStatus.SUBMITTED)
+    with pytest.raises(Conflict, match="submitted before"):
+        subject.withdraw(date(2026, 12, 20), "too late")
+
+
+def test_a_booking_request_names_the_advice_it_serves() -> None:
+    subject = advice(AdviceStatus.ALLOCATED)
+    subject.events.clear()
+    request = subject.request_booking(LaPolicy(), RECEIVED_AT)
+    assert request.advice_id == subject.advice_id
+    assert request.referral_id is None  # no casework consent: the LA's request is the basis
 
 
 def test_late_submission_within_an_extended_limit() -> None:

@@ -134,6 +134,10 @@ class _Refused(Exception):
         self.reason = reason
 
 
+class _NotFirst(Exception):
+    """An event tried ahead of its subject's held event did not provide what it awaits."""
+
+
 class _Held(Exception):
     """An event cannot be applied yet: roll back and run the batch again with it held."""
 
@@ -450,13 +454,19 @@ class EventConsumer:
             elif index in refused:
                 claimed.discard(item.envelope.id)
                 await self._dead_letter(conn, item.record, refused[index], runtime)
-            elif index in held or item.envelope.subject in heads:
+            elif index in held or (
+                item.envelope.subject in heads
+                and not await self._goes_first(conn, item, heads[item.envelope.subject], runtime)
+            ):
                 claimed.discard(item.envelope.id)  # claimed: a redelivery is a duplicate
                 head = heads.get(item.envelope.subject)
                 why = _behind(*head) if head is not None else held[index]
                 await held_events.hold(conn, self.name, item.record, item.envelope, why)
                 heads.setdefault(item.envelope.subject, (item.envelope.id, why))
                 metrics.EVENTS_HELD_TOTAL.labels(runtime.service).inc()
+            elif item.envelope.subject in heads:  # it went first: it was what the head awaits
+                claimed.discard(item.envelope.id)
+                consumed.append(item.envelope.type)
             elif item.batch_handler is not None:
                 claimed.discard(item.envelope.id)
                 batched.setdefault(item.batch_handler, []).append((index, item))
@@ -515,14 +525,40 @@ class EventConsumer:
 
     async def _run_handler(
         self, conn: asyncpg.Connection, item: _Valid, runtime: ConsumerRuntime
-    ) -> None:
-        """The event's handler and the events it publishes, in the caller's transaction."""
+    ) -> set[str]:
+        """The event's handler and the events it publishes, in the caller's transaction;
+        returns what it made known (``uow.release``)."""
         envelope = item.envelope
         context = MessageContext.caused_by(envelope, actor=f"service:{runtime.service}")
         uow = UnitOfWork(conn, context, runtime.source, runtime.clock)
         assert item.handler is not None
         await item.handler(envelope, uow)
         await uow.flush()
+        return uow.released
+
+    async def _goes_first(
+        self,
+        conn: asyncpg.Connection,
+        item: _Valid,
+        head: tuple[uuid.UUID, Hold],
+        runtime: ConsumerRuntime,
+    ) -> bool:
+        """An event of a subject whose earlier event is held waits behind it, to keep the
+        subject's order, unless it is what the held one waits for (an appeal held for its
+        request, then the request): tried in a savepoint, it is kept only if it made the
+        awaited data known, and the held one is then applied after it."""
+        if item.handler is None:
+            return False
+        try:
+            async with conn.transaction():
+                released = await self._run_handler(conn, item, runtime)
+                if head[1].awaiting not in released:
+                    raise _NotFirst
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            return False
+        return True
 
     async def _handle(
         self, conn: asyncpg.Connection, index: int, item: _Valid, runtime: ConsumerRuntime

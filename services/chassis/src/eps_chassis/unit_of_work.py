@@ -34,6 +34,7 @@ class UnitOfWork:
         self.source = source
         self.clock = clock
         self._pending: list[OutboxRecord] = []
+        self.released: set[str] = set()  # what this unit of work made known (``release``)
 
     @property
     def tenant(self) -> str:
@@ -59,6 +60,7 @@ class UnitOfWork:
     async def release(self, awaiting: str) -> None:
         """What ``awaiting`` names (see ``errors.reference``) is known from this transaction
         on: the events held for it are applied again once it commits (``held_events``)."""
+        self.released.add(awaiting)
         await held_events.release(self.conn, awaiting)
 
 

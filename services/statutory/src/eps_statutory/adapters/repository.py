@@ -107,8 +107,10 @@ _ADVICE_COLUMNS = (
     " child_date_of_birth, school_urn, received_at, received_on, assessment_requested_on,"
     " advice_weeks, exception_rule, status, route, ep_id, booking_request_id, booking_failure,"
     " appointment_id, appointment_starts_at, assessment_completed_at, document, version,"
-    " drafted_by, approved_by, submitted_on, at_risk_raised_for, breach_raised_for, bookings"
+    " drafted_by, approved_by, submitted_on, at_risk_raised_for, breach_raised_for, bookings,"
+    " withdrawn_on, withdrawal_reason"
 )
+_OPEN = "status NOT IN ('submitted', 'withdrawn')"  # AdviceStatus, domain.model.CLOSED
 _MUTABLE = (
     "status",
     "route",
@@ -124,6 +126,8 @@ _MUTABLE = (
     "drafted_by",
     "approved_by",
     "submitted_on",
+    "withdrawn_on",
+    "withdrawal_reason",
     "at_risk_raised_for",
     "breach_raised_for",
     "due_on",
@@ -194,6 +198,8 @@ def _row_values(advice: Advice) -> dict[str, Any]:
         "drafted_by": advice.drafted_by,
         "approved_by": advice.approved_by,
         "submitted_on": advice.submitted_on,
+        "withdrawn_on": advice.withdrawn_on,
+        "withdrawal_reason": advice.withdrawal_reason,
         "at_risk_raised_for": advice.at_risk_raised_for,
         "breach_raised_for": advice.breach_raised_for,
         "due_on": advice.due_on,
@@ -286,7 +292,7 @@ class AdviceRepository:
     async def open_advice_due_by(self, tenant: str, day: date) -> list[Advice]:
         """Open advice whose last day is on or before ``day`` (locked for the transaction)."""
         rows = await self.conn.fetch(
-            f"SELECT {_ADVICE_COLUMNS} FROM advice WHERE tenant = $1 AND status <> 'submitted'"
+            f"SELECT {_ADVICE_COLUMNS} FROM advice WHERE tenant = $1 AND {_OPEN}"
             " AND due_on <= $2 ORDER BY due_on, advice_id FOR UPDATE",
             tenant,
             day,
@@ -295,7 +301,7 @@ class AdviceRepository:
 
     async def tenants_with_open_advice(self) -> list[str]:
         rows = await self.conn.fetch(
-            "SELECT DISTINCT tenant FROM advice WHERE status <> 'submitted' ORDER BY tenant"
+            f"SELECT DISTINCT tenant FROM advice WHERE {_OPEN} ORDER BY tenant"
         )
         return [r["tenant"] for r in rows]
 
@@ -337,7 +343,7 @@ class AdviceRepository:
             " assessment_requested_on, status, route, ep_id, booking_request_id, booking_failure,"
             " appointment_id, appointment_starts_at, bookings, assessment_completed_at, document,"
             " version, drafted_by, approved_by, submitted_on, six_week_due_on, due_on,"
-            " exception_applied"
+            " exception_applied, withdrawn_on, withdrawal_reason"
             " FROM advice WHERE tenant = $1 AND advice_id = $2",
             tenant,
             advice_id,
@@ -360,7 +366,7 @@ class AdviceRepository:
             "SELECT advice_id, la_case_ref, status, ep_id, received_on, six_week_due_on, due_on,"
             " exception_applied, appointment_id IS NOT NULL AS assessment_booked,"
             " document IS NOT NULL AS drafted, assessment_requested_on FROM advice"
-            " WHERE tenant = $1 AND status <> 'submitted' ORDER BY due_on NULLS LAST, advice_id",
+            f" WHERE tenant = $1 AND {_OPEN} ORDER BY due_on NULLS LAST, advice_id",
             tenant,
         )
         return [{**dict(r), "plan_due_on": plan_due_on(r["assessment_requested_on"])} for r in rows]

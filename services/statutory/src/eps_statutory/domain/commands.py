@@ -110,3 +110,21 @@ class RegisterTribunalAppeal:
     registered_on: date
     hearing_on: date
     evidence_due_on: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawAdviceRequest:
+    """The LA withdrew its request for advice (told upstream, by its request id)."""
+
+    request_id: uuid.UUID
+    withdrawn_on: date
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawAdvice:
+    """The LA's withdrawal, recorded by the EPS (told by phone or letter)."""
+
+    advice_id: uuid.UUID
+    withdrawn_on: date
+    reason: str

@@ -1,6 +1,7 @@
 """The advice aggregate: a pure state machine that records the events it causes.
 
 requested -> allocated -> assessment_booked -> drafted -> approved -> submitted
+(any state but submitted) -> withdrawn, when the LA withdraws its request
 
 - allocation follows the LA's rule (the school's named EP or the statutory team);
 - the assessment work is booked through scheduling, one booking per purpose (the assessment
@@ -38,6 +39,7 @@ from eps_contracts.statutory import (
     AdviceExceptionRecorded,
     AdviceRequestReceived,
     AdviceSubmitted,
+    AdviceWithdrawn,
     AllocationRoute,
     AssessmentPurpose,
     AtRiskReason,
@@ -57,6 +59,10 @@ class AdviceStatus(StrEnum):
     DRAFTED = "drafted"
     APPROVED = "approved"
     SUBMITTED = "submitted"
+    WITHDRAWN = "withdrawn"  # the LA withdrew its request before the advice was submitted
+
+
+CLOSED = (AdviceStatus.SUBMITTED, AdviceStatus.WITHDRAWN)
 
 
 WRITABLE = (AdviceStatus.ASSESSMENT_BOOKED, AdviceStatus.DRAFTED, AdviceStatus.APPROVED)
@@ -131,6 +137,8 @@ class Advice:
     drafted_by: str | None = None
     approved_by: str | None = None
     submitted_on: date | None = None
+    withdrawn_on: date | None = None
+    withdrawal_reason: str | None = None
     exceptions: list[ClockException] = field(default_factory=list)
     at_risk_raised_for: date | None = None
     breach_raised_for: date | None = None
@@ -155,11 +163,11 @@ class Advice:
 
     @property
     def is_open(self) -> bool:
-        return self.status is not AdviceStatus.SUBMITTED
+        return self.status not in CLOSED
 
     def _require_open(self) -> None:
         if not self.is_open:
-            raise Conflict("the advice has been submitted")
+            raise Conflict(f"the advice is closed: {self.status}")
 
     # --- request and allocation ----------------------------------------------------------------
 
@@ -296,6 +304,7 @@ class Advice:
             earliest=earliest,
             latest=latest,
             funding_stream=FundingStream.STATUTORY,
+            advice_id=self.advice_id,  # the LA's request is the booking's lawful basis
         )
         self.events.append(request)
         return request
@@ -507,6 +516,25 @@ class Advice:
         if left < 0:
             return False
         return self.visit_after_last_day or (left <= at_risk_days and bool(self.at_risk_reasons()))
+
+    def withdraw(self, withdrawn_on: date, reason: str) -> None:
+        """The LA withdrew its request: no advice is due, and its appointments are cancelled
+        (by scheduling, on the event). Advice already submitted stays submitted; withdrawing
+        again changes nothing."""
+        if self.status is AdviceStatus.WITHDRAWN:
+            return
+        if self.status is AdviceStatus.SUBMITTED:
+            raise Conflict("the advice was submitted before the request was withdrawn")
+        self.status = AdviceStatus.WITHDRAWN
+        self.withdrawn_on, self.withdrawal_reason = withdrawn_on, reason
+        self.events.append(
+            AdviceWithdrawn(
+                advice_id=self.advice_id,
+                request_id=self.request_id,
+                withdrawn_on=withdrawn_on,
+                reason=reason[:500],
+            )
+        )
 
     def watch(self, today: date, policy: LaPolicy) -> None:
         """Raise a breach once per missed last day, else an at-risk event once per last day."""

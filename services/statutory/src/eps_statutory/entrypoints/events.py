@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from eps_chassis.consumer import EventConsumer
-from eps_chassis.errors import DomainError, EventRejected
+from eps_chassis.errors import DomainError, EventRejected, NotFound, NotYetKnown
 from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts import Envelope
 from eps_contracts.scheduling import (
@@ -23,6 +23,7 @@ from eps_contracts.scheduling import (
 from eps_contracts.statutory import (
     UPSTREAM_STATUTORY_REQUESTS,
     PsychologicalAdviceRequested,
+    PsychologicalAdviceRequestWithdrawn,
     TribunalAppealRegistered,
 )
 
@@ -35,6 +36,7 @@ from eps_statutory.domain.commands import (
     RecordNamedEp,
     RegisterAdviceRequest,
     RegisterTribunalAppeal,
+    WithdrawAdviceRequest,
 )
 from eps_statutory.domain.model import advice_id_from_case_ref
 from eps_statutory.service_layer import handlers
@@ -79,6 +81,20 @@ async def on_advice_requested(
     await _refusing(handlers.register_advice_request(cmd, uow, now=event.time))
 
 
+async def _about_request(uow: UnitOfWork, request_id: uuid.UUID, work: Awaitable[Any]) -> None:
+    """News of a request for advice (an appeal, a withdrawal): one that names a request not
+    received yet waits for it, visibly, rather than being dead-lettered."""
+    try:
+        await work
+    except NotFound as exc:
+        if exc.field != "request_id":
+            raise EventRejected.because(exc) from exc
+        awaiting = handlers.request_awaited(uow.tenant, request_id)
+        raise NotYetKnown(str(exc), awaiting=awaiting, field="request_id") from exc
+    except DomainError as exc:
+        raise EventRejected.because(exc) from exc
+
+
 @upstream.on(TribunalAppealRegistered)
 async def on_tribunal_appeal(event: Envelope[TribunalAppealRegistered], uow: UnitOfWork) -> None:
     appeal = event.data
@@ -89,7 +105,16 @@ async def on_tribunal_appeal(event: Envelope[TribunalAppealRegistered], uow: Uni
         hearing_on=appeal.hearing_on,
         evidence_due_on=appeal.evidence_due_on,
     )
-    await _refusing(handlers.register_tribunal_appeal(cmd, uow))
+    await _about_request(uow, appeal.request_id, handlers.register_tribunal_appeal(cmd, uow))
+
+
+@upstream.on(PsychologicalAdviceRequestWithdrawn)
+async def on_request_withdrawn(
+    event: Envelope[PsychologicalAdviceRequestWithdrawn], uow: UnitOfWork
+) -> None:
+    data = event.data
+    cmd = WithdrawAdviceRequest(data.request_id, data.withdrawn_on, data.reason)
+    await _about_request(uow, data.request_id, handlers.withdraw_advice_request(cmd, uow))
 
 
 @scheduling.on(NamedEpAssigned)

@@ -37,6 +37,7 @@ from eps_statutory.domain.commands import (
     RequestAssessmentBooking,
     SaveDraft,
     SubmitAdvice,
+    WithdrawAdvice,
 )
 from eps_statutory.domain.model import Advice, Person
 from eps_statutory.domain.policy import AllocationRule, ExceptionRule, LaPolicy
@@ -84,6 +85,13 @@ async def booking_request_body(request: Request) -> BookingRequestBody:
     assert _parse_booking_request is not None
     body: BookingRequestBody = await _parse_booking_request(request)
     return body
+
+
+class WithdrawalBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    withdrawn_on: date = Field(description="Europe/London date the LA withdrew its request.")
+    reason: str = Field(min_length=1, max_length=500, description="Why, in the LA's words.")
 
 
 class PolicyBody(BaseModel):
@@ -140,6 +148,7 @@ def _summary(advice: Advice) -> dict[str, Any]:
         "time_limit_disapplied": due is None,
         "plan_due_on": advice.plan_due_on.isoformat(),
         "submitted_on": advice.submitted_on.isoformat() if advice.submitted_on else None,
+        "withdrawn_on": advice.withdrawn_on.isoformat() if advice.withdrawn_on else None,
     }
 
 
@@ -242,6 +251,22 @@ async def submit_advice(
         runtime, principal, advice_id, "submit",
         lambda uow: handlers.submit_advice(cmd, uow, today(runtime)),
     )  # fmt: skip
+    return _summary(advice)
+
+
+@router.post("/advice/{advice_id}/withdrawal")
+async def withdraw_advice(
+    advice_id: uuid.UUID,
+    body: WithdrawalBody = json_body(WithdrawalBody),
+    principal: Principal = MANAGERS,
+    runtime: ServiceRuntime = Depends(get_runtime),
+) -> dict[str, Any]:
+    """Record the LA's withdrawal of its request (told other than through its system): the
+    advice closes and scheduling cancels its appointments. Submitted advice cannot be."""
+    cmd = WithdrawAdvice(advice_id, body.withdrawn_on, body.reason)
+    advice = await _act_on_advice(
+        runtime, principal, advice_id, "withdraw", lambda uow: handlers.withdraw_advice(cmd, uow)
+    )
     return _summary(advice)
 
 

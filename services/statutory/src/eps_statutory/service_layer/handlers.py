@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timedelta
 
-from eps_chassis.errors import NotFound
+from eps_chassis.errors import NotFound, reference
 from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts.statutory import TribunalTasksCreated
 
@@ -31,10 +31,17 @@ from eps_statutory.domain.commands import (
     RequestAssessmentBooking,
     SaveDraft,
     SubmitAdvice,
+    WithdrawAdvice,
+    WithdrawAdviceRequest,
 )
 from eps_statutory.domain.model import Advice, Person
 from eps_statutory.domain.policy import LaPolicy
 from eps_statutory.domain.tribunal import tribunal_tasks
+
+
+def request_awaited(tenant: str, request_id: uuid.UUID) -> str:
+    """What news of a request for advice not received yet (an appeal, a withdrawal) waits for."""
+    return reference("advice-request", tenant, request_id)
 
 
 async def _load(uow: UnitOfWork, advice_id: uuid.UUID) -> Advice:
@@ -79,6 +86,7 @@ async def register_advice_request(
     advice.request_booking(policy, now)
     await advices.add(advice)
     _publish(uow, advice)
+    await uow.release(request_awaited(uow.tenant, cmd.request_id))
     return advice.advice_id
 
 
@@ -177,12 +185,30 @@ async def submit_advice(cmd: SubmitAdvice, uow: UnitOfWork, today: date) -> Advi
     return advice
 
 
-async def register_tribunal_appeal(cmd: RegisterTribunalAppeal, uow: UnitOfWork) -> None:
-    """Give the advice's EP the appeal's tasks (once per appeal, however often it arrives)."""
-    advices = AdviceRepository(uow.conn)
-    advice_id = await advices.id_for_request(uow.tenant, cmd.request_id)
+async def _advice_for_request(uow: UnitOfWork, request_id: uuid.UUID) -> uuid.UUID:
+    advice_id = await AdviceRepository(uow.conn).id_for_request(uow.tenant, request_id)
     if advice_id is None:
         raise NotFound("no advice was requested under this request id", field="request_id")
+    return advice_id
+
+
+async def withdraw_advice_request(cmd: WithdrawAdviceRequest, uow: UnitOfWork) -> Advice:
+    """The LA withdrew its request: the advice closes, and scheduling cancels its
+    appointments on the event."""
+    advice_id = await _advice_for_request(uow, cmd.request_id)
+    return await withdraw_advice(WithdrawAdvice(advice_id, cmd.withdrawn_on, cmd.reason), uow)
+
+
+async def withdraw_advice(cmd: WithdrawAdvice, uow: UnitOfWork) -> Advice:
+    advice = await _load(uow, cmd.advice_id)
+    advice.withdraw(cmd.withdrawn_on, cmd.reason)
+    await _save(uow, advice)
+    return advice
+
+
+async def register_tribunal_appeal(cmd: RegisterTribunalAppeal, uow: UnitOfWork) -> None:
+    """Give the advice's EP the appeal's tasks (once per appeal, however often it arrives)."""
+    advice_id = await _advice_for_request(uow, cmd.request_id)
     advice = await _load(uow, advice_id)
     policy = await PolicyRepository(uow.conn).get(uow.tenant)
     tasks = tribunal_tasks(cmd, advice.ep_id, policy)
