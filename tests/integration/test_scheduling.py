@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +20,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from eps_chassis.auth import Role
 from eps_contracts import Event, envelope_for
+from eps_contracts.billing import (
+    ServiceLevelAgreementBought,
+    ServiceLevelAgreementCancelled,
+    ServiceLevelAgreementChanged,
+)
 from eps_contracts.consent import ConsentStatusChanged, InvolvementConsent
 from eps_contracts.incidents import FastTrackAllocationRequested
 from eps_contracts.scheduling import (
@@ -33,6 +38,7 @@ from eps_contracts.scheduling import (
     FundingStream,
 )
 from eps_scheduling.bootstrap import definition
+from eps_scheduling.domain.calendar import academic_year_of, london_date
 from eps_scheduling.entrypoints import jobs
 
 from tests.support.clock import FakeClock, suite_now
@@ -754,3 +760,63 @@ async def test_a_fast_track_in_the_small_hours_goes_to_whoever_works_then_by_the
     assert going["ep_id"] == "ep-nights" and not going["is_named_ep"]
     assert datetime.fromisoformat(going["starts_at"]) == clock.now
     assert answer["data"]["shortfall"] == 0
+
+
+async def test_an_sla_bought_in_billing_is_the_schools_traded_time_and_follows_its_changes(
+    infra: Infra, ns: Namespace
+) -> None:
+    """Billing's SLA events are scheduling's one record of a school's traded time: one for a
+    school not yet registered waits for it; a change or cancellation follows."""
+    agreement_id = uuid.uuid4()
+    start = days_ahead(3)
+    year = academic_year_of(london_date(start))
+    state: dict[str, Any] = dict(
+        agreement_id=agreement_id,
+        school_urn=SCHOOL,
+        academic_year=year,
+        valid_from=date(year, 9, 1),
+        valid_to=date(year + 1, 8, 31),
+        days=5,
+        minutes=5 * 360,
+    )
+
+    def traded(minutes: int, at: datetime) -> dict[str, Any]:
+        return booking(at, funding_stream="traded", duration_minutes=minutes)
+
+    async with running(definition(), infra, ns, held_release_interval_s=0.2) as (_, client):
+        await publish(infra, ns, [ServiceLevelAgreementBought(**state)], "billing")
+        admin = headers(Role.ADMIN)
+
+        async def held() -> bool:
+            listed = await client.get("/scheduling/held-events", headers=admin)
+            return len(listed.json()) == 1
+
+        await wait_until(held, timeout_s=30, what="the SLA held for its school")
+        await seed(client)  # the school is registered: the SLA is applied
+        allowance = f"/scheduling/schools/{SCHOOL}/allowances/{year}"
+
+        async def traded_minutes(expected: int) -> bool:
+            response = await client.get(allowance, headers=admin)
+            return bool(response.json()["traded_minutes"] == expected)
+
+        await wait_until(lambda: traded_minutes(1800), timeout_s=30, what="the SLA applied")
+        booked = await client.post(
+            "/scheduling/appointments", json=traded(180, start), headers=headers(Role.EP)
+        )
+        assert booked.status_code == 201, booked.text
+        changed = ServiceLevelAgreementChanged(**{**state, "minutes": 180}, reason="days cut")
+        await publish(infra, ns, [changed], "billing")
+        await wait_until(lambda: traded_minutes(180), timeout_s=30, what="the change applied")
+        over = await client.post(
+            "/scheduling/appointments",
+            json=traded(60, start + timedelta(days=1)),
+            headers=headers(Role.EP),
+        )
+        cancelled = ServiceLevelAgreementCancelled(**{**state, "minutes": 0}, reason="cancelled")
+        await publish(infra, ns, [cancelled], "billing")
+        await wait_until(lambda: traded_minutes(0), timeout_s=30, what="the cancellation applied")
+        view = (await client.get(allowance, headers=admin)).json()
+    assert over.status_code == 422 and over.json()["detail"]["field"] == "funding_stream"
+    assert "180 of 180 minutes bought already booked" in over.json()["detail"]["error"]
+    assert view["traded_time"] == [] and view["traded_booked_minutes"] == 180
+    assert await read_topic(infra.kafka_bootstrap, ns.topic("eps.dlq.scheduling.v1")) == []

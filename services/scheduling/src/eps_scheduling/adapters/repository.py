@@ -30,7 +30,7 @@ from eps_scheduling.domain.model import (
 
 _APPOINTMENT_COLUMNS = (
     "appointment_id, ep_id, kind, status, starts_at, ends_at, funding_stream, place, school_urn,"
-    " referral_id, child_id, case_ref, request_id, reason"
+    " referral_id, child_id, case_ref, request_id, reason, advice_id"
 )
 
 
@@ -75,6 +75,7 @@ def _appointment(row: asyncpg.Record) -> Appointment:
         case_ref=row["case_ref"],
         request_id=row["request_id"],
         reason=row["reason"],
+        advice_id=row["advice_id"],
     )
 
 
@@ -241,7 +242,7 @@ class StaffRepository:
     async def add_traded_time(
         self, tenant: str, purchase_id: uuid.UUID, school_urn: str, year: int, minutes: int
     ) -> bool:
-        """Record a purchase once (by its id); False when it was already recorded."""
+        """Record time bought outside billing once (by its id); False when already recorded."""
         status = await self.conn.execute(
             "INSERT INTO traded_purchases (tenant, purchase_id, school_urn, academic_year, minutes)"
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -252,6 +253,44 @@ class StaffRepository:
             minutes,
         )
         return bool(status.endswith(" 1"))
+
+    async def set_agreement(
+        self, tenant: str, agreement_id: uuid.UUID, school_urn: str, year: int, minutes: int
+    ) -> None:
+        """An SLA bought in billing: its traded minutes, always billing's latest."""
+        await self.conn.execute(
+            "INSERT INTO traded_purchases"
+            " (tenant, purchase_id, school_urn, academic_year, minutes, source)"
+            " VALUES ($1, $2, $3, $4, $5, 'billing_sla') ON CONFLICT (tenant, purchase_id)"
+            " DO UPDATE SET school_urn = excluded.school_urn,"
+            " academic_year = excluded.academic_year, minutes = excluded.minutes"
+            " WHERE traded_purchases.source = 'billing_sla'",
+            tenant,
+            agreement_id,
+            school_urn,
+            year,
+            minutes,
+        )
+
+    async def remove_agreement(self, tenant: str, agreement_id: uuid.UUID) -> None:
+        await self.conn.execute(
+            "DELETE FROM traded_purchases WHERE tenant = $1 AND purchase_id = $2"
+            " AND source = 'billing_sla'",
+            tenant,
+            agreement_id,
+        )
+
+    async def traded_time(
+        self, tenant: str, school_urn: str, academic_year: int
+    ) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            "SELECT purchase_id, source, minutes FROM traded_purchases WHERE tenant = $1"
+            " AND school_urn = $2 AND academic_year = $3 ORDER BY source, purchase_id",
+            tenant,
+            school_urn,
+            academic_year,
+        )
+        return [dict(r) for r in rows]
 
     async def allowance(self, tenant: str, school_urn: str, academic_year: int) -> SchoolAllowance:
         row = await self.conn.fetchrow(
@@ -289,8 +328,8 @@ class AppointmentRepository:
             await self.conn.executemany(
                 "INSERT INTO appointments (appointment_id, tenant, ep_id, kind, status, starts_at,"
                 " ends_at, funding_stream, place, school_urn, academic_year, referral_id,"
-                " child_id, case_ref, request_id, reason)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                " child_id, case_ref, request_id, reason, advice_id) VALUES"
+                " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
                 [
                     (
                         a.appointment_id,
@@ -309,6 +348,7 @@ class AppointmentRepository:
                         a.case_ref,
                         a.request_id,
                         a.reason,
+                        a.advice_id,
                     )
                     for a in appointments
                 ],
@@ -391,6 +431,20 @@ class AppointmentRepository:
         )
         assert row is not None
         return int(row["core"]), int(row["traded"])
+
+    async def future_for_advice(
+        self, tenant: str, advice_id: uuid.UUID, after: datetime
+    ) -> list[Appointment]:
+        """Booked appointments for a statutory advice request, from ``after`` (locked)."""
+        rows = await self.conn.fetch(
+            f"SELECT {_APPOINTMENT_COLUMNS} FROM appointments WHERE tenant = $1"
+            " AND advice_id = $2 AND status = 'booked' AND starts_at >= $3"
+            " ORDER BY starts_at FOR UPDATE",
+            tenant,
+            advice_id,
+            after,
+        )
+        return [_appointment(r) for r in rows]
 
     async def future_for_consent(
         self, tenant: str, referral_id: uuid.UUID, child_id: uuid.UUID, after: datetime
@@ -586,7 +640,7 @@ class DeliveryRepository:
 
 
 class ReadModelRepository:
-    """What scheduling keeps of other contexts' events: consent and referrals."""
+    """What scheduling keeps of other contexts' events: consent, referrals, advice requests."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
@@ -646,6 +700,31 @@ class ReadModelRepository:
             referral_id,
         )
         return (row["child_id"], row["school_urn"]) if row else None
+
+    async def record_advice(
+        self, tenant: str, advice_id: uuid.UUID, status: str, at: datetime
+    ) -> None:
+        """An advice request's state; a closed one never reopens (its events may overtake)."""
+        await self.conn.execute(
+            "INSERT INTO advice_requests (tenant, advice_id, status, changed_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, advice_id) DO UPDATE"
+            " SET status = excluded.status, changed_at = excluded.changed_at"
+            " WHERE advice_requests.status = 'open'",
+            tenant,
+            advice_id,
+            status,
+            at,
+        )
+
+    async def advice_status(self, tenant: str, advice_id: uuid.UUID) -> str | None:
+        """The advice request's state (share-locked, as consent is: a withdrawal arriving
+        meanwhile waits for this booking and then cancels it); None when not known yet."""
+        value = await self.conn.fetchval(
+            "SELECT status FROM advice_requests WHERE tenant = $1 AND advice_id = $2 FOR SHARE",
+            tenant,
+            advice_id,
+        )
+        return value if isinstance(value, str) else None
 
 
 class FastTrackRepository:

@@ -55,6 +55,7 @@ class BookAppointment:
     case_ref: str | None = None
     request_id: uuid.UUID | None = None
     window_end: datetime | None = None
+    advice_id: uuid.UUID | None = None  # statutory work: its basis, in place of consent
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,3 +132,28 @@ class ProposePlanningMeetings:
     school_urn: str
     academic_year: int
     now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecordAdviceRequest:
+    """A statutory advice request opened, submitted or withdrawn (statutory's events)."""
+
+    advice_id: uuid.UUID
+    status: str  # open, submitted or withdrawn
+    at: datetime
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordAgreement:
+    """An SLA bought in billing (or changed there): the school's traded time for a year."""
+
+    agreement_id: uuid.UUID
+    school_urn: str
+    academic_year: int
+    minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAgreement:
+    agreement_id: uuid.UUID

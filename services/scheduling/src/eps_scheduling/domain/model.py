@@ -171,6 +171,7 @@ class Appointment:
     child_id: uuid.UUID | None = None
     case_ref: str | None = None
     request_id: uuid.UUID | None = None
+    advice_id: uuid.UUID | None = None  # statutory work: the advice request it serves
     status: AppointmentStatus = AppointmentStatus.BOOKED
     reason: str | None = None
     events: list[Event] = field(default_factory=list)
@@ -206,6 +207,7 @@ class Appointment:
         child_id: uuid.UUID | None = None,
         case_ref: str | None = None,
         request_id: uuid.UUID | None = None,
+        advice_id: uuid.UUID | None = None,
     ) -> Appointment:
         if ends_at <= starts_at:
             raise DomainError("an appointment must end after it starts", field="ends_at")
@@ -222,6 +224,7 @@ class Appointment:
             child_id=child_id,
             case_ref=case_ref,
             request_id=request_id,
+            advice_id=advice_id,
         )
         appointment.events.append(
             AppointmentBooked(
@@ -235,6 +238,7 @@ class Appointment:
                 starts_at=appointment.starts_at,
                 ends_at=appointment.ends_at,
                 funding_stream=appointment.funding_stream,
+                advice_id=appointment.advice_id,
             )
         )
         return appointment

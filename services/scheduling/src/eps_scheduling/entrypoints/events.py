@@ -6,16 +6,29 @@ of routine booking requests or case events can ever sit in front of a critical i
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import timedelta
 
 from eps_chassis.consumer import EventConsumer
-from eps_chassis.errors import DomainError, EventRejected
+from eps_chassis.errors import DomainError, EventRejected, NotFound, NotYetKnown
 from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts import Envelope, topics
+from eps_contracts.billing import (
+    AGREEMENTS,
+    ServiceLevelAgreementBought,
+    ServiceLevelAgreementCancelled,
+    ServiceLevelAgreementChanged,
+)
 from eps_contracts.consent import ConsentStatusChanged
 from eps_contracts.incidents import FAST_TRACK_REQUESTS, FastTrackAllocationRequested
 from eps_contracts.referrals import ReferralReceived
 from eps_contracts.scheduling import BOOKING_REQUESTS, AppointmentBookingRequested
+from eps_contracts.statutory import (
+    ADVICE,
+    AdviceRequestReceived,
+    AdviceSubmitted,
+    AdviceWithdrawn,
+)
 
 from eps_scheduling.domain import commands
 from eps_scheduling.service_layer import handlers
@@ -38,6 +51,19 @@ case_events = EventConsumer(
     topics=[topics.REFERRALS, topics.CONSENT],
     batch_size=100,
     description="Referrals (read model) and consent changes (withdrawal cancels appointments).",
+)
+advice_requests = EventConsumer(
+    name="advice-requests",
+    topics=[ADVICE],
+    batch_size=100,
+    description="Statutory advice requests: the basis of their bookings, which are cancelled"
+    " when the request is withdrawn or the advice submitted.",
+)
+agreements = EventConsumer(
+    name="agreements",
+    topics=[AGREEMENTS],
+    batch_size=100,
+    description="SLAs bought in billing: each school's traded time for a year.",
 )
 
 
@@ -82,6 +108,7 @@ async def on_booking_requested(
             case_ref=data.case_ref,
             request_id=data.request_id,
             window_end=max(data.earliest, data.latest - timedelta(minutes=data.duration_minutes)),
+            advice_id=data.advice_id,
         ),
         uow,
     )
@@ -108,3 +135,69 @@ async def on_consent_status_changed(event: Envelope[ConsentStatusChanged], uow: 
         ),
         uow,
     )
+
+
+@advice_requests.on(AdviceRequestReceived)
+async def on_advice_request_received(
+    event: Envelope[AdviceRequestReceived], uow: UnitOfWork
+) -> None:
+    await handlers.record_advice_request(
+        commands.RecordAdviceRequest(event.data.advice_id, "open", event.time), uow
+    )
+
+
+@advice_requests.on(AdviceSubmitted)
+async def on_advice_submitted(event: Envelope[AdviceSubmitted], uow: UnitOfWork) -> None:
+    await handlers.record_advice_request(
+        commands.RecordAdviceRequest(
+            event.data.advice_id, "submitted", event.time, "the advice has been submitted"
+        ),
+        uow,
+    )
+
+
+@advice_requests.on(AdviceWithdrawn)
+async def on_advice_withdrawn(event: Envelope[AdviceWithdrawn], uow: UnitOfWork) -> None:
+    data = event.data
+    await handlers.record_advice_request(
+        commands.RecordAdviceRequest(data.advice_id, "withdrawn", event.time, data.reason), uow
+    )
+
+
+async def _for_known_school(uow: UnitOfWork, school_urn: str, work: Awaitable[None]) -> None:
+    """An SLA for a school scheduling does not know yet waits for the school, visibly."""
+    try:
+        await work
+    except NotFound as exc:
+        if exc.field != "school_urn":
+            raise EventRejected.because(exc) from exc
+        awaiting = handlers.school_awaited(uow.tenant, school_urn)
+        raise NotYetKnown(str(exc), awaiting=awaiting, field="school_urn") from exc
+    except DomainError as exc:
+        raise EventRejected.because(exc) from exc
+
+
+@agreements.on(ServiceLevelAgreementBought)
+async def on_sla_bought(event: Envelope[ServiceLevelAgreementBought], uow: UnitOfWork) -> None:
+    await _record_agreement(event.data, uow)
+
+
+@agreements.on(ServiceLevelAgreementChanged)
+async def on_sla_changed(event: Envelope[ServiceLevelAgreementChanged], uow: UnitOfWork) -> None:
+    await _record_agreement(event.data, uow)
+
+
+async def _record_agreement(
+    data: ServiceLevelAgreementBought | ServiceLevelAgreementChanged, uow: UnitOfWork
+) -> None:
+    cmd = commands.RecordAgreement(
+        data.agreement_id, data.school_urn, data.academic_year, data.minutes
+    )
+    await _for_known_school(uow, data.school_urn, handlers.record_agreement(cmd, uow))
+
+
+@agreements.on(ServiceLevelAgreementCancelled)
+async def on_sla_cancelled(
+    event: Envelope[ServiceLevelAgreementCancelled], uow: UnitOfWork
+) -> None:
+    await handlers.cancel_agreement(commands.CancelAgreement(event.data.agreement_id), uow)

@@ -124,6 +124,11 @@ class BookingBody(Body):
     referral_id: uuid.UUID | None = None
     child_id: uuid.UUID | None = None
     case_ref: str | None = Field(None, min_length=1, max_length=100)
+    advice_id: uuid.UUID | None = Field(
+        None,
+        description="The statutory advice request this work serves: its basis, in place of"
+        " casework consent (funding must be statutory).",
+    )
 
 
 class ReasonBody(Body):
@@ -274,10 +279,41 @@ async def add_traded_time(
     principal: Principal = ADMINS,
     runtime: ServiceRuntime = Depends(get_runtime),
 ) -> dict[str, bool]:
+    """Traded time bought outside billing (e.g. hours agreed directly). An SLA bought in billing
+    is never entered here: it arrives from billing's events, with billing's minutes."""
     cmd = commands.AddTradedTime(body.purchase_id, school_urn, body.academic_year, body.minutes)
     async with runtime.uow(MessageContext.of(principal)) as uow:
         added = await handlers.add_traded_time(cmd, uow)
     return {"added": added}
+
+
+@router.get("/schools/{school_urn}/allowances/{academic_year}")
+async def school_allowance(
+    school_urn: Annotated[str, Path(pattern=r"^[0-9]{6,7}$")],
+    academic_year: Annotated[int, Path(ge=2000, le=2100)],
+    principal: Principal = SCHOOL_READERS,
+    runtime: ServiceRuntime = Depends(get_runtime),
+) -> dict[str, Any]:
+    """A school's core and traded time for a year, what is booked against it, and where the
+    traded time comes from (an SLA bought in billing, or time bought outside it)."""
+    if principal.is_school_staff and principal.school_urn != school_urn:
+        raise Forbidden("school staff may see only their own school's time")
+    async with runtime.uow(MessageContext.of(principal)) as uow:
+        staff = StaffRepository(uow.conn)
+        allowance = await staff.allowance(principal.tenant, school_urn, academic_year)
+        used_core, used_traded = await AppointmentRepository(uow.conn).used_minutes(
+            principal.tenant, school_urn, academic_year
+        )
+        purchases = await staff.traded_time(principal.tenant, school_urn, academic_year)
+    return {
+        "school_urn": school_urn,
+        "academic_year": academic_year,
+        "core_minutes": allowance.core_minutes,
+        "core_booked_minutes": used_core,
+        "traded_minutes": allowance.traded_minutes,
+        "traded_booked_minutes": used_traded,
+        "traded_time": [{**p, "purchase_id": str(p["purchase_id"])} for p in purchases],
+    }
 
 
 @router.post("/schools/{school_urn}/planning-meetings", status_code=201)
@@ -324,6 +360,7 @@ async def book_appointment(
         referral_id=body.referral_id,
         child_id=body.child_id,
         case_ref=body.case_ref,
+        advice_id=body.advice_id,
     )
     async with runtime.uow(MessageContext.of(principal)) as uow:
         appointment = await handlers.book_appointment(cmd, uow)

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
-from eps_chassis.errors import Conflict, DomainError, NotFound
+from eps_chassis.errors import Conflict, DomainError, NotFound, NotYetKnown, reference
 from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts.scheduling import (
     AllocatedEp,
@@ -57,6 +57,26 @@ DIARY_MARGIN = timedelta(days=8)  # a whole ISO week either side, for capacity a
 RESPONSE_WINDOW_MARGIN = timedelta(days=1)  # wider than any travel buffer (at most 4 hours)
 
 
+def school_awaited(tenant: str, school_urn: str) -> str:
+    """What news naming a school scheduling does not know yet waits for."""
+    return reference("school", tenant, school_urn)
+
+
+def advice_awaited(tenant: str, advice_id: uuid.UUID) -> str:
+    """What a statutory booking request for an advice request not known yet waits for."""
+    return reference("advice", tenant, advice_id)
+
+
+class UnknownAdvice(DomainError):
+    """A statutory booking names an advice request scheduling has not heard of (yet)."""
+
+    def __init__(self, advice_id: uuid.UUID) -> None:
+        super().__init__(
+            f"no statutory advice request {advice_id} is known to scheduling", field="advice_id"
+        )
+        self.advice_id = advice_id
+
+
 def _publish_all(uow: UnitOfWork, *sources: Appointment | Delivery) -> None:
     for source in sources:
         for event in source.events:
@@ -93,6 +113,7 @@ async def register_school(
         eps = {ep.ep_id: ep for ep in await staff.lock_eps(uow.tenant, [previous, cmd.named_ep_id])}
     school = School(cmd.school_urn, GeoPoint(cmd.latitude, cmd.longitude), cmd.named_ep_id)
     await staff.save_school(uow.tenant, school, cmd.effective_from)
+    await uow.release(school_awaited(uow.tenant, cmd.school_urn))
     if previous == cmd.named_ep_id:
         return []
     uow.publish(
@@ -159,6 +180,7 @@ async def set_core_allocation(cmd: commands.SetCoreAllocation, uow: UnitOfWork) 
 
 
 async def add_traded_time(cmd: commands.AddTradedTime, uow: UnitOfWork) -> bool:
+    """Traded time bought outside billing (an SLA bought in billing arrives by its events)."""
     staff = StaffRepository(uow.conn)
     await _school(staff, uow.tenant, cmd.school_urn)
     if cmd.minutes <= 0:
@@ -168,7 +190,39 @@ async def add_traded_time(cmd: commands.AddTradedTime, uow: UnitOfWork) -> bool:
     )
 
 
+async def record_agreement(cmd: commands.RecordAgreement, uow: UnitOfWork) -> None:
+    """An SLA bought or changed in billing is the school's traded time: one record of it."""
+    staff = StaffRepository(uow.conn)
+    await _school(staff, uow.tenant, cmd.school_urn)
+    await staff.set_agreement(
+        uow.tenant, cmd.agreement_id, cmd.school_urn, cmd.academic_year, cmd.minutes
+    )
+
+
+async def cancel_agreement(cmd: commands.CancelAgreement, uow: UnitOfWork) -> None:
+    await StaffRepository(uow.conn).remove_agreement(uow.tenant, cmd.agreement_id)
+
+
 # --- booking ------------------------------------------------------------------------------
+
+
+async def _check_basis(
+    uow: UnitOfWork, cmd: commands.BookAppointment, child_id: uuid.UUID | None
+) -> None:
+    """The lawful basis of work for a child: statutory work serves an open advice request
+    (the LA's request under the SEND Regulations); other work needs valid consent."""
+    if cmd.advice_id is None:
+        await _check_consent(uow, cmd.referral_id, child_id)
+        return
+    if cmd.funding_stream is not FundingStream.STATUTORY:
+        raise DomainError("work for an advice request is statutory", field="funding_stream")
+    status = await ReadModelRepository(uow.conn).advice_status(uow.tenant, cmd.advice_id)
+    if status is None:
+        raise UnknownAdvice(cmd.advice_id)
+    if status != "open":
+        raise DomainError(
+            f"the advice request is {status}: nothing more is booked for it", field="advice_id"
+        )
 
 
 async def _check_consent(
@@ -232,7 +286,7 @@ async def book_appointment(cmd: commands.BookAppointment, uow: UnitOfWork) -> Ap
         if known is not None:
             child_id = child_id or known[0]
             school_urn = school_urn or known[1]
-    await _check_consent(uow, cmd.referral_id, child_id)
+    await _check_basis(uow, cmd, child_id)
     school = await _school(staff, uow.tenant, school_urn) if school_urn else None
     candidates = await _candidate_eps(staff, uow.tenant, cmd, school)
     eps = {ep.ep_id: ep for ep in await staff.lock_eps(uow.tenant, candidates)}
@@ -279,6 +333,7 @@ async def book_appointment(cmd: commands.BookAppointment, uow: UnitOfWork) -> Ap
         child_id=child_id,
         case_ref=cmd.case_ref,
         request_id=cmd.request_id,
+        advice_id=cmd.advice_id,
     )
     await appointments.add(uow.tenant, appointment)
     _publish_all(uow, appointment)
@@ -286,9 +341,14 @@ async def book_appointment(cmd: commands.BookAppointment, uow: UnitOfWork) -> Ap
 
 
 async def answer_booking_request(cmd: commands.BookAppointment, uow: UnitOfWork) -> None:
-    """Another service's request: booked, or told why not (a business outcome, not an error)."""
+    """Another service's request: booked, or told why not (a business outcome, not an error).
+    A request for an advice request not known yet waits for it (statutory's event may come
+    after its booking request: they travel on different topics)."""
     try:
         await book_appointment(cmd, uow)
+    except UnknownAdvice as exc:
+        awaiting = advice_awaited(uow.tenant, exc.advice_id)
+        raise NotYetKnown(str(exc), awaiting=awaiting, field=exc.field) from exc
     except DomainError as exc:
         assert cmd.request_id is not None and cmd.case_ref is not None
         detail = f"{exc.field}: {exc}" if exc.field else str(exc)
@@ -404,6 +464,25 @@ async def record_consent_status(cmd: commands.RecordConsentStatus, uow: UnitOfWo
     for appointment in cancelled:
         appointment.cancel(
             reason[:500], cancelled_at=cmd.changed_at, cancelled_by=CancellationParty.SERVICE
+        )
+        await repo.update(uow.tenant, appointment)
+        _publish_all(uow, appointment)
+    return len(cancelled)
+
+
+async def record_advice_request(cmd: commands.RecordAdviceRequest, uow: UnitOfWork) -> int:
+    """Keep the advice read model; an advice request submitted or withdrawn cancels its future
+    appointments (returns how many), an opened one releases the bookings waiting for it."""
+    await ReadModelRepository(uow.conn).record_advice(uow.tenant, cmd.advice_id, cmd.status, cmd.at)
+    if cmd.status == "open":
+        await uow.release(advice_awaited(uow.tenant, cmd.advice_id))
+        return 0
+    repo = AppointmentRepository(uow.conn)
+    cancelled = await repo.future_for_advice(uow.tenant, cmd.advice_id, cmd.at)
+    reason = f"statutory advice request {cmd.status}" + (f": {cmd.reason}" if cmd.reason else "")
+    for appointment in cancelled:
+        appointment.cancel(
+            reason[:500], cancelled_at=cmd.at, cancelled_by=CancellationParty.SERVICE
         )
         await repo.update(uow.tenant, appointment)
         _publish_all(uow, appointment)
