@@ -43,6 +43,7 @@ from eps_contracts.billing import INVOICES
 from eps_contracts.scheduling import (
     APPOINTMENTS,
     DELIVERED_TIME,
+    SCHOOLS,
     CancellationParty,
     DeliveredTimeRecorded,
     FundingStream,
@@ -77,6 +78,25 @@ async def drained(infra: Infra, ns: Namespace) -> bool:
     return await consumer_lag(infra.kafka_bootstrap, group, ns.topic(DELIVERED_TIME.name)) == 0
 
 
+async def register_schools(
+    infra: Infra, ns: Namespace, *schools: str, tenant: str = events.TENANT
+) -> None:
+    """Scheduling registers the schools (a named EP each): billing prices their SLAs."""
+    envelopes = [events.school_registered(school, tenant=tenant) for school in schools]
+    await publish_raw(
+        infra.kafka_bootstrap,
+        ns.topic(SCHOOLS.name),
+        [events.raw(e) for e in envelopes],
+        keys=[e.subject.encode() for e in envelopes],
+    )
+    await wait_until(lambda: schools_drained(infra, ns), timeout_s=30, what="schools registered")
+
+
+async def schools_drained(infra: Infra, ns: Namespace) -> bool:
+    group = ns.group("billing", "schools")
+    return await consumer_lag(infra.kafka_bootstrap, group, ns.topic(SCHOOLS.name)) == 0
+
+
 async def documents(infra: Infra, ns: Namespace) -> list[tuple[Any, ...]]:
     schema = ns.schema("billing")
     rows = await query(
@@ -91,6 +111,19 @@ async def documents(infra: Infra, ns: Namespace) -> list[tuple[Any, ...]]:
 
 def london(y: int, m: int, d: int) -> datetime:
     return datetime(y, m, d, 9, tzinfo=LONDON)
+
+
+async def next_years_tariff(client: Any, headers: dict[str, str]) -> None:
+    """The authority carries its 2025/26 tariff forward to 2026/27 and confirms it."""
+    [current] = (await client.get("/billing/tariffs", headers=headers)).json()
+    carried = await client.post(
+        f"/billing/tariffs/{current['tariff_id']}/carry-forward", headers=headers
+    )
+    assert carried.status_code == 201, carried.text
+    confirmed = await client.post(
+        f"/billing/tariffs/{carried.json()['tariff_id']}/confirm", headers=headers
+    )
+    assert confirmed.status_code == 200, confirmed.text
 
 
 def scenario() -> tuple[list[Any], list[Any], uuid.UUID]:
@@ -211,6 +244,7 @@ async def test_finance_and_school_business_managers_see_what_their_role_allows(
     senco = {"Authorization": f"Bearer {token(Role.SENCO, school_urn=SCHOOL)}"}
     clock = FakeClock(london(2025, 11, 1))
     async with running(definition(finalise_interval_s=0.1), infra, ns, clock=clock) as (_, client):
+        await register_schools(infra, ns, SCHOOL)
         body = {"school_urn": SCHOOL, "academic_year": 2025, "days": 4}
         refused = await client.post("/billing/agreements", json=body, headers=finance)
         assert refused.status_code == 422
@@ -338,8 +372,10 @@ async def test_sla_draw_down_under_shuffled_events_equals_pricing_everything_afr
         _,
         client,
     ):
+        await register_schools(infra, ns, SCHOOL)
         body = {"school_urn": SCHOOL, "academic_year": 2025, "days": days}
-        assert (await client.post("/billing/agreements", json=body, headers=finance)).is_success
+        bought = await client.post("/billing/agreements", json=body, headers=finance)
+        assert bought.status_code == 201, bought.text
         for part in range(4):  # several polls, so both the append and re-price paths run
             await publish(infra, ns, shuffled[part * 30 : (part + 1) * 30])
             await wait_until(lambda: drained(infra, ns), timeout_s=30, what="slice consumed")
@@ -386,30 +422,45 @@ async def test_sla_draw_down_under_shuffled_events_equals_pricing_everything_afr
     assert 0 < drawn[sla.agreement_id] <= days * 360
 
 
-async def test_an_event_that_cannot_be_priced_is_dead_lettered_and_the_rest_priced(
+async def test_time_that_cannot_be_priced_is_held_not_dead_lettered_and_the_rest_priced(
     infra: Infra, ns: Namespace
 ) -> None:
+    """The dead-letter topic is for invalid events only: time with no tariff is kept, held
+    unpriced with the reason (see test_billing_unpriced.py for its pricing once one arrives)."""
     unpriced = events.recorded(SCHOOL, 60, date(2025, 10, 6), tenant="knowsley")  # no tariff
     too_early = events.recorded(SCHOOL, 60, date(2024, 10, 6))  # before the 2025/26 tariff
     good = [events.recorded(SCHOOL, 60, date(2025, 10, 6 + i)) for i in range(3)]
+    invalid = b'{"type": "eps.scheduling.delivered-time-recorded.v1", "data": {}}'
     schema = ns.schema("billing")
-    async with running(definition(), infra, ns, clock=FakeClock(london(2025, 10, 20))):
+    finance = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
+    knowsley = {"Authorization": f"Bearer {token(Role.FINANCE, tenant='knowsley')}"}
+    clock = FakeClock(london(2025, 10, 20))
+    async with running(definition(), infra, ns, clock=clock) as (_, client):
         await publish(infra, ns, [good[0], unpriced, good[1], too_early, good[2]])
+        await publish_raw(infra.kafka_bootstrap, ns.topic(DELIVERED_TIME.name), [invalid])
         await wait_until(lambda: drained(infra, ns), timeout_s=30, what="events consumed")
         dlq = ns.topic("eps.dlq.billing.v1")
 
-        async def two_dead_letters() -> bool:
-            return len(await read_topic(infra.kafka_bootstrap, dlq)) == 2
+        async def one_dead_letter() -> bool:
+            return len(await read_topic(infra.kafka_bootstrap, dlq)) == 1
 
-        await wait_until(two_dead_letters, timeout_s=15, what="two dead letters")
-    dead = await read_topic(infra.kafka_bootstrap, dlq)
-    assert {r.value for r in dead} == {events.raw(unpriced), events.raw(too_early)}
-    reasons = sorted(dict(r.headers)["dlq-reason"].decode() for r in dead)
-    assert reasons == [
-        "rejected: knowsley has no tariff in force on 2025-10-06",
-        "rejected: leicester-city has no tariff in force on 2024-10-06",
+        await wait_until(one_dead_letter, timeout_s=15, what="the invalid event dead-lettered")
+        held = (await client.get("/billing/unpriced", headers=finance)).json()
+        held_elsewhere = (await client.get("/billing/unpriced", headers=knowsley)).json()
+    [dead] = await read_topic(infra.kafka_bootstrap, dlq)
+    assert dead.value == invalid
+    assert [(i["id"], i["dated"], i["reason"]) for i in held["items"]] == [
+        (
+            str(too_early.data.delivery_id),
+            "2024-10-06",
+            "leicester-city has no confirmed tariff in force on 2024-10-06",
+        )
     ]
-    assert await scalar(infra, f"SELECT count(*) FROM {schema}.deliveries") == 3
+    assert [(i["id"], i["reason"]) for i in held_elsewhere["items"]] == [
+        (str(unpriced.data.delivery_id), "knowsley has no confirmed tariff in force on 2025-10-06")
+    ]
+    assert await scalar(infra, f"SELECT count(*) FROM {schema}.deliveries") == 5
+    assert await scalar(infra, f"SELECT count(*) FROM {schema}.priced_deliveries") == 3
     assert await scalar(infra, f"SELECT sum(pence) FROM {schema}.ledger_lines") == 3 * 15000
 
 
@@ -418,16 +469,11 @@ async def test_unused_sla_time_carries_over_only_where_the_tariff_says_so(
 ) -> None:
     finance = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
     notts = {"Authorization": f"Bearer {token(Role.FINANCE, tenant='nottingham-city')}"}
-    schema = ns.schema("billing")
     async with running(definition(), infra, ns, clock=FakeClock(london(2026, 8, 1))) as (_, client):
-        # the next year's tariffs are data: a row each, no release
-        for tenant in ("leicester-city", "nottingham-city"):
-            await query(
-                infra,
-                f"INSERT INTO {schema}.tariffs SELECT tenant, '2026-09-01', '2027-08-31', rules"
-                f" FROM {schema}.tariffs WHERE tenant = $1 AND effective_from = '2025-09-01'",
-                tenant,
-            )
+        # the next year's tariffs are data: each authority carries its year forward and confirms
+        for headers, tenant in ((finance, "leicester-city"), (notts, "nottingham-city")):
+            await next_years_tariff(client, headers)
+            await register_schools(infra, ns, SCHOOL, tenant=tenant)
         for headers, days in ((finance, 5), (notts, 3)):
             for year in (2025, 2026):
                 body = {"school_urn": SCHOOL, "academic_year": year, "days": days}
@@ -466,11 +512,8 @@ async def test_old_year_time_recorded_late_takes_back_the_minutes_carried_into_t
         _,
         client,
     ):
-        await query(
-            infra,
-            f"INSERT INTO {schema}.tariffs SELECT tenant, '2026-09-01', '2027-08-31', rules"
-            f" FROM {schema}.tariffs WHERE tenant = 'leicester-city'",
-        )
+        await next_years_tariff(client, finance)
+        await register_schools(infra, ns, first, second)
         for school in (first, second):
             for year in (2025, 2026):
                 body = {"school_urn": school, "academic_year": year, "days": 5}

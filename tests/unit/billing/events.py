@@ -1,5 +1,5 @@
-"""Delivered-time and cancellation events as scheduling publishes them, for billing's tests and
-benchmark."""
+"""Delivered-time, cancellation and school events as scheduling publishes them, for billing's
+tests and benchmark."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from eps_contracts.scheduling import (
     DeliveredTimeRecorded,
     DeliveredTimeVoided,
     FundingStream,
+    NamedEpAssigned,
 )
 
 from tests.support.clock import suite_now
@@ -123,4 +124,16 @@ def cancelled_by_an_old_producer(appointment_id: uuid.UUID) -> Envelope[Appointm
         AppointmentCancelled(appointment_id=appointment_id, reason="consent withdrawn"),
         None,
         TENANT,
+    )
+
+
+def school_registered(
+    school_urn: str, *, at: datetime | None = None, tenant: str = TENANT
+) -> Envelope[NamedEpAssigned]:
+    """Scheduling gives every school it registers a named EP: billing learns the school."""
+    when = at or suite_now()
+    return _wrap(
+        NamedEpAssigned(school_urn=school_urn, ep_id="ep-1", effective_from=when.date()),
+        when,
+        tenant,
     )

@@ -14,8 +14,9 @@ from datetime import date, datetime
 from typing import Any
 
 import asyncpg
-from eps_contracts.scheduling import FundingStream
+from eps_contracts.scheduling import CancellationParty, FundingStream
 
+from eps_billing.domain.agreements import AgreementStatus, Hold, HoldKind
 from eps_billing.domain.cancellation import CancellationCharge
 from eps_billing.domain.commands import (
     ChargeCancellation,
@@ -25,7 +26,7 @@ from eps_billing.domain.commands import (
 )
 from eps_billing.domain.invoicing import DocumentKind, DocumentLine, OpenLine
 from eps_billing.domain.pricing import Agreement, Change, Delivery, Priced
-from eps_billing.domain.tariff import BillingPeriod, Tariff
+from eps_billing.domain.tariff import BillingPeriod, Tariff, TariffStatus
 
 DrawKey = tuple[datetime, uuid.UUID]
 
@@ -48,6 +49,39 @@ class DrawState:
 
 
 @dataclass(frozen=True, slots=True)
+class AgreementRecord:
+    """An SLA as kept, whatever its status (``AgreementRow`` is a priced one, for pricing)."""
+
+    agreement_id: uuid.UUID
+    school_urn: str
+    valid_from: date
+    valid_to: date
+    days: int
+    status: AgreementStatus
+    minutes: int
+    carried_minutes: int
+    drawn_minutes: int
+    day_minutes: int | None
+    day_pence: int | None
+    hold: Hold | None
+    held_since: datetime | None
+    bought_by: str | None
+    bought_at: datetime | None
+    priced_at: datetime | None
+    cancelled_by: str | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    announced_status: AgreementStatus | None
+    announced_days: int | None
+    announced_minutes: int | None
+    pending_reasons: tuple[str, ...]
+
+    @property
+    def academic_year(self) -> int:
+        return self.valid_from.year
+
+
+@dataclass(frozen=True, slots=True)
 class NewLine:
     school_urn: str
     delivery_id: uuid.UUID
@@ -59,25 +93,200 @@ class NewLine:
     description: str
 
 
+async def lock_pricing(conn: asyncpg.Connection, tenant: str, *, exclusive: bool) -> None:
+    """One authority's pricing lock, until the transaction ends.
+
+    Pricing delivered time and cancellations holds it shared, before reading the tariffs and
+    SLAs it prices against; whatever changes those (a tariff written or confirmed, an SLA
+    bought, changed or cancelled, a school registered) holds it exclusive. So a delivery is
+    never held for want of a tariff committed while it was being priced, unseen by the tariff's
+    own pass over what was held. Those changes are rare; consumers wait only briefly.
+    """
+    sql = "SELECT pg_advisory_xact_lock(hashtext($1))"
+    if not exclusive:
+        sql = "SELECT pg_advisory_xact_lock_shared(hashtext($1))"
+    await conn.execute(sql, f"billing-pricing:{tenant}")
+
+
+@dataclass(frozen=True, slots=True)
+class TariffRecord:
+    """A tariff as kept: its rules and dates, whether in force, and who did what when."""
+
+    tariff_id: uuid.UUID
+    tariff: Tariff
+    status: TariffStatus
+    revision: int
+    created_by: str
+    created_at: datetime
+    confirmed_by: str | None
+    confirmed_at: datetime | None
+    carried_forward_from: uuid.UUID | None
+
+
 class TariffRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
     async def for_tenant(self, tenant: str) -> list[Tariff]:
+        """The confirmed tariffs, the only ones that price anything."""
+        return [r.tariff for r in await self.records(tenant) if r.status is TariffStatus.CONFIRMED]
+
+    async def records(self, tenant: str, *, lock: bool = False) -> list[TariffRecord]:
         rows = await self.conn.fetch(
-            "SELECT effective_from, effective_to, rules FROM tariffs WHERE tenant = $1"
-            " ORDER BY effective_from",
+            "SELECT * FROM tariffs WHERE tenant = $1 ORDER BY effective_from"
+            + (" FOR UPDATE" if lock else ""),
             tenant,
         )
-        return [
+        return [self._record(r) for r in rows]
+
+    async def get(self, tenant: str, tariff_id: uuid.UUID) -> TariffRecord | None:
+        row = await self.conn.fetchrow(
+            "SELECT * FROM tariffs WHERE tenant = $1 AND tariff_id = $2", tenant, tariff_id
+        )
+        return self._record(row) if row else None
+
+    @staticmethod
+    def _record(r: asyncpg.Record) -> TariffRecord:
+        return TariffRecord(
+            r["tariff_id"],
             Tariff.from_rules(
-                tenant, r["effective_from"], r["effective_to"], json.loads(r["rules"])
-            )
-            for r in rows
-        ]
+                r["tenant"], r["effective_from"], r["effective_to"], json.loads(r["rules"])
+            ),
+            TariffStatus(r["status"]),
+            r["revision"],
+            r["created_by"],
+            r["created_at"],
+            r["confirmed_by"],
+            r["confirmed_at"],
+            r["carried_forward_from"],
+        )
+
+    async def add(
+        self,
+        tariff_id: uuid.UUID,
+        tariff: Tariff,
+        status: TariffStatus,
+        actor: str,
+        at: datetime,
+        carried_forward_from: uuid.UUID | None = None,
+    ) -> None:
+        confirmed = status is TariffStatus.CONFIRMED
+        await self.conn.execute(
+            "INSERT INTO tariffs (tenant, effective_from, effective_to, rules, tariff_id, status,"
+            " created_by, created_at, confirmed_by, confirmed_at, carried_forward_from)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            tariff.tenant,
+            tariff.effective_from,
+            tariff.effective_to,
+            json.dumps(tariff.rules()),
+            tariff_id,
+            str(status),
+            actor,
+            at,
+            actor if confirmed else None,
+            at if confirmed else None,
+            carried_forward_from,
+        )
+        action = "carried-forward" if carried_forward_from else "created"
+        await self._history(tariff_id, tariff.tenant, action, actor, at)
+
+    async def replace(self, tariff_id: uuid.UUID, tariff: Tariff, actor: str, at: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE tariffs SET effective_from = $3, effective_to = $4, rules = $5,"
+            " revision = revision + 1 WHERE tenant = $1 AND tariff_id = $2",
+            tariff.tenant,
+            tariff_id,
+            tariff.effective_from,
+            tariff.effective_to,
+            json.dumps(tariff.rules()),
+        )
+        await self._history(tariff_id, tariff.tenant, "replaced", actor, at)
+
+    async def confirm(self, tenant: str, tariff_id: uuid.UUID, actor: str, at: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE tariffs SET status = 'confirmed', confirmed_by = $3, confirmed_at = $4"
+            " WHERE tenant = $1 AND tariff_id = $2",
+            tenant,
+            tariff_id,
+            actor,
+            at,
+        )
+        await self._history(tariff_id, tenant, "confirmed", actor, at)
+
+    async def _history(
+        self, tariff_id: uuid.UUID, tenant: str, action: str, actor: str, at: datetime
+    ) -> None:
+        await self.conn.execute(
+            "INSERT INTO tariff_history (tenant, tariff_id, action, revision, status,"
+            " effective_from, effective_to, rules, actor, at)"
+            " SELECT tenant, tariff_id, $3, revision, status, effective_from, effective_to,"
+            " rules, $4, $5 FROM tariffs WHERE tenant = $1 AND tariff_id = $2",
+            tenant,
+            tariff_id,
+            action,
+            actor,
+            at,
+        )
+
+    async def history(self, tenant: str, tariff_id: uuid.UUID) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            "SELECT action, revision, status, effective_from, effective_to, rules, actor, at"
+            " FROM tariff_history WHERE tenant = $1 AND tariff_id = $2 ORDER BY history_id",
+            tenant,
+            tariff_id,
+        )
+        return [{**dict(r), "rules": json.loads(r["rules"])} for r in rows]
+
+    async def priced_with(self, tenant: str, first: date, last: date) -> dict[str, int]:
+        """What a tariff has priced between two dates: time with ledger lines or drawn from
+        an SLA, deliveries whose stream needed it, SLAs it priced, cancellations it judged."""
+        row = await self.conn.fetchrow(
+            "SELECT"
+            " (SELECT count(*) FROM (SELECT delivery_id FROM ledger_lines WHERE tenant = $1"
+            "   AND delivered_on BETWEEN $2 AND $3"
+            "   UNION SELECT d.delivery_id FROM deliveries d JOIN priced_deliveries p"
+            "   USING (tenant, delivery_id) WHERE d.tenant = $1 AND d.held_reason IS NULL"
+            "   AND d.funding_stream IN ('traded', 'critical_incident')"
+            "   AND d.delivered_on BETWEEN $2 AND $3) AS priced) AS deliveries,"
+            " (SELECT count(*) FROM agreements WHERE tenant = $1 AND status = 'priced'"
+            "   AND valid_from BETWEEN $2 AND $3) AS agreements,"
+            " (SELECT count(*) FROM cancellations WHERE tenant = $1 AND held_reason IS NULL"
+            "   AND funding_stream = 'traded' AND cancelled_by IS DISTINCT FROM 'service'"
+            "   AND (starts_at AT TIME ZONE 'Europe/London')::date BETWEEN $2 AND $3)"
+            "   AS cancellations",
+            tenant,
+            first,
+            last,
+        )
+        assert row is not None
+        return {k: int(v) for k, v in dict(row).items()}
 
     async def tenants(self) -> list[str]:
         return [r["tenant"] for r in await self.conn.fetch("SELECT DISTINCT tenant FROM tariffs")]
+
+
+class SchoolRepository:
+    """The schools billing has heard of (from scheduling)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, tenant: str, school_urn: str, known_since: datetime) -> bool:
+        """True when the school is new to billing."""
+        inserted = await self.conn.fetchval(
+            "INSERT INTO schools (tenant, school_urn, known_since) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING RETURNING true",
+            tenant,
+            school_urn,
+            known_since,
+        )
+        return bool(inserted)
+
+    async def known(self, tenant: str, school_urn: str) -> bool:
+        found = await self.conn.fetchval(
+            "SELECT true FROM schools WHERE tenant = $1 AND school_urn = $2", tenant, school_urn
+        )
+        return bool(found)
 
 
 class DeliveryRepository:
@@ -168,6 +377,58 @@ class DeliveryRepository:
             found[row["ord"] - 1].append(delivery)
         return found
 
+    async def held_between(self, tenant: str, first: date, last: date) -> list[Delivery]:
+        """Deliveries held for want of a tariff, dated between two days (every school)."""
+        rows = await self.conn.fetch(
+            "SELECT * FROM deliveries WHERE tenant = $1 AND held_reason IS NOT NULL"
+            " AND delivered_on BETWEEN $2 AND $3",
+            tenant,
+            first,
+            last,
+        )
+        return await self._with_changes(tenant, rows)
+
+    async def count_held(self, tenant: str, first: date, last: date) -> int:
+        return int(
+            await self.conn.fetchval(
+                "SELECT count(*) FROM deliveries WHERE tenant = $1 AND held_reason IS NOT NULL"
+                " AND delivered_on BETWEEN $2 AND $3",
+                tenant,
+                first,
+                last,
+            )
+        )
+
+    async def between(self, tenant: str, first: date, last: date) -> list[Delivery]:
+        """Every delivery dated between two days (every school)."""
+        rows = await self.conn.fetch(
+            "SELECT * FROM deliveries WHERE tenant = $1 AND delivered_on BETWEEN $2 AND $3",
+            tenant,
+            first,
+            last,
+        )
+        return await self._with_changes(tenant, rows)
+
+    async def set_held(
+        self, tenant: str, reasons: dict[uuid.UUID, str | None], at: datetime
+    ) -> None:
+        """Hold deliveries (a reason) or release them (None); only rows that change are
+        written, and a delivery held again keeps the time it was first held."""
+        if not reasons:
+            return
+        await self.conn.execute(
+            "UPDATE deliveries d SET held_reason = u.reason,"
+            " held_since = CASE WHEN u.reason IS NULL THEN NULL"
+            " ELSE coalesce(d.held_since, $4) END"
+            " FROM unnest($2::uuid[], $3::text[]) AS u(id, reason)"
+            " WHERE d.tenant = $1 AND d.delivery_id = u.id"
+            " AND d.held_reason IS DISTINCT FROM u.reason",
+            tenant,
+            list(reasons),
+            list(reasons.values()),
+            at,
+        )
+
     async def changes_of(
         self, tenant: str, ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, list[Change]]:
@@ -236,6 +497,80 @@ class CancellationRepository:
         )
         return bool(inserted)
 
+    async def add_held(self, cmd: ChargeCancellation, reason: str, at: datetime) -> bool:
+        """Record a cancellation that cannot be judged yet (no tariff for its date); False if
+        the appointment's cancellation was recorded before."""
+        inserted = await self.conn.fetchval(
+            "INSERT INTO cancellations (tenant, appointment_id, event_id, school_urn,"
+            " funding_stream, starts_at, ends_at, cancelled_at, cancelled_by, held_reason,"
+            " held_since) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
+            " ON CONFLICT (tenant, appointment_id) DO NOTHING RETURNING true",
+            cmd.tenant,
+            cmd.appointment_id,
+            cmd.event_id,
+            cmd.school_urn,
+            str(cmd.funding_stream),
+            cmd.starts_at,
+            cmd.ends_at,
+            cmd.cancelled_at,
+            str(cmd.cancelled_by) if cmd.cancelled_by else None,
+            reason,
+            at,
+        )
+        return bool(inserted)
+
+    async def held_between(self, tenant: str, first: date, last: date) -> list[ChargeCancellation]:
+        """Cancellations waiting to be judged whose appointment's London date is in the days,
+        as the commands that first brought them (locked until the transaction ends)."""
+        rows = await self.conn.fetch(
+            "SELECT * FROM cancellations WHERE tenant = $1 AND held_reason IS NOT NULL"
+            " AND (starts_at AT TIME ZONE 'Europe/London')::date BETWEEN $2 AND $3"
+            " ORDER BY cancelled_at, appointment_id FOR UPDATE",
+            tenant,
+            first,
+            last,
+        )
+        return [
+            ChargeCancellation(
+                event_id=r["event_id"],
+                tenant=tenant,
+                appointment_id=r["appointment_id"],
+                school_urn=r["school_urn"],
+                funding_stream=FundingStream(r["funding_stream"]),
+                starts_at=r["starts_at"],
+                ends_at=r["ends_at"],
+                cancelled_at=r["cancelled_at"],
+                cancelled_by=CancellationParty(r["cancelled_by"]) if r["cancelled_by"] else None,
+            )
+            for r in rows
+        ]
+
+    async def judge(
+        self,
+        tenant: str,
+        appointment_id: uuid.UUID,
+        charge: CancellationCharge,
+        charge_id: uuid.UUID | None,
+    ) -> None:
+        """The judgement of a cancellation that waited for its tariff."""
+        await self.conn.execute(
+            "UPDATE cancellations SET charged_minutes = $3, charge_id = $4, decision = $5,"
+            " held_reason = NULL, held_since = NULL WHERE tenant = $1 AND appointment_id = $2",
+            tenant,
+            appointment_id,
+            charge.minutes,
+            charge_id,
+            charge.reason,
+        )
+
+    async def held_reason(self, tenant: str, appointment_id: uuid.UUID) -> str | None:
+        value = await self.conn.fetchval(
+            "SELECT held_reason FROM cancellations WHERE tenant = $1 AND appointment_id = $2",
+            tenant,
+            appointment_id,
+        )
+        return str(value) if value is not None else None
+
     async def charge_of(
         self, tenant: str, appointment_id: uuid.UUID
     ) -> tuple[uuid.UUID, str] | None:
@@ -255,13 +590,271 @@ class AgreementRepository:
         self.conn = conn
 
     async def for_schools(self, tenant: str, schools: Sequence[str]) -> list[AgreementRow]:
+        """The schools' priced SLAs, the only ones time is drawn from."""
         rows = await self.conn.fetch(
             "SELECT * FROM agreements WHERE tenant = $1 AND school_urn = ANY($2::text[])"
+            " AND status = 'priced'"
             " ORDER BY school_urn, valid_from FOR UPDATE",  # one lock order: no deadlock
             tenant,
             list(schools),
         )
         return [self._row(r) for r in rows]
+
+    _RECORD = "SELECT * FROM agreements WHERE tenant = $1"
+
+    async def get(self, tenant: str, agreement_id: uuid.UUID) -> AgreementRecord | None:
+        row = await self.conn.fetchrow(
+            self._RECORD + " AND agreement_id = $2 FOR UPDATE", tenant, agreement_id
+        )
+        return self._record(row) if row else None
+
+    async def current(
+        self, tenant: str, school_urn: str, valid_from: date
+    ) -> AgreementRecord | None:
+        """The school's SLA for the year that is not cancelled (priced or waiting), if any."""
+        row = await self.conn.fetchrow(
+            self._RECORD + " AND school_urn = $2 AND valid_from = $3 AND status <> 'cancelled'",
+            tenant,
+            school_urn,
+            valid_from,
+        )
+        return self._record(row) if row else None
+
+    async def cancelled_count(self, tenant: str, school_urn: str, valid_from: date) -> int:
+        return int(
+            await self.conn.fetchval(
+                "SELECT count(*) FROM agreements WHERE tenant = $1 AND school_urn = $2"
+                " AND valid_from = $3 AND status = 'cancelled'",
+                tenant,
+                school_urn,
+                valid_from,
+            )
+        )
+
+    async def held(
+        self,
+        tenant: str,
+        *,
+        school_urn: str | None = None,
+        starting: tuple[date, date] | None = None,
+    ) -> list[AgreementRecord]:
+        """Unpriced SLAs of a school, or starting between two days (locked)."""
+        rows = await self.conn.fetch(
+            self._RECORD + " AND status = 'unpriced'"
+            " AND ($2::text IS NULL OR school_urn = $2)"
+            " AND ($3::date IS NULL OR valid_from BETWEEN $3 AND $4)"
+            " ORDER BY school_urn, valid_from FOR UPDATE",
+            tenant,
+            school_urn,
+            starting[0] if starting else None,
+            starting[1] if starting else None,
+        )
+        return [self._record(r) for r in rows]
+
+    async def priced_starting(self, tenant: str, first: date, last: date) -> list[AgreementRecord]:
+        """Priced SLAs starting between two days, every school (locked)."""
+        rows = await self.conn.fetch(
+            self._RECORD + " AND status = 'priced' AND valid_from BETWEEN $2 AND $3"
+            " ORDER BY school_urn, valid_from FOR UPDATE",
+            tenant,
+            first,
+            last,
+        )
+        return [self._record(r) for r in rows]
+
+    async def schools_near(self, tenant: str, first: date, last: date) -> list[str]:
+        """Schools with a priced SLA within a year of the days (whose carry-over may move)."""
+        rows = await self.conn.fetch(
+            "SELECT DISTINCT school_urn FROM agreements WHERE tenant = $1 AND status = 'priced'"
+            " AND valid_to >= $2::date - 366 AND valid_from <= $3::date + 366",
+            tenant,
+            first,
+            last,
+        )
+        return sorted(r["school_urn"] for r in rows)
+
+    @staticmethod
+    def _record(r: asyncpg.Record) -> AgreementRecord:
+        hold = (
+            Hold(HoldKind(r["held_kind"]), r["held_reason"]) if r["held_kind"] is not None else None
+        )
+        announced = r["announced_status"]
+        return AgreementRecord(
+            r["agreement_id"],
+            r["school_urn"],
+            r["valid_from"],
+            r["valid_to"],
+            r["days"],
+            AgreementStatus(r["status"]),
+            r["minutes"],
+            r["carried_minutes"],
+            r["drawn_minutes"],
+            r["day_minutes"],
+            r["day_pence"],
+            hold,
+            r["held_since"],
+            r["bought_by"],
+            r["bought_at"],
+            r["priced_at"],
+            r["cancelled_by"],
+            r["cancelled_at"],
+            r["cancel_reason"],
+            AgreementStatus(announced) if announced is not None else None,
+            r["announced_days"],
+            r["announced_minutes"],
+            tuple(r["pending_reasons"]),
+        )
+
+    async def add_unpriced(
+        self,
+        tenant: str,
+        agreement: Agreement,
+        days: int,
+        hold: Hold | None,
+        bought_by: str,
+        at: datetime,
+    ) -> bool:
+        """Record a purchase, not yet priced (``price`` puts it in force); False when the
+        school already has an SLA for the year that is not cancelled."""
+        inserted = await self.conn.fetchval(
+            "INSERT INTO agreements (agreement_id, tenant, school_urn, valid_from, valid_to,"
+            " days, minutes, status, held_kind, held_reason, held_since, bought_by, bought_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, 0, 'unpriced', $7, $8, $9, $10, $11)"
+            " ON CONFLICT (tenant, school_urn, valid_from) WHERE status <> 'cancelled'"
+            " DO NOTHING RETURNING true",
+            agreement.agreement_id,
+            tenant,
+            agreement.school_urn,
+            agreement.valid_from,
+            agreement.valid_to,
+            days,
+            str(hold.kind) if hold else None,
+            hold.reason if hold else None,
+            at if hold else None,
+            bought_by,
+            at,
+        )
+        return bool(inserted)
+
+    async def hold(self, tenant: str, agreement_id: uuid.UUID, hold: Hold, at: datetime) -> None:
+        """Still unpriced, perhaps for another reason now; held since it was first held."""
+        await self.conn.execute(
+            "UPDATE agreements SET held_kind = $3, held_reason = $4,"
+            " held_since = coalesce(held_since, $5) WHERE tenant = $1 AND agreement_id = $2",
+            tenant,
+            agreement_id,
+            str(hold.kind),
+            hold.reason,
+            at,
+        )
+
+    async def price(
+        self,
+        tenant: str,
+        agreement_id: uuid.UUID,
+        day_minutes: int,
+        day_pence: int,
+        minutes: int,
+        at: datetime,
+    ) -> None:
+        """In force: the tariff's day, nothing carried or drawn yet (pricing brings both)."""
+        await self.conn.execute(
+            "UPDATE agreements SET status = 'priced', day_minutes = $3, day_pence = $4,"
+            " minutes = $5, carried_minutes = 0, drawn_minutes = 0, priced_at = $6,"
+            " held_kind = NULL, held_reason = NULL, held_since = NULL,"
+            " last_recorded_at = NULL, last_delivery_id = NULL,"
+            " exhausted_recorded_at = NULL, exhausted_delivery_id = NULL"
+            " WHERE tenant = $1 AND agreement_id = $2",
+            tenant,
+            agreement_id,
+            day_minutes,
+            day_pence,
+            minutes,
+            at,
+        )
+
+    async def set_days(self, tenant: str, agreement_id: uuid.UUID, days: int) -> None:
+        """New days for an SLA not priced yet (it gives no minutes until it is)."""
+        await self.conn.execute(
+            "UPDATE agreements SET days = $3 WHERE tenant = $1 AND agreement_id = $2",
+            tenant,
+            agreement_id,
+            days,
+        )
+
+    async def set_terms(
+        self,
+        tenant: str,
+        agreement_id: uuid.UUID,
+        *,
+        days: int,
+        day_minutes: int,
+        day_pence: int,
+        minutes: int,
+        reason: str,
+    ) -> None:
+        """New days or a new day (a tariff replaced) for a priced SLA: the minutes held change,
+        so the draw-down keys no longer hold; the reason waits to be announced."""
+        await self.conn.execute(
+            "UPDATE agreements SET days = $3, day_minutes = $4, day_pence = $5, minutes = $6,"
+            " last_recorded_at = NULL, last_delivery_id = NULL, exhausted_recorded_at = NULL,"
+            " exhausted_delivery_id = NULL, pending_reasons = array_append(pending_reasons, $7)"
+            " WHERE tenant = $1 AND agreement_id = $2",
+            tenant,
+            agreement_id,
+            days,
+            day_minutes,
+            day_pence,
+            minutes,
+            reason,
+        )
+
+    async def cancel(
+        self, tenant: str, agreement_id: uuid.UUID, reason: str, actor: str, at: datetime
+    ) -> None:
+        """Nothing to book or draw any more; the days and day price stay, for the record."""
+        await self.conn.execute(
+            "UPDATE agreements SET status = 'cancelled', minutes = 0, carried_minutes = 0,"
+            " drawn_minutes = 0, last_recorded_at = NULL, last_delivery_id = NULL,"
+            " exhausted_recorded_at = NULL, exhausted_delivery_id = NULL,"
+            " held_kind = NULL, held_reason = NULL, held_since = NULL,"
+            " cancelled_by = $3, cancelled_at = $4, cancel_reason = $5"
+            " WHERE tenant = $1 AND agreement_id = $2",
+            tenant,
+            agreement_id,
+            actor,
+            at,
+            reason,
+        )
+
+    _UNANNOUNCED = (
+        " status <> 'unpriced' AND (announced_status IS DISTINCT FROM status"
+        " OR announced_days IS DISTINCT FROM days OR announced_minutes IS DISTINCT FROM minutes)"
+    )
+
+    async def unannounced(self, tenant: str) -> list[AgreementRecord]:
+        """SLAs whose state differs from what the other services were last told (locked)."""
+        rows = await self.conn.fetch(
+            self._RECORD + " AND" + self._UNANNOUNCED + " ORDER BY school_urn, valid_from"
+            " FOR UPDATE",
+            tenant,
+        )
+        return [self._record(r) for r in rows]
+
+    async def unannounced_tenants(self) -> list[str]:
+        rows = await self.conn.fetch(
+            "SELECT DISTINCT tenant FROM agreements WHERE" + self._UNANNOUNCED
+        )
+        return sorted(r["tenant"] for r in rows)
+
+    async def mark_announced(self, tenant: str, ids: Sequence[uuid.UUID]) -> None:
+        await self.conn.execute(
+            "UPDATE agreements SET announced_status = status, announced_days = days,"
+            " announced_minutes = minutes, pending_reasons = '{}'"
+            " WHERE tenant = $1 AND agreement_id = ANY($2::uuid[])",
+            tenant,
+            list(ids),
+        )
 
     @staticmethod
     def _row(r: asyncpg.Record) -> AgreementRow:
@@ -277,17 +870,20 @@ class AgreementRepository:
         )
 
     async def set_carried(
-        self, tenant: str, agreement_id: uuid.UUID, minutes: int, carried: int
+        self, tenant: str, agreement_id: uuid.UUID, minutes: int, carried: int, reason: str
     ) -> None:
-        """A new carry-over: the minutes held change, so the draw-down keys no longer hold."""
+        """A new carry-over: the minutes held change, so the draw-down keys no longer hold;
+        the reason waits to be announced."""
         await self.conn.execute(
             "UPDATE agreements SET minutes = $3, carried_minutes = $4, last_recorded_at = NULL,"
-            " last_delivery_id = NULL, exhausted_recorded_at = NULL, exhausted_delivery_id = NULL"
+            " last_delivery_id = NULL, exhausted_recorded_at = NULL, exhausted_delivery_id = NULL,"
+            " pending_reasons = array_append(pending_reasons, $5)"
             " WHERE tenant = $1 AND agreement_id = $2",
             tenant,
             agreement_id,
             minutes,
             carried,
+            reason,
         )
 
     async def set_drawn(self, tenant: str, updates: Sequence[DrawState]) -> None:
@@ -309,38 +905,12 @@ class AgreementRepository:
             ],
         )
 
-    async def hold_new_deliveries(self) -> None:
-        """Wait for transactions pricing deliveries and hold new ones until this one commits.
-
-        A delivery priced concurrently with a new SLA would otherwise see no SLA while the
-        SLA's re-pricing does not see it. SLA purchases are rare; consumers only wait briefly.
-        """
-        await self.conn.execute("LOCK TABLE deliveries IN SHARE MODE")
-
-    async def add(
-        self, tenant: str, agreement: Agreement, days: int, day_pence: int, carried: int
-    ) -> bool:
-        inserted = await self.conn.fetchval(
-            "INSERT INTO agreements (agreement_id, tenant, school_urn, valid_from, valid_to,"
-            " days, day_pence, minutes, carried_minutes) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"
-            " ON CONFLICT (tenant, school_urn, valid_from) DO NOTHING RETURNING true",
-            agreement.agreement_id,
-            tenant,
-            agreement.school_urn,
-            agreement.valid_from,
-            agreement.valid_to,
-            days,
-            day_pence,
-            agreement.minutes,
-            carried,
-        )
-        return bool(inserted)
-
     async def views(self, tenant: str, school_urn: str) -> list[dict[str, Any]]:
         rows = await self.conn.fetch(
-            "SELECT agreement_id, valid_from, valid_to, days, day_pence, minutes,"
-            " carried_minutes, drawn_minutes FROM agreements"
-            " WHERE tenant = $1 AND school_urn = $2 ORDER BY valid_from",
+            "SELECT agreement_id, valid_from, valid_to, status, days, day_pence, minutes,"
+            " carried_minutes, drawn_minutes, held_kind AS reason_kind, held_reason AS reason"
+            " FROM agreements WHERE tenant = $1 AND school_urn = $2"
+            " ORDER BY valid_from, created_at",
             tenant,
             school_urn,
         )
@@ -598,3 +1168,46 @@ class DocumentRepository:
             school_urn,
         )
         return [dict(r) for r in rows]
+
+
+class UnpricedRepository:
+    """What cannot be priced yet, with why: for finance, and for the metric."""
+
+    def __init__(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
+        self.conn = conn
+
+    async def items(self, tenant: str, school_urn: str | None = None) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            "SELECT 'delivery' AS item, delivery_id AS id, school_urn, delivered_on AS dated,"
+            " minutes, NULL::int AS days, funding_stream, 'no_tariff' AS reason_kind,"
+            " held_reason AS reason, held_since AS since"
+            " FROM deliveries WHERE tenant = $1 AND held_reason IS NOT NULL"
+            " AND ($2::text IS NULL OR school_urn = $2)"
+            " UNION ALL SELECT 'late_cancellation', appointment_id, school_urn,"
+            " (starts_at AT TIME ZONE 'Europe/London')::date,"
+            " (extract(epoch FROM ends_at - starts_at) / 60)::int, NULL, funding_stream,"
+            " 'no_tariff', held_reason, held_since"
+            " FROM cancellations WHERE tenant = $1 AND held_reason IS NOT NULL"
+            " AND ($2::text IS NULL OR school_urn = $2)"
+            " UNION ALL SELECT 'agreement', agreement_id, school_urn, valid_from, NULL, days,"
+            " NULL, held_kind, held_reason, held_since"
+            " FROM agreements WHERE tenant = $1 AND status = 'unpriced'"
+            " AND ($2::text IS NULL OR school_urn = $2)"
+            " ORDER BY since, dated, id",
+            tenant,
+            school_urn,
+        )
+        return [dict(r) for r in rows]
+
+    async def summary(self) -> list[asyncpg.Record]:
+        """(item, reason kind, count, oldest held_since) over every authority."""
+        return list(
+            await self.conn.fetch(
+                "SELECT 'delivery' AS item, 'no_tariff' AS reason_kind, count(*) AS n,"
+                " min(held_since) AS oldest FROM deliveries WHERE held_reason IS NOT NULL"
+                " UNION ALL SELECT 'late_cancellation', 'no_tariff', count(*), min(held_since)"
+                " FROM cancellations WHERE held_reason IS NOT NULL"
+                " UNION ALL SELECT 'agreement', held_kind, count(*), min(held_since)"
+                " FROM agreements WHERE status = 'unpriced' GROUP BY held_kind"
+            )
+        )

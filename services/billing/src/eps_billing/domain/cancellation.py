@@ -73,6 +73,15 @@ class CancellationCharge:
         return self.minutes > 0
 
 
+def needs_tariff(cancelled: CancelledAppointment) -> bool:
+    """Whether judging the cancellation asks the tariff (``cancellation_charge`` does only for
+    traded time the service did not call off): without one it waits, unjudged."""
+    return (
+        cancelled.funding_stream is FundingStream.TRADED
+        and cancelled.cancelled_by is not CancellationParty.SERVICE
+    )
+
+
 def notice_deadline(starts_at: datetime, days: int) -> datetime:
     """The last moment to cancel free: the same London wall-clock time ``days`` calendar days
     before the start (in UTC)."""

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from eps_contracts.scheduling import CancellationParty, FundingStream
+
+from eps_billing.domain.tariff import TariffStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,55 @@ class BuyServiceLevelAgreement:
     school_urn: str
     academic_year: int  # the year the academic year starts in: 2025 for 2025/26
     days: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeAgreementDays:
+    agreement_id: uuid.UUID
+    days: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAgreement:
+    agreement_id: uuid.UUID
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSchool:
+    """Scheduling registered a school (its named EP was assigned): billing now knows it."""
+
+    school_urn: str
+    known_since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTariff:
+    effective_from: date
+    effective_to: date
+    rules: Mapping[str, Any]  # as ``Tariff.rules()`` gives them
+    status: TariffStatus = TariffStatus.CONFIRMED
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceTariff:
+    tariff_id: uuid.UUID
+    effective_from: date
+    effective_to: date
+    rules: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmTariff:
+    tariff_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class CarryTariffForward:
+    """Copy a year's tariff to the next year (dates moved on a year) as a draft to confirm."""
+
+    tariff_id: uuid.UUID
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,6 +128,16 @@ def hours(minutes: int) -> str:
 TariffLookup = Callable[[date], Tariff]
 
 
+def needs_tariff(delivery: Delivery) -> bool:
+    """Whether pricing the delivery as it stands asks the tariff: core and statutory time and
+    voided deliveries are free under any tariff, so they are priced even where none is in force;
+    traded and critical-incident time wait for one (held as unpriced, never guessed)."""
+    return not delivery.voided and delivery.funding_stream in (
+        FundingStream.TRADED,
+        FundingStream.CRITICAL_INCIDENT,
+    )
+
+
 def chargeable_minutes(delivery: Delivery, tariff: Tariff) -> int:
     """Minutes the school pays for (from its SLA or at spot prices)."""
     if delivery.voided:
@@ -157,6 +167,9 @@ def price_deliveries(
     drawn = dict(already_drawn or {})
     priced: list[Priced] = []
     for delivery in sorted(deliveries, key=lambda d: d.draw_order):
+        if not needs_tariff(delivery):
+            priced.append(Priced.free(delivery.delivery_id))
+            continue
         minutes = chargeable_minutes(delivery, tariff_for(delivery.delivered_on))
         if minutes == 0:
             priced.append(Priced.free(delivery.delivery_id))

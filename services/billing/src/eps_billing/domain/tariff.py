@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import functools
 from calendar import monthrange
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from eps_chassis.errors import DomainError
+from eps_chassis.errors import Conflict, DomainError
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -55,6 +56,11 @@ def round_minutes(minutes: int, increment: int, mode: Rounding) -> int:
     if (mode is Rounding.UP and part) or (mode is Rounding.NEAREST and 2 * part >= increment):
         whole += 1
     return max(whole, 1) * increment
+
+
+class TariffStatus(StrEnum):
+    DRAFT = "draft"  # prices nothing until confirmed (a year carried forward, say)
+    CONFIRMED = "confirmed"  # in force: prices everything on its dates
 
 
 class CriticalIncidentRule(StrEnum):
@@ -138,18 +144,77 @@ class Tariff:
         return tariff
 
     def check(self) -> None:
-        if not self.spot_units or any(u.minutes <= 0 or u.pence < 0 for u in self.spot_units):
-            raise DomainError("a tariff needs spot units of positive length", field="spot_units")
+        """The rules hang together; a refusal names the field at fault (as the HTTP body has it)."""
+        if not self.spot_units:
+            raise DomainError("a tariff needs at least one spot unit", field="spot_units")
+        if any(u.minutes <= 0 or u.pence < 0 for u in self.spot_units):
+            raise DomainError(
+                "spot units need a positive length and a price of at least 0 pence",
+                field="spot_units",
+            )
+        names = [u.name for u in self.spot_units]
+        if len(set(names)) != len(names) or not all(n.strip() for n in names):
+            raise DomainError("spot units need distinct, non-empty names", field="spot_units")
+        if self.sla_day_minutes <= 0 or self.sla_day_pence < 0:
+            raise DomainError(
+                "an SLA day needs a positive length and a price of at least 0 pence",
+                field="sla.day_minutes" if self.sla_day_minutes <= 0 else "sla.day_pence",
+            )
         if not 0 < self.sla_min_days <= self.sla_max_days:
-            raise DomainError("SLA limits need 0 < min_days <= max_days", field="sla")
+            raise DomainError(
+                "SLA limits need 0 < min_days <= max_days",
+                field="sla.min_days" if self.sla_min_days <= 0 else "sla.max_days",
+            )
         if self.billing_period_months not in (1, 2, 3, 4, 6, 12):
-            raise DomainError("billing period must divide a year into whole months")
+            raise DomainError(
+                "billing period must divide a year into whole months (1, 2, 3, 4, 6 or 12)",
+                field="billing_period_months",
+            )
         if self.spot_rounding_minutes <= 0:
-            raise DomainError("spot time is rounded to a positive number of minutes")
+            raise DomainError(
+                "spot time is rounded to a positive number of minutes",
+                field="spot_rounding.increment_minutes",
+            )
         if not 1 <= self.billing_year_starts_month <= 12:
-            raise DomainError("billing year must start in a month from 1 to 12")
+            raise DomainError(
+                "billing year must start in a month from 1 to 12",
+                field="billing_year_starts_month",
+            )
+        if self.cancellation_full_charge_days < 0:
+            raise DomainError(
+                "notice is a number of days, at least 0", field="cancellation_full_charge_days"
+            )
+        if self.grace_days < 0:
+            raise DomainError("grace is a number of days, at least 0", field="grace_days")
         if self.effective_to < self.effective_from:
             raise DomainError("tariff ends before it starts", field="effective_to")
+
+    def rules(self) -> dict[str, Any]:
+        """The rules as the ``tariffs`` table and the HTTP API hold them, every field given."""
+        return {
+            "spot_units": [
+                {"name": u.name, "minutes": u.minutes, "pence": u.pence} for u in self.spot_units
+            ],
+            "spot_rounding": {
+                "increment_minutes": self.spot_rounding_minutes,
+                "mode": str(self.spot_rounding),
+            },
+            "sla": {
+                "day_minutes": self.sla_day_minutes,
+                "day_pence": self.sla_day_pence,
+                "min_days": self.sla_min_days,
+                "max_days": self.sla_max_days,
+                "carry_over": self.sla_carry_over,
+            },
+            "critical_incident": str(self.critical_incident),
+            "cancellation_full_charge_days": self.cancellation_full_charge_days,
+            "billing_period_months": self.billing_period_months,
+            "billing_year_starts_month": self.billing_year_starts_month,
+            "grace_days": self.grace_days,
+        }
+
+    def overlaps(self, first: date, last: date) -> bool:
+        return self.effective_from <= last and first <= self.effective_to
 
     def covers(self, day: date) -> bool:
         return self.effective_from <= day <= self.effective_to
@@ -202,6 +267,50 @@ def _cover(minutes: int, units: tuple[SpotUnit, ...]) -> SpotCover:
         (unit.name, n) for unit, n in sorted(zip(units, counts, strict=True), reverse=True) if n
     )
     return SpotCover(length, pence, chosen)
+
+
+# --- tariffs beside each other ----------------------------------------------------------
+
+
+def check_no_overlap(candidate: Tariff, others: Iterable[Tariff]) -> None:
+    """One tariff per day and authority: a candidate that overlaps another (draft or confirmed)
+    is refused, naming the date that runs into it."""
+    for other in sorted(others, key=lambda t: t.effective_from):
+        if not other.overlaps(candidate.effective_from, candidate.effective_to):
+            continue
+        starts_inside = other.covers(candidate.effective_from)
+        raise Conflict(
+            f"{candidate.tenant} already has a tariff from {other.effective_from} to"
+            f" {other.effective_to}; tariffs of one authority may not overlap",
+            field="effective_from" if starts_inside else "effective_to",
+        )
+
+
+def a_year_on(day: date, *, end: bool = False) -> date:
+    """The same date a year later. 29 February becomes 28 February for the last day of a span
+    and 1 March for the first, so that spans moved on stay whole and never overlap."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # 29 February
+        return date(day.year + 1, 2, 28) if end else date(day.year + 1, 3, 1)
+
+
+def carried_forward(tariff: Tariff) -> tuple[date, date]:
+    """The dates of a tariff carried forward to the next year: each moved on a year."""
+    return a_year_on(tariff.effective_from), a_year_on(tariff.effective_to, end=True)
+
+
+def uncovered(before: Tariff, after: Tariff) -> list[tuple[str, date, date]]:
+    """Dates ``before`` covered that ``after`` no longer does, with the field that gives them
+    up: (field, first day, last day)."""
+    gaps = []
+    if before.effective_from < after.effective_from:
+        last = min(before.effective_to, after.effective_from - timedelta(days=1))
+        gaps.append(("effective_from", before.effective_from, last))
+    if before.effective_to > after.effective_to:
+        first = max(before.effective_from, after.effective_to + timedelta(days=1))
+        gaps.append(("effective_to", first, before.effective_to))
+    return gaps
 
 
 # --- billing periods and their close -------------------------------------------------------

@@ -1,23 +1,28 @@
 """Kafka entrypoints: delivered-time events into commands, a polled batch at a time; cancelled
-appointments into cancellation charges, one event at a time."""
+appointments into cancellation charges, and schools scheduling registers, one event at a time.
+
+Nothing is dead-lettered for want of billing's own data: time with no tariff to price it is
+held unpriced (see ``handlers``). The dead-letter topic is for events that are not valid.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from eps_chassis.consumer import BatchEventRejected, BatchUnitOfWork, EventConsumer
-from eps_chassis.errors import DomainError, EventRejected
+from eps_chassis.consumer import BatchUnitOfWork, EventConsumer
 from eps_chassis.logging import get_logger
 from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts import Envelope
 from eps_contracts.scheduling import (
     APPOINTMENTS,
     DELIVERED_TIME,
+    SCHOOLS,
     AppointmentCancelled,
     DeliveredTimeCorrected,
     DeliveredTimeRecorded,
     DeliveredTimeVoided,
+    NamedEpAssigned,
 )
 
 from eps_billing.domain.commands import (
@@ -25,6 +30,7 @@ from eps_billing.domain.commands import (
     CorrectDeliveredTime,
     DeliveredTimeCommand,
     RecordDeliveredTime,
+    RecordSchool,
     VoidDeliveredTime,
 )
 from eps_billing.service_layer import handlers
@@ -75,9 +81,15 @@ def command_for(envelope: Envelope[Any]) -> DeliveredTimeCommand:
 
 @delivered_time.on_batch(DeliveredTimeRecorded, DeliveredTimeCorrected, DeliveredTimeVoided)
 async def on_delivered_time(envelopes: Sequence[Envelope[Any]], uow: BatchUnitOfWork) -> None:
-    refusal = await handlers.price_delivered_time([command_for(e) for e in envelopes], uow.conn)
-    if refusal is not None:
-        raise BatchEventRejected(refusal.event_id, refusal.reason)
+    by_tenant: dict[str, list[Envelope[Any]]] = {}
+    for envelope in envelopes:
+        by_tenant.setdefault(envelope.tenant, []).append(envelope)
+    for tenant in sorted(by_tenant):  # one lock order across authorities
+        group = by_tenant[tenant]
+        # what pricing announces carries the authority of the events that caused it
+        await handlers.price_delivered_time(
+            [command_for(e) for e in group], uow.caused_by(group[0])
+        )
 
 
 appointments = EventConsumer(
@@ -125,10 +137,15 @@ async def on_appointment_cancelled(
             event_id=str(envelope.id),
         )
         return
-    try:
-        outcome = await handlers.charge_cancellation(cmd, uow.conn)
-    except DomainError as exc:
-        raise EventRejected.because(exc) from exc
+    outcome = await handlers.charge_cancellation(cmd, uow)
+    if outcome.charge is None:
+        log.info(
+            "cancellation held unjudged",
+            appointment_id=str(cmd.appointment_id),
+            reason=outcome.held,
+            first=outcome.first,
+        )
+        return
     log.info(
         "cancellation judged",
         appointment_id=str(cmd.appointment_id),
@@ -136,3 +153,21 @@ async def on_appointment_cancelled(
         decision=outcome.charge.reason,
         first=outcome.first,
     )
+
+
+schools = EventConsumer(
+    name="schools",
+    topics=[SCHOOLS],
+    batch_size=100,
+    description="Schools scheduling registers (each gets a named EP): SLAs bought for a school"
+    " billing had not heard of are priced.",
+)
+
+
+@schools.on(NamedEpAssigned)
+async def on_named_ep_assigned(envelope: Envelope[NamedEpAssigned], uow: UnitOfWork) -> None:
+    priced = await handlers.record_school(
+        RecordSchool(school_urn=envelope.data.school_urn, known_since=envelope.time), uow
+    )
+    if priced:
+        log.info("SLAs priced for a school now known", school_urn=envelope.data.school_urn)

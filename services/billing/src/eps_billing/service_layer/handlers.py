@@ -1,4 +1,17 @@
-"""Service-layer handlers: load, call the domain, save, publish, in the caller's transaction."""
+"""Service-layer handlers: load, call the domain, save, publish, in the caller's transaction.
+
+Nothing that can be priced is lost for want of data. Delivered time (traded or critical
+incident) on a day with no confirmed tariff is stored and **held** as unpriced with the reason,
+and so is a traded cancellation whose notice no tariff can judge yet, and an SLA for a year with
+no confirmed tariff or for a school billing has not heard of. Each is priced as soon as the
+missing data arrives (``price_what_waited``: a tariff created, confirmed or replaced;
+``record_school``: scheduling registers the school), in its own billing period and draw order,
+with the usual ledger lines (a period already closed gets them on its next document).
+
+Every change of what a school may book under its SLA (bought, days changed, carry-over moved,
+cancelled) is announced on ``eps.billing.agreements.v1`` in the transaction that made it
+(``announce_agreements``).
+"""
 
 from __future__ import annotations
 
@@ -12,9 +25,17 @@ from typing import Any
 import asyncpg
 from eps_chassis.errors import Conflict, DomainError, NotFound
 from eps_chassis.unit_of_work import UnitOfWork
-from eps_contracts.billing import CreditNoteIssued, InvoiceIssued
+from eps_contracts.base import Event
+from eps_contracts.billing import (
+    CreditNoteIssued,
+    InvoiceIssued,
+    ServiceLevelAgreementBought,
+    ServiceLevelAgreementCancelled,
+    ServiceLevelAgreementChanged,
+)
 
 from eps_billing.adapters.repository import (
+    AgreementRecord,
     AgreementRepository,
     AgreementRow,
     CancellationRepository,
@@ -23,8 +44,22 @@ from eps_billing.adapters.repository import (
     DrawState,
     NewLine,
     PriceRepository,
+    SchoolRepository,
     TariffRepository,
+    lock_pricing,
 )
+from eps_billing.domain.agreements import (
+    AgreementStatus,
+    Announcement,
+    academic_year,
+    agreement_hold,
+    announcement,
+    check_days_change,
+    no_tariff,
+    sla_minutes,
+    year_label,
+)
+from eps_billing.domain.agreements import agreement_id as new_agreement_id
 from eps_billing.domain.cancellation import (
     CancellationCharge,
     CancelledAppointment,
@@ -32,12 +67,16 @@ from eps_billing.domain.cancellation import (
     charge_delivery,
     waiver,
 )
+from eps_billing.domain.cancellation import needs_tariff as judging_needs_tariff
 from eps_billing.domain.commands import (
     BuyServiceLevelAgreement,
+    CancelAgreement,
+    ChangeAgreementDays,
     ChargeCancellation,
     CorrectDeliveredTime,
     DeliveredTimeCommand,
     RecordDeliveredTime,
+    RecordSchool,
     VoidDeliveredTime,
     WaiveCancellationCharge,
 )
@@ -55,11 +94,11 @@ from eps_billing.domain.pricing import (
     Priced,
     carried_over,
     follows,
+    hours,
+    needs_tariff,
     price_deliveries,
 )
 from eps_billing.domain.tariff import BillingPeriod, Tariff, closes_at, london_date
-
-AGREEMENT_NAMESPACE = uuid.UUID("0b6f8e0c-7d0c-4d52-8f0e-2f9c6a1d3b57")
 
 
 class Tariffs:
@@ -87,44 +126,37 @@ class Tariffs:
         started = [t for t in self.tariffs if t.effective_from <= day]
         return started[-1] if started else (self.tariffs[0] if self.tariffs else None)
 
+    def hold_of(self, delivery: Delivery) -> str | None:
+        """Why the delivery cannot be priced now (None: it can)."""
+        if needs_tariff(delivery) and self.find(delivery.delivered_on) is None:
+            return no_tariff(self.tenant, delivery.delivered_on).reason
+        return None
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    event_id: uuid.UUID
-    reason: str
+
+async def load_tariffs(conn: asyncpg.Connection, tenant: str) -> Tariffs:
+    """The authority's confirmed tariffs (a draft prices nothing)."""
+    return Tariffs(tenant, await TariffRepository(conn).for_tenant(tenant))
 
 
 # --- pricing delivered time -----------------------------------------------------------------
 
 
-async def price_delivered_time(
-    cmds: Sequence[DeliveredTimeCommand], conn: asyncpg.Connection
-) -> Refusal | None:
-    """Store a batch of delivered-time facts and re-price every delivery they touch.
-
-    Returns the first event that cannot be priced (no tariff for its local authority and date)
-    without changing anything, so that the caller can dead-letter it and run the batch again.
-    """
-    by_tenant: dict[str, list[DeliveredTimeCommand]] = {}
-    for cmd in cmds:
-        by_tenant.setdefault(cmd.tenant, []).append(cmd)
-    loaded = {t: Tariffs(t, await TariffRepository(conn).for_tenant(t)) for t in by_tenant}
-    for tenant, group in by_tenant.items():
-        for cmd in group:
-            if (
-                isinstance(cmd, RecordDeliveredTime)
-                and loaded[tenant].find(cmd.delivered_on) is None
-            ):
-                return Refusal(
-                    cmd.event_id, f"{tenant} has no tariff in force on {cmd.delivered_on}"
-                )
-    for tenant, group in by_tenant.items():
-        await _price_tenant_batch(conn, loaded[tenant], group)
-    return None
+async def price_delivered_time(cmds: Sequence[DeliveredTimeCommand], uow: UnitOfWork) -> None:
+    """Store delivered-time facts of the unit of work's authority and re-price every delivery
+    they touch. Time that needs a tariff where none is confirmed is stored and held unpriced
+    (never refused): a tariff confirmed later prices it in its place."""
+    assert all(cmd.tenant == uow.tenant for cmd in cmds), "one authority per unit of work"
+    await lock_pricing(uow.conn, uow.tenant, exclusive=False)
+    tariffs = await load_tariffs(uow.conn, uow.tenant)
+    await _price_tenant_batch(uow.conn, tariffs, cmds, uow.clock())
+    await announce_agreements(uow)  # time drawn from one year moves what it carries over
 
 
 async def _price_tenant_batch(
-    conn: asyncpg.Connection, tariffs: Tariffs, cmds: Sequence[DeliveredTimeCommand]
+    conn: asyncpg.Connection,
+    tariffs: Tariffs,
+    cmds: Sequence[DeliveredTimeCommand],
+    now: datetime,
 ) -> None:
     tenant = tariffs.tenant
     deliveries = DeliveryRepository(conn)
@@ -154,7 +186,7 @@ async def _price_tenant_batch(
     agreements = await AgreementRepository(conn).for_schools(
         tenant, list({d.school_urn for d in touched})
     )
-    await reprice(conn, tariffs, touched, agreements, new_ids)
+    await reprice(conn, tariffs, touched, agreements, new_ids, now=now)
 
 
 async def reprice(
@@ -164,9 +196,14 @@ async def reprice(
     agreements: Sequence[AgreementRow],
     new_ids: AbstractSet[uuid.UUID] = frozenset(),
     *,
+    now: datetime,
     carry: bool = True,
 ) -> None:
     """Re-price deliveries and everything their SLA draw-down affects; record the differences.
+
+    A delivery that needs a tariff where none is confirmed is held: it draws nothing and keeps
+    whatever price it had (a free one: time is never priced on a day that later loses its
+    tariff, see ``tariffs.replace_tariff``); once priced it takes its place in draw order.
 
     Deliveries outside any SLA are priced alone. Under an SLA, a change can only move the
     balance under deliveries drawn after it: the deliveries from the earliest touched one on (in
@@ -220,20 +257,28 @@ async def reprice(
     scope = {d.delivery_id: d for d in alone}
     for group in suffixes.values():
         scope.update({d.delivery_id: d for d in group})
+    held = {i: reason for i, d in scope.items() if (reason := tariffs.hold_of(d)) is not None}
+    # hold what has no tariff; release what was held and has one now (new rows are not held)
+    await DeliveryRepository(conn).set_held(
+        tenant,
+        {i: held.get(i) for i in scope if i in held or i not in new_ids},
+        now,
+    )
     prices = PriceRepository(conn)
-    before = await prices.current(tenant, [i for i in scope if i not in new_ids])
-    new_prices, _ = price_deliveries(alone, tariffs.at)
+    before = await prices.current(tenant, [i for i in scope if i not in new_ids and i not in held])
+    new_prices, _ = price_deliveries([d for d in alone if d.delivery_id not in held], tariffs.at)
     draw_states = []
-    for agreement_id, group in suffixes.items():
-        row = rows[agreement_id]
+    for an_id, whole in suffixes.items():
+        row = rows[an_id]
         drawn_before = row.drawn_minutes - sum(
-            before[d.delivery_id].sla_minutes for d in group if d.delivery_id in before
+            before[d.delivery_id].sla_minutes for d in whole if d.delivery_id in before
         )
+        group = [d for d in whole if d.delivery_id not in held]
         priced, drawn = price_deliveries(
-            group, tariffs.at, [row.agreement], already_drawn={agreement_id: drawn_before}
+            group, tariffs.at, [row.agreement], already_drawn={an_id: drawn_before}
         )
         new_prices.extend(priced)
-        draw_states.append(_draw_state(row, group, priced, drawn_before, drawn[agreement_id]))
+        draw_states.append(_draw_state(row, group, priced, drawn_before, drawn[an_id]))
     changed: list[Priced] = []
     lines: list[NewLine] = []
     for after in new_prices:
@@ -263,37 +308,45 @@ async def reprice(
         schools = {rows[state.agreement_id].agreement.school_urn for state in draw_states}
         chained = [school for school in schools if len(by_school.get(school, ())) > 1]
         if chained:
-            await carry_over_balances(conn, tariffs, chained)
+            await carry_over_balances(conn, tariffs, chained, now)
 
 
 async def carry_over_balances(
-    conn: asyncpg.Connection, tariffs: Tariffs, schools: Sequence[str]
+    conn: asyncpg.Connection, tariffs: Tariffs, schools: Sequence[str], now: datetime
 ) -> None:
     """Bring the time carried from each SLA into the school's next year's SLA up to date.
 
-    Walks each school's SLAs in date order. Where the carried minutes (``carried_over`` of the
-    previous year as it now stands) differ from those recorded, the next SLA's minutes change
-    and the deliveries of its year are re-priced: the differences become ledger lines, and the
-    year after that is brought up to date in turn.
+    Walks each school's priced SLAs in date order. Where the carried minutes (``carried_over``
+    of the previous year as it now stands; none when there is no priced SLA for the year just
+    before, e.g. it was cancelled) differ from those recorded, the SLA's minutes change, with
+    the reason to announce, and the deliveries of its year are re-priced: the differences
+    become ledger lines, and the year after that is brought up to date in turn.
     """
     tenant = tariffs.tenant
     agreements = AgreementRepository(conn)
     for school in sorted(set(schools)):
         rows = await agreements.for_schools(tenant, [school])
-        for i in range(1, len(rows)):
-            previous, row = rows[i - 1], rows[i]
-            if not follows(previous.agreement, row.agreement):
-                continue
-            tariff = tariffs.find(previous.agreement.valid_from)
-            carried = carried_over(
-                previous.agreement,
-                previous.drawn_minutes,
-                tariff is not None and tariff.sla_carry_over,
-            )
+        for i in range(len(rows)):
+            row = rows[i]
+            carried = 0
+            if i and follows(rows[i - 1].agreement, row.agreement):
+                previous = rows[i - 1]
+                tariff = tariffs.find(previous.agreement.valid_from)
+                carried = carried_over(
+                    previous.agreement,
+                    previous.drawn_minutes,
+                    tariff is not None and tariff.sla_carry_over,
+                )
             if carried == row.carried_minutes:
                 continue
             minutes = row.agreement.minutes - row.carried_minutes + carried
-            await agreements.set_carried(tenant, row.agreement.agreement_id, minutes, carried)
+            reason = (
+                f"time carried over from {year_label(row.agreement.valid_from.year - 1)}"
+                f" changed from {hours(row.carried_minutes)} to {hours(carried)}"
+            )
+            await agreements.set_carried(
+                tenant, row.agreement.agreement_id, minutes, carried, reason
+            )
             rows[i] = AgreementRow(
                 replace(row.agreement, minutes=minutes), row.drawn_minutes, None, None, carried
             )
@@ -301,7 +354,7 @@ async def carry_over_balances(
                 tenant, school, row.agreement.valid_from, row.agreement.valid_to
             )
             if in_year:
-                await reprice(conn, tariffs, in_year, rows, carry=False)
+                await reprice(conn, tariffs, in_year, rows, carry=False, now=now)
                 rows = await agreements.for_schools(tenant, [school])  # the balances now
 
 
@@ -332,23 +385,13 @@ def _draw_state(
 
 @dataclass(frozen=True, slots=True)
 class CancellationOutcome:
-    charge: CancellationCharge
+    charge: CancellationCharge | None  # None: held, waiting for a tariff to judge it by
     first: bool  # False: the appointment's cancellation was judged before; nothing changed
+    held: str | None = None  # why it waits
 
 
-async def charge_cancellation(
-    cmd: ChargeCancellation, conn: asyncpg.Connection
-) -> CancellationOutcome:
-    """Judge a cancelled appointment by the tariff's cancellation rule, once per appointment.
-
-    The judgement is recorded whether or not it charges, and the first one recorded for an
-    appointment counts: a second cancellation event for it (re-sent with a new id) changes
-    nothing. A charge is stored as traded time delivered on the appointment's date and priced
-    with the school's other deliveries (SLA first, then spot), so it reaches the draft and the
-    next invoice like delivered time. Raises ``DomainError`` when traded time has no tariff.
-    """
-    tariffs = Tariffs(cmd.tenant, await TariffRepository(conn).for_tenant(cmd.tenant))
-    cancelled = CancelledAppointment(
+def _cancelled(cmd: ChargeCancellation) -> CancelledAppointment:
+    return CancelledAppointment(
         cmd.appointment_id,
         cmd.school_urn,
         cmd.funding_stream,
@@ -357,88 +400,362 @@ async def charge_cancellation(
         cmd.cancelled_at,
         cmd.cancelled_by,
     )
+
+
+def _charge_record(cmd: ChargeCancellation, delivery: Delivery) -> RecordDeliveredTime:
+    return RecordDeliveredTime(
+        event_id=cmd.event_id,
+        tenant=cmd.tenant,
+        delivery_id=delivery.delivery_id,
+        school_urn=delivery.school_urn,
+        delivered_on=delivery.delivered_on,
+        minutes=delivery.minutes,
+        funding_stream=delivery.funding_stream,
+        recorded_at=delivery.recorded_at,
+        late_cancellation=True,
+    )
+
+
+async def charge_cancellation(cmd: ChargeCancellation, uow: UnitOfWork) -> CancellationOutcome:
+    """Judge a cancelled appointment by the tariff's cancellation rule, once per appointment.
+
+    The judgement is recorded whether or not it charges, and the first one recorded for an
+    appointment counts: a second cancellation event for it (re-sent with a new id) changes
+    nothing. A charge is stored as traded time delivered on the appointment's date and priced
+    with the school's other deliveries (SLA first, then spot), so it reaches the draft and the
+    next invoice like delivered time. Traded time with no tariff to judge its notice by is
+    recorded unjudged (held) and judged when a tariff for its date is confirmed.
+    """
+    conn = uow.conn
+    await lock_pricing(conn, cmd.tenant, exclusive=False)
+    tariffs = await load_tariffs(conn, cmd.tenant)
+    cancelled = _cancelled(cmd)
+    repository = CancellationRepository(conn)
+    if judging_needs_tariff(cancelled) and tariffs.find(cancelled.on) is None:
+        hold = no_tariff(cmd.tenant, cancelled.on)
+        recorded = await repository.add_held(cmd, hold.reason, uow.clock())
+        return CancellationOutcome(None, recorded, hold.reason)
     charge = cancellation_charge(tariffs.at, cancelled)
     delivery = charge_delivery(cancelled, charge) if charge.charged else None
-    recorded = await CancellationRepository(conn).add(
-        cmd, charge, delivery.delivery_id if delivery else None
-    )
+    recorded = await repository.add(cmd, charge, delivery.delivery_id if delivery else None)
     if recorded and delivery is not None:
-        record = RecordDeliveredTime(
-            event_id=cmd.event_id,
-            tenant=cmd.tenant,
-            delivery_id=delivery.delivery_id,
-            school_urn=delivery.school_urn,
-            delivered_on=delivery.delivered_on,
-            minutes=delivery.minutes,
-            funding_stream=delivery.funding_stream,
-            recorded_at=delivery.recorded_at,
-            late_cancellation=True,
-        )
-        await _price_tenant_batch(conn, tariffs, [record])
+        await _price_tenant_batch(conn, tariffs, [_charge_record(cmd, delivery)], uow.clock())
+        await announce_agreements(uow)
     return CancellationOutcome(charge, recorded)
+
+
+async def judge_held_cancellations(
+    conn: asyncpg.Connection, tariffs: Tariffs, first: date, last: date, now: datetime
+) -> int:
+    """Judge the cancellations that waited for a tariff on these days; returns how many.
+
+    Each charge is priced as if it had been judged on time: dated on the appointment's day and
+    drawn from the SLA in the order of its cancellation.
+    """
+    repository = CancellationRepository(conn)
+    charges = []
+    judged = 0
+    for cmd in await repository.held_between(tariffs.tenant, first, last):
+        cancelled = _cancelled(cmd)
+        if tariffs.find(cancelled.on) is None:
+            continue
+        charge = cancellation_charge(tariffs.at, cancelled)
+        delivery = charge_delivery(cancelled, charge) if charge.charged else None
+        await repository.judge(
+            tariffs.tenant, cmd.appointment_id, charge, delivery.delivery_id if delivery else None
+        )
+        judged += 1
+        if delivery is not None:
+            charges.append(_charge_record(cmd, delivery))
+    if charges:
+        await _price_tenant_batch(conn, tariffs, charges, now)
+    return judged
 
 
 async def waive_cancellation_charge(cmd: WaiveCancellationCharge, uow: UnitOfWork) -> str:
     """Void an appointment's cancellation charge; returns the school it was charged to.
 
     Before the charge is invoiced it leaves the draft (and gives back any SLA time it drew);
-    after, the next document credits it. Waiving again changes nothing.
+    after, the next document credits it. Waiving again changes nothing. A cancellation still
+    waiting for its tariff has no charge to waive yet (409).
     """
-    found = await CancellationRepository(uow.conn).charge_of(uow.tenant, cmd.appointment_id)
+    repository = CancellationRepository(uow.conn)
+    found = await repository.charge_of(uow.tenant, cmd.appointment_id)
     if found is None:
+        waiting = await repository.held_reason(uow.tenant, cmd.appointment_id)
+        if waiting is not None:
+            raise Conflict(
+                f"the cancellation of appointment {cmd.appointment_id} is not judged yet"
+                f" ({waiting}); a charge can be waived once it is made",
+                field="appointment_id",
+            )
         raise NotFound(f"appointment {cmd.appointment_id} has no cancellation charge")
     charge, school_urn = found
-    refusal = await price_delivered_time([waiver(uow.tenant, charge, cmd.reason, cmd.at)], uow.conn)
-    assert refusal is None, "only a recording can lack a tariff"
+    await price_delivered_time([waiver(uow.tenant, charge, cmd.reason, cmd.at)], uow)
     return school_urn
 
 
 # --- agreements ---------------------------------------------------------------------------
 
 
-async def buy_service_level_agreement(cmd: BuyServiceLevelAgreement, uow: UnitOfWork) -> Agreement:
-    """Record a school's SLA for an academic year, within the authority's limits.
+async def buy_service_level_agreement(
+    cmd: BuyServiceLevelAgreement, uow: UnitOfWork
+) -> AgreementRecord:
+    """Record a school's SLA for an academic year, priced now or held until it can be.
 
-    Unused minutes of the previous year's SLA are added when that year's tariff carries them
-    over (and kept up to date as that year's balance moves; see ``carry_over_balances``), and
-    this year's unused minutes go to an SLA already bought for the next year. Deliveries of the
-    year already priced are re-priced against the new balance.
+    Days outside the limits of a confirmed tariff are refused at once (422 naming ``days``).
+    With no confirmed tariff for the year, or for a school billing has not heard of, the SLA is
+    recorded unpriced with the reason, gives no time, and is priced (and announced) when the
+    missing data arrives. Once priced, unused minutes of the previous year's SLA are added when
+    that year's tariff carries them over (and kept up to date as that year's balance moves; see
+    ``carry_over_balances``), this year's unused minutes go to an SLA already priced for the
+    next year, and deliveries of the year already priced are re-priced against the new balance.
     """
-    tariffs = Tariffs(uow.tenant, await TariffRepository(uow.conn).for_tenant(uow.tenant))
-    valid_from = date(cmd.academic_year, 9, 1)
-    valid_to = date(cmd.academic_year + 1, 8, 31)
+    conn, tenant = uow.conn, uow.tenant
+    await lock_pricing(conn, tenant, exclusive=True)
+    tariffs = await load_tariffs(conn, tenant)
+    valid_from, valid_to = academic_year(cmd.academic_year)
     tariff = tariffs.find(valid_from)
-    if tariff is None:
-        raise DomainError(
-            f"{uow.tenant} has no tariff for the academic year starting {valid_from}",
-            field="academic_year",
-        )
-    tariff.check_sla_days(cmd.days)
-    agreements = AgreementRepository(uow.conn)
-    await agreements.hold_new_deliveries()
-    await agreements.for_schools(uow.tenant, [cmd.school_urn])  # lock the school's SLAs
+    if tariff is not None:
+        tariff.check_sla_days(cmd.days)
+    agreements = AgreementRepository(conn)
+    taken = Conflict(
+        f"school {cmd.school_urn} already has an SLA for {year_label(cmd.academic_year)}",
+        field="academic_year",
+    )
+    if await agreements.current(tenant, cmd.school_urn, valid_from) is not None:
+        raise taken
+    hold = agreement_hold(
+        tenant,
+        cmd.school_urn,
+        valid_from,
+        cmd.days,
+        school_known=await SchoolRepository(conn).known(tenant, cmd.school_urn),
+        tariff=tariff,
+    )
+    cancelled = await agreements.cancelled_count(tenant, cmd.school_urn, valid_from)
     agreement = Agreement(
-        uuid.uuid5(AGREEMENT_NAMESPACE, f"{uow.tenant}/{cmd.school_urn}/{valid_from}"),
+        new_agreement_id(tenant, cmd.school_urn, valid_from, cancelled),
         cmd.school_urn,
         valid_from,
         valid_to,
-        cmd.days * tariff.sla_day_minutes,
+        0,
     )
-    if not await agreements.add(uow.tenant, agreement, cmd.days, tariff.sla_day_pence, 0):
-        raise Conflict(
-            f"school {cmd.school_urn} already has an SLA for {cmd.academic_year}/"
-            f"{(cmd.academic_year + 1) % 100:02d}",
-            field="academic_year",
-        )
-    in_year = await DeliveryRepository(uow.conn).in_window(
-        uow.tenant, cmd.school_urn, valid_from, valid_to
+    now = uow.clock()
+    if not await agreements.add_unpriced(tenant, agreement, cmd.days, hold, uow.context.actor, now):
+        raise taken
+    record = await agreements.get(tenant, agreement.agreement_id)
+    assert record is not None
+    if hold is None:
+        assert tariff is not None
+        await _price_agreement(conn, tariffs, record, tariff, now)
+    await announce_agreements(uow)
+    return await _agreement(agreements, tenant, agreement.agreement_id)
+
+
+async def _agreement(
+    agreements: AgreementRepository, tenant: str, agreement_id: uuid.UUID
+) -> AgreementRecord:
+    record = await agreements.get(tenant, agreement_id)
+    if record is None:
+        raise NotFound(f"no SLA {agreement_id}", field="agreement_id")
+    return record
+
+
+async def _price_agreement(
+    conn: asyncpg.Connection,
+    tariffs: Tariffs,
+    record: AgreementRecord,
+    tariff: Tariff,
+    now: datetime,
+) -> None:
+    """Put an SLA in force at the tariff's day: re-price the year's deliveries against it and
+    bring the carry-over into and out of it up to date."""
+    tenant = tariffs.tenant
+    agreements = AgreementRepository(conn)
+    minutes = sla_minutes(record.days, tariff.sla_day_minutes, 0)
+    await agreements.price(
+        tenant, record.agreement_id, tariff.sla_day_minutes, tariff.sla_day_pence, minutes, now
     )
+    await _reprice_year(conn, tariffs, record.school_urn, record.valid_from, record.valid_to, now)
+
+
+async def _reprice_year(
+    conn: asyncpg.Connection,
+    tariffs: Tariffs,
+    school_urn: str,
+    first: date,
+    last: date,
+    now: datetime,
+) -> None:
+    """After a school's SLA for these days changed: its deliveries re-priced against the SLAs
+    in force now, then the carry-over between its years."""
+    in_year = await DeliveryRepository(conn).in_window(tariffs.tenant, school_urn, first, last)
     if in_year:
-        rows = await agreements.for_schools(uow.tenant, [cmd.school_urn])
-        await reprice(uow.conn, tariffs, in_year, rows)
-    await carry_over_balances(uow.conn, tariffs, [cmd.school_urn])
-    rows = await agreements.for_schools(uow.tenant, [cmd.school_urn])
-    return next(r.agreement for r in rows if r.agreement.agreement_id == agreement.agreement_id)
+        rows = await AgreementRepository(conn).for_schools(tariffs.tenant, [school_urn])
+        await reprice(conn, tariffs, in_year, rows, now=now)
+    await carry_over_balances(conn, tariffs, [school_urn], now)
+
+
+async def price_held_agreements(
+    conn: asyncpg.Connection,
+    tariffs: Tariffs,
+    held: Sequence[AgreementRecord],
+    now: datetime,
+) -> int:
+    """Price the unpriced SLAs that can be now; the others keep waiting, with the reason as it
+    now stands (e.g. a tariff arrived, but the days are outside its limits). Returns how many
+    were priced."""
+    schools = SchoolRepository(conn)
+    agreements = AgreementRepository(conn)
+    priced = 0
+    for record in held:
+        tariff = tariffs.find(record.valid_from)
+        hold = agreement_hold(
+            tariffs.tenant,
+            record.school_urn,
+            record.valid_from,
+            record.days,
+            school_known=await schools.known(tariffs.tenant, record.school_urn),
+            tariff=tariff,
+        )
+        if hold is None:
+            assert tariff is not None
+            await _price_agreement(conn, tariffs, record, tariff, now)
+            priced += 1
+        elif hold != record.hold:
+            await agreements.hold(tariffs.tenant, record.agreement_id, hold, now)
+    return priced
+
+
+async def change_agreement_days(cmd: ChangeAgreementDays, uow: UnitOfWork) -> AgreementRecord:
+    """New days for a school's SLA: within the tariff's limits and never below the time
+    already drawn. The year's deliveries are re-priced against the new balance (time that fell
+    to spot may now come from the SLA, and the other way) and the carry-over into the next year
+    moves with it. An SLA still unpriced takes the days and is priced if it now can be."""
+    conn, tenant, now = uow.conn, uow.tenant, uow.clock()
+    await lock_pricing(conn, tenant, exclusive=True)
+    agreements = AgreementRepository(conn)
+    record = await _agreement(agreements, tenant, cmd.agreement_id)
+    if record.status is AgreementStatus.CANCELLED:
+        raise Conflict(
+            f"SLA {cmd.agreement_id} was cancelled; buy a new one instead", field="agreement_id"
+        )
+    if cmd.days == record.days:
+        return record
+    tariffs = await load_tariffs(conn, tenant)
+    tariff = tariffs.find(record.valid_from)
+    if record.status is AgreementStatus.UNPRICED:
+        if tariff is not None:
+            tariff.check_sla_days(cmd.days)
+        await agreements.set_days(tenant, record.agreement_id, cmd.days)
+        await price_held_agreements(conn, tariffs, [replace(record, days=cmd.days)], now)
+    else:
+        assert tariff is not None and record.day_minutes is not None
+        assert record.day_pence is not None
+        check_days_change(
+            tariff,
+            cmd.days,
+            day_minutes=record.day_minutes,
+            carried=record.carried_minutes,
+            drawn=record.drawn_minutes,
+        )
+        await agreements.set_terms(
+            tenant,
+            record.agreement_id,
+            days=cmd.days,
+            day_minutes=record.day_minutes,
+            day_pence=record.day_pence,
+            minutes=sla_minutes(cmd.days, record.day_minutes, record.carried_minutes),
+            reason=f"days changed from {record.days} to {cmd.days}: {cmd.reason}",
+        )
+        await _reprice_year(
+            conn, tariffs, record.school_urn, record.valid_from, record.valid_to, now
+        )
+    await announce_agreements(uow)
+    return await _agreement(agreements, tenant, cmd.agreement_id)
+
+
+async def cancel_agreement(cmd: CancelAgreement, uow: UnitOfWork) -> AgreementRecord:
+    """Cancel a school's SLA (a purchase withdrawn, or a URN typed wrong): it holds nothing
+    more, the deliveries that drew on it are re-priced at spot (the differences are ledger
+    lines; issued documents stay as issued) and nothing is carried into the next year from it.
+    Cancelling again changes nothing."""
+    conn, tenant, now = uow.conn, uow.tenant, uow.clock()
+    await lock_pricing(conn, tenant, exclusive=True)
+    agreements = AgreementRepository(conn)
+    record = await _agreement(agreements, tenant, cmd.agreement_id)
+    if record.status is AgreementStatus.CANCELLED:
+        return record
+    await agreements.cancel(tenant, record.agreement_id, cmd.reason, uow.context.actor, now)
+    if record.status is AgreementStatus.PRICED:
+        tariffs = await load_tariffs(conn, tenant)
+        await _reprice_year(
+            conn, tariffs, record.school_urn, record.valid_from, record.valid_to, now
+        )
+    await announce_agreements(uow)
+    return await _agreement(agreements, tenant, cmd.agreement_id)
+
+
+async def record_school(cmd: RecordSchool, uow: UnitOfWork) -> int:
+    """Scheduling registered a school: billing knows it from now on, and its SLAs that waited
+    for it are priced if they can be. Returns how many were priced."""
+    conn, tenant = uow.conn, uow.tenant
+    schools = SchoolRepository(conn)
+    if await schools.known(tenant, cmd.school_urn):
+        return 0  # a new named EP for a school billing knows: nothing waits for it
+    # exclusive: an SLA bought for the school now either sees it or is seen below
+    await lock_pricing(conn, tenant, exclusive=True)
+    await schools.add(tenant, cmd.school_urn, cmd.known_since)
+    held = await AgreementRepository(conn).held(tenant, school_urn=cmd.school_urn)
+    if not held:
+        return 0
+    tariffs = await load_tariffs(conn, tenant)
+    priced = await price_held_agreements(conn, tariffs, held, uow.clock())
+    await announce_agreements(uow)
+    return priced
+
+
+async def announce_agreements(uow: UnitOfWork) -> int:
+    """Tell the other services what changed in the authority's SLAs since they were last told:
+    one event per agreement with its whole state (bought, changed with the reasons, or
+    cancelled). Returns the number of events published."""
+    agreements = AgreementRepository(uow.conn)
+    records = await agreements.unannounced(uow.tenant)
+    if not records:
+        return 0
+    published = 0
+    for record in records:
+        kind = announcement(
+            record.status,
+            record.announced_status,
+            (record.days, record.minutes),
+            (record.announced_days, record.announced_minutes),
+        )
+        if kind is not None:
+            uow.publish(_agreement_event(record, kind))
+            published += 1
+    await agreements.mark_announced(uow.tenant, [r.agreement_id for r in records])
+    return published
+
+
+def _agreement_event(record: AgreementRecord, kind: Announcement) -> Event:
+    state: dict[str, Any] = dict(
+        agreement_id=record.agreement_id,
+        school_urn=record.school_urn,
+        academic_year=record.academic_year,
+        valid_from=record.valid_from,
+        valid_to=record.valid_to,
+        days=record.days,
+        minutes=record.minutes,
+    )
+    if kind is Announcement.BOUGHT:
+        return ServiceLevelAgreementBought(**state)
+    if kind is Announcement.CANCELLED:
+        reason = record.cancel_reason or "cancelled"
+        return ServiceLevelAgreementCancelled(**state, reason=reason[:500])
+    reasons = "; ".join(dict.fromkeys(record.pending_reasons)) or "agreement updated"
+    return ServiceLevelAgreementChanged(**state, reason=reasons[:500])
 
 
 # --- finalising invoices ------------------------------------------------------------------
