@@ -39,7 +39,7 @@ from eps_chassis.auth import Role
 from eps_chassis.consumer import BatchUnitOfWork, ConsumerRuntime, EventConsumer
 from eps_chassis.db import CHASSIS_MIGRATIONS, create_pool, migrate
 from eps_chassis.service import ensure_topics
-from eps_contracts.billing import INVOICES
+from eps_contracts.billing import AGREEMENTS, INVOICES
 from eps_contracts.scheduling import (
     APPOINTMENTS,
     DELIVERED_TIME,
@@ -124,6 +124,38 @@ async def next_years_tariff(client: Any, headers: dict[str, str]) -> None:
         f"/billing/tariffs/{carried.json()['tariff_id']}/confirm", headers=headers
     )
     assert confirmed.status_code == 200, confirmed.text
+
+
+def tariff_body(first: date, last: date, **changes: Any) -> dict[str, Any]:
+    """A tariff as finance sends it: Leicester's rules for the dates, with some changed."""
+    return {
+        "effective_from": first.isoformat(),
+        "effective_to": last.isoformat(),
+        **LEICESTER.rules(),
+        **changes,
+    }
+
+
+async def agreement_events(
+    infra: Infra, ns: Namespace, expected: int
+) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """The SLA events published, once there are ``expected`` of them: per agreement, in order,
+    (type without prefix and version, data)."""
+    topic = ns.topic(AGREEMENTS.name)
+
+    async def published() -> bool:
+        return len(await read_topic(infra.kafka_bootstrap, topic)) >= expected
+
+    await wait_until(published, timeout_s=15, what=f"{expected} SLA events")
+    records = await read_topic(infra.kafka_bootstrap, topic)
+    assert len(records) == expected, [json.loads(r.value)["type"] for r in records]
+    by_agreement: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        envelope = json.loads(record.value)
+        assert envelope["subject"] == envelope["data"]["agreement_id"]
+        kind = envelope["type"].removeprefix("eps.billing.").removesuffix(".v1")
+        by_agreement.setdefault(envelope["subject"], []).append((kind, envelope["data"]))
+    return by_agreement
 
 
 def scenario() -> tuple[list[Any], list[Any], uuid.UUID]:
