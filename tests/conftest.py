@@ -1,16 +1,13 @@
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 
-import asyncpg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.support.clock import AWKWARD_INSTANTS, suite_clock_at
 from tests.support.infra import Infra, provide_infra
-from tests.support.services import Namespace
+from tests.support.services import Namespace, drop_namespace
 
 
 @pytest.fixture(scope="session")
@@ -33,28 +30,4 @@ async def ns(request: pytest.FixtureRequest) -> AsyncIterator[Namespace]:
     namespace = Namespace.new()
     yield namespace
     if "infra" in request.fixturenames:
-        await _drop(request.getfixturevalue("infra"), namespace)
-
-
-async def _drop(infra: Infra, namespace: Namespace) -> None:
-    """Remove a test's topics and schemas: a long-lived local broker otherwise gathers tens of
-    thousands of partitions over many runs and runs out of file descriptors."""
-    with contextlib.suppress(Exception):  # tidying up; never a test failure
-        admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
-        await admin.start()
-        try:
-            topics = [t for t in await admin.list_topics() if t.startswith(namespace.topic_prefix)]
-            if topics:
-                await admin.delete_topics(topics)
-        finally:
-            await admin.close()
-    with contextlib.suppress(Exception):
-        conn = await asyncpg.connect(infra.database_url)
-        try:
-            schemas = await conn.fetch(
-                "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", f"%\\_{namespace.tag}"
-            )
-            for row in schemas:
-                await conn.execute(f'DROP SCHEMA "{row["nspname"]}" CASCADE')
-        finally:
-            await conn.close()
+        await drop_namespace(request.getfixturevalue("infra"), namespace)

@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
+from aiokafka.admin import AIOKafkaAdminClient
 from eps_chassis.auth import Role, ensure_local_keys, issue_token
 from eps_chassis.clock import Clock
 from eps_chassis.service import ServiceDefinition, ServiceRuntime, create_app
@@ -62,11 +64,18 @@ def settings_for(infra: Infra, ns: Namespace, service: str, **overrides: object)
     return ServiceSettings(**values)  # type: ignore[arg-type]
 
 
-def token(role: Role, *, tenant: str = "leicester-city", school_urn: str | None = None) -> str:
+def token(
+    role: Role,
+    *,
+    tenant: str = "leicester-city",
+    school_urn: str | None = None,
+    subject: str | None = None,
+) -> str:
+    """A bearer token for ``role`` (subject ``test-<role>`` unless given)."""
     private, _ = ensure_local_keys(KEYS_DIR)
     return issue_token(
         private.read_bytes(),
-        subject=f"test-{role}",
+        subject=subject or f"test-{role}",
         role=role,
         tenant=tenant,
         school_urn=school_urn,
@@ -100,3 +109,27 @@ async def running(
 
 def module_path(module: str) -> Path:
     return REPO / module
+
+
+async def drop_namespace(infra: Infra, namespace: Namespace) -> None:
+    """Remove a test's topics and schemas: a long-lived local broker otherwise gathers tens of
+    thousands of partitions over many runs and runs out of file descriptors."""
+    with contextlib.suppress(Exception):  # tidying up; never a test failure
+        admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+        await admin.start()
+        try:
+            topics = [t for t in await admin.list_topics() if t.startswith(namespace.topic_prefix)]
+            if topics:
+                await admin.delete_topics(topics)
+        finally:
+            await admin.close()
+    with contextlib.suppress(Exception):
+        conn = await asyncpg.connect(infra.database_url)
+        try:
+            schemas = await conn.fetch(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", f"%\\_{namespace.tag}"
+            )
+            for row in schemas:
+                await conn.execute(f'DROP SCHEMA "{row["nspname"]}" CASCADE')
+        finally:
+            await conn.close()

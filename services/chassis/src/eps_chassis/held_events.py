@@ -88,12 +88,15 @@ async def hold(
     envelope: Any,
     why: Hold,
 ) -> None:
-    """Keep an event that cannot be applied yet (in the batch's transaction)."""
+    """Keep an event that cannot be applied yet (in the batch's transaction). It starts due
+    when what it waits for was released meanwhile (by a transaction that ran beside this one,
+    so that neither saw the other's work)."""
+    await _lock(conn, why.awaiting)
     await conn.execute(
         "INSERT INTO held_events (consumer, event_id, tenant, subject, event_type, topic,"
-        " kafka_partition, kafka_offset, key, value, headers, awaiting, reason, field, behind)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15)"
-        " ON CONFLICT DO NOTHING",
+        " kafka_partition, kafka_offset, key, value, headers, awaiting, reason, field, behind,"
+        " due) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15,"
+        " EXISTS (SELECT 1 FROM held_releases WHERE awaiting = $12)) ON CONFLICT DO NOTHING",
         consumer,
         envelope.id,
         envelope.tenant,
@@ -114,10 +117,21 @@ async def hold(
 
 async def release(conn: asyncpg.Connection, awaiting: str) -> int:
     """What ``awaiting`` names is now known: its held events are due to be applied again."""
+    await _lock(conn, awaiting)
+    await conn.execute(
+        "INSERT INTO held_releases (awaiting, released_at) VALUES ($1, clock_timestamp())"
+        " ON CONFLICT (awaiting) DO UPDATE SET released_at = excluded.released_at",
+        awaiting,
+    )
     status = await conn.execute(
         "UPDATE held_events SET due = true WHERE awaiting = $1 AND NOT due", awaiting
     )
     return int(status.split()[-1])
+
+
+async def _lock(conn: asyncpg.Connection, awaiting: str) -> None:
+    """Holding and releasing one key wait for each other (until the transaction ends)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"held:{awaiting}")
 
 
 async def mark_due(

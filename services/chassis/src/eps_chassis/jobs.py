@@ -101,6 +101,8 @@ async def prune_delivered_records(context: JobContext) -> None:
     async with context.uow.pool.acquire() as conn:
         await conn.execute("DELETE FROM outbox WHERE published_at < now() - interval '7 days'")
         await conn.execute("DELETE FROM inbox WHERE processed_at < now() - interval '30 days'")
+        # a release matters to holds that ran beside it: minutes, kept a day
+        await conn.execute("DELETE FROM held_releases WHERE released_at < now() - interval '1 day'")
 
 
 HOUSEKEEPING = PeriodicJob("housekeeping", 3600.0, prune_delivered_records)

@@ -44,6 +44,10 @@ async def register_referral(cmd: commands.RegisterReferral, uow: UnitOfWork) -> 
     if existing is not None:
         return existing
     check_request(cmd, await referrals.graduated_approach_minimum(uow.tenant))
+    if cmd.child.school_urn is not None:
+        # the school's registration or named EP arriving now either sees this referral or is
+        # seen by it, never neither (both take this lock)
+        await referrals.lock(uow.tenant, f"school:{cmd.child.school_urn}")
     check_school(
         cmd.child.school_urn, await referrals.school_register(uow.tenant, cmd.child.school_urn)
     )
@@ -81,6 +85,7 @@ async def record_named_ep(cmd: commands.RecordNamedEp, uow: UnitOfWork) -> None:
     """Keep each school's named EP (the school is then known) and route its untriaged
     referrals to them."""
     referrals = ReferralRepository(uow.conn)
+    await referrals.lock(uow.tenant, f"school:{cmd.school_urn}")  # see register_referral
     await referrals.register_school(uow.tenant, cmd.school_urn, None, "named_ep")
     await uow.release(school_awaited(uow.tenant, cmd.school_urn))
     if not await referrals.record_named_ep(
@@ -94,9 +99,9 @@ async def record_named_ep(cmd: commands.RecordNamedEp, uow: UnitOfWork) -> None:
 
 async def register_school(cmd: commands.RegisterSchool, uow: UnitOfWork) -> None:
     """Add a school to the LA's register: requests may name it, with or without a named EP."""
-    await ReferralRepository(uow.conn).register_school(
-        uow.tenant, cmd.school_urn, cmd.name, "register"
-    )
+    referrals = ReferralRepository(uow.conn)
+    await referrals.lock(uow.tenant, f"school:{cmd.school_urn}")  # see register_referral
+    await referrals.register_school(uow.tenant, cmd.school_urn, cmd.name, "register")
     await uow.release(school_awaited(uow.tenant, cmd.school_urn))
 
 
