@@ -5,6 +5,8 @@ the year's delivered time is re-priced with the usual ledger lines."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import date
 from typing import Any
 
@@ -151,3 +153,33 @@ async def test_buying_changing_carrying_over_and_cancelling_an_sla_are_each_anno
         ("cancel-sla", "allowed"),
         ("change-sla", "refused"),
     ]
+
+
+async def test_slas_bought_before_the_announcements_existed_are_announced_once(
+    infra: Infra, ns: Namespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SLA recorded before this version (as the migration leaves it: priced, never
+    announced) reaches scheduling through the announce-agreements job, once."""
+    monkeypatch.setenv("EPS_BILLING_ANNOUNCE_INTERVAL_S", "0.1")
+    schema = ns.schema("billing")
+    agreement_id = uuid.uuid4()
+    async with running(definition(), infra, ns, clock=FakeClock(london(2025, 10, 1))):
+        await query(
+            infra,
+            f"INSERT INTO {schema}.agreements (agreement_id, tenant, school_urn, valid_from,"
+            " valid_to, days, day_pence, day_minutes, minutes)"
+            " VALUES ($1, 'leicester-city', $2, '2025-09-01', '2026-08-31', 6, 65000, 360, 2160)",
+            agreement_id,
+            SCHOOL,
+        )
+        slas = await agreement_events(infra, ns, 1)
+        await asyncio.sleep(0.5)  # several more runs of the job: nothing more to say
+        again = await agreement_events(infra, ns, 1)
+    assert slas == again
+    [(kind, data)] = slas[str(agreement_id)]
+    assert (kind, data["days"], data["minutes"], data["academic_year"]) == (
+        "sla-bought",
+        6,
+        2160,
+        2025,
+    )

@@ -1,8 +1,8 @@
 """The billing invariant, property-based: whatever the order, duplication or replay of events,
-for every school and delivery period, invoiced minus credited equals the priced value of the
-delivered time as it finally stands plus the late cancellation charges (each appointment charged
-at most once, however often its cancellation is sent); and a replay yields the same documents
-line by line.
+and however late the tariff arrives, for every school and delivery period, invoiced minus
+credited equals the priced value of the delivered time as it finally stands plus the late
+cancellation charges (each appointment charged at most once, however often its cancellation is
+sent); and a replay yields the same documents line by line.
 
 The book below keeps in memory what the service keeps in its tables, with the same domain
 functions: re-price on every fact, a ledger line per price change, settle at each period close.
@@ -20,8 +20,16 @@ from eps_billing.domain.cancellation import (
     cancellation_charge,
     charge_delivery,
 )
+from eps_billing.domain.cancellation import needs_tariff as judging_needs_tariff
 from eps_billing.domain.invoicing import DocumentKind, DocumentLine, OpenLine, price_change, settle
-from eps_billing.domain.pricing import Agreement, Change, Delivery, Priced, price_deliveries
+from eps_billing.domain.pricing import (
+    Agreement,
+    Change,
+    Delivery,
+    Priced,
+    needs_tariff,
+    price_deliveries,
+)
 from eps_billing.domain.tariff import LONDON, BillingPeriod, next_period, period_of
 from eps_contracts.scheduling import CancellationParty, FundingStream
 from hypothesis import given, settings
@@ -75,7 +83,13 @@ class Book:
             self.changes.setdefault(fact.delivery_id, {})[fact.change.change_id] = fact.change
         if fact.cancellation is not None:
             self.judge(fact.cancellation)
-        prices, _ = price_deliveries(self.states(), lambda _: LEICESTER, self.agreements)
+        self.reprice()
+
+    def priceable(self) -> list[Delivery]:
+        return self.states()
+
+    def reprice(self) -> None:
+        prices, _ = price_deliveries(self.priceable(), lambda _: LEICESTER, self.agreements)
         for after in prices:
             delta = price_change(self.priced.get(after.delivery_id), after)
             self.priced[after.delivery_id] = after
@@ -127,6 +141,33 @@ class Book:
     def close_all(self, until: date) -> None:
         while self.next_to_close.start <= until or self.open:
             self.close_next_period()
+
+
+@dataclass
+class WaitingBook(Book):
+    """The book of an authority whose tariff arrives late: until it does, the time and the
+    cancellations that need it wait (the service's unpriced items); then they are priced."""
+
+    tariff_known: bool = False
+    waiting: list[CancelledAppointment] = field(default_factory=list)
+
+    def priceable(self) -> list[Delivery]:
+        return [d for d in self.states() if self.tariff_known or not needs_tariff(d)]
+
+    def judge(self, cancelled: CancelledAppointment) -> None:
+        if self.tariff_known or not judging_needs_tariff(cancelled):
+            super().judge(cancelled)
+        elif cancelled.appointment_id not in self.judged:  # the first one counts, judged later
+            self.judged.add(cancelled.appointment_id)
+            self.waiting.append(cancelled)
+
+    def tariff_arrives(self) -> None:
+        self.tariff_known = True
+        for cancelled in self.waiting:
+            self.judged.discard(cancelled.appointment_id)
+            super().judge(cancelled)
+        self.waiting.clear()
+        self.reprice()
 
 
 def facts_strategy() -> st.SearchStrategy[tuple[list[Fact], tuple[Agreement, ...]]]:
@@ -266,6 +307,36 @@ def test_invoiced_minus_credited_is_the_priced_value_whatever_the_order(
             assert all(line.pence < 0 and line.adjustment for line in lines)
         else:
             assert all(line.pence >= 0 for line in lines)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    facts_strategy(),
+    st.randoms(use_true_random=False),
+    st.lists(st.integers(0, 40), max_size=6),
+    st.integers(0, 40),
+)
+def test_time_held_until_its_tariff_arrives_is_invoiced_as_if_the_tariff_had_been_there(
+    data: tuple[list[Fact], tuple[Agreement, ...]], rnd: object, closes: list[int], arrives: int
+) -> None:
+    """Periods close while time waits for its tariff; once the tariff arrives (at any point)
+    the time is priced in its own period, as adjustments where that period was closed, and
+    invoiced minus credited is the priced value again, cancellation charges included."""
+    facts, agreements = data
+    delivered = [*facts, *rnd.sample(facts, k=min(3, len(facts)))]  # type: ignore[attr-defined]
+    rnd.shuffle(delivered)  # type: ignore[attr-defined]
+    book = WaitingBook(agreements)
+    for step, fact in enumerate(delivered):
+        if step == arrives:
+            book.tariff_arrives()
+        book.apply(fact)
+        if step in closes:
+            book.close_next_period()
+    if not book.tariff_known:
+        book.tariff_arrives()
+    book.close_all(until=date(2026, 1, 31))
+    assert not book.waiting
+    assert nonzero(invoiced_minus_credited(book)) == nonzero(final_value(facts, agreements))
 
 
 @settings(max_examples=100, deadline=None)

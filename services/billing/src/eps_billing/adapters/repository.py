@@ -832,12 +832,16 @@ class AgreementRepository:
         " OR announced_days IS DISTINCT FROM days OR announced_minutes IS DISTINCT FROM minutes)"
     )
 
-    async def unannounced(self, tenant: str) -> list[AgreementRecord]:
-        """SLAs whose state differs from what the other services were last told (locked)."""
+    async def unannounced(
+        self, tenant: str, schools: Sequence[str] | None = None
+    ) -> list[AgreementRecord]:
+        """SLAs (of some schools, or all) whose state differs from what the other services were
+        last told (locked)."""
         rows = await self.conn.fetch(
-            self._RECORD + " AND" + self._UNANNOUNCED + " ORDER BY school_urn, valid_from"
-            " FOR UPDATE",
+            self._RECORD + " AND" + self._UNANNOUNCED + " AND ($2::text[] IS NULL"
+            " OR school_urn = ANY($2::text[])) ORDER BY school_urn, valid_from FOR UPDATE",
             tenant,
+            list(schools) if schools is not None else None,
         )
         return [self._record(r) for r in rows]
 

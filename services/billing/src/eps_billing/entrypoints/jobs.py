@@ -15,6 +15,7 @@ from eps_billing.adapters.repository import (
     AgreementRepository,
     TariffRepository,
     UnpricedRepository,
+    lock_pricing,
 )
 from eps_billing.domain.agreements import HoldKind
 from eps_billing.service_layer import handlers
@@ -70,6 +71,8 @@ async def announce_agreements(ctx: JobContext) -> None:
         tenants = await AgreementRepository(uow.conn).unannounced_tenants()
     for tenant in tenants:
         async with ctx.uow(MessageContext(tenant=tenant, actor=ctx.actor)) as uow:
+            # as any change of SLAs does: their rows are then locked in one order only
+            await lock_pricing(uow.conn, tenant, exclusive=True)
             published = await handlers.announce_agreements(uow)
         if published:
             log.info("SLA changes announced", tenant=tenant, count=published)

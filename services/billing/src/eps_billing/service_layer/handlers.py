@@ -148,8 +148,10 @@ async def price_delivered_time(cmds: Sequence[DeliveredTimeCommand], uow: UnitOf
     assert all(cmd.tenant == uow.tenant for cmd in cmds), "one authority per unit of work"
     await lock_pricing(uow.conn, uow.tenant, exclusive=False)
     tariffs = await load_tariffs(uow.conn, uow.tenant)
-    await _price_tenant_batch(uow.conn, tariffs, cmds, uow.clock())
-    await announce_agreements(uow)  # time drawn from one year moves what it carries over
+    schools = await _price_tenant_batch(uow.conn, tariffs, cmds, uow.clock())
+    # time drawn from one year moves what it carries over into the next; only these schools'
+    # SLAs can have moved, and this transaction holds their rows already
+    await announce_agreements(uow, schools)
 
 
 async def _price_tenant_batch(
@@ -157,7 +159,8 @@ async def _price_tenant_batch(
     tariffs: Tariffs,
     cmds: Sequence[DeliveredTimeCommand],
     now: datetime,
-) -> None:
+) -> list[str]:
+    """Store and price the facts; returns the schools whose deliveries were priced."""
     tenant = tariffs.tenant
     deliveries = DeliveryRepository(conn)
     recorded = [c for c in cmds if isinstance(c, RecordDeliveredTime)]
@@ -182,11 +185,11 @@ async def _price_tenant_batch(
     known = list({c.delivery_id for c in cmds} - new_ids)
     touched = [*fresh.values(), *await deliveries.by_ids(tenant, known)]
     if not touched:
-        return  # only corrections or voids of deliveries not seen yet: they wait
-    agreements = await AgreementRepository(conn).for_schools(
-        tenant, list({d.school_urn for d in touched})
-    )
+        return []  # only corrections or voids of deliveries not seen yet: they wait
+    schools = sorted({d.school_urn for d in touched})
+    agreements = await AgreementRepository(conn).for_schools(tenant, schools)
     await reprice(conn, tariffs, touched, agreements, new_ids, now=now)
+    return schools
 
 
 async def reprice(
@@ -440,7 +443,7 @@ async def charge_cancellation(cmd: ChargeCancellation, uow: UnitOfWork) -> Cance
     recorded = await repository.add(cmd, charge, delivery.delivery_id if delivery else None)
     if recorded and delivery is not None:
         await _price_tenant_batch(conn, tariffs, [_charge_record(cmd, delivery)], uow.clock())
-        await announce_agreements(uow)
+        await announce_agreements(uow, [cmd.school_urn])
     return CancellationOutcome(charge, recorded)
 
 
@@ -716,12 +719,12 @@ async def record_school(cmd: RecordSchool, uow: UnitOfWork) -> int:
     return priced
 
 
-async def announce_agreements(uow: UnitOfWork) -> int:
-    """Tell the other services what changed in the authority's SLAs since they were last told:
-    one event per agreement with its whole state (bought, changed with the reasons, or
-    cancelled). Returns the number of events published."""
+async def announce_agreements(uow: UnitOfWork, schools: Sequence[str] | None = None) -> int:
+    """Tell the other services what changed in the authority's SLAs (or some schools' SLAs)
+    since they were last told: one event per agreement with its whole state (bought, changed
+    with the reasons, or cancelled). Returns the number of events published."""
     agreements = AgreementRepository(uow.conn)
-    records = await agreements.unannounced(uow.tenant)
+    records = await agreements.unannounced(uow.tenant, schools)
     if not records:
         return 0
     published = 0
