@@ -131,11 +131,9 @@ class TariffRepository:
         """The confirmed tariffs, the only ones that price anything."""
         return [r.tariff for r in await self.records(tenant) if r.status is TariffStatus.CONFIRMED]
 
-    async def records(self, tenant: str, *, lock: bool = False) -> list[TariffRecord]:
+    async def records(self, tenant: str) -> list[TariffRecord]:
         rows = await self.conn.fetch(
-            "SELECT * FROM tariffs WHERE tenant = $1 ORDER BY effective_from"
-            + (" FOR UPDATE" if lock else ""),
-            tenant,
+            "SELECT * FROM tariffs WHERE tenant = $1 ORDER BY effective_from", tenant
         )
         return [self._record(r) for r in rows]
 

@@ -1,8 +1,10 @@
 """Tariffs: what a local authority charges schools for traded EP time. Data, not code.
 
-A tariff is one local authority's rules for a span of dates, read from a JSON document (the
-``tariffs`` table), so another authority's units, prices, SLA limits, carry-over, critical-incident
-and cancellation rules are added as a row, not a release:
+A tariff is one local authority's rules for a span of dates, kept by the authority's finance
+officers over HTTP (``service_layer/tariffs.py``) as a JSON document (the ``tariffs`` table), so
+another authority's or year's units, prices, SLA limits, carry-over, critical-incident and
+cancellation rules are data, not a release. Spans of one authority never overlap
+(``check_no_overlap``); a draft prices nothing until it is confirmed:
 
     {"spot_units": [{"name": "hour", "minutes": 60, "pence": 15000}, ...],
      "sla": {"day_minutes": 360, "day_pence": 65000, "min_days": 5, "max_days": 30,
