@@ -108,6 +108,7 @@ class ServiceRuntime:
             batch_size=s.outbox_batch_size,
             poll_interval_s=s.outbox_poll_interval_s,
             publish_timeout_s=s.publish_timeout_s,
+            claim_timeout_s=s.relay_claim_timeout_s,
             backoff=Backoff(s.retry_backoff_initial_s, s.retry_backoff_max_s),
             priority_topics=[t.name for t in all_topics() if t.priority],
         )

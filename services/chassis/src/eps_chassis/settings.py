@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from eps_chassis.clock import Clock, shifted_clock
@@ -39,6 +39,14 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = 1000
     outbox_poll_interval_s: float = 1.0
     publish_timeout_s: float = 15.0
+    # The relay's failover bound: a replica leading a relay lane that stops making progress
+    # (hung, stopped, its host gone) loses the lane within this many seconds, and another
+    # replica publishes. PostgreSQL ends the leader's claim session once it has been idle this
+    # long; a healthy leader renews every quarter of it, while it waits for a poll and while a
+    # publish is pending alike, so neither a slow poll nor a broker outage (publishes taking up
+    # to publish_timeout_s) costs it the lane: the bound may be shorter than publish_timeout_s
+    # (tested with a broker that never answers), and is checked against the poll interval.
+    relay_claim_timeout_s: float = 10.0
     retry_backoff_initial_s: float = 0.1
     retry_backoff_max_s: float = 10.0
     # Held events (eps_chassis.held_events): how soon a released one is applied, and how often
@@ -54,6 +62,22 @@ class ServiceSettings(BaseSettings):
     # seconds ahead of the wall clock (behind, when negative), so that a whole system of
     # processes can be run at 02:00 on a Sunday whatever the hour.
     clock_offset_s: float = 0.0
+
+    @model_validator(mode="after")
+    def _relay_claim_timeout_fits(self) -> ServiceSettings:
+        bound = self.relay_claim_timeout_s
+        if bound < 1.0:
+            raise ValueError(
+                "relay_claim_timeout_s must be at least 1 s: a healthy leader renews every"
+                " quarter of it, and a renewal must not be lost in a database's ordinary pauses"
+            )
+        if bound < 2 * self.outbox_poll_interval_s:
+            raise ValueError(
+                "relay_claim_timeout_s must be at least twice outbox_poll_interval_s: a"
+                " follower asks for the lane once per poll on a session the database ends"
+                " after the bound, and a failover should not wait on the poll"
+            )
+        return self
 
     def clock(self) -> Clock:
         """The service's clock: the wall clock, shifted by ``clock_offset_s``."""
