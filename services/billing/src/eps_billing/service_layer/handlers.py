@@ -580,10 +580,10 @@ async def _price_agreement(
     await agreements.price(
         tenant, record.agreement_id, tariff.sla_day_minutes, tariff.sla_day_pence, minutes, now
     )
-    await _reprice_year(conn, tariffs, record.school_urn, record.valid_from, record.valid_to, now)
+    await reprice_year(conn, tariffs, record.school_urn, record.valid_from, record.valid_to, now)
 
 
-async def _reprice_year(
+async def reprice_year(
     conn: asyncpg.Connection,
     tariffs: Tariffs,
     school_urn: str,
@@ -672,7 +672,7 @@ async def change_agreement_days(cmd: ChangeAgreementDays, uow: UnitOfWork) -> Ag
             minutes=sla_minutes(cmd.days, record.day_minutes, record.carried_minutes),
             reason=f"days changed from {record.days} to {cmd.days}: {cmd.reason}",
         )
-        await _reprice_year(
+        await reprice_year(
             conn, tariffs, record.school_urn, record.valid_from, record.valid_to, now
         )
     await announce_agreements(uow)
@@ -693,7 +693,7 @@ async def cancel_agreement(cmd: CancelAgreement, uow: UnitOfWork) -> AgreementRe
     await agreements.cancel(tenant, record.agreement_id, cmd.reason, uow.context.actor, now)
     if record.status is AgreementStatus.PRICED:
         tariffs = await load_tariffs(conn, tenant)
-        await _reprice_year(
+        await reprice_year(
             conn, tariffs, record.school_urn, record.valid_from, record.valid_to, now
         )
     await announce_agreements(uow)

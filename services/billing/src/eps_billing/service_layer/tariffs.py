@@ -148,6 +148,7 @@ async def _agreements_follow(uow: UnitOfWork, tariff: Tariff) -> None:
     length of a day (plus what they carry over), at the new day price. Their days stay as
     bought, even outside new limits: the limits apply to purchases and changes from now on."""
     agreements = AgreementRepository(uow.conn)
+    tariffs = await handlers.load_tariffs(uow.conn, uow.tenant)
     for record in await agreements.priced_starting(
         uow.tenant, tariff.effective_from, tariff.effective_to
     ):
@@ -162,6 +163,10 @@ async def _agreements_follow(uow: UnitOfWork, tariff: Tariff) -> None:
             minutes=sla_minutes(record.days, tariff.sla_day_minutes, record.carried_minutes),
             reason=f"the tariff for {year_label(record.academic_year)} was replaced: a day is"
             f" {hours(tariff.sla_day_minutes)}",
+        )
+        # the whole year draws on the new balance, past the tariff's own days if it ends sooner
+        await handlers.reprice_year(
+            uow.conn, tariffs, record.school_urn, record.valid_from, record.valid_to, uow.clock()
         )
 
 
