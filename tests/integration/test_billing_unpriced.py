@@ -6,6 +6,7 @@ period (an adjustment on the next invoice where that period was closed) and draw
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date
 from typing import Any
@@ -398,3 +399,38 @@ async def test_an_sla_for_a_school_billing_has_not_heard_of_waits_for_scheduling
         ("buy-sla", "allowed"),
         ("cancel-sla", "allowed"),
     ]
+
+
+async def test_time_arriving_while_its_tariff_is_created_is_never_left_held(
+    infra: Infra, ns: Namespace
+) -> None:
+    """The tariff's pass over what was held and the consumer pricing new time take the
+    authority's pricing lock (exclusive and shared): time priced concurrently either sees the
+    tariff or is seen by its pass, never neither."""
+    recorded = [
+        events.recorded(f"{300000 + i % 7}", 60, date(2026, 9, 1 + i % 28)) for i in range(600)
+    ]
+    schema = ns.schema("billing")
+    async with running(definition(), infra, ns, clock=FakeClock(london(2026, 10, 1))) as (
+        _,
+        client,
+    ):
+        await publish(infra, ns, recorded[:100])
+
+        async def some_held() -> bool:
+            found = await scalar(
+                infra, f"SELECT count(*) FROM {schema}.deliveries WHERE held_reason IS NOT NULL"
+            )
+            return int(found) > 0
+
+        await wait_until(some_held, timeout_s=30, what="time held")
+        publishing = asyncio.create_task(
+            publish(infra, ns, recorded[100:])  # still arriving while the tariff is created
+        )
+        created = await client.post("/billing/tariffs", json=NEXT_YEAR, headers=FINANCE)
+        assert created.status_code == 201, created.text
+        await publishing
+        await wait_until(lambda: drained(infra, ns), timeout_s=60, what="time consumed")
+        assert (await client.get("/billing/unpriced", headers=FINANCE)).json()["count"] == 0
+    assert await scalar(infra, f"SELECT count(*) FROM {schema}.priced_deliveries") == 600
+    assert await scalar(infra, f"SELECT sum(pence) FROM {schema}.ledger_lines") == 600 * 15000
