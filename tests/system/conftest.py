@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.support.infra import Infra
+from tests.support.services import drop_namespace
 from tests.support.system import System, started_system
 
 

@@ -355,9 +355,9 @@ async def test_a_critical_incident_reported_upstream_and_by_phone_displaces_rout
 async def busy(
     scheduling: Any, la: La, ep_id: str, school: str, *, hours: int
 ) -> list[dict[str, Any]]:
-    """Routine appointments filling an EP's diary from now for ``hours`` (split at midnight,
-    so each lies in one working day)."""
-    booked, start = [], started_quarter()
+    """Routine appointments filling an EP's diary from the next quarter hour for ``hours``
+    (split at midnight, so each lies in one working day): not started, so displaceable."""
+    booked, start = [], started_quarter() + timedelta(minutes=15)
     end = start + timedelta(hours=hours)
     while start < end:
         minutes = min(int((end - start).total_seconds() // 60), minutes_left_today(start), 480)
