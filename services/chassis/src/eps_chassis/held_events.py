@@ -26,7 +26,7 @@ from typing import Any
 import asyncpg
 from aiokafka import ConsumerRecord
 
-from eps_chassis.outbox import _headers_json, _headers_of
+from eps_chassis.outbox import headers_json, headers_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ class HeldEvent:
             checksum=None,
             serialized_key_size=len(key or b""),
             serialized_value_size=len(value),
-            headers=list(_headers_of(row["headers"])),
+            headers=list(headers_of(row["headers"])),
         )
         return cls(
             consumer=row["consumer"],
@@ -107,7 +107,7 @@ async def hold(
         record.offset,
         record.key,
         record.value or b"",
-        _headers_json(record.headers or ()),
+        headers_json(record.headers or ()),
         why.awaiting,
         why.reason[:1000],
         why.field,

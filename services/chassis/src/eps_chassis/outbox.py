@@ -88,11 +88,13 @@ class OutboxRecord:
         )
 
 
-def _headers_json(headers: Headers) -> str:
+def headers_json(headers: Headers) -> str:
+    """Kafka headers as stored in a jsonb column (values hex-encoded: they are bytes); also
+    used by held events."""
     return json.dumps([[k, v.hex()] for k, v in headers])
 
 
-def _headers_of(stored: str) -> Headers:
+def headers_of(stored: str) -> Headers:
     return tuple((k, bytes.fromhex(v)) for k, v in json.loads(stored))
 
 
@@ -142,7 +144,7 @@ async def add_to_outbox(conn: asyncpg.Connection, records: Sequence[OutboxRecord
         [r.topic for r in records],
         [r.key for r in records],
         [r.value for r in records],
-        [_headers_json(r.headers) for r in records],
+        [headers_json(r.headers) for r in records],
     )
     tx = _current.get()
     if tx is not None and tx.conn is conn:
@@ -564,7 +566,7 @@ class OutboxRelay:
             metrics.OUTBOX_LAG.labels(self.service).set(lag)
             metrics.OUTBOX_PENDING.labels(self.service).set(len(rows))
         records = [
-            (r["id"], OutboxRecord(r["topic"], r["key"], r["value"], _headers_of(r["headers"])))
+            (r["id"], OutboxRecord(r["topic"], r["key"], r["value"], headers_of(r["headers"])))
             for r in rows
         ]
         return await self._publish(claim, lane, records, backoff)
