@@ -6,11 +6,12 @@ RUN := $(UV) run --frozen
 export UV_LINK_MODE ?= copy
 
 .PHONY: help install run test lint typecheck contracts contracts-check test-unit \
-        test-integration infra-up infra-down infra-status bench token
+        test-integration test-system infra-up infra-down infra-status bench token
 
 help:
 	@echo "make run        install, start Kafka + PostgreSQL + every service (Ctrl-C stops all)"
-	@echo "make test       lint, type-check, contract checks, unit and integration tests"
+	@echo "make test       lint, type-check, contract checks, unit, integration and system tests"
+	@echo "                (EPS_TEST_NOW=2026-11-29T02:00:00+00:00 make test: the suite at that moment)"
 	@echo "make bench      benchmarks (raw Kafka/PostgreSQL baselines and the services)"
 	@echo "make contracts  regenerate JSON Schemas and AsyncAPI documents"
 	@echo "make infra-up | infra-down | infra-status   local Kafka and PostgreSQL only"
@@ -48,6 +49,9 @@ test-unit: install
 
 test-integration: install
 	$(RUN) pytest -p no:cacheprovider tests/integration
+
+test-system: install
+	$(RUN) pytest -p no:cacheprovider tests/system
 
 infra-up: install
 	$(RUN) python deploy/local/localinfra.py up
