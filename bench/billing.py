@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from eps_billing.bootstrap import definition
-from eps_billing.domain.commands import BuyServiceLevelAgreement
+from eps_billing.domain.commands import BuyServiceLevelAgreement, RecordSchool
 from eps_billing.entrypoints.events import delivered_time
 from eps_billing.service_layer import handlers
 from eps_chassis.consumer import ConsumerRuntime
@@ -132,10 +132,12 @@ async def billing_rate(
     await migrate(infra.database_url, schema, [CHASSIS_MIGRATIONS, definition().migrations])
     pool = await create_pool(infra.database_url, schema, 1, 4)
     uow = UnitOfWorkFactory(pool, "/bench")
+    context = MessageContext(tenant=events.TENANT, actor="service:bench")
     for n in range(int(schools * sla_share)):
-        context = MessageContext(tenant=events.TENANT, actor="service:bench")
-        async with uow(context) as unit:
-            command = BuyServiceLevelAgreement(f"{200000 + n}", 2025, 5 + n % 26)
+        school = f"{200000 + n}"
+        async with uow(context) as unit:  # as scheduling's NamedEpAssigned would register it
+            await handlers.record_school(RecordSchool(school, datetime.now(UTC)), unit)
+            command = BuyServiceLevelAgreement(school, 2025, 5 + n % 26)
             await handlers.buy_service_level_agreement(command, unit)
     broker = KafkaBroker(infra.kafka_bootstrap, log_level=logging.DEBUG)
     delivered_time.subscribe(
