@@ -29,32 +29,18 @@ from tests.system.journeys import (
     register_school,
     started_quarter,
 )
+from tests.unit.billing.tariffs import LEICESTER_RULES
 
 pytestmark = pytest.mark.integration
 
 
 def tariff_for_this_year() -> dict[str, Any]:
-    """Leicester City's 2025/26 prices, for the academic year the suite clock is in."""
+    """Leicester City's 2025/26 rules, for the academic year the suite clock is in."""
     year = academic_year(suite_today())
     return {
         "effective_from": date(year, 9, 1).isoformat(),
         "effective_to": date(year + 1, 8, 31).isoformat(),
-        "spot_units": [
-            {"name": "hour", "minutes": 60, "pence": 15000},
-            {"name": "half day", "minutes": 180, "pence": 40000},
-            {"name": "day", "minutes": 360, "pence": 70000},
-        ],
-        "sla": {
-            "day_minutes": 360,
-            "day_pence": 65000,
-            "min_days": 5,
-            "max_days": 30,
-            "carry_over": True,
-        },
-        "critical_incident": "free",
-        "cancellation_full_charge_days": 14,
-        "billing_period_months": 1,
-        "grace_days": 5,
+        **LEICESTER_RULES,
     }
 
 

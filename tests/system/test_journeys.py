@@ -40,20 +40,7 @@ from tests.system.journeys import (
 
 pytestmark = pytest.mark.integration
 
-DOCUMENT = {
-    heading: f"The {heading.replace('_', ' ')}, as the EP found it."
-    for heading in (
-        "summary",
-        "professionals_involved",
-        "basis_of_assessment",
-        "background",
-        "child_views",
-        "parent_views",
-        "needs",
-        "outcomes",
-        "provision",
-    )
-}
+DOCUMENT = builders.advice_document()
 
 
 async def test_consent_withdrawn_mid_casework_pauses_it_and_cancels_future_appointments(
