@@ -27,7 +27,7 @@ from eps_contracts.referrals import ReferralRequested
 from faststream.kafka import KafkaBroker
 from prometheus_client import REGISTRY
 
-from tests.support import builders
+from tests.support.builders import referrals as builders
 from tests.support.clock import suite_now
 from tests.support.infra import Infra
 from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until

@@ -17,12 +17,12 @@ from datetime import date
 import asyncpg
 import pytest
 from eps_chassis.auth import Role
-from eps_consent.bootstrap import definition as consent_definition
+from eps_consent.bootstrap import SERVICE as CONSENT
 from eps_contracts import topics
 from eps_contracts.referrals import ReferralReceived
 from eps_referrals.bootstrap import definition as referrals_definition
 
-from tests.support import builders
+from tests.support.builders import referrals as builders
 from tests.support.infra import REPO, Infra
 from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until
 from tests.support.services import Namespace, running, settings_for, token
@@ -54,7 +54,7 @@ async def test_same_event_delivered_twice_has_one_effect(infra: Infra, ns: Names
     raw = envelope.model_dump_json().encode()
     async with (
         running(referrals_definition(), infra, ns),
-        running(consent_definition(), infra, ns),
+        running(CONSENT, infra, ns),
     ):
         await publish_raw(
             infra.kafka_bootstrap,
@@ -154,7 +154,7 @@ async def test_work_is_accepted_while_kafka_is_down_and_delivered_when_it_return
     referrals = ns.schema("referrals")
     async with (
         running(referrals_definition(), infra, ns) as (_, client),
-        running(consent_definition(), infra, ns),
+        running(CONSENT, infra, ns),
     ):
         await asyncio.to_thread(infra.stop_kafka)
         try:
@@ -217,7 +217,7 @@ async def test_a_service_killed_mid_stream_loses_nothing_and_duplicates_nothing(
             stderr=subprocess.DEVNULL,
         )
 
-    async with running(consent_definition(), infra, ns):
+    async with running(CONSENT, infra, ns):
         process = start()
         try:
             await publish_raw(

@@ -17,12 +17,12 @@ from eps_chassis.consumer import ConsumerRuntime, EventConsumer, apply_held_even
 from eps_chassis.context import MessageContext
 from eps_chassis.errors import NotYetKnown, reference
 from eps_chassis.outbox import transaction
-from eps_chassis.unit_of_work import UnitOfWork
+from eps_chassis.unit_of_work import PostgresUnitOfWork
 from eps_contracts import Envelope, dead_letter_topic, topics
 from eps_contracts.referrals import ReferralRequested
 from faststream.kafka import KafkaBroker
 
-from tests.support import builders
+from tests.support.builders import referrals as builders
 from tests.support.infra import Infra
 from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until
 from tests.support.services import Namespace
@@ -48,7 +48,7 @@ async def a_consumer(
     consumer = EventConsumer(name="requests", topics=[topics.UPSTREAM_REFERRAL_REQUESTS])
 
     @consumer.on(ReferralRequested)
-    async def apply(event: Envelope[ReferralRequested], uow: UnitOfWork) -> None:
+    async def apply(event: Envelope[ReferralRequested], uow: PostgresUnitOfWork) -> None:
         urn = event.data.child.school_urn
         if not await uow.conn.fetchval("SELECT count(*) FROM schools WHERE urn = $1", urn):
             raise NotYetKnown(
@@ -127,7 +127,7 @@ async def test_an_event_for_an_unknown_school_waits_and_its_subject_waits_behind
         assert await apply_held_events([consumer], runtime, everything=True) == 0
         async with pool.acquire() as conn, transaction(conn, None):
             await conn.execute("INSERT INTO schools VALUES ($1)", UNKNOWN)
-            uow = UnitOfWork(conn, MessageContext(builders.TENANT, "service:test"), "/test")
+            uow = PostgresUnitOfWork(conn, MessageContext(builders.TENANT, "service:test"), "/test")
             await uow.release(reference("school", builders.TENANT, UNKNOWN))
         assert await apply_held_events([consumer], runtime) == 2
         order = await pool.fetch("SELECT event_id FROM effects ORDER BY seq")

@@ -26,8 +26,8 @@ from typing import Any
 import asyncpg
 import pytest
 from eps_chassis import db
-from eps_chassis.errors import Backoff
 from eps_chassis.outbox import OutboxRecord, OutboxRelay, add_to_outbox, transaction
+from eps_chassis.retry import Backoff
 from eps_contracts import topics
 from eps_contracts.incidents import FAST_TRACK_REQUESTS
 
@@ -317,7 +317,7 @@ def _leads(relay: OutboxRelay, *lanes: str) -> Callable[[], Any]:
 
 
 async def test_each_lane_fails_over_on_its_own(infra: Infra, ns: Namespace, tmp_path: Path) -> None:
-    bound = 2.0
+    bound = 5.0  # long enough that a healthy leader keeps its lane on two busy cores
     schema = await _schema(infra, ns)
     pool = await db.create_pool(infra.database_url, schema)
     a = _relay(infra, ns, schema, "relay-a", claim_timeout_s=bound, poll_interval_s=0.1)
@@ -344,8 +344,9 @@ async def test_each_lane_fails_over_on_its_own(infra: Infra, ns: Namespace, tmp_
                 assert a.leading == {"routine"} and b.leading == {"priority"}
     finally:
         await pool.close()
-    assert a.claims_gained == {"routine": 1, "priority": 1}
-    assert b.claims_gained == {"routine": 0, "priority": 1}
+    # the routine lane never moved; the priority lane moved to b (relay-a, competing again
+    # like any follower, may have won it back once before b did)
+    assert a.claims_gained["routine"] == 1 and b.claims_gained == {"routine": 0, "priority": 1}
     assert a.published_handed_over == 0  # relay-a no longer takes hand-overs
     for topic in (ROUTINE, URGENT):
         records = await read_topic(infra.kafka_bootstrap, ns.topic(topic))

@@ -20,7 +20,7 @@ from eps_statutory.bootstrap import definition as statutory_definition
 from eps_statutory.domain.clock import london_date
 from eps_statutory.settings import StatutorySettings
 
-from tests.support import builders
+from tests.support.builders import statutory as statutory_builders
 from tests.support.clock import suite_now
 from tests.support.infra import Infra
 from tests.support.kafka import publish_raw, read_topic, wait_until
@@ -34,7 +34,7 @@ ADMIN = {"Authorization": f"Bearer {token(Role.ADMIN)}"}
 EP = {"Authorization": f"Bearer {token(Role.EP)}"}  # subject test-ep: the school's named EP
 PRINCIPAL = {"Authorization": f"Bearer {token(Role.PRINCIPAL_EP)}"}
 WEEKDAYS = [{"weekday": d, "start": "09:00", "end": "17:00"} for d in range(1, 6)]
-DOCUMENT = builders.advice_document()
+DOCUMENT = statutory_builders.advice_document()
 
 
 async def seed_scheduling(scheduling: httpx.AsyncClient) -> None:

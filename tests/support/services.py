@@ -8,13 +8,14 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from eps_chassis.auth import Role, ensure_local_keys, issue_token
 from eps_chassis.clock import Clock
-from eps_chassis.service import ServiceDefinition, ServiceRuntime, create_app
+from eps_chassis.service import Service, ServiceDefinition, ServiceRuntime, create_app
 from eps_chassis.settings import ServiceSettings
 
 from tests.support.clock import suite_clock
@@ -47,7 +48,13 @@ class Namespace:
         return f"{self.topic_prefix}{service}.{consumer}"
 
 
-def settings_for(infra: Infra, ns: Namespace, service: str, **overrides: object) -> ServiceSettings:
+def settings_for(
+    infra: Infra,
+    ns: Namespace,
+    service: str,
+    settings: type[ServiceSettings] = ServiceSettings,
+    **overrides: object,
+) -> ServiceSettings:
     _, public = ensure_local_keys(KEYS_DIR)
     values: dict[str, object] = dict(
         kafka_bootstrap_servers=infra.kafka_bootstrap,
@@ -61,7 +68,7 @@ def settings_for(infra: Infra, ns: Namespace, service: str, **overrides: object)
         publish_timeout_s=5.0,
     )
     values.update(overrides)
-    return ServiceSettings(**values)  # type: ignore[arg-type]
+    return settings(**values)  # type: ignore[arg-type]
 
 
 def token(
@@ -84,19 +91,27 @@ def token(
 
 @contextlib.asynccontextmanager
 async def running(
-    definition: ServiceDefinition,
+    service: Service[Any] | ServiceDefinition,
     infra: Infra,
     ns: Namespace,
     *,
     clock: Clock | None = None,
     **overrides: object,
-) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
+) -> AsyncIterator[tuple[ServiceRuntime[Any], httpx.AsyncClient]]:
     """Start a service (database, relay, consumers, jobs) and give an HTTP client bound to it.
 
-    Its clock is the suite clock (``tests.support.clock``) unless the test gives its own."""
-    settings = settings_for(infra, ns, definition.name, **overrides)
+    Its settings are the test's infrastructure and namespace, with ``overrides`` (the service's
+    own settings too: ``running(SERVICE, ..., held_release_interval_s=0.2)``); its clock is the
+    suite clock (``tests.support.clock``) unless the test gives its own."""
+    if isinstance(service, Service):
+        name = service.definition().name
+        settings = settings_for(infra, ns, name, service.settings, **overrides)
+        definition = service.define(settings)
+    else:
+        settings = settings_for(infra, ns, service.name, **overrides)
+        definition = service
     app = create_app(definition, settings, clock or suite_clock())
-    runtime: ServiceRuntime = app.state.runtime
+    runtime: ServiceRuntime[Any] = app.state.runtime
     await runtime.start()
     try:
         await asyncio.wait_for(runtime.broker_ready.wait(), 60)

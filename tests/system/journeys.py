@@ -16,7 +16,7 @@ from eps_chassis.auth import Role
 from eps_contracts.common import RequesterKind
 from eps_contracts.referrals import Requester
 
-from tests.support import builders
+from tests.support.builders import referrals as builders
 from tests.support.clock import LONDON, suite_now, suite_today
 from tests.support.kafka import wait_until
 from tests.support.system import La

@@ -20,7 +20,8 @@ from eps_contracts.scheduling import APPOINTMENTS
 from eps_contracts.statutory import ADVICE, PsychologicalAdviceRequested
 from eps_contracts.topics import REFERRALS
 
-from tests.support import builders
+from tests.support.builders import referrals as builders
+from tests.support.builders import statutory as statutory_builders
 from tests.support.clock import suite_now, suite_today
 from tests.support.system import La, System
 from tests.system.journeys import (
@@ -40,7 +41,7 @@ from tests.system.journeys import (
 
 pytestmark = pytest.mark.integration
 
-DOCUMENT = builders.advice_document()
+DOCUMENT = statutory_builders.advice_document()
 
 
 async def test_consent_withdrawn_mid_casework_pauses_it_and_cancels_future_appointments(

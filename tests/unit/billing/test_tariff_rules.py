@@ -16,6 +16,7 @@ from eps_billing.domain.tariff import (
     uncovered,
 )
 from eps_chassis.errors import Conflict, DomainError
+from eps_chassis.http import status_for
 
 from tests.unit.billing.tariffs import LEICESTER, LEICESTER_RULES, NOTTINGHAM
 
@@ -77,7 +78,7 @@ def test_rules_that_do_not_hang_together_are_refused_naming_the_field(
     with pytest.raises(DomainError) as refused:
         Tariff.from_rules("x-la", date(2026, 9, 1), date(2027, 8, 31), rules)
     assert refused.value.field == field
-    assert refused.value.status_code == 422
+    assert status_for(refused.value) == 422
 
 
 def test_a_tariff_that_ends_before_it_starts_is_refused_naming_the_end() -> None:

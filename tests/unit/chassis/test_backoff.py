@@ -1,4 +1,5 @@
-from eps_chassis.errors import Backoff, TransientError, is_transient
+from eps_chassis.errors import TransientError
+from eps_chassis.retry import Backoff, is_transient
 
 
 def test_delays_grow_to_the_cap_with_jitter() -> None:

@@ -10,7 +10,7 @@ from eps_contracts import topics
 from eps_contracts.consent import ConsentCaseOpened
 from eps_contracts.referrals import ReferralReceived
 
-from tests.support import builders
+from tests.support.builders import referrals as builders
 
 consumer = EventConsumer(name="test", topics=[topics.UPSTREAM_REFERRAL_REQUESTS, topics.REFERRALS])
 

@@ -1,14 +1,12 @@
 import re
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 from eps_chassis.errors import Conflict, DomainError
 from eps_consent.domain.commands import (
     CloseConsentCase,
-    OpenConsentCase,
     RecordCapacityAssessment,
-    RecordConsentDecision,
 )
 from eps_consent.domain.model import ConsentCase
 from eps_consent.domain.rules import (
@@ -17,7 +15,6 @@ from eps_consent.domain.rules import (
     ConsentPolicy,
     add_months,
     end_of_compulsory_school_age,
-    london_date,
     who_may_consent,
 )
 from eps_contracts.consent import (
@@ -32,6 +29,8 @@ from eps_contracts.consent import (
     InvolvementConsent,
 )
 
+from tests.support.builders import consent as builders
+
 INVOLVEMENT = ConsentScope.INVOLVEMENT
 SHARING = ConsentScope.INFORMATION_SHARING
 GRANTED, REFUSED, WITHDRAWN = (
@@ -39,26 +38,12 @@ GRANTED, REFUSED, WITHDRAWN = (
     ConsentDecisionKind.REFUSED,
     ConsentDecisionKind.WITHDRAWN,
 )
-TODAY = date(2026, 11, 2)
+TODAY = builders.RECEIVED_ON
 POLICY = ConsentPolicy()
 
 
-def command(**overrides: object) -> OpenConsentCase:
-    values: dict[str, object] = dict(
-        referral_id=uuid.uuid4(),
-        child_id=uuid.uuid4(),
-        child_date_of_birth=date(2016, 5, 4),
-        received_on=TODAY,
-        looked_after=False,
-        parental_responsibility_holder_ids=("p-1", "p-2"),
-        social_worker_id="sw-9",
-    )
-    values.update(overrides)
-    return OpenConsentCase(**values)  # type: ignore[arg-type]
-
-
 def case(**overrides: object) -> ConsentCase:
-    opened = ConsentCase.open("leicester-city", command(**overrides))
+    opened = ConsentCase.open("leicester-city", builders.open_case(**overrides))
     opened.events.clear()
     return opened
 
@@ -73,17 +58,10 @@ def decide(
     policy: ConsentPolicy = POLICY,
     **extra: object,
 ) -> None:
-    values: dict[str, object] = dict(
-        referral_id=c.referral_id,
-        consenter_id=who,
-        scope=scope,
-        decision=decision,
-        method=ConsentMethod.SIGNED_FORM,
-        decided_on=on,
-        evidence_ref="form-17",
-    )
+    values: dict[str, object] = dict(decision=decision, scope=scope, decided_on=on)
     values.update(extra)
-    c.record_decision(RecordConsentDecision(**values), policy, on)  # type: ignore[arg-type]
+    cmd = builders.decision(c.referral_id, who, **values)
+    c.record_decision(cmd, policy, on)
 
 
 def statuses(c: ConsentCase) -> list[ConsentStatusChanged]:
@@ -159,7 +137,7 @@ def test_a_looked_after_child_needs_the_parental_responsibility_holder_and_the_s
 
 
 def test_opening_a_case_names_who_must_consent() -> None:
-    opened = ConsentCase.open("leicester-city", command(looked_after=True))
+    opened = ConsentCase.open("leicester-city", builders.open_case(looked_after=True))
     [event] = opened.events
     assert isinstance(event, ConsentCaseOpened)
     assert event.consenters == ("p-1", "p-2", "sw-9")
@@ -349,11 +327,6 @@ def test_parents_consent_lapses_when_the_young_person_takes_over() -> None:
 )
 def test_adding_months_clamps_to_the_month_end(start: date, months: int, end: date) -> None:
     assert add_months(start, months) == end
-
-
-def test_the_date_is_taken_in_london_across_the_clock_change() -> None:
-    assert london_date(datetime(2026, 6, 30, 23, 30, tzinfo=UTC)) == date(2026, 7, 1)  # BST
-    assert london_date(datetime(2026, 12, 31, 23, 30, tzinfo=UTC)) == date(2026, 12, 31)  # GMT
 
 
 # -- closing the case when the referral's work finishes -------------------------------------

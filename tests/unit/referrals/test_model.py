@@ -3,6 +3,7 @@ from datetime import date
 
 import pytest
 from eps_chassis.errors import Conflict, DomainError, Forbidden
+from eps_chassis.http import status_for
 from eps_contracts.common import PriorityGroup, RequesterKind
 from eps_contracts.referrals import (
     AgreedActions,
@@ -40,7 +41,7 @@ from eps_referrals.domain.evidence import (
 from eps_referrals.domain.model import ConsentView, Referral, ReferralStatus, referral_id_for
 from eps_referrals.entrypoints.events import register_referral_command
 
-from tests.support import builders
+from tests.support.builders import referrals as builders
 
 S = ReferralStatus
 VALID = ConsentView("granted", True, "granted by all")
@@ -192,7 +193,7 @@ def test_an_exclusion_tier_needs_the_risk_of_exclusion_group() -> None:
 def test_a_school_unknown_to_the_las_register_is_refused_naming_the_field() -> None:
     with pytest.raises(DomainError) as refused:
         check_school("654321", SchoolRegister(in_use=True, knows=False))
-    assert refused.value.field == "child.school_urn" and refused.value.status_code == 422
+    assert refused.value.field == "child.school_urn" and status_for(refused.value) == 422
     assert "unknown school 654321" in str(refused.value)
 
 

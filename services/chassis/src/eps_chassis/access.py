@@ -18,26 +18,31 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from eps_chassis.audit import record_access
 from eps_chassis.auth import Principal
 from eps_chassis.context import MessageContext, current_correlation
-from eps_chassis.errors import DomainError, Forbidden
-from eps_chassis.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from eps_chassis.errors import DomainError, Forbidden, NotFound
+from eps_chassis.unit_of_work import PostgresUnitOfWork, UnitOfWorkFactory
 
-OUTCOMES = {404: "not_found", 403: "denied"}
-"""Audited outcome of a refusal by its status code; any other refusal is ``refused``."""
+U = TypeVar("U", bound=PostgresUnitOfWork)
 
 
 def outcome_of(error: DomainError) -> str:
-    return OUTCOMES.get(error.status_code, "refused")
+    """The audited outcome of a refusal: ``not_found``, ``denied`` or ``refused``."""
+    if isinstance(error, NotFound):
+        return "not_found"
+    if isinstance(error, Forbidden):
+        return "denied"
+    return "refused"
 
 
 @dataclass
-class Access:
+class Access(Generic[U]):
     """One caller's access to one record, inside its unit of work."""
 
-    uow: UnitOfWork
+    uow: U
     principal: Principal
     resource: str
     """What is audited, e.g. ``referral/<id>``; the entrypoint may name it once it is known."""
@@ -50,19 +55,19 @@ class Access:
 
 @asynccontextmanager
 async def audited_access(
-    uows: UnitOfWorkFactory,
+    uows: UnitOfWorkFactory[U],
     principal: Principal,
     *,
     action: str,
     resource: str,
     purpose: str | None = None,
     correlation_id: uuid.UUID | None = None,
-) -> AsyncIterator[Access]:
+) -> AsyncIterator[Access[U]]:
     """A unit of work for ``principal`` acting on ``resource``, audited whatever the outcome."""
     context = MessageContext(
         principal.tenant, principal.actor, correlation_id or current_correlation()
     )
-    access: Access | None = None
+    access: Access[U] | None = None
     try:
         async with uows(context) as uow:
             access = Access(uow, principal, resource)

@@ -14,9 +14,13 @@ reason is retried ``max_attempts`` times, then its event is dead-lettered. A han
 names something the service does not know yet raises ``NotYetKnown``: the event is held (see
 ``held_events``), not dead-lettered, and later events of its subject are held behind it.
 
+A handler that refuses its event with a ``DomainError`` (the domain's words for a broken rule)
+has it dead-lettered, with the field and the rule as the reason: no consumer converts it itself.
+
 Batch handlers (``@consumer.on_batch(EventCls, ...)``) receive, once per polled batch, every
-newly claimed event of those types (in batch order, duplicates already removed) with one
-:class:`BatchUnitOfWork`, so that a service can apply them with set-based SQL. They run after
+newly claimed event of those types (in batch order, duplicates already removed) with one unit of
+work (``uow.caused_by(envelope)`` gives one per event), so that a service can apply them with
+set-based SQL. They run after
 the per-event handlers of the batch, in the same transaction, and must have the same effects as
 if called with each event alone, in order. A batch handler refuses one event with
 :class:`BatchEventRejected` (that event is dead-lettered and the batch re-run without it). One
@@ -47,48 +51,22 @@ from pydantic_core import from_json
 from eps_chassis import held_events, metrics
 from eps_chassis.clock import Clock, utc_now
 from eps_chassis.context import MessageContext
-from eps_chassis.errors import Backoff, EventRejected, NotYetKnown, is_transient
+from eps_chassis.errors import DomainError, EventRejected, NotYetKnown
 from eps_chassis.held_events import HeldEvent, Hold
 from eps_chassis.logging import bound_context, get_logger
 from eps_chassis.outbox import HandOver, OutboxRecord, add_to_outbox, transaction
-from eps_chassis.unit_of_work import UnitOfWork
+from eps_chassis.retry import Backoff, is_transient
+from eps_chassis.unit_of_work import PostgresUnitOfWork
 
 log = get_logger()
 
 E = TypeVar("E", bound=Event)
-Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
+Handler = Callable[[Envelope[Any], Any], Awaitable[None]]  # (event, the service's unit of work)
 
 
-class BatchUnitOfWork(UnitOfWork):
-    """The unit of work of a batch handler: one connection and transaction for the batch.
+BatchUnitOfWork = PostgresUnitOfWork  # until every service names its own unit of work
 
-    Its own context is that of the batch's first event; ``caused_by(envelope)`` gives a unit of
-    work whose published events carry that event's tenant, correlation and causation.
-    """
-
-    def __init__(
-        self, conn: asyncpg.Connection, context: MessageContext, source: str, clock: Clock
-    ) -> None:
-        super().__init__(conn, context, source, clock)
-        self._children: list[UnitOfWork] = []
-
-    def caused_by(self, envelope: Envelope[Any]) -> UnitOfWork:
-        uow = UnitOfWork(
-            self.conn,
-            MessageContext.caused_by(envelope, actor=self.context.actor),
-            self.source,
-            self.clock,
-        )
-        self._children.append(uow)
-        return uow
-
-    async def flush(self) -> None:
-        await super().flush()
-        for child in self._children:
-            await child.flush()
-
-
-BatchHandler = Callable[[Sequence[Envelope[Any]], BatchUnitOfWork], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Envelope[Any]], Any], Awaitable[None]]
 
 
 class BatchEventRejected(EventRejected):
@@ -240,6 +218,10 @@ class ConsumerRuntime:
     max_attempts: int = 3
     hand_over: HandOver | None = None  # the relay, given each batch's records once committed
     clock: Clock = utc_now  # the service's, injectable: handlers read it as ``uow.clock()``
+    unit_of_work: type[PostgresUnitOfWork] = PostgresUnitOfWork  # the service's own
+
+    def open(self, conn: asyncpg.Connection, context: MessageContext) -> PostgresUnitOfWork:
+        return self.unit_of_work(conn, context, self.source, self.clock)
 
 
 class EventConsumer:
@@ -527,12 +509,16 @@ class EventConsumer:
         self, conn: asyncpg.Connection, item: _Valid, runtime: ConsumerRuntime
     ) -> set[str]:
         """The event's handler and the events it publishes, in the caller's transaction;
-        returns what it made known (``uow.release``)."""
+        returns what it made known (``uow.release``). The domain refusing the event is a
+        rejection (dead-lettered with the field and the rule), whichever consumer it is."""
         envelope = item.envelope
         context = MessageContext.caused_by(envelope, actor=f"service:{runtime.service}")
-        uow = UnitOfWork(conn, context, runtime.source, runtime.clock)
+        uow = runtime.open(conn, context)
         assert item.handler is not None
-        await item.handler(envelope, uow)
+        try:
+            await item.handler(envelope, uow)
+        except DomainError as exc:
+            raise EventRejected.because(exc) from exc
         await uow.flush()
         return uow.released
 
@@ -625,7 +611,7 @@ class EventConsumer:
         first_index, first = members[0]
         context = MessageContext.caused_by(first.envelope, actor=f"service:{runtime.service}")
         try:
-            uow = BatchUnitOfWork(conn, context, runtime.source, runtime.clock)
+            uow = runtime.open(conn, context)
             await handler([item.envelope for _, item in members], uow)
             await uow.flush()
         except BatchEventRejected as exc:
@@ -633,6 +619,8 @@ class EventConsumer:
             raise _Refused(index, f"rejected: {exc}") from exc
         except EventRejected as exc:  # not naming an event: the first one is refused
             raise _Refused(first_index, f"rejected: {exc}") from exc
+        except DomainError as exc:  # likewise
+            raise _Refused(first_index, f"rejected: {exc.describe()}") from exc
 
     async def _isolate(
         self,

@@ -1,21 +1,44 @@
-"""Failure classes and the backoff used whenever something must be tried again."""
+"""What can go wrong, in the domain's words. Free of drivers: domain modules import it.
+
+A :class:`DomainError` says which rule refused what, and the input at fault (``field``); it knows
+nothing of HTTP or Kafka. The HTTP layer answers it with a status code (``http.status_for``), a
+consumer dead-letters the event that caused it (with the field and the rule as the reason).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import random
 
-import asyncpg
-from aiokafka.errors import KafkaError
+class DomainError(Exception):
+    """A rule of the domain refuses a command. ``field`` names the input at fault, if any."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def describe(self) -> str:
+        """The refusal in one line, the field first: the reason a dead letter carries."""
+        return f"{self.field}: {self}" if self.field else str(self)
+
+
+class NotFound(DomainError):
+    """The record the command names does not exist (for this local authority)."""
+
+
+class Conflict(DomainError):
+    """The command does not fit the current state (e.g. an invalid lifecycle transition)."""
+
+
+class Forbidden(DomainError):
+    """The caller may not do this to this record (e.g. another school's child)."""
 
 
 class EventRejected(Exception):
-    """A handler refuses an event for a business reason: it is dead-lettered, not retried."""
+    """A consumer refuses an event for a business reason: it is dead-lettered, not retried."""
 
     @classmethod
     def because(cls, error: DomainError) -> EventRejected:
         """The domain's refusal, naming the field at fault, as the dead letter's reason."""
-        return cls(f"{error.field}: {error}" if error.field else str(error))
+        return cls(error.describe())
 
 
 class NotYetKnown(Exception):
@@ -41,68 +64,3 @@ def reference(kind: str, tenant: str, key: object) -> str:
 
 class TransientError(Exception):
     """Raised by a handler for a failure that should heal by itself (retry with backoff)."""
-
-
-_TRANSIENT = (
-    TransientError,
-    OSError,
-    TimeoutError,
-    KafkaError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.SerializationError,
-    asyncpg.exceptions.DeadlockDetectedError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
-)
-
-
-def is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, _TRANSIENT)
-
-
-class Backoff:
-    """Exponential backoff with full jitter, so a storm of retries never pins the CPU."""
-
-    def __init__(self, initial_s: float = 0.1, max_s: float = 10.0) -> None:
-        self.initial_s = initial_s
-        self.max_s = max_s
-        self.attempt = 0
-
-    def next_delay(self) -> float:
-        cap = min(self.max_s, self.initial_s * (2**self.attempt))
-        self.attempt += 1
-        return random.uniform(cap / 2, cap)
-
-    async def sleep(self) -> None:
-        await asyncio.sleep(self.next_delay())
-
-    def reset(self) -> None:
-        self.attempt = 0
-
-
-class DomainError(Exception):
-    """A rule of the domain refuses a command. ``field`` names the input at fault, if any."""
-
-    status_code = 422
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class NotFound(DomainError):
-    status_code = 404
-
-
-class Conflict(DomainError):
-    """The command does not fit the current state (e.g. an invalid lifecycle transition)."""
-
-    status_code = 409
-
-
-class Forbidden(DomainError):
-    status_code = 403

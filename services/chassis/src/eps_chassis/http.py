@@ -8,6 +8,8 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from eps_chassis.errors import Conflict, DomainError, Forbidden, NotFound
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -31,3 +33,17 @@ def json_body(model: type[M]) -> Any:
             raise RequestValidationError(errors) from exc
 
     return Depends(parse)
+
+
+_STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (NotFound, 404),
+    (Forbidden, 403),
+    (Conflict, 409),
+    (DomainError, 422),
+)
+
+
+def status_for(error: DomainError) -> int:
+    """The HTTP answer to a refusal: not found 404, forbidden 403, a conflict with the record's
+    state 409, any other rule 422."""
+    return next(status for kind, status in _STATUS if isinstance(error, kind))

@@ -1,20 +1,25 @@
 """Periodic jobs: work that must happen because time passed, not because someone looked.
 
-Each job runs every ``interval_s`` on one replica at a time (a session advisory lock per job),
-with the service's unit-of-work factory and clock, so that a job's state changes and events
-commit together like any handler's. A failing run is logged and retried at the next tick.
+Each job runs every ``interval_s`` (a setting) on one replica at a time (a session advisory lock
+per job), with the service's unit-of-work factory and clock, so that a job's state changes and
+events commit together like any handler's. A failing run is logged and retried at the next
+tick. Most jobs are done one local authority at a time (:func:`per_tenant`): a handler in each
+LA's own unit of work, so that one LA's failure holds back no other.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import asyncpg
 
 from eps_chassis.clock import Clock
+from eps_chassis.context import MessageContext
 from eps_chassis.logging import bound_context, get_logger
 from eps_chassis.unit_of_work import UnitOfWorkFactory
 
@@ -25,7 +30,7 @@ log = get_logger()
 class JobContext:
     """What a job gets: units of work on the service's schema, the clock, and who it is."""
 
-    uow: UnitOfWorkFactory
+    uow: UnitOfWorkFactory[Any]
     clock: Clock
     service: str
 
@@ -39,6 +44,32 @@ class PeriodicJob:
     name: str
     interval_s: float
     run: Callable[[JobContext], Awaitable[None]]
+
+
+Tenants = Callable[[asyncpg.Connection, datetime], Awaitable[Sequence[str]]]
+"""Which local authorities have work due at a moment (a query across every LA's rows)."""
+
+
+def per_tenant(
+    name: str, interval_s: float, *, tenants: Tenants, work: Callable[[Any], Awaitable[object]]
+) -> PeriodicJob:
+    """A job done one local authority at a time: ``work`` (a handler taking the service's unit
+    of work) in each due LA's own unit of work, acting as the service."""
+
+    async def run(context: JobContext) -> None:
+        async with context.uow.pool.acquire() as conn:
+            due = await tenants(conn, context.clock())
+        for tenant in due:
+            with bound_context(tenant=tenant):
+                try:
+                    async with context.uow(MessageContext(tenant, context.actor)) as uow:
+                        await work(uow)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # this LA is tried again next tick; the rest go on
+                    log.error("job failed for one local authority", job=name, error=repr(exc))
+
+    return PeriodicJob(name, interval_s, run)
 
 
 class JobRunner:

@@ -60,8 +60,8 @@ from aiokafka.errors import KafkaError
 from eps_contracts import CONTENT_TYPE, Envelope
 
 from eps_chassis import metrics
-from eps_chassis.errors import Backoff
 from eps_chassis.logging import get_logger
+from eps_chassis.retry import Backoff
 
 log = get_logger()
 

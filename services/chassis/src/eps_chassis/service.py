@@ -13,11 +13,11 @@ import contextlib
 import gc
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import uvicorn
@@ -36,13 +36,15 @@ from eps_chassis.auth import Role, TokenVerifier
 from eps_chassis.clock import Clock
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer, apply_held_events
 from eps_chassis.context import correlated
-from eps_chassis.errors import Backoff, DomainError
+from eps_chassis.errors import DomainError
 from eps_chassis.held_events_http import held_events_router
+from eps_chassis.http import status_for
 from eps_chassis.jobs import HOUSEKEEPING, JobContext, JobRunner, PeriodicJob
 from eps_chassis.logging import configure_logging, get_logger, scoped_context
 from eps_chassis.outbox import OutboxRelay
+from eps_chassis.retry import Backoff
 from eps_chassis.settings import ServiceSettings
-from eps_chassis.unit_of_work import UnitOfWorkFactory
+from eps_chassis.unit_of_work import PostgresUnitOfWork, UnitOfWorkFactory
 
 log = get_logger()
 
@@ -60,6 +62,8 @@ class ServiceDefinition:
     jobs: Sequence[PeriodicJob] = field(default_factory=tuple)
     # who may see and act on the events its consumers hold (eps_chassis.held_events)
     held_event_readers: Sequence[Role] = (Role.ADMIN, Role.PRINCIPAL_EP)
+    # the service's own unit of work (its repositories), opened for every handler
+    unit_of_work: type[PostgresUnitOfWork] = PostgresUnitOfWork
 
     @property
     def db_schema(self) -> str:
@@ -70,7 +74,25 @@ class ServiceDefinition:
         return f"/eps/{self.name}"
 
 
-class ServiceRuntime:
+S = TypeVar("S", bound=ServiceSettings)
+U = TypeVar("U", bound=PostgresUnitOfWork)
+
+
+@dataclass(frozen=True)
+class Service(Generic[S]):
+    """A service as it is deployed: its settings class and its definition from settings.
+
+    Every service's ``bootstrap`` exposes one (``SERVICE``): ``python -m eps_<name>``, `make run`,
+    the contract generator and the tests all start from it, so settings are read one way."""
+
+    settings: type[S]
+    define: Callable[[S], ServiceDefinition]
+
+    def definition(self, settings: S | None = None) -> ServiceDefinition:
+        return self.define(settings or self.settings())
+
+
+class ServiceRuntime(Generic[U]):
     """Holds the live resources of one running service."""
 
     def __init__(
@@ -90,10 +112,17 @@ class ServiceRuntime:
         self._broker_task: asyncio.Task[None] | None = None
 
     @property
-    def uow(self) -> UnitOfWorkFactory:
+    def uow(self) -> UnitOfWorkFactory[U]:
+        """Opens the service's unit of work (its repositories, for one local authority)."""
         assert self.pool is not None
         hand_over = self.relay.hand_over if self.relay is not None else None
-        return UnitOfWorkFactory(self.pool, self.definition.source, hand_over, self.clock)
+        return UnitOfWorkFactory(
+            self.pool,
+            self.definition.source,
+            hand_over,
+            self.clock,
+            self.definition.unit_of_work,  # type: ignore[arg-type]
+        )
 
     async def start(self) -> None:
         d, s = self.definition, self.settings
@@ -123,6 +152,7 @@ class ServiceRuntime:
             backoff_max_s=s.retry_backoff_max_s,
             hand_over=self.relay.hand_over,
             clock=self.clock,
+            unit_of_work=d.unit_of_work,
         )
         self.jobs = JobRunner(
             [*d.jobs, HOUSEKEEPING, *self._held_event_jobs()],
@@ -309,7 +339,7 @@ def create_app(
 ) -> FastAPI:
     """The ASGI app of a service: its routers plus health, readiness and metrics. The clock is
     the settings' unless one is given (a test's stopped clock)."""
-    runtime = ServiceRuntime(definition, settings, clock)
+    runtime: ServiceRuntime[Any] = ServiceRuntime(definition, settings, clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -337,7 +367,7 @@ def create_app(
         detail: dict[str, Any] = {"error": str(exc)}
         if exc.field:
             detail["field"] = exc.field
-        return JSONResponse(status_code=exc.status_code, content={"detail": detail})
+        return JSONResponse(status_code=status_for(exc), content={"detail": detail})
 
     @app.get("/health/live", include_in_schema=False)
     async def live() -> dict[str, str]:
@@ -355,13 +385,18 @@ def create_app(
     return app
 
 
-async def get_runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
+async def get_runtime(request: Request) -> ServiceRuntime[Any]:
+    runtime: ServiceRuntime[Any] = request.app.state.runtime
     return runtime
 
 
-def run(definition: ServiceDefinition, settings: ServiceSettings | None = None) -> None:
-    settings = settings or ServiceSettings()
+def run(service: Service[Any] | ServiceDefinition) -> None:
+    """``python -m eps_<name>``: the service from its environment, behind uvicorn."""
+    if isinstance(service, ServiceDefinition):  # until every service exposes its SERVICE
+        fixed = service
+        service = Service(ServiceSettings, lambda _settings: fixed)
+    settings = service.settings()
+    definition = service.define(settings)
     configure_logging(definition.name, settings.log_level)
     uvicorn.run(
         create_app(definition, settings),
@@ -373,8 +408,10 @@ def run(definition: ServiceDefinition, settings: ServiceSettings | None = None) 
 
 
 def installed_services() -> list[ServiceDefinition]:
-    """Every service package installed here (entry point group ``eps.services``), by name."""
+    """Every service package installed here (entry point group ``eps.services``: each names
+    its ``bootstrap.SERVICE``), defined from the environment, by name."""
     from importlib.metadata import entry_points
 
-    found = [ep.load()() for ep in entry_points(group="eps.services")]
+    loaded = [ep.load() for ep in entry_points(group="eps.services")]
+    found = [s.definition() if isinstance(s, Service) else s() for s in loaded]
     return sorted(found, key=lambda d: d.name)

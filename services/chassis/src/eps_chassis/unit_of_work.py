@@ -1,9 +1,27 @@
-"""Unit of work: one database transaction that holds a state change and the events it causes."""
+"""Unit of work: what a service-layer handler works in.
+
+One local authority's repositories in one transaction, the aggregates they loaded and the events
+that come of them, as in cosmicpython:
+
+- each service declares its unit of work, a subclass naming its repositories (``uow.cases``,
+  ``uow.rota``) bound to the tenant, so a handler never builds a repository nor passes the
+  tenant; handlers take ``(command, uow)``;
+- a repository tracks every aggregate it loads or adds (:meth:`UnitOfWork.track`); when the
+  unit of work commits, it collects the events each aggregate recorded, in the order they were
+  recorded, with any the handler published itself (:meth:`UnitOfWork.publish`), and writes them
+  to the outbox in the same transaction as the change: an event exists if and only if the state
+  change committed;
+- :meth:`UnitOfWork.release` says that what held events wait for is now known.
+
+:class:`PostgresUnitOfWork` is the real one (one connection inside an open transaction); tests
+give handlers a fake with in-memory repositories (``tests/support/fakes``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 import asyncpg
 from eps_contracts import Envelope, Event, envelope_for
@@ -14,12 +32,71 @@ from eps_chassis.context import MessageContext
 from eps_chassis.outbox import HandOver, OutboxRecord, add_to_outbox, transaction
 
 
-class UnitOfWork:
-    """Handed to service-layer handlers. ``conn`` is inside an open transaction.
+class Aggregate(Protocol):
+    """What a repository hands out: a consistency boundary that records its own events."""
 
-    ``publish`` only queues the event; it is written to the outbox by ``flush`` inside the same
-    transaction, so the event exists if and only if the state change committed. ``clock`` is the
-    service's (injectable) clock.
+    events: list[Event]
+
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class UnitOfWork:
+    """A handler's view of one transaction for one local authority (see the module)."""
+
+    def __init__(self, context: MessageContext, clock: Clock = utc_now) -> None:
+        self.context = context
+        self.clock = clock  # the service's (injectable) clock: handlers ask it what time it is
+        self.seen: list[Aggregate] = []
+        self.released: set[str] = set()  # what this unit of work made known
+        self._events: list[Event] = []
+
+    @property
+    def tenant(self) -> str:
+        return self.context.tenant
+
+    @property
+    def actor(self) -> str:
+        return self.context.actor
+
+    def track(self, aggregate: A) -> A:
+        """Remember an aggregate loaded or added here: its events go out on commit."""
+        if not any(a is aggregate for a in self.seen):
+            self.seen.append(aggregate)
+        return aggregate
+
+    def publish(self, event: Event) -> None:
+        """An event that no aggregate records (a reply, a notice): out on commit, after what
+        the aggregates recorded so far."""
+        self._drain_aggregates()
+        self._events.append(event)
+
+    def collect_new_events(self) -> list[Event]:
+        """Everything to publish, in the order it happened; each event is collected once."""
+        self._drain_aggregates()
+        events, self._events = self._events, []
+        return events
+
+    def _drain_aggregates(self) -> None:
+        for aggregate in self.seen:
+            if aggregate.events:
+                self._events.extend(aggregate.events)
+                aggregate.events.clear()
+
+    async def release(self, awaiting: str) -> None:
+        """What ``awaiting`` names (see ``errors.reference``) is known from this transaction
+        on: the events held for it are applied again once it commits (``held_events``)."""
+        self.released.add(awaiting)
+        await self._release(awaiting)
+
+    async def _release(self, awaiting: str) -> None:
+        """Make the release durable with the transaction (the real unit of work)."""
+
+
+class PostgresUnitOfWork(UnitOfWork):
+    """The real unit of work: ``conn`` is inside an open transaction on the service's schema.
+
+    A service's own unit of work extends it, binding its repositories in ``__init__``.
     """
 
     def __init__(
@@ -29,19 +106,47 @@ class UnitOfWork:
         source: str,
         clock: Clock = utc_now,
     ) -> None:
+        super().__init__(context, clock)
         self.conn = conn
-        self.context = context
         self.source = source
-        self.clock = clock
-        self._pending: list[OutboxRecord] = []
-        self.released: set[str] = set()  # what this unit of work made known (``release``)
+        self._children: list[PostgresUnitOfWork] = []
 
-    @property
-    def tenant(self) -> str:
-        return self.context.tenant
+    def caused_by(self, envelope: Envelope[Any]) -> Self:
+        """A unit of work on this transaction for one event of a batch: what it publishes
+        carries that event's tenant, correlation and causation."""
+        child = type(self)(
+            self.conn,
+            MessageContext.caused_by(envelope, actor=self.context.actor),
+            self.source,
+            self.clock,
+        )
+        self._children.append(child)
+        return child
 
-    def publish(self, event: Event) -> Envelope[Event]:
-        envelope = envelope_for(
+    def for_tenant(self, tenant: str) -> Self:
+        """A unit of work on this transaction for another local authority (a batch or a job
+        that spans several)."""
+        child = type(self)(
+            self.conn,
+            MessageContext(tenant, self.context.actor, self.context.correlation_id),
+            self.source,
+            self.clock,
+        )
+        self._children.append(child)
+        return child
+
+    async def _release(self, awaiting: str) -> None:
+        await held_events.release(self.conn, awaiting)
+
+    async def flush(self) -> None:
+        """Write what happened to the outbox, in this transaction."""
+        records = [OutboxRecord.of(self._envelope(e)) for e in self.collect_new_events()]
+        await add_to_outbox(self.conn, records)
+        for child in self._children:
+            await child.flush()
+
+    def _envelope(self, event: Event) -> Envelope[Event]:
+        return envelope_for(
             event,
             source=self.source,
             tenant=self.context.tenant,
@@ -50,22 +155,25 @@ class UnitOfWork:
             causation_id=self.context.causation_id,
             time=self.clock(),  # the service's clock: a test at 02:00 publishes 02:00 events
         )
-        self._pending.append(OutboxRecord.of(envelope))
-        return envelope
-
-    async def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        await add_to_outbox(self.conn, pending)
-
-    async def release(self, awaiting: str) -> None:
-        """What ``awaiting`` names (see ``errors.reference``) is known from this transaction
-        on: the events held for it are applied again once it commits (``held_events``)."""
-        self.released.add(awaiting)
-        await held_events.release(self.conn, awaiting)
 
 
-class UnitOfWorkFactory:
-    """Opens a unit of work on the service's pool (used by HTTP entrypoints and jobs).
+U = TypeVar("U", bound=PostgresUnitOfWork)
+
+
+class PostgresRepository:
+    """A repository bound to its unit of work: its connection and its local authority."""
+
+    def __init__(self, uow: PostgresUnitOfWork) -> None:
+        self.uow = uow
+        self.conn = uow.conn
+
+    @property
+    def tenant(self) -> str:
+        return self.uow.tenant
+
+
+class UnitOfWorkFactory(Generic[U]):
+    """Opens the service's unit of work on its pool (HTTP entrypoints and jobs).
 
     ``hand_over`` gets the outbox records of each unit of work once it has committed (the
     relay publishes priority records at once).
@@ -77,15 +185,17 @@ class UnitOfWorkFactory:
         source: str,
         hand_over: HandOver | None = None,
         clock: Clock = utc_now,
+        unit_of_work: type[U] = PostgresUnitOfWork,  # type: ignore[assignment]
     ) -> None:
         self.pool = pool
         self.source = source
         self.hand_over = hand_over
         self.clock = clock
+        self.unit_of_work = unit_of_work
 
     @asynccontextmanager
-    async def __call__(self, context: MessageContext) -> AsyncIterator[UnitOfWork]:
+    async def __call__(self, context: MessageContext) -> AsyncIterator[U]:
         async with self.pool.acquire() as conn, transaction(conn, self.hand_over):
-            uow = UnitOfWork(conn, context, self.source, self.clock)
+            uow = self.unit_of_work(conn, context, self.source, self.clock)
             yield uow
             await uow.flush()

@@ -1,12 +1,11 @@
-"""Settings of the consent service (``EPS_CONSENT_*``), beyond the chassis's own."""
+"""Settings of the consent service: the chassis's, and the intervals of its own jobs."""
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from eps_chassis.settings import ServiceSettings
 
 
-class ConsentSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EPS_CONSENT_", extra="ignore")
-
-    expiry_check_interval_s: float = 300.0
-    """How often the expiry job looks for grants past their re-consent date."""
+class ConsentSettings(ServiceSettings):
+    consent_expiry_check_interval_s: float = 300.0
+    """How often the expiry job looks for grants past their re-consent date
+    (``EPS_CONSENT_EXPIRY_CHECK_INTERVAL_S``)."""

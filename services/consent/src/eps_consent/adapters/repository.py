@@ -1,24 +1,69 @@
-"""Persistence of consent cases, scoped by tenant."""
+"""Persistence of consent cases and the LA's consent policy.
+
+Each repository is an abstract port (what the service layer needs) and its PostgreSQL adapter,
+bound to one unit of work: its transaction and its local authority. Tests use in-memory fakes
+(``tests/support/fakes/consent.py``).
+"""
 
 from __future__ import annotations
 
+import abc
 import uuid
-from datetime import date
-from typing import Any
+from datetime import date, datetime
 
 import asyncpg
+from eps_chassis.london import london_date
+from eps_chassis.unit_of_work import PostgresRepository
 from eps_contracts.consent import ConsentDecisionKind, ConsentScope, InvolvementConsent
 
 from eps_consent.domain.model import ConsentCase, ConsentStatus, DecisionRecord
 from eps_consent.domain.rules import CapacityAssessment, ChildFacts, ConsentPolicy
 
 
-class ConsentCaseRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
+class ConsentCaseRepository(abc.ABC):
+    """One local authority's consent cases. Cases loaded or added are tracked by the unit of
+    work, which publishes the events they record."""
 
+    @abc.abstractmethod
     async def add(self, case: ConsentCase, on: date) -> bool:
-        """Insert the case; False when the referral already has one."""
+        """Keep a new case; False when the referral already has one."""
+
+    @abc.abstractmethod
+    async def get(self, referral_id: uuid.UUID) -> ConsentCase | None:
+        """The referral's case, locked for this transaction."""
+
+    @abc.abstractmethod
+    async def save(self, case: ConsentCase, on: date) -> None:
+        """Keep a case's new state, decisions and capacity assessments."""
+
+    @abc.abstractmethod
+    async def due_for_reassessment(self, on: date, limit: int = 500) -> list[uuid.UUID]:
+        """Cases whose status may have changed by ``on`` (grants expiring, a child turning
+        16), soonest first."""
+
+
+class ConsentPolicyRepository(abc.ABC):
+    """The local authority's consent periods."""
+
+    @abc.abstractmethod
+    async def get(self) -> ConsentPolicy:
+        """Its policy, or the defaults when it has set none."""
+
+    @abc.abstractmethod
+    async def set(self, policy: ConsentPolicy) -> None: ...
+
+
+async def tenants_due_for_reassessment(conn: asyncpg.Connection, now: datetime) -> list[str]:
+    """Local authorities with a case due for reassessment (the expiry job's round)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT tenant FROM consent_cases WHERE reassess_on <= $1 ORDER BY tenant",
+        london_date(now),
+    )
+    return [r["tenant"] for r in rows]
+
+
+class PostgresConsentCaseRepository(ConsentCaseRepository, PostgresRepository):
+    async def add(self, case: ConsentCase, on: date) -> bool:
         child = case.child
         inserted = await self.conn.fetchval(
             "INSERT INTO consent_cases (referral_id, tenant, child_id, consenters, state,"
@@ -37,10 +82,12 @@ class ConsentCaseRepository:
             case.school_urn,
             case.next_reassessment(on),
         )
+        if inserted:
+            self.uow.track(case)
         return bool(inserted)
 
-    async def get(self, tenant: str, referral_id: uuid.UUID) -> ConsentCase | None:
-        """Load a case and lock it for this transaction."""
+    async def get(self, referral_id: uuid.UUID) -> ConsentCase | None:
+        tenant = self.tenant
         row = await self.conn.fetchrow(
             "SELECT * FROM consent_cases WHERE tenant = $1 AND referral_id = $2 FOR UPDATE",
             tenant,
@@ -92,7 +139,7 @@ class ConsentCaseRepository:
             closed_on=row["closed_on"],
             closed_reason=row["closed_reason"],
         )
-        return case
+        return self.uow.track(case)
 
     async def save(self, case: ConsentCase, on: date) -> None:
         status = case.published
@@ -154,21 +201,23 @@ class ConsentCaseRepository:
         case.new_decisions.clear()
         case.new_assessments.clear()
 
-    async def due_for_reassessment(self, on: date, limit: int = 500) -> list[tuple[str, uuid.UUID]]:
-        """Cases of every tenant whose status may have changed by ``on`` (the expiry job)."""
+    async def due_for_reassessment(self, on: date, limit: int = 500) -> list[uuid.UUID]:
         rows = await self.conn.fetch(
-            "SELECT tenant, referral_id FROM consent_cases WHERE reassess_on <= $1"
-            " ORDER BY reassess_on LIMIT $2",
+            "SELECT referral_id FROM consent_cases WHERE tenant = $1 AND reassess_on <= $2"
+            " ORDER BY reassess_on LIMIT $3",
+            self.tenant,
             on,
             limit,
         )
-        return [(r["tenant"], r["referral_id"]) for r in rows]
+        return [r["referral_id"] for r in rows]
 
-    async def policy(self, tenant: str) -> ConsentPolicy:
+
+class PostgresConsentPolicyRepository(ConsentPolicyRepository, PostgresRepository):
+    async def get(self) -> ConsentPolicy:
         row = await self.conn.fetchrow(
             "SELECT looked_after_reconsent_months, default_reconsent_months FROM consent_policies"
             " WHERE tenant = $1 OR tenant = '*' ORDER BY tenant = '*' LIMIT 1",
-            tenant,
+            self.tenant,
         )
         if row is None:
             return ConsentPolicy()
@@ -177,35 +226,16 @@ class ConsentCaseRepository:
             default_reconsent_months=row["default_reconsent_months"],
         )
 
-    async def set_policy(self, tenant: str, policy: ConsentPolicy) -> None:
+    async def set(self, policy: ConsentPolicy) -> None:
         await self.conn.execute(
             "INSERT INTO consent_policies (tenant, looked_after_reconsent_months,"
             " default_reconsent_months) VALUES ($1, $2, $3) ON CONFLICT (tenant) DO UPDATE SET"
             " looked_after_reconsent_months = excluded.looked_after_reconsent_months,"
             " default_reconsent_months = excluded.default_reconsent_months",
-            tenant,
+            self.tenant,
             policy.looked_after_reconsent_months,
             policy.default_reconsent_months,
         )
-
-    async def view(self, tenant: str, referral_id: uuid.UUID) -> dict[str, Any] | None:
-        row = await self.conn.fetchrow(
-            "SELECT referral_id, child_id, school_urn, consenters, state, involvement_valid,"
-            " valid_until, sharing_agencies, closed_on, closed_reason FROM consent_cases"
-            " WHERE tenant = $1 AND referral_id = $2",
-            tenant,
-            referral_id,
-        )
-        if row is None:
-            return None
-        decisions = await self.conn.fetch(
-            "SELECT decision_id, consenter_id, scope, agency, decision, method, decided_on,"
-            " evidence_ref, expires_on, recorded_by, recorded_at FROM consent_decisions"
-            " WHERE tenant = $1 AND referral_id = $2 ORDER BY seq",
-            tenant,
-            referral_id,
-        )
-        return {**dict(row), "decisions": [dict(d) for d in decisions]}
 
 
 def _decision(row: asyncpg.Record) -> DecisionRecord:

@@ -12,18 +12,11 @@ import calendar
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 from eps_contracts.consent import ConsentScope
 
-LONDON = ZoneInfo("Europe/London")
 FRIDAY = 4
-
-
-def london_date(moment: datetime) -> date:
-    """The Europe/London calendar date of an aware instant."""
-    return moment.astimezone(LONDON).date()
 
 
 def last_friday_of_june(year: int) -> date:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from eps_chassis.consumer import EventConsumer
-from eps_chassis.unit_of_work import UnitOfWork
+from eps_chassis.london import london_date
 from eps_contracts import Envelope, topics
 from eps_contracts.referrals import (
     ReferralClosed,
@@ -13,8 +13,8 @@ from eps_contracts.referrals import (
 )
 
 from eps_consent.domain.commands import CloseConsentCase, OpenConsentCase
-from eps_consent.domain.rules import london_date
 from eps_consent.service_layer import handlers
+from eps_consent.service_layer.unit_of_work import ConsentUnitOfWork
 
 referral_events = EventConsumer(
     name="referral-events",
@@ -27,7 +27,7 @@ referral_events = EventConsumer(
 
 
 @referral_events.on(ReferralReceived)
-async def on_referral_received(event: Envelope[ReferralReceived], uow: UnitOfWork) -> None:
+async def on_referral_received(event: Envelope[ReferralReceived], uow: ConsentUnitOfWork) -> None:
     data = event.data
     await handlers.open_consent_case(
         OpenConsentCase(
@@ -45,14 +45,14 @@ async def on_referral_received(event: Envelope[ReferralReceived], uow: UnitOfWor
 
 
 @referral_events.on(ReferralClosed)
-async def on_referral_closed(event: Envelope[ReferralClosed], uow: UnitOfWork) -> None:
+async def on_referral_closed(event: Envelope[ReferralClosed], uow: ConsentUnitOfWork) -> None:
     await handlers.close_consent_case(
         CloseConsentCase(event.data.referral_id, event.data.closed_on, "referral closed"), uow
     )
 
 
 @referral_events.on(ReferralDeclined)
-async def on_referral_declined(event: Envelope[ReferralDeclined], uow: UnitOfWork) -> None:
+async def on_referral_declined(event: Envelope[ReferralDeclined], uow: ConsentUnitOfWork) -> None:
     await handlers.close_consent_case(
         CloseConsentCase(event.data.referral_id, london_date(event.time), "referral declined"),
         uow,
@@ -60,7 +60,9 @@ async def on_referral_declined(event: Envelope[ReferralDeclined], uow: UnitOfWor
 
 
 @referral_events.on(ReferralRedirected)
-async def on_referral_redirected(event: Envelope[ReferralRedirected], uow: UnitOfWork) -> None:
+async def on_referral_redirected(
+    event: Envelope[ReferralRedirected], uow: ConsentUnitOfWork
+) -> None:
     data = event.data
     await handlers.close_consent_case(
         CloseConsentCase(

@@ -6,29 +6,28 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import date
-from typing import Any
 
 from eps_chassis.access import audited_access
 from eps_chassis.auth import Principal, Role, require_roles
-from eps_chassis.context import MessageContext
+from eps_chassis.configuration import configuration_routes
 from eps_chassis.errors import NotFound
 from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
-from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts.base import ContractModel
 from eps_contracts.common import PersonId
 from eps_contracts.consent import ConsentDecisionKind, ConsentMethod, ConsentScope
 from fastapi import APIRouter, Depends, Header
 from pydantic import Field
 
-from eps_consent.adapters.repository import ConsentCaseRepository
+from eps_consent import views
 from eps_consent.domain.commands import (
     RecordCapacityAssessment,
     RecordConsentDecision,
     SetConsentPolicy,
 )
-from eps_consent.domain.rules import london_date
 from eps_consent.service_layer import handlers
+from eps_consent.service_layer.unit_of_work import ConsentUnitOfWork, PostgresConsentUnitOfWork
+from eps_consent.views import ConsentCaseView
 
 router = APIRouter(prefix="/consent", tags=["consent"])
 
@@ -66,66 +65,61 @@ class CapacityAssessmentBody(ContractModel):
     evidence_ref: str = Field(min_length=1, max_length=200)
 
 
-Work = Callable[[UnitOfWork], Awaitable[None]]
+Runtime = ServiceRuntime[PostgresConsentUnitOfWork]
+Work = Callable[[ConsentUnitOfWork], Awaitable[None]]
 
 
 async def _on_case(
-    runtime: ServiceRuntime,
+    runtime: Runtime,
     principal: Principal,
     referral_id: uuid.UUID,
     action: str,
     work: Work | None = None,
     purpose: str | None = None,
-) -> dict[str, Any]:
+) -> ConsentCaseView:
     """Do ``work`` on one case for the caller (own school only for school staff), audited."""
     async with audited_access(
         runtime.uow, principal, action=action, resource=f"consent/{referral_id}", purpose=purpose
     ) as access:
-        repo = ConsentCaseRepository(access.uow.conn)
-        view = await repo.view(principal.tenant, referral_id)
-        if view is None:
-            raise NotFound("no consent case for this referral (yet)")
-        access.check_school(view["school_urn"])
+        case = await views.consent_case(access.uow, referral_id)
+        if case is None:
+            raise NotFound("no consent case for this referral (yet)", field="referral_id")
+        access.check_school(case.school_urn)
         if work is not None:
             await work(access.uow)
-            view = await repo.view(principal.tenant, referral_id)
-    assert view is not None
-    return view
+            case = await views.consent_case(access.uow, referral_id)
+    assert case is not None
+    return case
 
 
-@router.get("/configuration/policy")
-async def read_consent_policy(
-    principal: Principal = READERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
-    """How long this LA's consents last when a decision gives no expiry date."""
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        policy = await ConsentCaseRepository(uow.conn).policy(uow.tenant)
-    return asdict(policy)
+async def _read_policy(uow: ConsentUnitOfWork) -> ConsentPolicyBody:
+    return ConsentPolicyBody(**asdict(await uow.policies.get()))
 
 
-@router.put("/configuration/policy")
-async def set_consent_policy(
-    body: ConsentPolicyBody = json_body(ConsentPolicyBody),
-    principal: Principal = CONFIGURERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
-    """Change the LA's consent periods; decisions recorded from now on follow them."""
+async def _set_policy(body: ConsentPolicyBody, uow: ConsentUnitOfWork) -> ConsentPolicyBody:
     command = SetConsentPolicy(body.looked_after_reconsent_months, body.default_reconsent_months)
-    async with audited_access(
-        runtime.uow, principal, action="configure", resource="configuration/consent-policy"
-    ) as access:
-        policy = await handlers.set_consent_policy(command, access.uow)
-    return asdict(policy)
+    return ConsentPolicyBody(**asdict(await handlers.set_consent_policy(command, uow)))
 
 
-@router.post("/{referral_id}/decisions", status_code=201)
+configuration_routes(
+    router,
+    "policy",
+    ConsentPolicyBody,
+    read=_read_policy,
+    write=_set_policy,
+    readers=READERS,
+    writers=CONFIGURERS,
+    description="How long this LA's consents last when a decision gives no expiry date.",
+)
+
+
+@router.post("/{referral_id}/decisions", status_code=201, response_model=ConsentCaseView)
 async def record_consent_decision(
     referral_id: uuid.UUID,
     body: ConsentDecisionBody = json_body(ConsentDecisionBody),
     principal: Principal = RECORDERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> ConsentCaseView:
     cmd = RecordConsentDecision(
         referral_id=referral_id,
         consenter_id=body.consenter_id,
@@ -138,23 +132,22 @@ async def record_consent_decision(
         expires_on=body.expires_on,
         recorded_by=principal.actor,
     )
-    today = london_date(runtime.clock())
     return await _on_case(
         runtime,
         principal,
         referral_id,
         "record_consent_decision",
-        lambda uow: handlers.record_consent_decision(cmd, uow, today),
+        lambda uow: handlers.record_consent_decision(cmd, uow),
     )
 
 
-@router.post("/{referral_id}/capacity-assessments", status_code=201)
+@router.post("/{referral_id}/capacity-assessments", status_code=201, response_model=ConsentCaseView)
 async def record_capacity_assessment(
     referral_id: uuid.UUID,
     body: CapacityAssessmentBody = json_body(CapacityAssessmentBody),
     principal: Principal = ASSESSORS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> ConsentCaseView:
     cmd = RecordCapacityAssessment(
         referral_id=referral_id,
         scope=body.scope,
@@ -163,21 +156,20 @@ async def record_capacity_assessment(
         assessor_id=principal.subject,
         evidence_ref=body.evidence_ref,
     )
-    today = london_date(runtime.clock())
     return await _on_case(
         runtime,
         principal,
         referral_id,
         "record_capacity",
-        lambda uow: handlers.record_capacity_assessment(cmd, uow, today),
+        lambda uow: handlers.record_capacity_assessment(cmd, uow),
     )
 
 
-@router.get("/{referral_id}")
+@router.get("/{referral_id}", response_model=ConsentCaseView)
 async def read_consent_case(
     referral_id: uuid.UUID,
     principal: Principal = READERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
+    runtime: Runtime = Depends(get_runtime),
     x_purpose: str | None = Header(None),
-) -> dict[str, Any]:
+) -> ConsentCaseView:
     return await _on_case(runtime, principal, referral_id, "read", purpose=x_purpose)

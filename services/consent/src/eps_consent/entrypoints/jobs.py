@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from eps_chassis.jobs import PeriodicJob
+from eps_chassis.jobs import PeriodicJob, per_tenant
 
-from eps_consent.service_layer.handlers import reassess_due_cases
+from eps_consent.adapters.repository import tenants_due_for_reassessment
+from eps_consent.service_layer import handlers
 from eps_consent.settings import ConsentSettings
 
 
-def consent_jobs(settings: ConsentSettings | None = None) -> list[PeriodicJob]:
-    settings = settings or ConsentSettings()
-    return [PeriodicJob("consent-expiry", settings.expiry_check_interval_s, reassess_due_cases)]
+def consent_jobs(settings: ConsentSettings) -> list[PeriodicJob]:
+    return [
+        per_tenant(
+            "consent-expiry",
+            settings.consent_expiry_check_interval_s,
+            tenants=tenants_due_for_reassessment,
+            work=handlers.reassess_due_cases,
+        )
+    ]

@@ -1,4 +1,4 @@
-"""Valid example payloads, varied by keyword, for tests and benchmarks."""
+"""Valid referral payloads, varied by keyword, for tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -76,21 +76,3 @@ def upstream_envelope(request: ReferralRequested | None = None) -> Envelope[Refe
         actor="upstream:sen-system",
         time=suite_now(),
     )
-
-
-ADVICE_HEADINGS = (
-    "summary",
-    "professionals_involved",
-    "basis_of_assessment",
-    "background",
-    "child_views",
-    "parent_views",
-    "needs",
-    "outcomes",
-    "provision",
-)
-
-
-def advice_document() -> dict[str, str]:
-    """Psychological advice with every heading written, naming no school (as JSON for HTTP)."""
-    return {h: f"The {h.replace('_', ' ')}, as the EP found it." for h in ADVICE_HEADINGS}
