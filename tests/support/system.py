@@ -31,7 +31,7 @@ from eps_contracts import Envelope, Event, envelope_for
 from tests.support.clock import suite_now, suite_offset
 from tests.support.infra import REPO, Infra
 from tests.support.kafka import publish_raw, read_topic
-from tests.support.services import KEYS_DIR, Namespace, token
+from tests.support.services import KEYS_DIR, Namespace, bearer
 
 LOG_ROOT = REPO / "var" / "test-system"
 SHORT_INTERVALS = {
@@ -172,8 +172,7 @@ class La:
     def as_(
         self, role: Role, *, subject: str | None = None, school_urn: str | None = None
     ) -> dict[str, str]:
-        bearer = token(role, tenant=self.tenant, school_urn=school_urn, subject=subject)
-        return {"Authorization": f"Bearer {bearer}"}
+        return bearer(role, tenant=self.tenant, school_urn=school_urn, subject=subject)
 
 
 def started_system(infra: Infra) -> System:
