@@ -20,12 +20,12 @@ from eps_chassis.auth import Role
 from eps_consent.bootstrap import SERVICE as CONSENT
 from eps_contracts import topics
 from eps_contracts.referrals import ReferralReceived
-from eps_referrals.bootstrap import definition as referrals_definition
+from eps_referrals.bootstrap import SERVICE as REFERRALS
 
 from tests.support.builders import referrals as builders
 from tests.support.infra import REPO, Infra
 from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until
-from tests.support.services import Namespace, running, settings_for, token
+from tests.support.services import Namespace, bearer, running, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,7 @@ async def test_same_event_delivered_twice_has_one_effect(infra: Infra, ns: Names
     resent_with_new_id = builders.upstream_envelope(request)  # an upstream retry: new event id
     raw = envelope.model_dump_json().encode()
     async with (
-        running(referrals_definition(), infra, ns),
+        running(REFERRALS, infra, ns),
         running(CONSENT, infra, ns),
     ):
         await publish_raw(
@@ -113,7 +113,7 @@ async def test_malformed_events_are_dead_lettered_and_the_consumer_goes_on(
         too_old.model_dump_json().encode(),
     ]
     upstream_topic = ns.topic(topics.UPSTREAM_REFERRAL_REQUESTS.name)
-    async with running(referrals_definition(), infra, ns):
+    async with running(REFERRALS, infra, ns):
         await publish_raw(
             infra.kafka_bootstrap,
             upstream_topic,
@@ -153,7 +153,7 @@ async def test_work_is_accepted_while_kafka_is_down_and_delivered_when_it_return
     consent = ns.schema("consent")
     referrals = ns.schema("referrals")
     async with (
-        running(referrals_definition(), infra, ns) as (_, client),
+        running(REFERRALS, infra, ns) as (_, client),
         running(CONSENT, infra, ns),
     ):
         await asyncio.to_thread(infra.stop_kafka)
@@ -162,7 +162,7 @@ async def test_work_is_accepted_while_kafka_is_down_and_delivered_when_it_return
                 "/referrals",
                 content=request.model_dump_json(),
                 headers={
-                    "Authorization": f"Bearer {token(Role.SENCO, school_urn=builders.SCHOOL)}",
+                    **bearer(Role.SENCO, school_urn=builders.SCHOOL),
                     "Content-Type": "application/json",
                 },
             )

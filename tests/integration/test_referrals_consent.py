@@ -16,22 +16,22 @@ from eps_contracts.common import RequesterKind
 from eps_contracts.consent import ConsentCaseClosed, ConsentStatusChanged, InvolvementConsent
 from eps_contracts.referrals import Requester
 from eps_contracts.scheduling import NamedEpAssigned
-from eps_referrals.bootstrap import definition as referrals_definition
+from eps_referrals.bootstrap import SERVICE as REFERRALS
 from eps_referrals.domain.model import referral_id_for
 
 from tests.support.builders import referrals as builders
 from tests.support.clock import suite_now, suite_today
 from tests.support.infra import Infra
 from tests.support.kafka import publish_raw, read_topic, wait_until
-from tests.support.services import Namespace, running, token
+from tests.support.services import Namespace, bearer, running
 
 pytestmark = pytest.mark.integration
 
-EP = "test-ep"  # the subject of token(Role.EP)
-SENCO = {"Authorization": f"Bearer {token(Role.SENCO, school_urn=builders.SCHOOL)}"}
-EP_AUTH = {"Authorization": f"Bearer {token(Role.EP)}"}
-SENIOR_EP_AUTH = {"Authorization": f"Bearer {token(Role.SENIOR_EP)}"}
-COORDINATOR = {"Authorization": f"Bearer {token(Role.COORDINATOR)}"}
+EP = "test-ep"  # the subject of bearer(Role.EP)
+SENCO = bearer(Role.SENCO, school_urn=builders.SCHOOL)
+EP_AUTH = bearer(Role.EP)
+SENIOR_EP_AUTH = bearer(Role.SENIOR_EP)
+COORDINATOR = bearer(Role.COORDINATOR)
 
 
 async def publish(infra: Infra, ns: Namespace, event: Event, source: str) -> None:
@@ -141,7 +141,7 @@ async def test_a_referral_reaches_active_casework_only_with_consent(
     infra: Infra, ns: Namespace
 ) -> None:
     async with (
-        running(referrals_definition(), infra, ns) as (_, referrals),
+        running(REFERRALS, infra, ns) as (_, referrals),
         running(CONSENT, infra, ns) as (_, consent),
     ):
         referral_id = await to_active_casework(infra, ns, referrals, consent)
@@ -166,7 +166,7 @@ async def test_withdrawing_consent_pauses_casework_until_it_is_granted_again(
     infra: Infra, ns: Namespace
 ) -> None:
     async with (
-        running(referrals_definition(), infra, ns) as (_, referrals),
+        running(REFERRALS, infra, ns) as (_, referrals),
         running(CONSENT, infra, ns) as (_, consent),
     ):
         referral_id = await to_active_casework(infra, ns, referrals, consent)
@@ -214,7 +214,7 @@ async def test_consent_known_before_the_referral_arrives_applies_on_arrival(
 ) -> None:
     request = builders.referral_requested()
     referral_id = referral_id_for(builders.TENANT, request.request_id)
-    async with running(referrals_definition(), infra, ns) as (_, referrals):
+    async with running(REFERRALS, infra, ns) as (_, referrals):
         await publish(
             infra,
             ns,
@@ -241,7 +241,7 @@ async def test_consent_known_before_the_referral_arrives_applies_on_arrival(
 
 
 async def test_a_duplicate_submission_is_linked_not_doubled(infra: Infra, ns: Namespace) -> None:
-    async with running(referrals_definition(), infra, ns) as (_, referrals):
+    async with running(REFERRALS, infra, ns) as (_, referrals):
         first = await submit(referrals)
         second = await submit(referrals)  # same child, same SENCO, new request id
         other_child = await submit(referrals, child=builders.child(given_name="Robin"))
@@ -283,7 +283,7 @@ async def test_bad_upstream_payloads_are_dead_lettered_with_the_field(
         ).model_dump_json()
     )
     bad_consent["data"]["involvement_valid"] = "yes"
-    async with running(referrals_definition(), infra, ns):
+    async with running(REFERRALS, infra, ns):
         await publish_raw(
             infra.kafka_bootstrap,
             ns.topic(topics.UPSTREAM_REFERRAL_REQUESTS.name),
@@ -317,7 +317,7 @@ async def test_the_expiry_job_publishes_expired_consent_and_casework_pauses(
 ) -> None:
     now = [suite_now()]
     async with (
-        running(referrals_definition(), infra, ns) as (_, referrals),
+        running(REFERRALS, infra, ns) as (_, referrals),
         running(CONSENT, infra, ns, clock=lambda: now[0], consent_expiry_check_interval_s=0.2) as (
             _,
             consent,
@@ -339,8 +339,8 @@ async def test_a_school_unknown_to_the_la_is_refused_over_http_and_waits_when_se
     """A person is told at once; an upstream request is held (not dead-lettered), visible to
     the principal EP with the reason, and applied once the school reaches the register."""
     unknown = "654321"
-    senco_elsewhere = {"Authorization": f"Bearer {token(Role.SENCO, school_urn=unknown)}"}
-    principal = {"Authorization": f"Bearer {token(Role.PRINCIPAL_EP)}"}
+    senco_elsewhere = bearer(Role.SENCO, school_urn=unknown)
+    principal = bearer(Role.PRINCIPAL_EP)
     elsewhere = Requester(
         kind=RequesterKind.SCHOOL_SENCO, person_id="senco-2", name="Kim Lee", school_urn=unknown
     )
@@ -349,7 +349,7 @@ async def test_a_school_unknown_to_the_la_is_refused_over_http_and_waits_when_se
     )
     schema = ns.schema("referrals")
     referral_id = referral_id_for(builders.TENANT, upstream_unknown.request_id)
-    async with running(referrals_definition(), infra, ns, held_release_interval_s=0.2) as (
+    async with running(REFERRALS, infra, ns, held_release_interval_s=0.2) as (
         _,
         referrals,
     ):
@@ -426,7 +426,7 @@ async def test_a_senco_cannot_submit_a_request_by_another_route(
     infra: Infra, ns: Namespace
 ) -> None:
     as_parent = Requester(kind=RequesterKind.PARENT_CARER, person_id="p-1", name="Alex Taylor")
-    async with running(referrals_definition(), infra, ns) as (_, referrals):
+    async with running(REFERRALS, infra, ns) as (_, referrals):
         response = await referrals.post(
             "/referrals",
             # a parent's route would skip the school's graduated-approach evidence
@@ -444,7 +444,7 @@ async def test_a_senco_cannot_submit_a_request_by_another_route(
 
 async def test_a_declined_referral_closes_its_consent_case(infra: Infra, ns: Namespace) -> None:
     async with (
-        running(referrals_definition(), infra, ns) as (_, referrals),
+        running(REFERRALS, infra, ns) as (_, referrals),
         running(CONSENT, infra, ns) as (_, consent),
     ):
         referral_id = (await submit(referrals))["referral_id"]
@@ -494,8 +494,8 @@ async def test_a_declined_referral_closes_its_consent_case(infra: Infra, ns: Nam
 async def test_the_minimum_evidence_is_la_configuration_changed_over_http(
     infra: Infra, ns: Namespace
 ) -> None:
-    principal = {"Authorization": f"Bearer {token(Role.PRINCIPAL_EP)}"}
-    async with running(referrals_definition(), infra, ns) as (_, referrals):
+    principal = bearer(Role.PRINCIPAL_EP)
+    async with running(REFERRALS, infra, ns) as (_, referrals):
         path = "/referrals/configuration/graduated-approach"
         assert (await referrals.get(path, headers=SENCO)).json() == {
             "review_cycles": 2,
@@ -533,7 +533,7 @@ async def test_each_source_has_its_own_entry_that_takes_only_its_requests(
     parent = Requester(kind=RequesterKind.PARENT_CARER, person_id="p-9", name="Alex Doe")
     request = builders.referral_requested(requester=parent, graduated_approach=None)
     json = {"Content-Type": "application/json"}
-    async with running(referrals_definition(), infra, ns) as (_, referrals):
+    async with running(REFERRALS, infra, ns) as (_, referrals):
         taken = await referrals.post(
             "/referrals/sources/parent_carer",
             content=request.model_dump_json(),
@@ -566,10 +566,10 @@ async def test_consent_periods_are_la_configuration_changed_over_http(
 ) -> None:
     from eps_consent.domain.rules import add_months
 
-    principal = {"Authorization": f"Bearer {token(Role.PRINCIPAL_EP)}"}
+    principal = bearer(Role.PRINCIPAL_EP)
     path = "/consent/configuration/policy"
     async with (
-        running(referrals_definition(), infra, ns) as (_, referrals),
+        running(REFERRALS, infra, ns) as (_, referrals),
         running(CONSENT, infra, ns) as (_, consent),
     ):
         assert (await consent.get(path, headers=EP_AUTH)).json() == {

@@ -1,4 +1,4 @@
-"""Valid referral payloads, varied by keyword, for tests and benchmarks."""
+"""Valid referral payloads and commands, varied by keyword, for tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -9,12 +9,18 @@ from typing import Any
 from eps_contracts import Envelope, envelope_for
 from eps_contracts.common import RequesterKind
 from eps_contracts.referrals import (
+    AgreedActions,
     ChildDetails,
+    FeedbackRecipient,
+    FeedbackRecipientKind,
+    FeedbackRecord,
     GraduatedApproachEvidence,
     ParentalResponsibilityHolder,
     ReferralRequested,
     Requester,
 )
+from eps_referrals.domain.commands import RegisterReferral
+from eps_referrals.entrypoints.events import register_referral_command
 
 from tests.support.clock import suite_now
 
@@ -66,6 +72,35 @@ def referral_requested(**overrides: Any) -> ReferralRequested:
     )
     values.update(overrides)
     return ReferralRequested(**values)
+
+
+def register(**overrides: Any) -> RegisterReferral:
+    """The command a SENCO's request (``referral_requested(**overrides)``) becomes."""
+    return register_referral_command(referral_requested(**overrides))
+
+
+def feedback() -> FeedbackRecord:
+    """The written feedback a referral closes with, sent to the school and both parents."""
+    return FeedbackRecord(
+        purpose="Understand reading and regulation needs.",
+        child_views="Likes art; finds noisy rooms hard.",
+        parents_views="Worried about mornings.",
+        strengths="Kind, creative, good verbal reasoning.",
+        difficulties="Phonological processing; transitions.",
+        formulation="Literacy difficulty compounded by anxiety at transitions.",
+        agreed_actions=AgreedActions(
+            objectives=("Read CVC words fluently",),
+            outcomes=("Reads a levelled book by summer",),
+            strategies=("Visual timetable",),
+            interventions=("Precision teaching 3x weekly",),
+        ),
+        review_arrangements="Review with SENCO and parents in March.",
+        sent_to=(
+            FeedbackRecipient(kind=FeedbackRecipientKind.SCHOOL, name="Example Primary"),
+            FeedbackRecipient(kind=FeedbackRecipientKind.PARENTS, name="Alex Taylor"),
+            FeedbackRecipient(kind=FeedbackRecipientKind.PARENTS, name="Chris Taylor"),
+        ),
+    )
 
 
 def upstream_envelope(request: ReferralRequested | None = None) -> Envelope[ReferralRequested]:

@@ -6,15 +6,12 @@ from eps_chassis.errors import Conflict, DomainError, Forbidden
 from eps_chassis.http import status_for
 from eps_contracts.common import PriorityGroup, RequesterKind
 from eps_contracts.referrals import (
-    AgreedActions,
     CaseworkPaused,
     CaseworkResumed,
     CaseworkStage,
     CaseworkStageStarted,
     DuplicateReferralLinked,
-    FeedbackRecipient,
     FeedbackRecipientKind,
-    FeedbackRecord,
     GraduatedApproachEvidence,
     RedirectDestination,
     ReferralAccepted,
@@ -78,7 +75,7 @@ def at(status: ReferralStatus) -> Referral:
     if status is S.PAUSED:
         steps += [*through(CaseworkStage.ASSESSMENT), lambda r: r.apply_consent(WITHDRAWN)]
     if status is S.CLOSED:
-        steps += [*through(CaseworkStage.REVIEW), lambda r: r.close(feedback(), TODAY)]
+        steps += [*through(CaseworkStage.REVIEW), lambda r: r.close(builders.feedback(), TODAY)]
     if status is S.DECLINED:
         steps = [lambda r: r.decline("not an EP matter")]
     if status is S.REDIRECTED:
@@ -90,29 +87,6 @@ def at(status: ReferralStatus) -> Referral:
     assert referral.status is status
     referral.events.clear()
     return referral
-
-
-def feedback() -> FeedbackRecord:
-    return FeedbackRecord(
-        purpose="Understand reading and regulation needs.",
-        child_views="Likes art; finds noisy rooms hard.",
-        parents_views="Worried about mornings.",
-        strengths="Kind, creative, good verbal reasoning.",
-        difficulties="Phonological processing; transitions.",
-        formulation="Literacy difficulty compounded by anxiety at transitions.",
-        agreed_actions=AgreedActions(
-            objectives=("Read CVC words fluently",),
-            outcomes=("Reads a levelled book by summer",),
-            strategies=("Visual timetable",),
-            interventions=("Precision teaching 3x weekly",),
-        ),
-        review_arrangements="Review with SENCO and parents in March.",
-        sent_to=(
-            FeedbackRecipient(kind=FeedbackRecipientKind.SCHOOL, name="Example Primary"),
-            FeedbackRecipient(kind=FeedbackRecipientKind.PARENTS, name="Alex Taylor"),
-            FeedbackRecipient(kind=FeedbackRecipientKind.PARENTS, name="Chris Taylor"),
-        ),
-    )
 
 
 def kinds(referral: Referral) -> list[type]:
@@ -410,13 +384,13 @@ def test_casework_runs_through_its_stages_to_closing_with_feedback() -> None:
     referral = at(S.ACCEPTED)
     for stage in CaseworkStage:
         referral.start_stage(stage)
-    referral.close(feedback(), TODAY)
+    referral.close(builders.feedback(), TODAY)
     assert referral.status is S.CLOSED
     assert kinds(referral) == [CaseworkStageStarted] * 4 + [ReferralClosed]
     closed = referral.events[-1]
     assert isinstance(closed, ReferralClosed)
     assert closed.feedback_sent_to == (FeedbackRecipientKind.SCHOOL, FeedbackRecipientKind.PARENTS)
-    assert referral.feedback == feedback()
+    assert referral.feedback == builders.feedback()
 
 
 def test_casework_skips_a_stage_only_with_the_eps_reason_and_never_goes_back() -> None:
@@ -476,7 +450,7 @@ def test_expiry_pauses_casework_too() -> None:
 
 def test_paused_casework_can_be_closed_with_its_feedback() -> None:
     referral = at(S.PAUSED)
-    referral.close(feedback(), TODAY)
+    referral.close(builders.feedback(), TODAY)
     assert referral.status is S.CLOSED and referral.paused_stage is None
 
 
@@ -492,7 +466,7 @@ ACTIONS = {
     "decline": lambda r: r.decline("no"),
     "redirect": lambda r: r.redirect(RedirectDestination.INCLUSION_FORUM, "tier 2", None),
     "start consultation": lambda r: r.start_stage(CaseworkStage.CONSULTATION),
-    "close": lambda r: r.close(feedback(), TODAY),
+    "close": lambda r: r.close(builders.feedback(), TODAY),
 }
 REACHABLE = [s for s in S if s not in (S.RECEIVED, S.DUPLICATE)]
 

@@ -46,21 +46,33 @@ class RecordNamedEp:
 
 @dataclass(frozen=True, slots=True)
 class AcceptReferral:
+    """Triage: take the referral on. ``ep_id`` is the EP triaging (and taking it on);
+    ``senior``: a senior or principal EP, who may triage any referral."""
+
     referral_id: uuid.UUID
     ep_id: str
+    senior: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class DeclineReferral:
+    """Triage: decline the referral, saying why (``ep_id`` and ``senior`` as for accepting)."""
+
     referral_id: uuid.UUID
     reason: str
+    ep_id: str
+    senior: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class RedirectReferral:
+    """Triage: send the referral elsewhere (``ep_id`` and ``senior`` as for accepting)."""
+
     referral_id: uuid.UUID
     destination: RedirectDestination
     reason: str
+    ep_id: str
+    senior: bool = False
     service_name: str | None = None
 
 
@@ -73,9 +85,10 @@ class StartCaseworkStage:
 
 @dataclass(frozen=True, slots=True)
 class CloseReferral:
+    """Close the casework with its written feedback (closed today, by the service's clock)."""
+
     referral_id: uuid.UUID
     feedback: FeedbackRecord
-    closed_on: date
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 from eps_chassis.errors import Conflict, DomainError, Forbidden
 from eps_contracts import Event
@@ -40,7 +39,6 @@ from eps_contracts.referrals import (
 from eps_referrals.domain.commands import RegisterReferral
 
 CHILD_ID_NAMESPACE = uuid.UUID("6f1c3a52-93a4-4b0e-9a53-3f3f0b8e7d21")
-LONDON = ZoneInfo("Europe/London")
 REFERRAL_ID_NAMESPACE = uuid.UUID("0d3b8f5e-2c1a-4f7e-8b6d-5a9c4e1f2b37")
 
 

@@ -1,10 +1,13 @@
-"""Kafka entrypoints: translate each consumed event into a command, nothing more."""
+"""Kafka entrypoints: translate each consumed event into a command, nothing more.
+
+A request the domain refuses is dead-lettered by the chassis with the field and the rule; only
+an unknown school is turned into something else: the request waits for it (held).
+"""
 
 from __future__ import annotations
 
 from eps_chassis.consumer import EventConsumer
-from eps_chassis.errors import DomainError, EventRejected, NotYetKnown
-from eps_chassis.unit_of_work import UnitOfWork
+from eps_chassis.errors import NotYetKnown
 from eps_contracts import Envelope, topics
 from eps_contracts.consent import ConsentStatusChanged
 from eps_contracts.referrals import ReferralRequested
@@ -13,6 +16,7 @@ from eps_contracts.scheduling import SCHOOLS, NamedEpAssigned
 from eps_referrals.domain.commands import RecordConsentStatus, RecordNamedEp, RegisterReferral
 from eps_referrals.domain.evidence import UnknownSchool
 from eps_referrals.service_layer import handlers
+from eps_referrals.service_layer.unit_of_work import ReferralsUnitOfWork
 
 upstream = EventConsumer(
     name="upstream-requests",
@@ -35,15 +39,15 @@ def register_referral_command(request: ReferralRequested) -> RegisterReferral:
 
 
 @upstream.on(ReferralRequested)
-async def on_referral_requested(event: Envelope[ReferralRequested], uow: UnitOfWork) -> None:
+async def on_referral_requested(
+    event: Envelope[ReferralRequested], uow: ReferralsUnitOfWork
+) -> None:
     try:
         await handlers.register_referral(register_referral_command(event.data), uow)
     except UnknownSchool as exc:
         # the school may reach the register after the request: it waits for it, visibly
         awaiting = handlers.school_awaited(uow.tenant, exc.school_urn)
         raise NotYetKnown(str(exc), awaiting=awaiting, field=exc.field) from exc
-    except DomainError as exc:
-        raise EventRejected.because(exc) from exc
 
 
 consent = EventConsumer(
@@ -54,7 +58,9 @@ consent = EventConsumer(
 
 
 @consent.on(ConsentStatusChanged)
-async def on_consent_status_changed(event: Envelope[ConsentStatusChanged], uow: UnitOfWork) -> None:
+async def on_consent_status_changed(
+    event: Envelope[ConsentStatusChanged], uow: ReferralsUnitOfWork
+) -> None:
     data = event.data
     await handlers.record_consent_status(
         RecordConsentStatus(
@@ -75,7 +81,7 @@ schools = EventConsumer(
 
 
 @schools.on(NamedEpAssigned)
-async def on_named_ep_assigned(event: Envelope[NamedEpAssigned], uow: UnitOfWork) -> None:
+async def on_named_ep_assigned(event: Envelope[NamedEpAssigned], uow: ReferralsUnitOfWork) -> None:
     data = event.data
     await handlers.record_named_ep(
         RecordNamedEp(

@@ -5,17 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from eps_chassis.access import audited_access
-from eps_chassis.audit import record_access
 from eps_chassis.auth import Principal, Role, require_roles
-from eps_chassis.context import MessageContext
+from eps_chassis.configuration import configuration_routes
 from eps_chassis.errors import DomainError, NotFound
 from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
-from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts.base import ContractModel
 from eps_contracts.common import RequesterKind
 from eps_contracts.referrals import (
@@ -27,12 +24,17 @@ from eps_contracts.referrals import (
 from fastapi import APIRouter, Depends, Header, Path
 from pydantic import Field
 
-from eps_referrals.adapters.repository import ReferralRepository
+from eps_referrals import views
 from eps_referrals.domain import commands
 from eps_referrals.domain.evidence import check_source
-from eps_referrals.domain.model import LONDON, referral_id_for
+from eps_referrals.domain.model import referral_id_for
 from eps_referrals.entrypoints.events import register_referral_command
 from eps_referrals.service_layer import handlers
+from eps_referrals.service_layer.unit_of_work import (
+    PostgresReferralsUnitOfWork,
+    ReferralsUnitOfWork,
+)
+from eps_referrals.views import ReferralView, RegisteredSchool, SubmittedReferral
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
 
@@ -75,44 +77,45 @@ class StageBody(ContractModel):
     )
 
 
-Work = Callable[[UnitOfWork], Awaitable[None]]
-
-
-def _today(runtime: ServiceRuntime) -> date:
-    return runtime.clock().astimezone(LONDON).date()
+Runtime = ServiceRuntime[PostgresReferralsUnitOfWork]
+Work = Callable[[ReferralsUnitOfWork], Awaitable[None]]
 
 
 async def _on_referral(
-    runtime: ServiceRuntime,
+    runtime: Runtime,
     principal: Principal,
     referral_id: uuid.UUID,
     action: str,
     work: Work | None = None,
     purpose: str | None = None,
-) -> dict[str, Any]:
+) -> ReferralView:
     """Do ``work`` on one referral for the caller (own school only for school staff), audited,
     and return the referral with its history."""
     async with audited_access(
         runtime.uow, principal, action=action, resource=f"referral/{referral_id}", purpose=purpose
     ) as access:
-        referrals = ReferralRepository(access.uow.conn)
-        exists, school = await referrals.school_of(principal.tenant, referral_id)
+        exists, school = await views.referral_school(access.uow, referral_id)
         if not exists:
             raise NotFound("no such referral")
         access.check_school(school)
         if work is not None:
             await work(access.uow)
-        view = await referrals.get_view(principal.tenant, referral_id)
+        view = await views.referral(access.uow, referral_id)
     assert view is not None
     return view
 
 
-@router.post("", status_code=201)
+def _triager(principal: Principal) -> tuple[str, bool]:
+    """Who triages, and whether they may triage any referral (a senior or principal EP)."""
+    return principal.subject, principal.role in SENIOR
+
+
+@router.post("", status_code=201, response_model=SubmittedReferral)
 async def submit_referral(
     body: ReferralRequested = json_body(ReferralRequested),
     principal: Principal = SUBMITTERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> SubmittedReferral:
     """Submit a request from any source; ``requester.kind`` says which route it came by.
 
     A SENCO submits their own school's requests; the EPS (EPs, coordinators, admin) enters the
@@ -122,13 +125,13 @@ async def submit_referral(
     return await _submit(body, principal, runtime)
 
 
-@router.post("/sources/{source}", status_code=201)
+@router.post("/sources/{source}", status_code=201, response_model=SubmittedReferral)
 async def submit_referral_from(
     source: RequesterKind,
     body: ReferralRequested = json_body(ReferralRequested),
     principal: Principal = SUBMITTERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> SubmittedReferral:
     """Each source's own entry (``/referrals/sources/parent_carer`` and so on): the request
     must come from that source, and that source's rules apply as on ``POST /referrals``."""
     if body.requester.kind is not source:
@@ -140,145 +143,137 @@ async def submit_referral_from(
 
 
 async def _submit(
-    body: ReferralRequested, principal: Principal, runtime: ServiceRuntime
-) -> dict[str, Any]:
+    body: ReferralRequested, principal: Principal, runtime: Runtime
+) -> SubmittedReferral:
     referral_id = referral_id_for(principal.tenant, body.request_id)
     async with audited_access(
-        runtime.uow,
-        principal,
-        action="submit",
-        resource=f"referral/{referral_id}",
+        runtime.uow, principal, action="submit", resource=f"referral/{referral_id}"
     ) as access:
         access.check_school(body.child.school_urn)
         check_source(body.requester.kind, school_staff=principal.is_school_staff)
         referral_id = await handlers.register_referral(register_referral_command(body), access.uow)
         access.resource = f"referral/{referral_id}"
-        view = await ReferralRepository(access.uow.conn).get_view(principal.tenant, referral_id)
+        view = await views.referral(access.uow, referral_id)
     assert view is not None
-    return {
-        "referral_id": str(referral_id),
-        "status": view["status"],
-        "duplicate_of": str(view["duplicate_of"]) if view["duplicate_of"] else None,
-        "routing": view["routing"],
-    }
+    return views.submitted(view)
 
 
-@router.put("/schools/{school_urn}")
+@router.put("/schools/{school_urn}", response_model=RegisteredSchool)
 async def register_school(
     school_urn: Annotated[str, Path(pattern=r"^[0-9]{6,7}$")],
     body: SchoolBody = json_body(SchoolBody),
     principal: Principal = REGISTRARS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> RegisteredSchool:
     """Add a school or setting to the LA's register: requests naming any other URN are
     refused as an unknown school (schools with a named EP are known from scheduling too)."""
-    context = MessageContext.of(principal)
-    async with runtime.uow(context) as uow:
-        await handlers.register_school(commands.RegisterSchool(school_urn, body.name), uow)
-    return {"school_urn": school_urn, "name": body.name}
+    async with audited_access(
+        runtime.uow, principal, action="register_school", resource=f"school/{school_urn}"
+    ) as access:
+        await handlers.register_school(commands.RegisterSchool(school_urn, body.name), access.uow)
+    return RegisteredSchool(school_urn=school_urn, name=body.name)
 
 
-@router.get("/configuration/graduated-approach")
-async def read_graduated_approach_minimum(
-    principal: Principal = READERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, int]:
-    """The evidence this LA expects with a school's request (SENCOs may read it too)."""
-    context = MessageContext.of(principal)
-    async with runtime.uow(context) as uow:
-        minimum = await ReferralRepository(uow.conn).graduated_approach_minimum(uow.tenant)
-    return asdict(minimum)
+async def _read_minimum(uow: ReferralsUnitOfWork) -> GraduatedApproachBody:
+    return GraduatedApproachBody(**asdict(await uow.configuration.graduated_approach_minimum()))
 
 
-@router.put("/configuration/graduated-approach")
-async def set_graduated_approach_minimum(
-    body: GraduatedApproachBody = json_body(GraduatedApproachBody),
-    principal: Principal = CONFIGURERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, int]:
-    """Change the minimum evidence; requests submitted from now on are checked against it."""
-    context = MessageContext.of(principal)
+async def _set_minimum(
+    body: GraduatedApproachBody, uow: ReferralsUnitOfWork
+) -> GraduatedApproachBody:
     command = commands.SetGraduatedApproachMinimum(
         body.review_cycles, body.strategies, body.months_on_sen_support
     )
-    async with runtime.uow(context) as uow:
-        minimum = await handlers.set_graduated_approach_minimum(command, uow)
-        await record_access(
-            uow.conn, principal, action="configure", resource="configuration/graduated-approach"
-        )
-    return asdict(minimum)
+    return GraduatedApproachBody(
+        **asdict(await handlers.set_graduated_approach_minimum(command, uow))
+    )
 
 
-@router.get("/{referral_id}")
+configuration_routes(
+    router,
+    "graduated-approach",
+    GraduatedApproachBody,
+    read=_read_minimum,
+    write=_set_minimum,
+    readers=READERS,  # SENCOs read what their school's requests must show
+    writers=CONFIGURERS,
+    description="The evidence this LA expects with a school's request before it asks for an"
+    " EP: assess-plan-do-review cycles, strategies tried and months on SEN support.",
+)
+
+
+@router.get("/{referral_id}", response_model=ReferralView)
 async def read_referral(
     referral_id: uuid.UUID,
     principal: Principal = READERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
+    runtime: Runtime = Depends(get_runtime),
     x_purpose: str | None = Header(None),
-) -> dict[str, Any]:
+) -> ReferralView:
     return await _on_referral(runtime, principal, referral_id, "read", purpose=x_purpose)
 
 
-@router.post("/{referral_id}/accept")
+@router.post("/{referral_id}/accept", response_model=ReferralView)
 async def accept_referral(
     referral_id: uuid.UUID,
     principal: Principal = PRACTITIONERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
-    cmd = commands.AcceptReferral(referral_id, ep_id=principal.subject)
-    senior = principal.role in SENIOR
+    runtime: Runtime = Depends(get_runtime),
+) -> ReferralView:
+    ep_id, senior = _triager(principal)
+    cmd = commands.AcceptReferral(referral_id, ep_id, senior)
     return await _on_referral(
         runtime,
         principal,
         referral_id,
         "accept",
-        lambda uow: handlers.accept_referral(cmd, uow, senior),
+        lambda uow: handlers.accept_referral(cmd, uow),
     )
 
 
-@router.post("/{referral_id}/decline")
+@router.post("/{referral_id}/decline", response_model=ReferralView)
 async def decline_referral(
     referral_id: uuid.UUID,
     body: DeclineBody = json_body(DeclineBody),
     principal: Principal = PRACTITIONERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
-    cmd = commands.DeclineReferral(referral_id, body.reason)
-    senior = principal.role in SENIOR
+    runtime: Runtime = Depends(get_runtime),
+) -> ReferralView:
+    ep_id, senior = _triager(principal)
+    cmd = commands.DeclineReferral(referral_id, body.reason, ep_id, senior)
     return await _on_referral(
         runtime,
         principal,
         referral_id,
         "decline",
-        lambda uow: handlers.decline_referral(cmd, uow, principal.subject, senior),
+        lambda uow: handlers.decline_referral(cmd, uow),
     )
 
 
-@router.post("/{referral_id}/redirect")
+@router.post("/{referral_id}/redirect", response_model=ReferralView)
 async def redirect_referral(
     referral_id: uuid.UUID,
     body: RedirectBody = json_body(RedirectBody),
     principal: Principal = PRACTITIONERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
-    cmd = commands.RedirectReferral(referral_id, body.destination, body.reason, body.service_name)
-    senior = principal.role in SENIOR
+    runtime: Runtime = Depends(get_runtime),
+) -> ReferralView:
+    ep_id, senior = _triager(principal)
+    cmd = commands.RedirectReferral(
+        referral_id, body.destination, body.reason, ep_id, senior, body.service_name
+    )
     return await _on_referral(
         runtime,
         principal,
         referral_id,
         "redirect",
-        lambda uow: handlers.redirect_referral(cmd, uow, principal.subject, senior),
+        lambda uow: handlers.redirect_referral(cmd, uow),
     )
 
 
-@router.post("/{referral_id}/casework")
+@router.post("/{referral_id}/casework", response_model=ReferralView)
 async def start_casework_stage(
     referral_id: uuid.UUID,
     body: StageBody = json_body(StageBody),
     principal: Principal = PRACTITIONERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> ReferralView:
     cmd = commands.StartCaseworkStage(referral_id, body.stage, body.skip_reason)
     return await _on_referral(
         runtime,
@@ -289,14 +284,14 @@ async def start_casework_stage(
     )
 
 
-@router.post("/{referral_id}/close")
+@router.post("/{referral_id}/close", response_model=ReferralView)
 async def close_referral(
     referral_id: uuid.UUID,
     body: FeedbackRecord = json_body(FeedbackRecord),
     principal: Principal = PRACTITIONERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
-    cmd = commands.CloseReferral(referral_id, body, closed_on=_today(runtime))
+    runtime: Runtime = Depends(get_runtime),
+) -> ReferralView:
+    cmd = commands.CloseReferral(referral_id, body)
     return await _on_referral(
         runtime,
         principal,

@@ -1,14 +1,14 @@
-"""Service-layer handlers: load, call the domain, save, publish, all in one unit of work."""
+"""Service-layer handlers of the referrals service: each takes a command and the unit of work,
+loads through its repositories, asks the domain, and saves. The unit of work publishes what the
+referrals recorded when it commits."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
 from eps_chassis.errors import NotFound, reference
-from eps_chassis.unit_of_work import UnitOfWork
+from eps_chassis.london import london_date
 
-from eps_referrals.adapters.repository import ReferralRepository
 from eps_referrals.domain import commands
 from eps_referrals.domain.evidence import GraduatedApproachMinimum, check_request, check_school
 from eps_referrals.domain.model import (
@@ -18,6 +18,7 @@ from eps_referrals.domain.model import (
     child_id_for,
     referral_id_for,
 )
+from eps_referrals.service_layer.unit_of_work import ReferralsUnitOfWork
 
 
 def school_awaited(tenant: str, school_urn: str) -> str:
@@ -25,35 +26,33 @@ def school_awaited(tenant: str, school_urn: str) -> str:
     return reference("school", tenant, school_urn)
 
 
-async def _save(referrals: ReferralRepository, referral: Referral, uow: UnitOfWork) -> None:
-    await referrals.save(referral, uow.context.actor)
-    for event in referral.events:
-        uow.publish(event)
-    referral.events.clear()
+async def _load(uow: ReferralsUnitOfWork, referral_id: uuid.UUID) -> Referral:
+    referral = await uow.referrals.get(referral_id)
+    if referral is None:
+        raise NotFound("no such referral")
+    return referral
 
 
-async def register_referral(cmd: commands.RegisterReferral, uow: UnitOfWork) -> uuid.UUID:
+async def register_referral(cmd: commands.RegisterReferral, uow: ReferralsUnitOfWork) -> uuid.UUID:
     """Register a request for involvement.
 
     The same request twice is one referral; another request from the same requester about a
     child with an open referral is linked to it as a duplicate, not doubled.
     """
-    referrals = ReferralRepository(uow.conn)
-    await referrals.lock(uow.tenant, f"referral-request:{cmd.request_id}")
-    existing = await referrals.id_for_request(uow.tenant, cmd.request_id)
+    await uow.referrals.lock_request(cmd.request_id)
+    existing = await uow.referrals.id_for_request(cmd.request_id)
     if existing is not None:
         return existing
-    check_request(cmd, await referrals.graduated_approach_minimum(uow.tenant))
-    if cmd.child.school_urn is not None:
+    check_request(cmd, await uow.configuration.graduated_approach_minimum())
+    school_urn = cmd.child.school_urn
+    if school_urn is not None:
         # the school's registration or named EP arriving now either sees this referral or is
         # seen by it, never neither (both take this lock)
-        await referrals.lock(uow.tenant, f"school:{cmd.child.school_urn}")
-    check_school(
-        cmd.child.school_urn, await referrals.school_register(uow.tenant, cmd.child.school_urn)
-    )
+        await uow.schools.lock(school_urn)
+        check_school(school_urn, await uow.schools.register_for(school_urn))
     child_id = child_id_for(uow.tenant, cmd)
-    await referrals.lock(uow.tenant, f"child:{child_id}")
-    open_one = await referrals.open_referral_of(uow.tenant, child_id, cmd.requester.person_id)
+    await uow.referrals.lock_child(child_id)
+    open_one = await uow.referrals.open_referral_of(child_id, cmd.requester.person_id)
     if open_one is not None:
         referral = Referral.link_duplicate(uow.tenant, cmd, open_one)
     else:
@@ -61,103 +60,82 @@ async def register_referral(cmd: commands.RegisterReferral, uow: UnitOfWork) -> 
         referral = Referral.receive(
             uow.tenant,
             cmd,
-            named_ep_id=await referrals.named_ep(uow.tenant, cmd.child.school_urn),
-            consent=await referrals.consent_of(uow.tenant, referral_id) or NO_CONSENT_YET,
+            named_ep_id=await uow.schools.named_ep(school_urn),
+            consent=await uow.consent.get(referral_id) or NO_CONSENT_YET,
         )
-    await referrals.add(referral, uow.context.actor)
-    for event in referral.events:
-        uow.publish(event)
+    await uow.referrals.add(referral)
     return referral.referral_id
 
 
-async def record_consent_status(cmd: commands.RecordConsentStatus, uow: UnitOfWork) -> None:
+async def record_consent_status(
+    cmd: commands.RecordConsentStatus, uow: ReferralsUnitOfWork
+) -> None:
     """Keep consent's latest answer; apply it to the referral if it is known yet."""
-    referrals = ReferralRepository(uow.conn)
     consent = ConsentView(cmd.involvement, cmd.involvement_valid, cmd.reason)
-    await referrals.record_consent(uow.tenant, cmd.referral_id, consent)
-    referral = await referrals.get(uow.tenant, cmd.referral_id)
+    await uow.consent.set(cmd.referral_id, consent)
+    referral = await uow.referrals.get(cmd.referral_id)
     if referral is not None:
         referral.apply_consent(consent)
-        await _save(referrals, referral, uow)
+        await uow.referrals.save(referral)
 
 
-async def record_named_ep(cmd: commands.RecordNamedEp, uow: UnitOfWork) -> None:
+async def record_named_ep(cmd: commands.RecordNamedEp, uow: ReferralsUnitOfWork) -> None:
     """Keep each school's named EP (the school is then known) and route its untriaged
     referrals to them."""
-    referrals = ReferralRepository(uow.conn)
-    await referrals.lock(uow.tenant, f"school:{cmd.school_urn}")  # see register_referral
-    await referrals.register_school(uow.tenant, cmd.school_urn, None, "named_ep")
+    await uow.schools.lock(cmd.school_urn)  # see register_referral
+    await uow.schools.register(cmd.school_urn, None, "named_ep")
     await uow.release(school_awaited(uow.tenant, cmd.school_urn))
-    if not await referrals.record_named_ep(
-        uow.tenant, cmd.school_urn, cmd.ep_id, cmd.effective_from
-    ):
+    if not await uow.schools.record_named_ep(cmd.school_urn, cmd.ep_id, cmd.effective_from):
         return
-    for referral in await referrals.awaiting_routing(uow.tenant, cmd.school_urn, cmd.ep_id):
+    for referral in await uow.referrals.awaiting_routing(cmd.school_urn, cmd.ep_id):
         referral.route_to(cmd.ep_id)
-        await _save(referrals, referral, uow)
+        await uow.referrals.save(referral)
 
 
-async def register_school(cmd: commands.RegisterSchool, uow: UnitOfWork) -> None:
+async def register_school(cmd: commands.RegisterSchool, uow: ReferralsUnitOfWork) -> None:
     """Add a school to the LA's register: requests may name it, with or without a named EP."""
-    referrals = ReferralRepository(uow.conn)
-    await referrals.lock(uow.tenant, f"school:{cmd.school_urn}")  # see register_referral
-    await referrals.register_school(uow.tenant, cmd.school_urn, cmd.name, "register")
+    await uow.schools.lock(cmd.school_urn)  # see register_referral
+    await uow.schools.register(cmd.school_urn, cmd.name, "register")
     await uow.release(school_awaited(uow.tenant, cmd.school_urn))
 
 
 async def set_graduated_approach_minimum(
-    cmd: commands.SetGraduatedApproachMinimum, uow: UnitOfWork
+    cmd: commands.SetGraduatedApproachMinimum, uow: ReferralsUnitOfWork
 ) -> GraduatedApproachMinimum:
     """Configuration, not code: applies to requests submitted from now on."""
     minimum = GraduatedApproachMinimum(cmd.review_cycles, cmd.strategies, cmd.months_on_sen_support)
-    await ReferralRepository(uow.conn).set_graduated_approach_minimum(uow.tenant, minimum)
+    await uow.configuration.set_graduated_approach_minimum(minimum)
     return minimum
 
 
-async def _change(
-    uow: UnitOfWork, referral_id: uuid.UUID, change: Callable[[Referral], None]
-) -> None:
-    referrals = ReferralRepository(uow.conn)
-    referral = await referrals.get(uow.tenant, referral_id)
-    if referral is None:
-        raise NotFound("no such referral")
-    change(referral)
-    await _save(referrals, referral, uow)
+async def accept_referral(cmd: commands.AcceptReferral, uow: ReferralsUnitOfWork) -> None:
+    referral = await _load(uow, cmd.referral_id)
+    referral.check_triager(cmd.ep_id, senior=cmd.senior)
+    referral.accept(cmd.ep_id)
+    await uow.referrals.save(referral)
 
 
-async def accept_referral(cmd: commands.AcceptReferral, uow: UnitOfWork, senior: bool) -> None:
-    def accept(referral: Referral) -> None:
-        referral.check_triager(cmd.ep_id, senior=senior)
-        referral.accept(cmd.ep_id)
-
-    await _change(uow, cmd.referral_id, accept)
-
-
-async def decline_referral(
-    cmd: commands.DeclineReferral, uow: UnitOfWork, ep_id: str, senior: bool
-) -> None:
-    def decline(referral: Referral) -> None:
-        referral.check_triager(ep_id, senior=senior)
-        referral.decline(cmd.reason)
-
-    await _change(uow, cmd.referral_id, decline)
+async def decline_referral(cmd: commands.DeclineReferral, uow: ReferralsUnitOfWork) -> None:
+    referral = await _load(uow, cmd.referral_id)
+    referral.check_triager(cmd.ep_id, senior=cmd.senior)
+    referral.decline(cmd.reason)
+    await uow.referrals.save(referral)
 
 
-async def redirect_referral(
-    cmd: commands.RedirectReferral, uow: UnitOfWork, ep_id: str, senior: bool
-) -> None:
-    def redirect(referral: Referral) -> None:
-        referral.check_triager(ep_id, senior=senior)
-        referral.redirect(cmd.destination, cmd.reason, cmd.service_name)
-
-    await _change(uow, cmd.referral_id, redirect)
+async def redirect_referral(cmd: commands.RedirectReferral, uow: ReferralsUnitOfWork) -> None:
+    referral = await _load(uow, cmd.referral_id)
+    referral.check_triager(cmd.ep_id, senior=cmd.senior)
+    referral.redirect(cmd.destination, cmd.reason, cmd.service_name)
+    await uow.referrals.save(referral)
 
 
-async def start_casework_stage(cmd: commands.StartCaseworkStage, uow: UnitOfWork) -> None:
-    await _change(
-        uow, cmd.referral_id, lambda referral: referral.start_stage(cmd.stage, cmd.skip_reason)
-    )
+async def start_casework_stage(cmd: commands.StartCaseworkStage, uow: ReferralsUnitOfWork) -> None:
+    referral = await _load(uow, cmd.referral_id)
+    referral.start_stage(cmd.stage, cmd.skip_reason)
+    await uow.referrals.save(referral)
 
 
-async def close_referral(cmd: commands.CloseReferral, uow: UnitOfWork) -> None:
-    await _change(uow, cmd.referral_id, lambda r: r.close(cmd.feedback, cmd.closed_on))
+async def close_referral(cmd: commands.CloseReferral, uow: ReferralsUnitOfWork) -> None:
+    referral = await _load(uow, cmd.referral_id)
+    referral.close(cmd.feedback, london_date(uow.clock()))
+    await uow.referrals.save(referral)
