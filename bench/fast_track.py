@@ -50,7 +50,7 @@ from eps_contracts.scheduling import (
     FundingStream,
 )
 from eps_incidents.bootstrap import definition as incidents_definition
-from eps_scheduling.bootstrap import definition as scheduling_definition
+from eps_scheduling.bootstrap import SERVICE as SCHEDULING
 
 from bench.baselines import two_hop_round_trip
 from bench.harness import REPO, Infra, Report, percentile, provide_infra
@@ -321,7 +321,7 @@ async def run_phase(
     running = in_this_process if in_process else own_process
     try:
         async with (
-            running(scheduling_definition(), infra, phase) as scheduling,
+            running(SCHEDULING.definition(), infra, phase) as scheduling,
             running(incidents_definition(), infra, phase) as client,
         ):
             await seed(scheduling, client)

@@ -26,7 +26,7 @@ from eps_contracts.incidents import (
 from eps_contracts.scheduling import FAST_TRACK_ALLOCATIONS, AllocatedEp, FastTrackEpsAllocated
 from eps_incidents.bootstrap import definition
 from eps_incidents.entrypoints import jobs
-from eps_scheduling.bootstrap import definition as scheduling_definition
+from eps_scheduling.bootstrap import SERVICE as SCHEDULING
 
 from tests.support.clock import FakeClock, suite_now
 from tests.support.db import scalar
@@ -411,7 +411,7 @@ async def test_a_shortfall_is_filled_when_the_coordinator_asks_again_with_no_ep_
     nothing."""
     now = suite_now()
     async with (
-        running(scheduling_definition(), infra, ns) as (_, scheduling),
+        running(SCHEDULING, infra, ns) as (_, scheduling),
         running(definition(), infra, ns) as (_, client),
     ):
         await put_ep(scheduling, "ep-named", on_rota=False)  # the school's named EP: nobody else

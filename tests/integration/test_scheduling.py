@@ -19,6 +19,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from eps_chassis.auth import Role
+from eps_chassis.london import academic_year_of, london_date
 from eps_contracts import Event, envelope_for
 from eps_contracts.billing import (
     ServiceLevelAgreementBought,
@@ -37,24 +38,19 @@ from eps_contracts.scheduling import (
     AppointmentKind,
     FundingStream,
 )
-from eps_scheduling.bootstrap import definition
-from eps_scheduling.domain.calendar import academic_year_of, london_date
-from eps_scheduling.entrypoints import jobs
+from eps_scheduling.bootstrap import SERVICE
+from eps_scheduling.entrypoints.jobs import PLANNING_MEETINGS
 
 from tests.support.clock import FakeClock, suite_now
 from tests.support.infra import Infra
 from tests.support.kafka import consumer_lag, partitions_of, publish_raw, read_topic, wait_until
-from tests.support.services import Namespace, running, token
+from tests.support.services import Namespace, bearer, running
 
 pytestmark = pytest.mark.integration
 
 TENANT = "leicester-city"
 SCHOOL = "123456"
 ALL_DAY_EVERY_DAY = [{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(1, 8)]
-
-
-def headers(role: Role = Role.ADMIN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token(role)}", "Content-Type": "application/json"}
 
 
 async def seed(client: httpx.AsyncClient) -> None:
@@ -84,7 +80,7 @@ async def add_ep(
         "base_longitude": longitude,
         "on_rota": on_rota,
     }
-    response = await client.put(f"/scheduling/eps/{ep_id}", json=body, headers=headers())
+    response = await client.put(f"/scheduling/eps/{ep_id}", json=body, headers=bearer(Role.ADMIN))
     assert response.status_code == 200, response.text
 
 
@@ -95,7 +91,9 @@ async def add_school(client: httpx.AsyncClient, *, named_ep_id: str) -> None:
         "named_ep_id": named_ep_id,
         "effective_from": "2026-09-01",
     }
-    response = await client.put(f"/scheduling/schools/{SCHOOL}", json=school, headers=headers())
+    response = await client.put(
+        f"/scheduling/schools/{SCHOOL}", json=school, headers=bearer(Role.ADMIN)
+    )
     assert response.status_code == 200, response.text
 
 
@@ -154,14 +152,14 @@ async def test_concurrent_bookings_of_one_slot_let_exactly_one_through(
     infra: Infra, ns: Namespace
 ) -> None:
     start = days_ahead(3)
-    async with running(definition(), infra, ns) as (_, client):
+    async with running(SERVICE, infra, ns) as (_, client):
         await seed(client)
         answers = await asyncio.gather(
             *(
                 client.post(
                     "/scheduling/appointments",
                     json=booking(start + timedelta(minutes=15 * (i % 2))),
-                    headers=headers(Role.EP),
+                    headers=bearer(Role.EP),
                 )
                 for i in range(8)
             )
@@ -207,12 +205,12 @@ async def test_no_booking_without_consent_and_withdrawal_cancels_future_appointm
         )
 
     schema = ns.schema("scheduling")
-    async with running(definition(), infra, ns) as (_, client):
+    async with running(SERVICE, infra, ns) as (_, client):
         await seed(client)
         refused = await client.post(
             "/scheduling/appointments",
             json=booking(days_ahead(2), referral_id=str(referral_id)),
-            headers=headers(Role.EP),
+            headers=bearer(Role.EP),
         )
         assert refused.status_code == 422
         assert refused.json()["detail"]["field"] == "referral_id"
@@ -229,7 +227,7 @@ async def test_no_booking_without_consent_and_withdrawal_cancels_future_appointm
                 response = await client.post(
                     "/scheduling/appointments",
                     json=booking(days_ahead(days), referral_id=str(referral_id)),
-                    headers=headers(Role.EP),
+                    headers=bearer(Role.EP),
                 )
                 assert response.status_code == 201, response.text
                 booked.append(response.json()["appointment_id"])
@@ -253,7 +251,7 @@ async def test_no_booking_without_consent_and_withdrawal_cancels_future_appointm
             again = await client.post(
                 "/scheduling/appointments",
                 json=booking(days_ahead(4), referral_id=str(referral_id)),
-                headers=headers(Role.EP),
+                headers=bearer(Role.EP),
             )
             assert again.status_code == 422
         finally:
@@ -279,27 +277,27 @@ async def test_no_booking_without_consent_and_withdrawal_cancels_future_appointm
 async def test_delivered_time_is_published_once_and_corrections_are_separate(
     infra: Infra, ns: Namespace
 ) -> None:
-    async with running(definition(), infra, ns) as (_, client):
+    async with running(SERVICE, infra, ns) as (_, client):
         await seed(client)
         start = days_ahead(-1)  # yesterday: it has taken place
         made = await client.post(
-            "/scheduling/appointments", json=booking(start), headers=headers(Role.EP)
+            "/scheduling/appointments", json=booking(start), headers=bearer(Role.EP)
         )
         assert made.status_code == 201, made.text
         appointment_id = made.json()["appointment_id"]
         complete = f"/scheduling/appointments/{appointment_id}/complete"
         first, second = await asyncio.gather(
-            client.post(complete, json={"delivered_minutes": 75}, headers=headers(Role.EP)),
-            client.post(complete, json={"delivered_minutes": 75}, headers=headers(Role.EP)),
+            client.post(complete, json={"delivered_minutes": 75}, headers=bearer(Role.EP)),
+            client.post(complete, json={"delivered_minutes": 75}, headers=bearer(Role.EP)),
         )
         assert sorted([first.status_code, second.status_code]) == [200, 409]
         delivery = (first if first.status_code == 200 else second).json()
-        bad = await client.post(complete, json={"delivered_minutes": 1.5}, headers=headers(Role.EP))
+        bad = await client.post(complete, json={"delivered_minutes": 1.5}, headers=bearer(Role.EP))
         assert bad.status_code == 422
         forbidden = await client.post(
             f"/scheduling/deliveries/{delivery['delivery_id']}/void",
             json={"reason": "wrong"},
-            headers=headers(Role.EP),
+            headers=bearer(Role.EP),
         )
         assert forbidden.status_code == 403
         correction = {
@@ -310,7 +308,7 @@ async def test_delivered_time_is_published_once_and_corrections_are_separate(
         }
         url = f"/scheduling/deliveries/{delivery['delivery_id']}/corrections"
         for _ in range(2):  # a retried correction is applied and published once
-            response = await client.post(url, json=correction, headers=headers(Role.SENIOR_EP))
+            response = await client.post(url, json=correction, headers=bearer(Role.SENIOR_EP))
             assert response.status_code == 200, response.text
 
         async def settled() -> bool:
@@ -354,13 +352,13 @@ async def test_fast_track_is_answered_promptly_behind_a_routine_backlog(
     infra: Infra, ns: Namespace, awkward_instant: datetime
 ) -> None:
     backlog = 3000
-    async with running(definition(), infra, ns) as (_, client):
+    async with running(SERVICE, infra, ns) as (_, client):
         await seed(client)
         # The named EP has routine work now: the incident takes precedence over it.
         routine = await client.post(
             "/scheduling/appointments",
             json=booking(in_minutes(15), ep_id="ep-named", duration_minutes=180),
-            headers=headers(Role.EP),
+            headers=bearer(Role.EP),
         )
         assert routine.status_code == 201, routine.text
         later = suite_now() + timedelta(days=30)
@@ -433,7 +431,7 @@ def fast_track_request(school_urn: str, **extra: Any) -> FastTrackAllocationRequ
 async def test_a_fast_track_request_for_an_unknown_school_is_answered_not_dead_lettered(
     infra: Infra, ns: Namespace
 ) -> None:
-    async with running(definition(), infra, ns) as (_, client):
+    async with running(SERVICE, infra, ns) as (_, client):
         await seed(client)
         requested = fast_track_request("654321")  # never registered with scheduling
         async with listening(infra, ns.topic(FAST_TRACK_ALLOCATIONS.name)) as answers:
@@ -451,7 +449,7 @@ async def test_a_fast_track_that_displaces_back_to_back_appointments_moves_both(
     infra: Infra, ns: Namespace, awkward_instant: datetime
 ) -> None:
     """Every start in time displaces both: each move must avoid the one not yet moved."""
-    async with running(definition(), infra, ns) as (_, client):
+    async with running(SERVICE, infra, ns) as (_, client):
         await seed(client)
         first_start = in_minutes(15)
         booked = []
@@ -459,7 +457,7 @@ async def test_a_fast_track_that_displaces_back_to_back_appointments_moves_both(
             response = await client.post(
                 "/scheduling/appointments",
                 json=booking(start, ep_id="ep-named", duration_minutes=minutes),
-                headers=headers(Role.EP),
+                headers=bearer(Role.EP),
             )
             assert response.status_code == 201, response.text
             booked.append(response.json()["appointment_id"])
@@ -478,7 +476,7 @@ async def test_a_fast_track_that_displaces_back_to_back_appointments_moves_both(
                 "start": (first_start - timedelta(hours=1)).isoformat(),
                 "end": (first_start + timedelta(days=2)).isoformat(),
             },
-            headers=headers(Role.EP),
+            headers=bearer(Role.EP),
         )
         assert diary.status_code == 200, diary.text
     rows = {row["appointment_id"]: row for row in diary.json()}
@@ -501,7 +499,7 @@ async def test_a_fast_track_that_displaces_back_to_back_appointments_moves_both(
 async def seeded_in_autumn(infra: Infra, ns: Namespace) -> AsyncIterator[tuple[Any, Any]]:
     """The service, seeded, with its clock stopped at 09:00 on 23 November 2026."""
     clock = FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
-    async with running(definition(), infra, ns, clock=clock) as (runtime, client):
+    async with running(SERVICE, infra, ns, clock=clock) as (runtime, client):
         await seed(client)
         yield runtime, client
 
@@ -511,7 +509,8 @@ async def run_planning_job(runtime: Any) -> None:
 
     async def ran() -> bool:
         assert runtime.jobs is not None
-        return await runtime.jobs.run_once(jobs.PLANNING_MEETINGS)
+        [job] = [j for j in runtime.jobs.jobs if j.name == PLANNING_MEETINGS]
+        return await runtime.jobs.run_once(job)
 
     await wait_until(ran, timeout_s=10, what="planning job to run")
 
@@ -533,7 +532,7 @@ async def test_the_planning_job_proposes_each_schools_two_meetings_once(
         again = await client.post(
             f"/scheduling/schools/{SCHOOL}/planning-meetings",
             json={"academic_year": 2026},
-            headers=headers(),
+            headers=bearer(Role.ADMIN),
         )
         assert again.status_code == 201 and again.json() == [], again.text
 
@@ -567,7 +566,7 @@ async def test_a_planning_meeting_with_no_room_is_told_once_and_placed_when_room
             "on_rota": False,
         }
         url = "/scheduling/eps/ep-named"
-        response = await client.put(url, json=squeezed, headers=headers())
+        response = await client.put(url, json=squeezed, headers=bearer(Role.ADMIN))
         assert response.status_code == 200, response.text
 
         async def on_topics() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -593,7 +592,7 @@ async def test_a_planning_meeting_with_no_room_is_told_once_and_placed_when_room
                 "working_pattern": ALL_DAY_EVERY_DAY,
                 "weekly_capacity_minutes": 10080,
             },
-            headers=headers(),
+            headers=bearer(Role.ADMIN),
         )
         assert response.status_code == 200, response.text
         await run_planning_job(runtime)
@@ -622,12 +621,12 @@ async def test_a_new_named_ep_takes_over_the_schools_planning_meetings_once(
         proposed = await client.post(
             f"/scheduling/schools/{SCHOOL}/planning-meetings",
             json={"academic_year": 2026},
-            headers=headers(),
+            headers=bearer(Role.ADMIN),
         )
         assert proposed.status_code == 201, proposed.text
         window = {"start": "2026-11-23T00:00:00Z", "end": "2027-02-20T00:00:00Z"}
         school_diary = await client.get(
-            f"/scheduling/schools/{SCHOOL}/appointments", params=window, headers=headers(Role.EP)
+            f"/scheduling/schools/{SCHOOL}/appointments", params=window, headers=bearer(Role.EP)
         )
         assert school_diary.status_code == 200, school_diary.text
         meetings = {
@@ -643,7 +642,7 @@ async def test_a_new_named_ep_takes_over_the_schools_planning_meetings_once(
         busy = await client.post(
             "/scheduling/appointments",
             json=booking(datetime(2026, 12, 7, 0, 0, tzinfo=UTC)),
-            headers=headers(Role.EP),
+            headers=bearer(Role.EP),
         )
         assert busy.status_code == 201, busy.text
 
@@ -654,17 +653,17 @@ async def test_a_new_named_ep_takes_over_the_schools_planning_meetings_once(
             "effective_from": "2026-12-01",
         }
         url = f"/scheduling/schools/{SCHOOL}"
-        first = await client.put(url, json=change, headers=headers())
+        first = await client.put(url, json=change, headers=bearer(Role.ADMIN))
         assert first.status_code == 200, first.text
         moved = {row["appointment_id"]: row for row in first.json()["appointments"]}
-        again = await client.put(url, json=change, headers=headers())
+        again = await client.put(url, json=change, headers=bearer(Role.ADMIN))
         assert again.status_code == 200, again.text
         assert again.json()["appointments"] == []
         new_diary = await client.get(
-            "/scheduling/eps/ep-near/diary", params=window, headers=headers(Role.EP)
+            "/scheduling/eps/ep-near/diary", params=window, headers=bearer(Role.EP)
         )
         old_diary = await client.get(
-            "/scheduling/eps/ep-named/diary", params=window, headers=headers(Role.EP)
+            "/scheduling/eps/ep-named/diary", params=window, headers=bearer(Role.EP)
         )
         assert new_diary.status_code == old_diary.status_code == 200
 
@@ -705,20 +704,22 @@ async def test_a_new_named_ep_takes_over_the_schools_planning_meetings_once(
 async def test_a_cancellation_over_http_says_who_called_it_off_and_refuses_an_unknown_party(
     infra: Infra, ns: Namespace
 ) -> None:
-    async with running(definition(), infra, ns) as (_, client):
+    async with running(SERVICE, infra, ns) as (_, client):
         await seed(client)
         booked = await client.post(
             "/scheduling/appointments",
             json=booking(days_ahead(3)),
-            headers=headers(Role.EP),
+            headers=bearer(Role.EP),
         )
         assert booked.status_code == 201, booked.text
         url = f"/scheduling/appointments/{booked.json()['appointment_id']}/cancel"
         unknown = await client.post(
-            url, json={"reason": "head asked", "cancelled_by": "governors"}, headers=headers()
+            url,
+            json={"reason": "head asked", "cancelled_by": "governors"},
+            headers=bearer(Role.ADMIN),
         )
         cancelled = await client.post(
-            url, json={"reason": "head asked", "cancelled_by": "school"}, headers=headers()
+            url, json={"reason": "head asked", "cancelled_by": "school"}, headers=bearer(Role.ADMIN)
         )
 
         async def published() -> list[dict[str, Any]]:
@@ -746,7 +747,7 @@ async def test_a_fast_track_in_the_small_hours_goes_to_whoever_works_then_by_the
     the named EP works weekdays 09:00-17:00, so the rota EP who works nights goes."""
     clock = FakeClock(datetime(2026, 11, 29, 2, 0, tzinfo=UTC))  # Sunday, GMT
     weekdays = [{"weekday": d, "start": "09:00", "end": "17:00"} for d in range(1, 6)]
-    async with running(definition(), infra, ns, clock=clock) as (_, client):
+    async with running(SERVICE, infra, ns, clock=clock) as (_, client):
         await add_ep(client, "ep-named", pattern=weekdays, on_rota=False)
         await add_ep(client, "ep-nights")
         await add_school(client, named_ep_id="ep-named")
@@ -783,9 +784,9 @@ async def test_an_sla_bought_in_billing_is_the_schools_traded_time_and_follows_i
     def traded(minutes: int, at: datetime) -> dict[str, Any]:
         return booking(at, funding_stream="traded", duration_minutes=minutes)
 
-    async with running(definition(), infra, ns, held_release_interval_s=0.2) as (_, client):
+    async with running(SERVICE, infra, ns, held_release_interval_s=0.2) as (_, client):
         await publish(infra, ns, [ServiceLevelAgreementBought(**state)], "billing")
-        admin = headers(Role.ADMIN)
+        admin = bearer(Role.ADMIN)
 
         async def held() -> bool:
             listed = await client.get("/scheduling/held-events", headers=admin)
@@ -801,7 +802,7 @@ async def test_an_sla_bought_in_billing_is_the_schools_traded_time_and_follows_i
 
         await wait_until(lambda: traded_minutes(1800), timeout_s=30, what="the SLA applied")
         booked = await client.post(
-            "/scheduling/appointments", json=traded(180, start), headers=headers(Role.EP)
+            "/scheduling/appointments", json=traded(180, start), headers=bearer(Role.EP)
         )
         assert booked.status_code == 201, booked.text
         changed = ServiceLevelAgreementChanged(**{**state, "minutes": 180}, reason="days cut")
@@ -810,7 +811,7 @@ async def test_an_sla_bought_in_billing_is_the_schools_traded_time_and_follows_i
         over = await client.post(
             "/scheduling/appointments",
             json=traded(60, start + timedelta(days=1)),
-            headers=headers(Role.EP),
+            headers=bearer(Role.EP),
         )
         cancelled = ServiceLevelAgreementCancelled(**{**state, "minutes": 0}, reason="cancelled")
         await publish(infra, ns, [cancelled], "billing")

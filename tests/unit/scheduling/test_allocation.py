@@ -2,6 +2,7 @@ import uuid
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
+from eps_chassis.london import LONDON
 from eps_contracts.scheduling import AppointmentKind
 from eps_scheduling.domain.allocation import (
     FastTrackNeed,
@@ -13,12 +14,12 @@ from eps_scheduling.domain.allocation import (
     unknown_school,
 )
 from eps_scheduling.domain.availability import clash
-from eps_scheduling.domain.calendar import LONDON, Interval, ceil_to_step
+from eps_scheduling.domain.calendar import Interval, ceil_to_step
 from eps_scheduling.domain.model import Appointment, Ep, EpRole, GeoPoint, Policy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit.scheduling.diary import appointment, at, ep, school
+from tests.support.builders.scheduling import appointment, at, ep, school
 
 MONDAY = date(2026, 11, 23)
 NOW = at(MONDAY, 9)

@@ -14,7 +14,7 @@ from eps_scheduling.domain.model import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit.scheduling.diary import appointment, at, ep
+from tests.support.builders.scheduling import appointment, at, ep
 
 MONDAY = date(2026, 11, 23)
 POLICY = Policy(travel_buffer_minutes=30, slot_step_minutes=15)

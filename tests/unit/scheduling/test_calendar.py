@@ -1,13 +1,8 @@
 from datetime import UTC, date, datetime
 
 import pytest
-from eps_scheduling.domain.calendar import (
-    Interval,
-    academic_year_of,
-    ceil_to_step,
-    local_instant,
-    london_date,
-)
+from eps_chassis.london import academic_year_of, london_date
+from eps_scheduling.domain.calendar import Interval, ceil_to_step, local_instant
 
 
 def test_nine_o_clock_is_eight_utc_on_the_day_british_summer_time_starts() -> None:

@@ -13,7 +13,7 @@ from eps_contracts.scheduling import (
 )
 from eps_scheduling.domain.model import Appointment
 
-from tests.unit.scheduling.diary import appointment, at
+from tests.support.builders.scheduling import appointment, at
 
 
 def test_a_cancellation_carries_the_appointment_and_when_and_by_whom_it_was_cancelled() -> None:

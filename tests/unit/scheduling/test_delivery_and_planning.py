@@ -21,7 +21,7 @@ from eps_scheduling.domain.planning import (
     term_window,
 )
 
-from tests.unit.scheduling.diary import appointment, at, ep, school
+from tests.support.builders.scheduling import appointment, at, ep, school
 
 
 def completed(start: datetime, end: datetime):  # type: ignore[no-untyped-def]

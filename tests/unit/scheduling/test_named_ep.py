@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+from eps_chassis.london import LONDON
 from eps_contracts.scheduling import AppointmentCancelled, AppointmentKind, AppointmentRescheduled
-from eps_scheduling.domain.calendar import LONDON
 from eps_scheduling.domain.model import (
     ROUTINE_KINDS,
     AppointmentStatus,
@@ -16,7 +16,7 @@ from eps_scheduling.domain.model import (
 )
 from eps_scheduling.domain.named_ep import FOLLOWS_NAMED_EP, hand_over, handover_start
 
-from tests.unit.scheduling.diary import appointment, at, ep
+from tests.support.builders.scheduling import appointment, at, ep
 
 SCHOOL = "123456"
 OTHER_SCHOOL = "654321"

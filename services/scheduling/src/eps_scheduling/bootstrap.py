@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eps_chassis.service import ServiceDefinition
+from eps_chassis.service import Service, ServiceDefinition
 from eps_contracts.scheduling import (
     APPOINTMENTS,
     DELIVERED_TIME,
@@ -12,15 +12,19 @@ from eps_contracts.scheduling import (
     SCHOOLS,
 )
 
-from eps_scheduling.entrypoints import events, http, jobs
+from eps_scheduling.entrypoints import events, http
+from eps_scheduling.entrypoints.jobs import scheduling_jobs
+from eps_scheduling.service_layer.unit_of_work import PostgresSchedulingUnitOfWork
+from eps_scheduling.settings import SchedulingSettings
 
 
-def definition() -> ServiceDefinition:
+def definition(settings: SchedulingSettings) -> ServiceDefinition:
     return ServiceDefinition(
         name="scheduling",
         local_port=8003,
         description="EP diaries, named EPs, allocations, appointments and delivered time.",
         migrations=Path(__file__).parent / "migrations",
+        unit_of_work=PostgresSchedulingUnitOfWork,
         consumers=[
             events.fast_track,
             events.booking_requests,
@@ -30,5 +34,8 @@ def definition() -> ServiceDefinition:
         ],
         routers=[http.router],
         publishes=[SCHOOLS, APPOINTMENTS, DELIVERED_TIME, FAST_TRACK_ALLOCATIONS],
-        jobs=[jobs.PLANNING_MEETINGS],
+        jobs=scheduling_jobs(settings),
     )
+
+
+SERVICE = Service(SchedulingSettings, definition)

@@ -1,19 +1,27 @@
-"""Persistence of the scheduling service in its own schema. Every query is scoped to a tenant."""
+"""Persistence of the scheduling service in its own schema.
+
+Each repository is an abstract port (what the service layer needs) and its PostgreSQL adapter,
+bound to one unit of work: its transaction and its local authority, so no method takes a tenant.
+Appointments and deliveries loaded or added are tracked by the unit of work, which publishes
+the events they record when it commits. Tests use in-memory fakes
+(``tests/support/fakes/scheduling.py``).
+"""
 
 from __future__ import annotations
 
+import abc
 import functools
 import json
 import uuid
 from collections.abc import Collection, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
 
 import asyncpg
 from eps_chassis.errors import Conflict
+from eps_chassis.london import academic_year_of, london_date
+from eps_chassis.unit_of_work import PostgresRepository
 from eps_contracts.scheduling import AppointmentKind, FundingStream
 
-from eps_scheduling.domain.calendar import academic_year_of, london_date
 from eps_scheduling.domain.delivery import Delivery
 from eps_scheduling.domain.model import (
     Appointment,
@@ -27,6 +35,244 @@ from eps_scheduling.domain.model import (
     WorkingHours,
     WorkingPattern,
 )
+
+# --- ports ----------------------------------------------------------------------------------
+
+
+class PolicyRepository(abc.ABC):
+    """The local authority's scheduling figures."""
+
+    @abc.abstractmethod
+    async def get(self) -> Policy:
+        """Its policy, or the defaults when it has set none."""
+
+    @abc.abstractmethod
+    async def set(self, policy: Policy) -> None: ...
+
+
+class StaffRepository(abc.ABC):
+    """EPs and schools (reference data), and each school's time: core allocations, traded time
+    bought outside billing and SLAs bought in billing."""
+
+    @abc.abstractmethod
+    async def save_ep(self, ep: Ep) -> None: ...
+
+    @abc.abstractmethod
+    async def get_ep(self, ep_id: str) -> Ep | None: ...
+
+    @abc.abstractmethod
+    async def lock_eps(self, ep_ids: Sequence[str]) -> list[Ep]:
+        """The EPs known among ``ep_ids``, their diaries locked for this transaction (in id
+        order, so two lockers never deadlock), in id order."""
+
+    @abc.abstractmethod
+    async def list_eps(self) -> list[Ep]:
+        """Every EP, in id order."""
+
+    @abc.abstractmethod
+    async def get_school(self, school_urn: str) -> School | None: ...
+
+    @abc.abstractmethod
+    async def lock_school(self, school_urn: str) -> str | None:
+        """Lock a school's row before its EPs'; returns its named EP (None for a new school)."""
+
+    @abc.abstractmethod
+    async def save_school(self, school: School, named_from: date) -> None:
+        """Create or update a school; ``named_from`` is kept only when the named EP changes."""
+
+    @abc.abstractmethod
+    async def set_core_allocation(
+        self, school_urn: str, academic_year: int, core_minutes: int
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def add_traded_time(
+        self, purchase_id: uuid.UUID, school_urn: str, academic_year: int, minutes: int
+    ) -> bool:
+        """Record time bought outside billing once (by its id); False when already recorded."""
+
+    @abc.abstractmethod
+    async def set_agreement(
+        self, agreement_id: uuid.UUID, school_urn: str, academic_year: int, minutes: int
+    ) -> None:
+        """An SLA bought in billing: its traded minutes, always billing's latest."""
+
+    @abc.abstractmethod
+    async def remove_agreement(self, agreement_id: uuid.UUID) -> None: ...
+
+    @abc.abstractmethod
+    async def allowance(self, school_urn: str, academic_year: int) -> SchoolAllowance:
+        """The school's core and traded minutes for a year (0 where none)."""
+
+    @abc.abstractmethod
+    async def lock_school_year(self, school_urn: str, academic_year: int) -> None:
+        """Serialise bookings that draw on one school's allowance for one year."""
+
+
+class AppointmentRepository(abc.ABC):
+    """Appointments in EPs' diaries. Every appointment loaded or added is tracked."""
+
+    @abc.abstractmethod
+    async def add(self, appointment: Appointment) -> None:
+        """Insert one; a refused insert (Conflict: the EP is booked then) leaves the
+        transaction usable."""
+
+    @abc.abstractmethod
+    async def add_all(self, appointments: Sequence[Appointment]) -> None:
+        """Insert several at once, for a caller that gives up its transaction on a Conflict."""
+
+    @abc.abstractmethod
+    async def update(self, appointment: Appointment) -> None:
+        """Keep a changed appointment (Conflict when it now overlaps another of its EP's)."""
+
+    @abc.abstractmethod
+    async def get(self, appointment_id: uuid.UUID) -> Appointment | None:
+        """An appointment, locked for this transaction."""
+
+    @abc.abstractmethod
+    async def for_request(self, request_id: uuid.UUID) -> Appointment | None:
+        """The appointment booked for another service's request, if any."""
+
+    @abc.abstractmethod
+    async def diaries(
+        self, ep_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, list[Appointment]]:
+        """Each EP's appointments that occupy time overlapping [start, end), by start."""
+
+    @abc.abstractmethod
+    async def used_minutes(self, school_urn: str, academic_year: int) -> tuple[int, int]:
+        """(core, traded) minutes booked or delivered for a school in a year."""
+
+    @abc.abstractmethod
+    async def future_for_advice(self, advice_id: uuid.UUID, after: datetime) -> list[Appointment]:
+        """Booked appointments for a statutory advice request, from ``after`` (locked)."""
+
+    @abc.abstractmethod
+    async def future_for_consent(
+        self, referral_id: uuid.UUID, child_id: uuid.UUID, after: datetime
+    ) -> list[Appointment]:
+        """Booked appointments of the referral, or of the child with no referral, from
+        ``after`` (locked)."""
+
+    @abc.abstractmethod
+    async def school_appointments_from(
+        self, school_urn: str, kinds: Collection[AppointmentKind], start: datetime
+    ) -> list[Appointment]:
+        """The school's booked appointments of ``kinds`` starting at ``start`` or later, locked,
+        by start."""
+
+
+class PlanningRepository(abc.ABC):
+    """Which terms' planning meetings are settled for each school and year."""
+
+    @abc.abstractmethod
+    async def proposed(self, school_urn: str, academic_year: int) -> set[str]:
+        """Terms of the year whose planning meeting was already settled for the school."""
+
+    @abc.abstractmethod
+    async def not_placed(
+        self, school_urn: str, academic_year: int, term: str, at: datetime
+    ) -> bool:
+        """Note that a term's meeting found no slot; True the first time (it is to be told)."""
+
+    @abc.abstractmethod
+    async def schools_due(self, academic_year: int) -> list[str]:
+        """Schools with a term of the year not yet settled (proposed, or found too late)."""
+
+    @abc.abstractmethod
+    async def add(
+        self, school_urn: str, academic_year: int, term: str, appointment_id: uuid.UUID | None
+    ) -> None:
+        """Settle a term: its meeting, or None when it was too late to propose one."""
+
+
+class DeliveryRepository(abc.ABC):
+    """Time delivered at completed appointments. Every delivery loaded or added is tracked."""
+
+    @abc.abstractmethod
+    async def add(self, delivery: Delivery) -> None:
+        """Keep a new delivery (Conflict when its appointment's time was already logged)."""
+
+    @abc.abstractmethod
+    async def get(self, delivery_id: uuid.UUID) -> Delivery | None:
+        """A delivery, locked for this transaction."""
+
+    @abc.abstractmethod
+    async def update(self, delivery: Delivery) -> None: ...
+
+    @abc.abstractmethod
+    async def add_correction(
+        self,
+        delivery_id: uuid.UUID,
+        correction_id: uuid.UUID,
+        minutes: int,
+        funding_stream: FundingStream,
+        reason: str,
+    ) -> bool:
+        """Record a correction once (by its id); False when it was already recorded."""
+
+
+class ReadModelRepository(abc.ABC):
+    """What scheduling keeps of other contexts' events: consent, referrals, advice requests."""
+
+    @abc.abstractmethod
+    async def record_consent(
+        self, referral_id: uuid.UUID, child_id: uuid.UUID, valid: bool, at: datetime
+    ) -> None:
+        """A referral's consent to involvement as of ``at`` (an older change never wins)."""
+
+    @abc.abstractmethod
+    async def consent_valid(
+        self, referral_id: uuid.UUID | None, child_id: uuid.UUID | None
+    ) -> bool:
+        """Valid involvement consent for the referral, or (no referral) for one of the child's.
+
+        What it read stays as read until the transaction ends: a withdrawal arriving meanwhile
+        waits for this booking to commit, and then finds (and cancels) the appointment."""
+
+    @abc.abstractmethod
+    async def record_referral(
+        self, referral_id: uuid.UUID, child_id: uuid.UUID, school_urn: str | None
+    ) -> None:
+        """A referral received (once)."""
+
+    @abc.abstractmethod
+    async def referral(self, referral_id: uuid.UUID) -> tuple[uuid.UUID, str | None] | None:
+        """The referral's child and school, when it is known."""
+
+    @abc.abstractmethod
+    async def record_advice(self, advice_id: uuid.UUID, status: str, at: datetime) -> None:
+        """An advice request's state; a closed one never reopens (its events may overtake)."""
+
+    @abc.abstractmethod
+    async def advice_status(self, advice_id: uuid.UUID) -> str | None:
+        """The advice request's state, held as read until the transaction ends (as consent
+        is); None when not known yet."""
+
+
+class FastTrackRepository(abc.ABC):
+    """Answers given to fast-track requests, one per (incident, attempt)."""
+
+    @abc.abstractmethod
+    async def answer(self, incident_id: uuid.UUID, attempt: int = 1) -> str | None:
+        """The answer given to that attempt (as JSON), if any."""
+
+    @abc.abstractmethod
+    async def allocated_ep_ids(self, incident_id: uuid.UUID) -> set[str]:
+        """The EPs every earlier answer for the incident sent (never to be booked twice)."""
+
+    @abc.abstractmethod
+    async def save_answer(self, incident_id: uuid.UUID, attempt: int, answer_json: str) -> None: ...
+
+
+async def tenants_with_schools(conn: asyncpg.Connection, now: datetime) -> list[str]:
+    """Local authorities with a school registered (the planning job's round; whether a school
+    is due depends on each LA's own policy, so that is asked in its own unit of work)."""
+    rows = await conn.fetch("SELECT DISTINCT tenant FROM schools ORDER BY tenant")
+    return [r["tenant"] for r in rows]
+
+
+# --- PostgreSQL adapters --------------------------------------------------------------------
 
 _APPOINTMENT_COLUMNS = (
     "appointment_id, ep_id, kind, status, starts_at, ends_at, funding_stream, place, school_urn,"
@@ -79,12 +325,14 @@ def _appointment(row: asyncpg.Record) -> Appointment:
     )
 
 
-class PolicyRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
+def _term(raw: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    (sm, sd), (em, ed) = json.loads(raw)
+    return (int(sm), int(sd)), (int(em), int(ed))
 
-    async def get(self, tenant: str) -> Policy:
-        row = await self.conn.fetchrow("SELECT * FROM policies WHERE tenant = $1", tenant)
+
+class PostgresPolicyRepository(PolicyRepository, PostgresRepository):
+    async def get(self) -> Policy:
+        row = await self.conn.fetchrow("SELECT * FROM policies WHERE tenant = $1", self.tenant)
         if row is None:
             return Policy()
         return Policy(
@@ -98,7 +346,7 @@ class PolicyRepository:
             spring_term=_term(row["spring_term"]),
         )
 
-    async def save(self, tenant: str, policy: Policy) -> None:
+    async def set(self, policy: Policy) -> None:
         await self.conn.execute(
             "INSERT INTO policies (tenant, travel_buffer_minutes, slot_step_minutes,"
             " fast_track_step_minutes, planning_meeting_minutes, reschedule_horizon_days,"
@@ -112,7 +360,7 @@ class PolicyRepository:
             " reschedule_horizon_days = excluded.reschedule_horizon_days,"
             " autumn_term = excluded.autumn_term, spring_term = excluded.spring_term,"
             " planning_notice_days = excluded.planning_notice_days",
-            tenant,
+            self.tenant,
             policy.travel_buffer_minutes,
             policy.slot_step_minutes,
             policy.fast_track_step_minutes,
@@ -124,18 +372,8 @@ class PolicyRepository:
         )
 
 
-def _term(raw: str) -> tuple[tuple[int, int], tuple[int, int]]:
-    (sm, sd), (em, ed) = json.loads(raw)
-    return (int(sm), int(sd)), (int(em), int(ed))
-
-
-class StaffRepository:
-    """EPs and schools (reference data)."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    async def save_ep(self, tenant: str, ep: Ep) -> None:
+class PostgresStaffRepository(StaffRepository, PostgresRepository):
+    async def save_ep(self, ep: Ep) -> None:
         await self.conn.execute(
             "INSERT INTO eps (tenant, ep_id, role, working_pattern, weekly_capacity_minutes,"
             " base_latitude, base_longitude, on_rota, active)"
@@ -145,7 +383,7 @@ class StaffRepository:
             " weekly_capacity_minutes = excluded.weekly_capacity_minutes,"
             " base_latitude = excluded.base_latitude, base_longitude = excluded.base_longitude,"
             " on_rota = excluded.on_rota, active = excluded.active",
-            tenant,
+            self.tenant,
             ep.ep_id,
             str(ep.role),
             pattern_to_json(ep.pattern),
@@ -156,36 +394,32 @@ class StaffRepository:
             ep.active,
         )
 
-    async def get_ep(self, tenant: str, ep_id: str) -> Ep | None:
+    async def get_ep(self, ep_id: str) -> Ep | None:
         row = await self.conn.fetchrow(
-            "SELECT * FROM eps WHERE tenant = $1 AND ep_id = $2", tenant, ep_id
+            "SELECT * FROM eps WHERE tenant = $1 AND ep_id = $2", self.tenant, ep_id
         )
         return _ep(row) if row else None
 
-    async def lock_eps(self, tenant: str, ep_ids: Sequence[str]) -> list[Ep]:
-        """Lock the EPs' diaries (in id order, so two lockers never deadlock)."""
+    async def lock_eps(self, ep_ids: Sequence[str]) -> list[Ep]:
         rows = await self.conn.fetch(
             "SELECT * FROM eps WHERE tenant = $1 AND ep_id = ANY($2::text[])"
             " ORDER BY ep_id FOR UPDATE",
-            tenant,
+            self.tenant,
             sorted(set(ep_ids)),
         )
         return [_ep(r) for r in rows]
 
-    async def list_eps(self, tenant: str) -> list[Ep]:
-        rows = await self.conn.fetch("SELECT * FROM eps WHERE tenant = $1 ORDER BY ep_id", tenant)
+    async def list_eps(self) -> list[Ep]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM eps WHERE tenant = $1 ORDER BY ep_id", self.tenant
+        )
         return [_ep(r) for r in rows]
 
-    async def tenants_with_schools(self) -> list[str]:
-        """Every local authority with a school registered (for the periodic jobs)."""
-        rows = await self.conn.fetch("SELECT DISTINCT tenant FROM schools ORDER BY tenant")
-        return [r["tenant"] for r in rows]
-
-    async def get_school(self, tenant: str, school_urn: str) -> School | None:
+    async def get_school(self, school_urn: str) -> School | None:
         row = await self.conn.fetchrow(
             "SELECT school_urn, latitude, longitude, named_ep_id FROM schools"
             " WHERE tenant = $1 AND school_urn = $2",
-            tenant,
+            self.tenant,
             school_urn,
         )
         if row is None:
@@ -194,22 +428,15 @@ class StaffRepository:
             row["school_urn"], GeoPoint(row["latitude"], row["longitude"]), row["named_ep_id"]
         )
 
-    async def lock_school(self, tenant: str, school_urn: str) -> str | None:
-        """Lock a school's row before its EPs'; returns its named EP (None for a new school)."""
+    async def lock_school(self, school_urn: str) -> str | None:
         named = await self.conn.fetchval(
             "SELECT named_ep_id FROM schools WHERE tenant = $1 AND school_urn = $2 FOR UPDATE",
-            tenant,
+            self.tenant,
             school_urn,
         )
         return named if isinstance(named, str) else None
 
-    async def save_school(self, tenant: str, school: School, named_from: Any) -> str | None:
-        """Upsert a school; returns the previous named EP (None for a new school)."""
-        previous = await self.conn.fetchval(
-            "SELECT named_ep_id FROM schools WHERE tenant = $1 AND school_urn = $2 FOR UPDATE",
-            tenant,
-            school.school_urn,
-        )
+    async def save_school(self, school: School, named_from: date) -> None:
         await self.conn.execute(
             "INSERT INTO schools (tenant, school_urn, latitude, longitude, named_ep_id,"
             " named_ep_from) VALUES ($1, $2, $3, $4, $5, $6)"
@@ -217,47 +444,44 @@ class StaffRepository:
             " longitude = excluded.longitude, named_ep_id = excluded.named_ep_id,"
             " named_ep_from = CASE WHEN schools.named_ep_id = excluded.named_ep_id"
             " THEN schools.named_ep_from ELSE excluded.named_ep_from END",
-            tenant,
+            self.tenant,
             school.school_urn,
             school.location.latitude,
             school.location.longitude,
             school.named_ep_id,
             named_from,
         )
-        return previous if isinstance(previous, str) else None
 
     async def set_core_allocation(
-        self, tenant: str, school_urn: str, academic_year: int, core_minutes: int
+        self, school_urn: str, academic_year: int, core_minutes: int
     ) -> None:
         await self.conn.execute(
             "INSERT INTO core_allocations (tenant, school_urn, academic_year, core_minutes)"
             " VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, school_urn, academic_year)"
             " DO UPDATE SET core_minutes = excluded.core_minutes",
-            tenant,
+            self.tenant,
             school_urn,
             academic_year,
             core_minutes,
         )
 
     async def add_traded_time(
-        self, tenant: str, purchase_id: uuid.UUID, school_urn: str, year: int, minutes: int
+        self, purchase_id: uuid.UUID, school_urn: str, academic_year: int, minutes: int
     ) -> bool:
-        """Record time bought outside billing once (by its id); False when already recorded."""
         status = await self.conn.execute(
             "INSERT INTO traded_purchases (tenant, purchase_id, school_urn, academic_year, minutes)"
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            tenant,
+            self.tenant,
             purchase_id,
             school_urn,
-            year,
+            academic_year,
             minutes,
         )
         return bool(status.endswith(" 1"))
 
     async def set_agreement(
-        self, tenant: str, agreement_id: uuid.UUID, school_urn: str, year: int, minutes: int
+        self, agreement_id: uuid.UUID, school_urn: str, academic_year: int, minutes: int
     ) -> None:
-        """An SLA bought in billing: its traded minutes, always billing's latest."""
         await self.conn.execute(
             "INSERT INTO traded_purchases"
             " (tenant, purchase_id, school_urn, academic_year, minutes, source)"
@@ -265,65 +489,47 @@ class StaffRepository:
             " DO UPDATE SET school_urn = excluded.school_urn,"
             " academic_year = excluded.academic_year, minutes = excluded.minutes"
             " WHERE traded_purchases.source = 'billing_sla'",
-            tenant,
+            self.tenant,
             agreement_id,
             school_urn,
-            year,
+            academic_year,
             minutes,
         )
 
-    async def remove_agreement(self, tenant: str, agreement_id: uuid.UUID) -> None:
+    async def remove_agreement(self, agreement_id: uuid.UUID) -> None:
         await self.conn.execute(
             "DELETE FROM traded_purchases WHERE tenant = $1 AND purchase_id = $2"
             " AND source = 'billing_sla'",
-            tenant,
+            self.tenant,
             agreement_id,
         )
 
-    async def traded_time(
-        self, tenant: str, school_urn: str, academic_year: int
-    ) -> list[dict[str, Any]]:
-        rows = await self.conn.fetch(
-            "SELECT purchase_id, source, minutes FROM traded_purchases WHERE tenant = $1"
-            " AND school_urn = $2 AND academic_year = $3 ORDER BY source, purchase_id",
-            tenant,
-            school_urn,
-            academic_year,
-        )
-        return [dict(r) for r in rows]
-
-    async def allowance(self, tenant: str, school_urn: str, academic_year: int) -> SchoolAllowance:
+    async def allowance(self, school_urn: str, academic_year: int) -> SchoolAllowance:
         row = await self.conn.fetchrow(
             "SELECT (SELECT core_minutes FROM core_allocations WHERE tenant = $1"
             "   AND school_urn = $2 AND academic_year = $3) AS core,"
             " (SELECT sum(minutes) FROM traded_purchases WHERE tenant = $1 AND school_urn = $2"
             "   AND academic_year = $3) AS traded",
-            tenant,
+            self.tenant,
             school_urn,
             academic_year,
         )
         assert row is not None
         return SchoolAllowance(int(row["core"] or 0), int(row["traded"] or 0))
 
-    async def lock_school_year(self, tenant: str, school_urn: str, academic_year: int) -> None:
-        """Serialise bookings that draw on one school's allowance for one year."""
+    async def lock_school_year(self, school_urn: str, academic_year: int) -> None:
         await self.conn.execute(
             "SELECT pg_advisory_xact_lock(hashtext($1))",
-            f"allowance:{tenant}:{school_urn}:{academic_year}",
+            f"allowance:{self.tenant}:{school_urn}:{academic_year}",
         )
 
 
-class AppointmentRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
+class PostgresAppointmentRepository(AppointmentRepository, PostgresRepository):
+    async def add(self, appointment: Appointment) -> None:
+        async with self.conn.transaction():  # a savepoint
+            await self.add_all([appointment])
 
-    async def add(self, tenant: str, a: Appointment) -> None:
-        """Insert in a savepoint: a refused insert leaves the caller's transaction usable."""
-        async with self.conn.transaction():
-            await self.add_all(tenant, [a])
-
-    async def add_all(self, tenant: str, appointments: Sequence[Appointment]) -> None:
-        """Insert in one round trip, for a caller that gives up its transaction on a Conflict."""
+    async def add_all(self, appointments: Sequence[Appointment]) -> None:
         try:
             await self.conn.executemany(
                 "INSERT INTO appointments (appointment_id, tenant, ep_id, kind, status, starts_at,"
@@ -333,7 +539,7 @@ class AppointmentRepository:
                 [
                     (
                         a.appointment_id,
-                        tenant,
+                        self.tenant,
                         a.ep_id,
                         str(a.kind),
                         str(a.status),
@@ -358,13 +564,16 @@ class AppointmentRepository:
             raise Conflict(
                 f"EP {booked} is already booked at that time", field="starts_at"
             ) from exc
+        for appointment in appointments:
+            self.uow.track(appointment)
 
-    async def update(self, tenant: str, a: Appointment) -> None:
+    async def update(self, appointment: Appointment) -> None:
+        a = appointment
         try:
             await self.conn.execute(
                 "UPDATE appointments SET ep_id = $3, status = $4, starts_at = $5, ends_at = $6,"
                 " academic_year = $7, reason = $8 WHERE tenant = $1 AND appointment_id = $2",
-                tenant,
+                self.tenant,
                 a.appointment_id,
                 a.ep_id,
                 str(a.status),
@@ -378,46 +587,42 @@ class AppointmentRepository:
                 f"EP {a.ep_id} is already booked at that time", field="starts_at"
             ) from exc
 
-    async def get(self, tenant: str, appointment_id: uuid.UUID) -> Appointment | None:
+    async def get(self, appointment_id: uuid.UUID) -> Appointment | None:
         row = await self.conn.fetchrow(
             f"SELECT {_APPOINTMENT_COLUMNS} FROM appointments"
             " WHERE tenant = $1 AND appointment_id = $2 FOR UPDATE",
-            tenant,
+            self.tenant,
             appointment_id,
         )
-        return _appointment(row) if row else None
+        return self._tracked(row) if row else None
 
-    async def for_request(self, tenant: str, request_id: uuid.UUID) -> Appointment | None:
+    async def for_request(self, request_id: uuid.UUID) -> Appointment | None:
         row = await self.conn.fetchrow(
             f"SELECT {_APPOINTMENT_COLUMNS} FROM appointments"
             " WHERE tenant = $1 AND request_id = $2",
-            tenant,
+            self.tenant,
             request_id,
         )
-        return _appointment(row) if row else None
+        return self._tracked(row) if row else None
 
     async def diaries(
-        self, tenant: str, ep_ids: Sequence[str], start: datetime, end: datetime
+        self, ep_ids: Sequence[str], start: datetime, end: datetime
     ) -> dict[str, list[Appointment]]:
-        """Each EP's appointments that occupy time overlapping [start, end)."""
         rows = await self.conn.fetch(
             f"SELECT {_APPOINTMENT_COLUMNS} FROM appointments WHERE tenant = $1"
             " AND ep_id = ANY($2::text[]) AND status <> 'cancelled'"
             " AND starts_at < $4 AND ends_at > $3 ORDER BY starts_at",
-            tenant,
+            self.tenant,
             list(ep_ids),
             start,
             end,
         )
         found: dict[str, list[Appointment]] = {ep_id: [] for ep_id in ep_ids}
         for row in rows:
-            found[row["ep_id"]].append(_appointment(row))
+            found[row["ep_id"]].append(self._tracked(row))
         return found
 
-    async def used_minutes(
-        self, tenant: str, school_urn: str, academic_year: int
-    ) -> tuple[int, int]:
-        """(core, traded) minutes booked or delivered for a school in a year."""
+    async def used_minutes(self, school_urn: str, academic_year: int) -> tuple[int, int]:
         row = await self.conn.fetchrow(
             "SELECT coalesce(sum(extract(epoch FROM ends_at - starts_at) / 60)"
             "   FILTER (WHERE funding_stream = 'core'), 0)::int AS core,"
@@ -425,154 +630,116 @@ class AppointmentRepository:
             "   FILTER (WHERE funding_stream = 'traded'), 0)::int AS traded"
             " FROM appointments WHERE tenant = $1 AND school_urn = $2 AND academic_year = $3"
             " AND status <> 'cancelled'",
-            tenant,
+            self.tenant,
             school_urn,
             academic_year,
         )
         assert row is not None
         return int(row["core"]), int(row["traded"])
 
-    async def future_for_advice(
-        self, tenant: str, advice_id: uuid.UUID, after: datetime
-    ) -> list[Appointment]:
-        """Booked appointments for a statutory advice request, from ``after`` (locked)."""
+    async def future_for_advice(self, advice_id: uuid.UUID, after: datetime) -> list[Appointment]:
         rows = await self.conn.fetch(
             f"SELECT {_APPOINTMENT_COLUMNS} FROM appointments WHERE tenant = $1"
             " AND advice_id = $2 AND status = 'booked' AND starts_at >= $3"
             " ORDER BY starts_at FOR UPDATE",
-            tenant,
+            self.tenant,
             advice_id,
             after,
         )
-        return [_appointment(r) for r in rows]
+        return [self._tracked(r) for r in rows]
 
     async def future_for_consent(
-        self, tenant: str, referral_id: uuid.UUID, child_id: uuid.UUID, after: datetime
+        self, referral_id: uuid.UUID, child_id: uuid.UUID, after: datetime
     ) -> list[Appointment]:
-        """Booked appointments of the referral, or of the child with no referral, from ``after``."""
         rows = await self.conn.fetch(
             f"SELECT {_APPOINTMENT_COLUMNS} FROM appointments WHERE tenant = $1"
             " AND status = 'booked' AND starts_at >= $4"
             " AND (referral_id = $2 OR (referral_id IS NULL AND child_id = $3))"
             " ORDER BY starts_at FOR UPDATE",
-            tenant,
+            self.tenant,
             referral_id,
             child_id,
             after,
         )
-        return [_appointment(r) for r in rows]
+        return [self._tracked(r) for r in rows]
 
     async def school_appointments_from(
-        self, tenant: str, school_urn: str, kinds: Collection[AppointmentKind], start: datetime
+        self, school_urn: str, kinds: Collection[AppointmentKind], start: datetime
     ) -> list[Appointment]:
-        """The school's booked appointments of ``kinds`` starting at ``start`` or later, locked."""
         rows = await self.conn.fetch(
             f"SELECT {_APPOINTMENT_COLUMNS} FROM appointments WHERE tenant = $1"
             " AND school_urn = $2 AND status = 'booked' AND kind = ANY($3::text[])"
             " AND starts_at >= $4 ORDER BY starts_at, appointment_id FOR UPDATE",
-            tenant,
+            self.tenant,
             school_urn,
             sorted(str(k) for k in kinds),
             start,
         )
-        return [_appointment(r) for r in rows]
+        return [self._tracked(r) for r in rows]
 
-    async def view(
-        self,
-        tenant: str,
-        *,
-        ep_id: str | None,
-        school_urn: str | None,
-        start: datetime,
-        end: datetime,
-    ) -> list[dict[str, Any]]:
-        rows = await self.conn.fetch(
-            "SELECT appointment_id, ep_id, kind, status, starts_at, ends_at, funding_stream,"
-            " school_urn, referral_id, case_ref, reason FROM appointments WHERE tenant = $1"
-            " AND ($2::text IS NULL OR ep_id = $2) AND ($3::text IS NULL OR school_urn = $3)"
-            " AND starts_at < $5 AND ends_at > $4 ORDER BY starts_at",
-            tenant,
-            ep_id,
-            school_urn,
-            start,
-            end,
-        )
-        return [dict(r) for r in rows]
+    def _tracked(self, row: asyncpg.Record) -> Appointment:
+        return self.uow.track(_appointment(row))
 
 
-class PlanningRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    async def proposed(self, tenant: str, school_urn: str, year: int) -> set[str]:
-        """Terms of ``year`` whose planning meeting was already proposed for the school."""
+class PostgresPlanningRepository(PlanningRepository, PostgresRepository):
+    async def proposed(self, school_urn: str, academic_year: int) -> set[str]:
         rows = await self.conn.fetch(
             "SELECT term FROM planning_meetings WHERE tenant = $1 AND school_urn = $2"
             " AND academic_year = $3",
-            tenant,
+            self.tenant,
             school_urn,
-            year,
+            academic_year,
         )
         return {r["term"] for r in rows}
 
     async def not_placed(
-        self, tenant: str, school_urn: str, year: int, term: str, at: datetime
+        self, school_urn: str, academic_year: int, term: str, at: datetime
     ) -> bool:
-        """Note that a term's meeting found no slot; True the first time (it is to be told)."""
         first = await self.conn.fetchval(
             "INSERT INTO planning_not_placed (tenant, school_urn, academic_year, term, told_at)"
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
-            tenant,
+            self.tenant,
             school_urn,
-            year,
+            academic_year,
             term,
             at,
         )
         return bool(first)
 
-    async def schools_due(self, tenant: str, year: int) -> list[str]:
-        """Schools with a term of ``year`` not yet settled (proposed, or found too late)."""
+    async def schools_due(self, academic_year: int) -> list[str]:
         rows = await self.conn.fetch(
             "SELECT s.school_urn FROM schools s WHERE s.tenant = $1 AND (SELECT count(*)"
             " FROM planning_meetings p WHERE p.tenant = s.tenant AND p.school_urn = s.school_urn"
             " AND p.academic_year = $2) < 2 ORDER BY s.school_urn",
-            tenant,
-            year,
+            self.tenant,
+            academic_year,
         )
         return [r["school_urn"] for r in rows]
 
     async def add(
-        self,
-        tenant: str,
-        school_urn: str,
-        year: int,
-        term: str,
-        appointment_id: uuid.UUID | None,
+        self, school_urn: str, academic_year: int, term: str, appointment_id: uuid.UUID | None
     ) -> None:
-        """Settle a term: its meeting, or None when it was too late to propose one."""
         await self.conn.execute(
             "INSERT INTO planning_meetings (tenant, school_urn, academic_year, term,"
             " appointment_id) VALUES ($1, $2, $3, $4, $5)",
-            tenant,
+            self.tenant,
             school_urn,
-            year,
+            academic_year,
             term,
             appointment_id,
         )
 
 
-class DeliveryRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    async def add(self, tenant: str, d: Delivery) -> None:
+class PostgresDeliveryRepository(DeliveryRepository, PostgresRepository):
+    async def add(self, delivery: Delivery) -> None:
+        d = delivery
         try:
             await self.conn.execute(
                 "INSERT INTO deliveries (delivery_id, tenant, appointment_id, school_urn,"
                 " referral_id, ep_id, activity, minutes, delivered_on, funding_stream)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 d.delivery_id,
-                tenant,
+                self.tenant,
                 d.appointment_id,
                 d.school_urn,
                 d.referral_id,
@@ -584,16 +751,17 @@ class DeliveryRepository:
             )
         except asyncpg.UniqueViolationError as exc:
             raise Conflict("time was already logged for this appointment") from exc
+        self.uow.track(delivery)
 
-    async def get(self, tenant: str, delivery_id: uuid.UUID) -> Delivery | None:
+    async def get(self, delivery_id: uuid.UUID) -> Delivery | None:
         row = await self.conn.fetchrow(
             "SELECT * FROM deliveries WHERE tenant = $1 AND delivery_id = $2 FOR UPDATE",
-            tenant,
+            self.tenant,
             delivery_id,
         )
         if row is None:
             return None
-        return Delivery(
+        delivery = Delivery(
             delivery_id=row["delivery_id"],
             appointment_id=row["appointment_id"],
             school_urn=row["school_urn"],
@@ -605,48 +773,43 @@ class DeliveryRepository:
             funding_stream=FundingStream(row["funding_stream"]),
             voided=row["voided"],
         )
+        return self.uow.track(delivery)
 
-    async def update(self, tenant: str, d: Delivery) -> None:
+    async def update(self, delivery: Delivery) -> None:
         await self.conn.execute(
             "UPDATE deliveries SET minutes = $3, funding_stream = $4, voided = $5"
             " WHERE tenant = $1 AND delivery_id = $2",
-            tenant,
-            d.delivery_id,
-            d.minutes,
-            str(d.funding_stream),
-            d.voided,
+            self.tenant,
+            delivery.delivery_id,
+            delivery.minutes,
+            str(delivery.funding_stream),
+            delivery.voided,
         )
 
     async def add_correction(
         self,
-        tenant: str,
         delivery_id: uuid.UUID,
         correction_id: uuid.UUID,
         minutes: int,
-        funding: FundingStream,
+        funding_stream: FundingStream,
         reason: str,
     ) -> bool:
         status = await self.conn.execute(
             "INSERT INTO delivery_corrections (correction_id, tenant, delivery_id, minutes,"
             " funding_stream, reason) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             correction_id,
-            tenant,
+            self.tenant,
             delivery_id,
             minutes,
-            str(funding),
+            str(funding_stream),
             reason,
         )
         return bool(status.endswith(" 1"))
 
 
-class ReadModelRepository:
-    """What scheduling keeps of other contexts' events: consent, referrals, advice requests."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
+class PostgresReadModelRepository(ReadModelRepository, PostgresRepository):
     async def record_consent(
-        self, tenant: str, referral_id: uuid.UUID, child_id: uuid.UUID, valid: bool, at: datetime
+        self, referral_id: uuid.UUID, child_id: uuid.UUID, valid: bool, at: datetime
     ) -> None:
         await self.conn.execute(
             "INSERT INTO consent_status (tenant, referral_id, child_id, involvement_valid,"
@@ -654,7 +817,7 @@ class ReadModelRepository:
             " DO UPDATE SET child_id = excluded.child_id,"
             " involvement_valid = excluded.involvement_valid, changed_at = excluded.changed_at"
             " WHERE consent_status.changed_at <= excluded.changed_at",
-            tenant,
+            self.tenant,
             referral_id,
             child_id,
             valid,
@@ -662,104 +825,85 @@ class ReadModelRepository:
         )
 
     async def consent_valid(
-        self, tenant: str, referral_id: uuid.UUID | None, child_id: uuid.UUID | None
+        self, referral_id: uuid.UUID | None, child_id: uuid.UUID | None
     ) -> bool:
-        """Valid involvement consent for the referral, or (no referral) for one of the child's.
-
-        The rows are share-locked: a withdrawal arriving meanwhile waits for this booking to
-        commit, and then finds (and cancels) the appointment.
-        """
+        # share-locked: a withdrawal waits for this booking's transaction
         rows = await self.conn.fetch(
             "SELECT involvement_valid FROM consent_status WHERE tenant = $1"
             " AND (($2::uuid IS NOT NULL AND referral_id = $2)"
             "   OR ($2::uuid IS NULL AND child_id = $3)) FOR SHARE",
-            tenant,
+            self.tenant,
             referral_id,
             child_id,
         )
         return any(r["involvement_valid"] for r in rows)
 
     async def record_referral(
-        self, tenant: str, referral_id: uuid.UUID, child_id: uuid.UUID, school_urn: str | None
+        self, referral_id: uuid.UUID, child_id: uuid.UUID, school_urn: str | None
     ) -> None:
         await self.conn.execute(
             "INSERT INTO referrals (tenant, referral_id, child_id, school_urn)"
             " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            tenant,
+            self.tenant,
             referral_id,
             child_id,
             school_urn,
         )
 
-    async def referral(
-        self, tenant: str, referral_id: uuid.UUID
-    ) -> tuple[uuid.UUID, str | None] | None:
+    async def referral(self, referral_id: uuid.UUID) -> tuple[uuid.UUID, str | None] | None:
         row = await self.conn.fetchrow(
             "SELECT child_id, school_urn FROM referrals WHERE tenant = $1 AND referral_id = $2",
-            tenant,
+            self.tenant,
             referral_id,
         )
         return (row["child_id"], row["school_urn"]) if row else None
 
-    async def record_advice(
-        self, tenant: str, advice_id: uuid.UUID, status: str, at: datetime
-    ) -> None:
-        """An advice request's state; a closed one never reopens (its events may overtake)."""
+    async def record_advice(self, advice_id: uuid.UUID, status: str, at: datetime) -> None:
         await self.conn.execute(
             "INSERT INTO advice_requests (tenant, advice_id, status, changed_at)"
             " VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, advice_id) DO UPDATE"
             " SET status = excluded.status, changed_at = excluded.changed_at"
             " WHERE advice_requests.status = 'open'",
-            tenant,
+            self.tenant,
             advice_id,
             status,
             at,
         )
 
-    async def advice_status(self, tenant: str, advice_id: uuid.UUID) -> str | None:
-        """The advice request's state (share-locked, as consent is: a withdrawal arriving
-        meanwhile waits for this booking and then cancels it); None when not known yet."""
-        value = await self.conn.fetchval(
+    async def advice_status(self, advice_id: uuid.UUID) -> str | None:
+        value = await self.conn.fetchval(  # share-locked, as consent is
             "SELECT status FROM advice_requests WHERE tenant = $1 AND advice_id = $2 FOR SHARE",
-            tenant,
+            self.tenant,
             advice_id,
         )
         return value if isinstance(value, str) else None
 
 
-class FastTrackRepository:
-    """Answers given to fast-track requests, one per (incident, attempt)."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    async def answer(self, tenant: str, incident_id: uuid.UUID, attempt: int = 1) -> str | None:
+class PostgresFastTrackRepository(FastTrackRepository, PostgresRepository):
+    async def answer(self, incident_id: uuid.UUID, attempt: int = 1) -> str | None:
         value = await self.conn.fetchval(
             "SELECT answer::text FROM fast_track_allocations"
             " WHERE tenant = $1 AND incident_id = $2 AND attempt = $3",
-            tenant,
+            self.tenant,
             incident_id,
             attempt,
         )
         return value if isinstance(value, str) else None
 
-    async def allocated_ep_ids(self, tenant: str, incident_id: uuid.UUID) -> set[str]:
-        """The EPs every earlier answer for the incident sent (never to be booked twice)."""
+    async def allocated_ep_ids(self, incident_id: uuid.UUID) -> set[str]:
         rows = await self.conn.fetch(
             "SELECT DISTINCT ep->>'ep_id' FROM fast_track_allocations,"
             " jsonb_array_elements(answer->'eps') AS ep WHERE tenant = $1 AND incident_id = $2",
-            tenant,
+            self.tenant,
             incident_id,
         )
         return {r[0] for r in rows}
 
-    async def save_answer(
-        self, tenant: str, incident_id: uuid.UUID, attempt: int, answer_json: str
-    ) -> None:
+    async def save_answer(self, incident_id: uuid.UUID, attempt: int, answer_json: str) -> None:
         await self.conn.execute(
             "INSERT INTO fast_track_allocations (tenant, incident_id, attempt, answer)"
             " VALUES ($1, $2, $3, $4)",
-            tenant,
+            self.tenant,
             incident_id,
             attempt,
             answer_json,

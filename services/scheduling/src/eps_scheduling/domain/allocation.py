@@ -21,8 +21,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
+from eps_chassis.london import LONDON, london_date
+
 from eps_scheduling.domain.availability import blocked_span, find_slot
-from eps_scheduling.domain.calendar import LONDON, Interval, ceil_to_step, london_date
+from eps_scheduling.domain.calendar import Interval, ceil_to_step
 from eps_scheduling.domain.model import Appointment, AppointmentStatus, Ep, Policy, School
 
 

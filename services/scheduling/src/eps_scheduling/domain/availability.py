@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from eps_scheduling.domain.calendar import Interval, ceil_to_step, days_between, london_date
+from eps_chassis.london import london_date
+
+from eps_scheduling.domain.calendar import Interval, ceil_to_step, days_between
 from eps_scheduling.domain.model import Appointment, Ep, Policy
 
 

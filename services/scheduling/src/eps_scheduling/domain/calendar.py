@@ -5,15 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-LONDON = ZoneInfo("Europe/London")
+from eps_chassis.london import LONDON, london_date
+
 MINUTES_PER_DAY = 24 * 60
-
-
-def london_date(at: datetime) -> date:
-    """The Europe/London calendar date of an instant."""
-    return at.astimezone(LONDON).date()
 
 
 def local_instant(day: date, minute_of_day: int) -> datetime:
@@ -32,11 +27,6 @@ def days_between(start: datetime, end: datetime) -> Iterator[date]:
     while day <= last:
         yield day
         day += timedelta(days=1)
-
-
-def academic_year_of(day: date) -> int:
-    """School year by its starting calendar year: 1 September 2026 to 31 August 2027 is 2026."""
-    return day.year if day.month >= 9 else day.year - 1
 
 
 def ceil_to_step(at: datetime, step_minutes: int) -> datetime:

@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from eps_contracts.scheduling import AppointmentKind, CancellationParty, FundingStream
 
-from eps_scheduling.domain.model import Ep
+from eps_scheduling.domain.model import Ep, Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +18,9 @@ class RegisterEp:
 
 @dataclass(frozen=True, slots=True)
 class RegisterSchool:
+    """Register or update a school; a new named EP takes over its planning meetings from
+    ``effective_from`` (and never before now)."""
+
     school_urn: str
     latitude: float
     longitude: float
@@ -60,9 +63,10 @@ class BookAppointment:
 
 @dataclass(frozen=True, slots=True)
 class CancelAppointment:
+    """Call off a booked appointment (now, by the service's clock)."""
+
     appointment_id: uuid.UUID
     reason: str
-    cancelled_at: datetime
     cancelled_by: CancellationParty | None = None  # None: not stated
 
 
@@ -76,8 +80,9 @@ class RescheduleAppointment:
 
 @dataclass(frozen=True, slots=True)
 class CompleteAppointment:
+    """The appointment took place (it is completed now, by the service's clock)."""
+
     appointment_id: uuid.UUID
-    completed_at: datetime
     delivered_minutes: int
     funding_stream: FundingStream | None = None
 
@@ -122,16 +127,17 @@ class AllocateFastTrack:
     needed_by: datetime
     duration_minutes: int
     senior_lead_required: bool
-    now: datetime
+    requested_at: datetime  # allocated from then, or from now if the request was held up
     attempt: int = 1  # the coordinator asking again for EPs still missing: 2, 3, ...
     exclude_ep_ids: tuple[str, ...] = ()  # EPs already going to the incident
 
 
 @dataclass(frozen=True, slots=True)
 class ProposePlanningMeetings:
+    """Propose the school's planning meetings of a year, from now on."""
+
     school_urn: str
     academic_year: int
-    now: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,3 +163,10 @@ class RecordAgreement:
 @dataclass(frozen=True, slots=True)
 class CancelAgreement:
     agreement_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class SetPolicy:
+    """Replace the LA's scheduling figures (applies to what is scheduled from then on)."""
+
+    policy: Policy

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from eps_chassis.errors import Conflict, DomainError
+from eps_chassis.london import london_date
 from eps_contracts import Event
 from eps_contracts.scheduling import (
     AppointmentKind,
@@ -16,7 +17,7 @@ from eps_contracts.scheduling import (
     FundingStream,
 )
 
-from eps_scheduling.domain.calendar import MINUTES_PER_DAY, london_date
+from eps_scheduling.domain.calendar import MINUTES_PER_DAY
 from eps_scheduling.domain.model import Appointment, AppointmentStatus
 
 

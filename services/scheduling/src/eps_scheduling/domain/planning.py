@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from eps_chassis.london import academic_year_of, london_date
+
 from eps_scheduling.domain.availability import find_slot
-from eps_scheduling.domain.calendar import Interval, academic_year_of, local_instant, london_date
+from eps_scheduling.domain.calendar import Interval, local_instant
 from eps_scheduling.domain.model import Appointment, Ep, Policy, School
 
 

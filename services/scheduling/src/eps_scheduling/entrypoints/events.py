@@ -6,12 +6,10 @@ of routine booking requests or case events can ever sit in front of a critical i
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from datetime import timedelta
 
 from eps_chassis.consumer import EventConsumer
-from eps_chassis.errors import DomainError, EventRejected, NotFound, NotYetKnown
-from eps_chassis.unit_of_work import UnitOfWork
+from eps_chassis.errors import NotFound, NotYetKnown
 from eps_contracts import Envelope, topics
 from eps_contracts.billing import (
     AGREEMENTS,
@@ -32,6 +30,7 @@ from eps_contracts.statutory import (
 
 from eps_scheduling.domain import commands
 from eps_scheduling.service_layer import handlers
+from eps_scheduling.service_layer.unit_of_work import SchedulingUnitOfWork
 
 fast_track = EventConsumer(
     name="fast-track",
@@ -69,7 +68,7 @@ agreements = EventConsumer(
 
 @fast_track.on(FastTrackAllocationRequested)
 async def on_fast_track_requested(
-    event: Envelope[FastTrackAllocationRequested], uow: UnitOfWork
+    event: Envelope[FastTrackAllocationRequested], uow: SchedulingUnitOfWork
 ) -> None:
     data = event.data
     cmd = commands.AllocateFastTrack(
@@ -80,19 +79,16 @@ async def on_fast_track_requested(
         needed_by=data.needed_by,
         duration_minutes=data.duration_minutes,
         senior_lead_required=data.senior_lead_required,
-        now=max(event.time, uow.clock()),  # from the request, or now if it was held up
+        requested_at=event.time,
         attempt=data.attempt,
         exclude_ep_ids=data.exclude_ep_ids,
     )
-    try:
-        await handlers.allocate_fast_track(cmd, uow)
-    except DomainError as exc:
-        raise EventRejected.because(exc) from exc
+    await handlers.allocate_fast_track(cmd, uow)
 
 
 @booking_requests.on(AppointmentBookingRequested)
 async def on_booking_requested(
-    event: Envelope[AppointmentBookingRequested], uow: UnitOfWork
+    event: Envelope[AppointmentBookingRequested], uow: SchedulingUnitOfWork
 ) -> None:
     data = event.data
     await handlers.answer_booking_request(
@@ -115,7 +111,9 @@ async def on_booking_requested(
 
 
 @case_events.on(ReferralReceived)
-async def on_referral_received(event: Envelope[ReferralReceived], uow: UnitOfWork) -> None:
+async def on_referral_received(
+    event: Envelope[ReferralReceived], uow: SchedulingUnitOfWork
+) -> None:
     data = event.data
     await handlers.record_referral(
         commands.RecordReferral(data.referral_id, data.child_id, data.school_urn), uow
@@ -123,7 +121,9 @@ async def on_referral_received(event: Envelope[ReferralReceived], uow: UnitOfWor
 
 
 @case_events.on(ConsentStatusChanged)
-async def on_consent_status_changed(event: Envelope[ConsentStatusChanged], uow: UnitOfWork) -> None:
+async def on_consent_status_changed(
+    event: Envelope[ConsentStatusChanged], uow: SchedulingUnitOfWork
+) -> None:
     data = event.data
     await handlers.record_consent_status(
         commands.RecordConsentStatus(
@@ -139,7 +139,7 @@ async def on_consent_status_changed(event: Envelope[ConsentStatusChanged], uow: 
 
 @advice_requests.on(AdviceRequestReceived)
 async def on_advice_request_received(
-    event: Envelope[AdviceRequestReceived], uow: UnitOfWork
+    event: Envelope[AdviceRequestReceived], uow: SchedulingUnitOfWork
 ) -> None:
     await handlers.record_advice_request(
         commands.RecordAdviceRequest(event.data.advice_id, "open", event.time), uow
@@ -147,7 +147,7 @@ async def on_advice_request_received(
 
 
 @advice_requests.on(AdviceSubmitted)
-async def on_advice_submitted(event: Envelope[AdviceSubmitted], uow: UnitOfWork) -> None:
+async def on_advice_submitted(event: Envelope[AdviceSubmitted], uow: SchedulingUnitOfWork) -> None:
     await handlers.record_advice_request(
         commands.RecordAdviceRequest(
             event.data.advice_id, "submitted", event.time, "the advice has been submitted"
@@ -157,47 +157,45 @@ async def on_advice_submitted(event: Envelope[AdviceSubmitted], uow: UnitOfWork)
 
 
 @advice_requests.on(AdviceWithdrawn)
-async def on_advice_withdrawn(event: Envelope[AdviceWithdrawn], uow: UnitOfWork) -> None:
+async def on_advice_withdrawn(event: Envelope[AdviceWithdrawn], uow: SchedulingUnitOfWork) -> None:
     data = event.data
     await handlers.record_advice_request(
         commands.RecordAdviceRequest(data.advice_id, "withdrawn", event.time, data.reason), uow
     )
 
 
-async def _for_known_school(uow: UnitOfWork, school_urn: str, work: Awaitable[None]) -> None:
-    """An SLA for a school scheduling does not know yet waits for the school, visibly."""
-    try:
-        await work
-    except NotFound as exc:
-        if exc.field != "school_urn":
-            raise EventRejected.because(exc) from exc
-        awaiting = handlers.school_awaited(uow.tenant, school_urn)
-        raise NotYetKnown(str(exc), awaiting=awaiting, field="school_urn") from exc
-    except DomainError as exc:
-        raise EventRejected.because(exc) from exc
-
-
 @agreements.on(ServiceLevelAgreementBought)
-async def on_sla_bought(event: Envelope[ServiceLevelAgreementBought], uow: UnitOfWork) -> None:
+async def on_sla_bought(
+    event: Envelope[ServiceLevelAgreementBought], uow: SchedulingUnitOfWork
+) -> None:
     await _record_agreement(event.data, uow)
 
 
 @agreements.on(ServiceLevelAgreementChanged)
-async def on_sla_changed(event: Envelope[ServiceLevelAgreementChanged], uow: UnitOfWork) -> None:
+async def on_sla_changed(
+    event: Envelope[ServiceLevelAgreementChanged], uow: SchedulingUnitOfWork
+) -> None:
     await _record_agreement(event.data, uow)
 
 
 async def _record_agreement(
-    data: ServiceLevelAgreementBought | ServiceLevelAgreementChanged, uow: UnitOfWork
+    data: ServiceLevelAgreementBought | ServiceLevelAgreementChanged, uow: SchedulingUnitOfWork
 ) -> None:
+    """An SLA for a school scheduling does not know yet waits for the school, visibly."""
     cmd = commands.RecordAgreement(
         data.agreement_id, data.school_urn, data.academic_year, data.minutes
     )
-    await _for_known_school(uow, data.school_urn, handlers.record_agreement(cmd, uow))
+    try:
+        await handlers.record_agreement(cmd, uow)
+    except NotFound as exc:
+        if exc.field != "school_urn":
+            raise
+        awaiting = handlers.school_awaited(uow.tenant, data.school_urn)
+        raise NotYetKnown(str(exc), awaiting=awaiting, field="school_urn") from exc
 
 
 @agreements.on(ServiceLevelAgreementCancelled)
 async def on_sla_cancelled(
-    event: Envelope[ServiceLevelAgreementCancelled], uow: UnitOfWork
+    event: Envelope[ServiceLevelAgreementCancelled], uow: SchedulingUnitOfWork
 ) -> None:
     await handlers.cancel_agreement(commands.CancelAgreement(event.data.agreement_id), uow)

@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-from eps_chassis.audit import record_access
+from eps_chassis.access import Access, audited_access
 from eps_chassis.auth import Principal, Role, require_roles
-from eps_chassis.context import MessageContext
-from eps_chassis.errors import DomainError, Forbidden
+from eps_chassis.configuration import configuration_routes
+from eps_chassis.errors import DomainError, NotFound
 from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
-from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts.common import PersonId, SchoolUrn
 from eps_contracts.scheduling import AppointmentKind, CancellationParty, FundingStream
 from fastapi import APIRouter, Depends, Header, Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from eps_scheduling.adapters.repository import (
-    AppointmentRepository,
-    PolicyRepository,
-    StaffRepository,
-)
+from eps_scheduling import views
 from eps_scheduling.domain import commands
-from eps_scheduling.domain.calendar import academic_year_of, london_date
 from eps_scheduling.domain.model import (
     Appointment,
     Ep,
@@ -35,6 +31,19 @@ from eps_scheduling.domain.model import (
     WorkingPattern,
 )
 from eps_scheduling.service_layer import handlers
+from eps_scheduling.service_layer.unit_of_work import (
+    PostgresSchedulingUnitOfWork,
+    SchedulingUnitOfWork,
+)
+from eps_scheduling.views import (
+    AppointmentView,
+    DeliveryMinutes,
+    DeliveryRecorded,
+    DeliveryVoided,
+    DiaryEntry,
+    EpSummary,
+    SchoolAllowanceView,
+)
 
 router = APIRouter(prefix="/scheduling", tags=["scheduling"])
 
@@ -161,50 +170,88 @@ class CorrectionBody(Body):
     reason: Reason
 
 
+class EpRegistered(BaseModel):
+    ep_id: str
+
+
+class SchoolRegistered(BaseModel):
+    school_urn: str
+    named_ep_id: str
+    appointments: list[AppointmentView] = Field(
+        description="Planning meetings moved to the new named EP or (no room) cancelled."
+    )
+
+
+class CoreAllocation(BaseModel):
+    core_minutes: int
+
+
+class TradedTimeAdded(BaseModel):
+    added: bool = Field(description="False when this purchase was already recorded.")
+
+
+Runtime = ServiceRuntime[PostgresSchedulingUnitOfWork]
+SchoolUrnPath = Annotated[str, Path(pattern=r"^[0-9]{6,7}$")]
+AcademicYearPath = Annotated[int, Path(ge=2000, le=2100)]
+
+
 def _minutes(clock: str) -> int:
     hours, minutes = clock.split(":")
     return int(hours) * 60 + int(minutes)
 
 
-def appointment_view(a: Appointment) -> dict[str, Any]:
-    return {
-        "appointment_id": str(a.appointment_id),
-        "ep_id": a.ep_id,
-        "kind": str(a.kind),
-        "status": str(a.status),
-        "starts_at": a.starts_at.isoformat(),
-        "ends_at": a.ends_at.isoformat(),
-        "school_urn": a.school_urn,
-        "referral_id": str(a.referral_id) if a.referral_id else None,
-        "funding_stream": str(a.funding_stream),
-        "reason": a.reason,
-    }
+def _appointment_resource(appointment_id: uuid.UUID, referral_id: uuid.UUID | None) -> str:
+    """Appointments for a child's referral are part of the child's record: audited as such."""
+    if referral_id is None:
+        return f"appointment/{appointment_id}"
+    return f"referral/{referral_id}/appointment/{appointment_id}"
 
 
-async def _audit_child(
-    uow: UnitOfWork, principal: Principal, appointment: Appointment, action: str
-) -> None:
-    """Appointments for a child's referral are part of the child's record."""
-    if appointment.referral_id is not None or appointment.child_id is not None:
-        await record_access(
-            uow.conn,
-            principal,
-            action=action,
-            resource=f"referral/{appointment.referral_id}/appointment/{appointment.appointment_id}",
-            correlation_id=uow.context.correlation_id,
-        )
+async def _shown(
+    access: Access[PostgresSchedulingUnitOfWork], appointment_id: uuid.UUID
+) -> AppointmentView:
+    shown = await views.appointment(access.uow, appointment_id)
+    if shown is None:
+        raise NotFound("no such appointment")
+    access.resource = _appointment_resource(appointment_id, shown.referral_id)
+    return shown
+
+
+# --- configuration ---------------------------------------------------------------------
+
+
+async def _read_policy(uow: SchedulingUnitOfWork) -> PolicyBody:
+    return PolicyBody(**asdict(await uow.policies.get()))
+
+
+async def _set_policy(body: PolicyBody, uow: SchedulingUnitOfWork) -> PolicyBody:
+    policy = await handlers.set_policy(commands.SetPolicy(Policy(**body.model_dump())), uow)
+    return PolicyBody(**asdict(policy))
+
+
+configuration_routes(
+    router,
+    "policy",
+    PolicyBody,
+    read=_read_policy,
+    write=_set_policy,
+    readers=DIARY_READERS,
+    writers=ADMINS,
+    description="This LA's scheduling figures: travel buffer, slot steps, planning meetings"
+    " (length, notice, term windows) and how far ahead displaced work may be moved.",
+)
 
 
 # --- reference data ---------------------------------------------------------------------
 
 
-@router.put("/eps/{ep_id}")
+@router.put("/eps/{ep_id}", response_model=EpRegistered)
 async def register_ep(
     ep_id: Annotated[str, Path(min_length=1, max_length=100)],
     body: EpBody = json_body(EpBody),
     principal: Principal = ADMINS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, str]:
+    runtime: Runtime = Depends(get_runtime),
+) -> EpRegistered:
     if body.ep_id != ep_id:
         raise DomainError("must match the path", field="ep_id")
     pattern = WorkingPattern(
@@ -219,137 +266,130 @@ async def register_ep(
         on_rota=body.on_rota,
         active=body.active,
     )
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        await handlers.register_ep(commands.RegisterEp(ep), uow)
-    return {"ep_id": ep_id}
+    async with audited_access(
+        runtime.uow, principal, action="register_ep", resource=f"ep/{ep_id}"
+    ) as access:
+        await handlers.register_ep(commands.RegisterEp(ep), access.uow)
+    return EpRegistered(ep_id=ep_id)
 
 
-@router.get("/eps")
+@router.get("/eps", response_model=list[EpSummary])
 async def list_eps(
-    principal: Principal = DIARY_READERS, runtime: ServiceRuntime = Depends(get_runtime)
-) -> list[dict[str, Any]]:
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        eps = await StaffRepository(uow.conn).list_eps(principal.tenant)
-    return [
-        {"ep_id": e.ep_id, "role": str(e.role), "on_rota": e.on_rota, "active": e.active}
-        for e in eps
-    ]
+    principal: Principal = DIARY_READERS, runtime: Runtime = Depends(get_runtime)
+) -> list[EpSummary]:
+    async with audited_access(runtime.uow, principal, action="read", resource="eps") as access:
+        return await views.eps(access.uow)
 
 
-@router.put("/schools/{school_urn}")
+@router.put("/schools/{school_urn}", response_model=SchoolRegistered)
 async def register_school(
-    school_urn: Annotated[str, Path(pattern=r"^[0-9]{6,7}$")],
+    school_urn: SchoolUrnPath,
     body: SchoolBody = json_body(SchoolBody),
     principal: Principal = ADMINS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> SchoolRegistered:
     """Register or update a school. A new named EP takes over the school's planning meetings
     from ``effective_from``; ``appointments`` lists those moved or (no room) cancelled."""
     cmd = commands.RegisterSchool(
         school_urn, body.latitude, body.longitude, body.named_ep_id, body.effective_from
     )
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        changed = await handlers.register_school(cmd, uow, now=runtime.clock())
-    return {
-        "school_urn": school_urn,
-        "named_ep_id": body.named_ep_id,
-        "appointments": [appointment_view(a) for a in changed],
-    }
+    async with audited_access(
+        runtime.uow, principal, action="register_school", resource=f"school/{school_urn}"
+    ) as access:
+        changed = await handlers.register_school(cmd, access.uow)
+        moved = await views.appointments(access.uow, [a.appointment_id for a in changed])
+    return SchoolRegistered(school_urn=school_urn, named_ep_id=body.named_ep_id, appointments=moved)
 
 
-@router.put("/schools/{school_urn}/core-allocations/{academic_year}")
+@router.put("/schools/{school_urn}/core-allocations/{academic_year}", response_model=CoreAllocation)
 async def set_core_allocation(
-    school_urn: Annotated[str, Path(pattern=r"^[0-9]{6,7}$")],
-    academic_year: Annotated[int, Path(ge=2000, le=2100)],
+    school_urn: SchoolUrnPath,
+    academic_year: AcademicYearPath,
     body: CoreAllocationBody = json_body(CoreAllocationBody),
     principal: Principal = ADMINS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, int]:
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        await handlers.set_core_allocation(
-            commands.SetCoreAllocation(school_urn, academic_year, body.core_minutes), uow
-        )
-    return {"core_minutes": body.core_minutes}
+    runtime: Runtime = Depends(get_runtime),
+) -> CoreAllocation:
+    cmd = commands.SetCoreAllocation(school_urn, academic_year, body.core_minutes)
+    async with audited_access(
+        runtime.uow,
+        principal,
+        action="set_core_allocation",
+        resource=f"school/{school_urn}/core-allocation/{academic_year}",
+    ) as access:
+        await handlers.set_core_allocation(cmd, access.uow)
+    return CoreAllocation(core_minutes=body.core_minutes)
 
 
-@router.post("/schools/{school_urn}/traded-time", status_code=201)
+@router.post("/schools/{school_urn}/traded-time", status_code=201, response_model=TradedTimeAdded)
 async def add_traded_time(
-    school_urn: Annotated[str, Path(pattern=r"^[0-9]{6,7}$")],
+    school_urn: SchoolUrnPath,
     body: TradedTimeBody = json_body(TradedTimeBody),
     principal: Principal = ADMINS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, bool]:
+    runtime: Runtime = Depends(get_runtime),
+) -> TradedTimeAdded:
     """Traded time bought outside billing (e.g. hours agreed directly). An SLA bought in billing
     is never entered here: it arrives from billing's events, with billing's minutes."""
     cmd = commands.AddTradedTime(body.purchase_id, school_urn, body.academic_year, body.minutes)
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        added = await handlers.add_traded_time(cmd, uow)
-    return {"added": added}
+    async with audited_access(
+        runtime.uow,
+        principal,
+        action="add_traded_time",
+        resource=f"school/{school_urn}/traded-time/{body.purchase_id}",
+    ) as access:
+        added = await handlers.add_traded_time(cmd, access.uow)
+    return TradedTimeAdded(added=added)
 
 
-@router.get("/schools/{school_urn}/allowances/{academic_year}")
+@router.get("/schools/{school_urn}/allowances/{academic_year}", response_model=SchoolAllowanceView)
 async def school_allowance(
-    school_urn: Annotated[str, Path(pattern=r"^[0-9]{6,7}$")],
-    academic_year: Annotated[int, Path(ge=2000, le=2100)],
+    school_urn: SchoolUrnPath,
+    academic_year: AcademicYearPath,
     principal: Principal = SCHOOL_READERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> SchoolAllowanceView:
     """A school's core and traded time for a year, what is booked against it, and where the
     traded time comes from (an SLA bought in billing, or time bought outside it)."""
-    if principal.is_school_staff and principal.school_urn != school_urn:
-        raise Forbidden("school staff may see only their own school's time")
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        staff = StaffRepository(uow.conn)
-        allowance = await staff.allowance(principal.tenant, school_urn, academic_year)
-        used_core, used_traded = await AppointmentRepository(uow.conn).used_minutes(
-            principal.tenant, school_urn, academic_year
-        )
-        purchases = await staff.traded_time(principal.tenant, school_urn, academic_year)
-    return {
-        "school_urn": school_urn,
-        "academic_year": academic_year,
-        "core_minutes": allowance.core_minutes,
-        "core_booked_minutes": used_core,
-        "traded_minutes": allowance.traded_minutes,
-        "traded_booked_minutes": used_traded,
-        "traded_time": [{**p, "purchase_id": str(p["purchase_id"])} for p in purchases],
-    }
+    async with audited_access(
+        runtime.uow,
+        principal,
+        action="read",
+        resource=f"school/{school_urn}/allowance/{academic_year}",
+    ) as access:
+        access.check_school(school_urn)
+        return await views.school_allowance(access.uow, school_urn, academic_year)
 
 
-@router.post("/schools/{school_urn}/planning-meetings", status_code=201)
+@router.post(
+    "/schools/{school_urn}/planning-meetings",
+    status_code=201,
+    response_model=list[AppointmentView],
+)
 async def propose_planning_meetings(
-    school_urn: Annotated[str, Path(pattern=r"^[0-9]{6,7}$")],
+    school_urn: SchoolUrnPath,
     body: PlanningBody = json_body(PlanningBody),
     principal: Principal = ADMINS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> list[dict[str, Any]]:
-    cmd = commands.ProposePlanningMeetings(school_urn, body.academic_year, runtime.clock())
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        proposed = await handlers.propose_planning_meetings(cmd, uow)
-    return [appointment_view(a) for a in proposed]
-
-
-@router.put("/policy")
-async def set_policy(
-    body: PolicyBody = json_body(PolicyBody),
-    principal: Principal = ADMINS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, str]:
-    policy = Policy(**body.model_dump())
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        await PolicyRepository(uow.conn).save(principal.tenant, policy)
-    return {"tenant": principal.tenant}
+    runtime: Runtime = Depends(get_runtime),
+) -> list[AppointmentView]:
+    cmd = commands.ProposePlanningMeetings(school_urn, body.academic_year)
+    async with audited_access(
+        runtime.uow,
+        principal,
+        action="propose_planning_meetings",
+        resource=f"school/{school_urn}/planning-meetings/{body.academic_year}",
+    ) as access:
+        proposed = await handlers.propose_planning_meetings(cmd, access.uow)
+        return await views.appointments(access.uow, [a.appointment_id for a in proposed])
 
 
 # --- appointments ------------------------------------------------------------------------
 
 
-@router.post("/appointments", status_code=201)
+@router.post("/appointments", status_code=201, response_model=AppointmentView)
 async def book_appointment(
     body: BookingBody = json_body(BookingBody),
     principal: Principal = BOOKERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> AppointmentView:
     cmd = commands.BookAppointment(
         kind=body.kind,
         funding_stream=body.funding_stream,
@@ -362,97 +402,113 @@ async def book_appointment(
         case_ref=body.case_ref,
         advice_id=body.advice_id,
     )
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        appointment = await handlers.book_appointment(cmd, uow)
-        await _audit_child(uow, principal, appointment, "book")
-    return appointment_view(appointment)
+    # named as the appointment (the child's record, when for a referral) once it is booked
+    async with audited_access(
+        runtime.uow, principal, action="book", resource="appointments"
+    ) as access:
+        appointment = await handlers.book_appointment(cmd, access.uow)
+        return await _shown(access, appointment.appointment_id)
+
+
+Change = Callable[[SchedulingUnitOfWork], Awaitable[Appointment]]
 
 
 async def _change(
-    runtime: ServiceRuntime, principal: Principal, action: str, change: Any
-) -> dict[str, Any]:
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        appointment: Appointment = await change(uow)
-        await _audit_child(uow, principal, appointment, action)
-    return appointment_view(appointment)
+    runtime: Runtime, principal: Principal, appointment_id: uuid.UUID, action: str, change: Change
+) -> AppointmentView:
+    async with audited_access(
+        runtime.uow, principal, action=action, resource=f"appointment/{appointment_id}"
+    ) as access:
+        await change(access.uow)
+        return await _shown(access, appointment_id)
 
 
-@router.post("/appointments/{appointment_id}/cancel")
+@router.post("/appointments/{appointment_id}/cancel", response_model=AppointmentView)
 async def cancel_appointment(
     appointment_id: uuid.UUID,
     body: CancelBody = json_body(CancelBody),
     principal: Principal = BOOKERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
-    cmd = commands.CancelAppointment(
-        appointment_id, body.reason, runtime.clock(), body.cancelled_by
-    )
+    runtime: Runtime = Depends(get_runtime),
+) -> AppointmentView:
+    cmd = commands.CancelAppointment(appointment_id, body.reason, body.cancelled_by)
     return await _change(
-        runtime, principal, "cancel", lambda uow: handlers.cancel_appointment(cmd, uow)
+        runtime,
+        principal,
+        appointment_id,
+        "cancel",
+        lambda uow: handlers.cancel_appointment(cmd, uow),
     )
 
 
-@router.post("/appointments/{appointment_id}/reschedule")
+@router.post("/appointments/{appointment_id}/reschedule", response_model=AppointmentView)
 async def reschedule_appointment(
     appointment_id: uuid.UUID,
     body: RescheduleBody = json_body(RescheduleBody),
     principal: Principal = BOOKERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> AppointmentView:
     cmd = commands.RescheduleAppointment(appointment_id, body.starts_at, body.reason, body.ep_id)
     return await _change(
-        runtime, principal, "reschedule", lambda uow: handlers.reschedule_appointment(cmd, uow)
+        runtime,
+        principal,
+        appointment_id,
+        "reschedule",
+        lambda uow: handlers.reschedule_appointment(cmd, uow),
     )
 
 
-@router.post("/appointments/{appointment_id}/complete")
+@router.post("/appointments/{appointment_id}/complete", response_model=DeliveryRecorded)
 async def complete_appointment(
     appointment_id: uuid.UUID,
     body: CompleteBody = json_body(CompleteBody),
     principal: Principal = BOOKERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
-    cmd = commands.CompleteAppointment(
-        appointment_id, runtime.clock(), body.delivered_minutes, body.funding_stream
-    )
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        delivery = await handlers.complete_appointment(cmd, uow)
-        appointment = await handlers.load_appointment(uow, appointment_id)
-        await _audit_child(uow, principal, appointment, "complete")
-    return {
-        "delivery_id": str(delivery.delivery_id),
-        "minutes": delivery.minutes,
-        "delivered_on": delivery.delivered_on.isoformat(),
-        "funding_stream": str(delivery.funding_stream),
-    }
+    runtime: Runtime = Depends(get_runtime),
+) -> DeliveryRecorded:
+    cmd = commands.CompleteAppointment(appointment_id, body.delivered_minutes, body.funding_stream)
+    async with audited_access(
+        runtime.uow, principal, action="complete", resource=f"appointment/{appointment_id}"
+    ) as access:
+        delivery = await handlers.complete_appointment(cmd, access.uow)
+        access.resource = _appointment_resource(appointment_id, delivery.referral_id)
+        recorded = await views.delivery_recorded(access.uow, delivery.delivery_id)
+    assert recorded is not None
+    return recorded
 
 
-@router.post("/deliveries/{delivery_id}/corrections")
+@router.post("/deliveries/{delivery_id}/corrections", response_model=DeliveryMinutes)
 async def correct_delivered_time(
     delivery_id: uuid.UUID,
     body: CorrectionBody = json_body(CorrectionBody),
     principal: Principal = SUPERVISORS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> DeliveryMinutes:
     cmd = commands.CorrectDeliveredTime(
         delivery_id, body.correction_id, body.minutes, body.funding_stream, body.reason
     )
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        delivery = await handlers.correct_delivered_time(cmd, uow)
-    return {"delivery_id": str(delivery_id), "minutes": delivery.minutes}
+    async with audited_access(
+        runtime.uow, principal, action="correct_delivered_time", resource=f"delivery/{delivery_id}"
+    ) as access:
+        await handlers.correct_delivered_time(cmd, access.uow)
+        corrected = await views.delivery_minutes(access.uow, delivery_id)
+    assert corrected is not None
+    return corrected
 
 
-@router.post("/deliveries/{delivery_id}/void")
+@router.post("/deliveries/{delivery_id}/void", response_model=DeliveryVoided)
 async def void_delivered_time(
     delivery_id: uuid.UUID,
     body: ReasonBody = json_body(ReasonBody),
     principal: Principal = SUPERVISORS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> DeliveryVoided:
     cmd = commands.VoidDeliveredTime(delivery_id, body.reason)
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        delivery = await handlers.void_delivered_time(cmd, uow)
-    return {"delivery_id": str(delivery_id), "voided": delivery.voided}
+    async with audited_access(
+        runtime.uow, principal, action="void_delivered_time", resource=f"delivery/{delivery_id}"
+    ) as access:
+        await handlers.void_delivered_time(cmd, access.uow)
+        voided = await views.delivery_voided(access.uow, delivery_id)
+    assert voided is not None
+    return voided
 
 
 # --- diary views ---------------------------------------------------------------------------
@@ -465,75 +521,43 @@ def _view_window(start: datetime, end: datetime) -> None:
         raise DomainError(f"end must be after start, within {MAX_VIEW_DAYS} days", field="end")
 
 
-async def _view(
-    runtime: ServiceRuntime,
-    principal: Principal,
-    *,
-    ep_id: str | None,
-    school_urn: str | None,
-    start: datetime,
-    end: datetime,
-    purpose: str | None,
-) -> list[dict[str, Any]]:
-    _view_window(start, end)
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        rows = await AppointmentRepository(uow.conn).view(
-            principal.tenant, ep_id=ep_id, school_urn=school_urn, start=start, end=end
-        )
-        for row in rows:
-            if row["referral_id"] is not None:
-                await record_access(
-                    uow.conn,
-                    principal,
-                    action="read",
-                    resource=f"referral/{row['referral_id']}/appointment/{row['appointment_id']}",
-                    purpose=purpose,
-                )
-    return [
-        {
-            **row,
-            "appointment_id": str(row["appointment_id"]),
-            "referral_id": str(row["referral_id"]) if row["referral_id"] else None,
-            "starts_at": row["starts_at"].isoformat(),
-            "ends_at": row["ends_at"].isoformat(),
-            "local_date": london_date(row["starts_at"]).isoformat(),
-            "academic_year": academic_year_of(london_date(row["starts_at"])),
-        }
-        for row in rows
-    ]
-
-
-@router.get("/eps/{ep_id}/diary")
+@router.get("/eps/{ep_id}/diary", response_model=list[DiaryEntry])
 async def ep_diary(
     ep_id: str,
     start: Annotated[datetime, Query()],
     end: Annotated[datetime, Query()],
     principal: Principal = DIARY_READERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
+    runtime: Runtime = Depends(get_runtime),
     x_purpose: str | None = Header(None),
-) -> list[dict[str, Any]]:
-    return await _view(
-        runtime, principal, ep_id=ep_id, school_urn=None, start=start, end=end, purpose=x_purpose
-    )
+) -> list[DiaryEntry]:
+    """An EP's appointments overlapping [start, end), children's among them (one audited read
+    of the diary)."""
+    _view_window(start, end)
+    async with audited_access(
+        runtime.uow, principal, action="read", resource=f"ep/{ep_id}/diary", purpose=x_purpose
+    ) as access:
+        return await views.diary(access.uow, ep_id=ep_id, school_urn=None, start=start, end=end)
 
 
-@router.get("/schools/{school_urn}/appointments")
+@router.get("/schools/{school_urn}/appointments", response_model=list[DiaryEntry])
 async def school_appointments(
-    school_urn: Annotated[str, Path(pattern=r"^[0-9]{6,7}$")],
+    school_urn: SchoolUrnPath,
     start: Annotated[datetime, Query()],
     end: Annotated[datetime, Query()],
     principal: Principal = SCHOOL_READERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
+    runtime: Runtime = Depends(get_runtime),
     x_purpose: str | None = Header(None),
-) -> list[dict[str, Any]]:
-    if principal.is_school_staff and principal.school_urn != school_urn:
-        raise Forbidden("school staff may see only their own school's appointments")
-    return await _view(
-        runtime,
+) -> list[DiaryEntry]:
+    """A school's appointments overlapping [start, end) (school staff: their own school's)."""
+    _view_window(start, end)
+    async with audited_access(
+        runtime.uow,
         principal,
-        ep_id=None,
-        school_urn=school_urn,
-        start=start,
-        end=end,
+        action="read",
+        resource=f"school/{school_urn}/appointments",
         purpose=x_purpose,
-    )
+    ) as access:
+        access.check_school(school_urn)
+        return await views.diary(
+            access.uow, ep_id=None, school_urn=school_urn, start=start, end=end
+        )

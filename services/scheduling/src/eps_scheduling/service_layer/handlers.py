@@ -1,6 +1,9 @@
-"""Service-layer handlers: load, call the domain, save, publish, all in one unit of work.
+"""Service-layer handlers of the scheduling service: each takes a command and the unit of work,
+loads through its repositories, asks the domain, and saves. The unit of work publishes what the
+appointments and deliveries recorded when it commits; a handler publishes only what no
+aggregate records (an answer, a notice).
 
-Every change to an EP's diary first locks that EP's row (``StaffRepository.lock_eps``), so the
+Every change to an EP's diary first locks that EP's row (``staff.lock_eps``), so the
 availability check and the insert see the same diary; the exclusion constraint on
 ``appointments`` is the last guard against double booking.
 """
@@ -12,7 +15,8 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from eps_chassis.errors import Conflict, DomainError, NotFound, NotYetKnown, reference
-from eps_chassis.unit_of_work import UnitOfWork
+from eps_chassis.logging import get_logger
+from eps_chassis.london import academic_year_of, london_date
 from eps_contracts.scheduling import (
     AllocatedEp,
     AppointmentBookingFailed,
@@ -24,15 +28,6 @@ from eps_contracts.scheduling import (
     PlanningMeetingNotPlaced,
 )
 
-from eps_scheduling.adapters.repository import (
-    AppointmentRepository,
-    DeliveryRepository,
-    FastTrackRepository,
-    PlanningRepository,
-    PolicyRepository,
-    ReadModelRepository,
-    StaffRepository,
-)
 from eps_scheduling.domain import commands
 from eps_scheduling.domain.allocation import (
     FastTrackNeed,
@@ -41,7 +36,7 @@ from eps_scheduling.domain.allocation import (
     unknown_school,
 )
 from eps_scheduling.domain.availability import find_slot, refusal
-from eps_scheduling.domain.calendar import Interval, academic_year_of, london_date
+from eps_scheduling.domain.calendar import Interval
 from eps_scheduling.domain.delivery import Delivery
 from eps_scheduling.domain.model import Appointment, Ep, GeoPoint, Policy, School
 from eps_scheduling.domain.named_ep import FOLLOWS_NAMED_EP, hand_over, handover_start
@@ -52,6 +47,9 @@ from eps_scheduling.domain.planning import (
     term_over,
     term_window,
 )
+from eps_scheduling.service_layer.unit_of_work import SchedulingUnitOfWork
+
+log = get_logger()
 
 DIARY_MARGIN = timedelta(days=8)  # a whole ISO week either side, for capacity and buffers
 RESPONSE_WINDOW_MARGIN = timedelta(days=1)  # wider than any travel buffer (at most 4 hours)
@@ -77,22 +75,15 @@ class UnknownAdvice(DomainError):
         self.advice_id = advice_id
 
 
-def _publish_all(uow: UnitOfWork, *sources: Appointment | Delivery) -> None:
-    for source in sources:
-        for event in source.events:
-            uow.publish(event)
-        source.events.clear()
-
-
 # --- reference data ---------------------------------------------------------------------
 
 
-async def register_ep(cmd: commands.RegisterEp, uow: UnitOfWork) -> None:
-    await StaffRepository(uow.conn).save_ep(uow.tenant, cmd.ep)
+async def register_ep(cmd: commands.RegisterEp, uow: SchedulingUnitOfWork) -> None:
+    await uow.staff.save_ep(cmd.ep)
 
 
 async def register_school(
-    cmd: commands.RegisterSchool, uow: UnitOfWork, *, now: datetime
+    cmd: commands.RegisterSchool, uow: SchedulingUnitOfWork
 ) -> list[Appointment]:
     """Create or update a school; a new named EP is announced (referrals routes by it).
 
@@ -102,17 +93,16 @@ async def register_school(
     row first (a second change of the same school waits here), then both EPs' rows in one
     ``lock_eps`` (id order), then the appointments, as the fast track does.
     """
-    staff = StaffRepository(uow.conn)
-    if await staff.get_ep(uow.tenant, cmd.named_ep_id) is None:
+    if await uow.staff.get_ep(cmd.named_ep_id) is None:
         raise DomainError(f"no EP {cmd.named_ep_id}", field="named_ep_id")
-    previous = await staff.lock_school(uow.tenant, cmd.school_urn)
+    previous = await uow.staff.lock_school(cmd.school_urn)
     handing_over = previous is not None and previous != cmd.named_ep_id
     eps: dict[str, Ep] = {}
     if handing_over:
         assert previous is not None
-        eps = {ep.ep_id: ep for ep in await staff.lock_eps(uow.tenant, [previous, cmd.named_ep_id])}
+        eps = {ep.ep_id: ep for ep in await uow.staff.lock_eps([previous, cmd.named_ep_id])}
     school = School(cmd.school_urn, GeoPoint(cmd.latitude, cmd.longitude), cmd.named_ep_id)
-    await staff.save_school(uow.tenant, school, cmd.effective_from)
+    await uow.staff.save_school(school, cmd.effective_from)
     await uow.release(school_awaited(uow.tenant, cmd.school_urn))
     if previous == cmd.named_ep_id:
         return []
@@ -125,31 +115,29 @@ async def register_school(
         return []
     assert previous is not None
     return await _hand_over_to_named_ep(
-        uow, eps[cmd.named_ep_id], previous, cmd.school_urn, cmd.effective_from, now
+        uow, eps[cmd.named_ep_id], previous, cmd.school_urn, cmd.effective_from
     )
 
 
 async def _hand_over_to_named_ep(
-    uow: UnitOfWork,
+    uow: SchedulingUnitOfWork,
     new_ep: Ep,
     previous_ep_id: str,
     school_urn: str,
     effective_from: date,
-    now: datetime,
 ) -> list[Appointment]:
-    repo = AppointmentRepository(uow.conn)
+    now = uow.clock()
     start = handover_start(effective_from, now)
-    candidates = await repo.school_appointments_from(
-        uow.tenant, school_urn, FOLLOWS_NAMED_EP, start
+    candidates = await uow.appointments.school_appointments_from(
+        school_urn, FOLLOWS_NAMED_EP, start
     )
     if not candidates:
         return []
-    policy = await PolicyRepository(uow.conn).get(uow.tenant)
+    policy = await uow.policies.get()
     last_end = max(a.ends_at for a in candidates)
     horizon = timedelta(days=policy.reschedule_horizon_days)
     diary = (
-        await repo.diaries(
-            uow.tenant,
+        await uow.appointments.diaries(
             [new_ep.ep_id],
             min(a.starts_at for a in candidates) - DIARY_MARGIN,
             last_end + horizon + DIARY_MARGIN,
@@ -159,55 +147,55 @@ async def _hand_over_to_named_ep(
         new_ep, previous_ep_id, candidates, diary, school_urn, effective_from, now, policy
     )
     for appointment in changed:
-        await repo.update(uow.tenant, appointment)
-        _publish_all(uow, appointment)
+        await uow.appointments.update(appointment)
     return changed
 
 
-async def _school(staff: StaffRepository, tenant: str, school_urn: str) -> School:
-    school = await staff.get_school(tenant, school_urn)
+async def _school(uow: SchedulingUnitOfWork, school_urn: str) -> School:
+    school = await uow.staff.get_school(school_urn)
     if school is None:
         raise NotFound(f"no school {school_urn}", field="school_urn")
     return school
 
 
-async def set_core_allocation(cmd: commands.SetCoreAllocation, uow: UnitOfWork) -> None:
-    staff = StaffRepository(uow.conn)
-    await _school(staff, uow.tenant, cmd.school_urn)
+async def set_core_allocation(cmd: commands.SetCoreAllocation, uow: SchedulingUnitOfWork) -> None:
+    await _school(uow, cmd.school_urn)
     if cmd.core_minutes < 0:
         raise DomainError("must not be negative", field="core_minutes")
-    await staff.set_core_allocation(uow.tenant, cmd.school_urn, cmd.academic_year, cmd.core_minutes)
+    await uow.staff.set_core_allocation(cmd.school_urn, cmd.academic_year, cmd.core_minutes)
 
 
-async def add_traded_time(cmd: commands.AddTradedTime, uow: UnitOfWork) -> bool:
+async def add_traded_time(cmd: commands.AddTradedTime, uow: SchedulingUnitOfWork) -> bool:
     """Traded time bought outside billing (an SLA bought in billing arrives by its events)."""
-    staff = StaffRepository(uow.conn)
-    await _school(staff, uow.tenant, cmd.school_urn)
+    await _school(uow, cmd.school_urn)
     if cmd.minutes <= 0:
         raise DomainError("must be positive", field="minutes")
-    return await staff.add_traded_time(
-        uow.tenant, cmd.purchase_id, cmd.school_urn, cmd.academic_year, cmd.minutes
+    return await uow.staff.add_traded_time(
+        cmd.purchase_id, cmd.school_urn, cmd.academic_year, cmd.minutes
     )
 
 
-async def record_agreement(cmd: commands.RecordAgreement, uow: UnitOfWork) -> None:
+async def record_agreement(cmd: commands.RecordAgreement, uow: SchedulingUnitOfWork) -> None:
     """An SLA bought or changed in billing is the school's traded time: one record of it."""
-    staff = StaffRepository(uow.conn)
-    await _school(staff, uow.tenant, cmd.school_urn)
-    await staff.set_agreement(
-        uow.tenant, cmd.agreement_id, cmd.school_urn, cmd.academic_year, cmd.minutes
-    )
+    await _school(uow, cmd.school_urn)
+    await uow.staff.set_agreement(cmd.agreement_id, cmd.school_urn, cmd.academic_year, cmd.minutes)
 
 
-async def cancel_agreement(cmd: commands.CancelAgreement, uow: UnitOfWork) -> None:
-    await StaffRepository(uow.conn).remove_agreement(uow.tenant, cmd.agreement_id)
+async def cancel_agreement(cmd: commands.CancelAgreement, uow: SchedulingUnitOfWork) -> None:
+    await uow.staff.remove_agreement(cmd.agreement_id)
+
+
+async def set_policy(cmd: commands.SetPolicy, uow: SchedulingUnitOfWork) -> Policy:
+    """Configuration, not code: applies to what is scheduled from now on."""
+    await uow.policies.set(cmd.policy)
+    return cmd.policy
 
 
 # --- booking ------------------------------------------------------------------------------
 
 
 async def _check_basis(
-    uow: UnitOfWork, cmd: commands.BookAppointment, child_id: uuid.UUID | None
+    uow: SchedulingUnitOfWork, cmd: commands.BookAppointment, child_id: uuid.UUID | None
 ) -> None:
     """The lawful basis of work for a child: statutory work serves an open advice request
     (the LA's request under the SEND Regulations); other work needs valid consent."""
@@ -216,7 +204,7 @@ async def _check_basis(
         return
     if cmd.funding_stream is not FundingStream.STATUTORY:
         raise DomainError("work for an advice request is statutory", field="funding_stream")
-    status = await ReadModelRepository(uow.conn).advice_status(uow.tenant, cmd.advice_id)
+    status = await uow.read_models.advice_status(cmd.advice_id)
     if status is None:
         raise UnknownAdvice(cmd.advice_id)
     if status != "open":
@@ -226,11 +214,11 @@ async def _check_basis(
 
 
 async def _check_consent(
-    uow: UnitOfWork, referral_id: uuid.UUID | None, child_id: uuid.UUID | None
+    uow: SchedulingUnitOfWork, referral_id: uuid.UUID | None, child_id: uuid.UUID | None
 ) -> None:
     if referral_id is None and child_id is None:
         return
-    if not await ReadModelRepository(uow.conn).consent_valid(uow.tenant, referral_id, child_id):
+    if not await uow.read_models.consent_valid(referral_id, child_id):
         raise DomainError(
             "no valid consent to involvement for this child's referral",
             field="referral_id" if referral_id else "child_id",
@@ -238,24 +226,21 @@ async def _check_consent(
 
 
 async def _check_allowance(
-    uow: UnitOfWork, school_urn: str | None, funding: FundingStream, slot: Interval
+    uow: SchedulingUnitOfWork, school_urn: str | None, funding: FundingStream, slot: Interval
 ) -> None:
     if school_urn is None or funding not in (FundingStream.CORE, FundingStream.TRADED):
         return
-    staff = StaffRepository(uow.conn)
     year = academic_year_of(london_date(slot.start))
-    await staff.lock_school_year(uow.tenant, school_urn, year)
-    allowance = await staff.allowance(uow.tenant, school_urn, year)
-    used_core, used_traded = await AppointmentRepository(uow.conn).used_minutes(
-        uow.tenant, school_urn, year
-    )
+    await uow.staff.lock_school_year(school_urn, year)
+    allowance = await uow.staff.allowance(school_urn, year)
+    used_core, used_traded = await uow.appointments.used_minutes(school_urn, year)
     reason = allowance.refusal(funding, slot.minutes, used_core, used_traded)
     if reason:
         raise DomainError(reason, field="funding_stream")
 
 
 async def _candidate_eps(
-    staff: StaffRepository, tenant: str, cmd: commands.BookAppointment, school: School | None
+    uow: SchedulingUnitOfWork, cmd: commands.BookAppointment, school: School | None
 ) -> list[str]:
     if cmd.ep_id is not None:
         return [cmd.ep_id]
@@ -265,34 +250,32 @@ async def _candidate_eps(
         return [school.named_ep_id]
     others = [
         ep
-        for ep in await staff.list_eps(tenant)
+        for ep in await uow.staff.list_eps()
         if ep.active and ep.role.is_qualified_ep and ep.ep_id != school.named_ep_id
     ]
     others.sort(key=lambda ep: (ep.base.km_to(school.location), ep.ep_id))
     return [school.named_ep_id, *(ep.ep_id for ep in others)]
 
 
-async def book_appointment(cmd: commands.BookAppointment, uow: UnitOfWork) -> Appointment:
+async def book_appointment(cmd: commands.BookAppointment, uow: SchedulingUnitOfWork) -> Appointment:
     """Book the slot asked for, or the first free one in the window (named EP first)."""
-    appointments = AppointmentRepository(uow.conn)
     if cmd.request_id is not None:
-        existing = await appointments.for_request(uow.tenant, cmd.request_id)
+        existing = await uow.appointments.for_request(cmd.request_id)
         if existing is not None:
             return existing
-    staff = StaffRepository(uow.conn)
     school_urn, child_id = cmd.school_urn, cmd.child_id
     if cmd.referral_id is not None:
-        known = await ReadModelRepository(uow.conn).referral(uow.tenant, cmd.referral_id)
+        known = await uow.read_models.referral(cmd.referral_id)
         if known is not None:
             child_id = child_id or known[0]
             school_urn = school_urn or known[1]
     await _check_basis(uow, cmd, child_id)
-    school = await _school(staff, uow.tenant, school_urn) if school_urn else None
-    candidates = await _candidate_eps(staff, uow.tenant, cmd, school)
-    eps = {ep.ep_id: ep for ep in await staff.lock_eps(uow.tenant, candidates)}
+    school = await _school(uow, school_urn) if school_urn else None
+    candidates = await _candidate_eps(uow, cmd, school)
+    eps = {ep.ep_id: ep for ep in await uow.staff.lock_eps(candidates)}
     if cmd.ep_id is not None and cmd.ep_id not in eps:
         raise DomainError(f"no EP {cmd.ep_id}", field="ep_id")
-    policy = await PolicyRepository(uow.conn).get(uow.tenant)
+    policy = await uow.policies.get()
     length = timedelta(minutes=cmd.duration_minutes)
     window = Interval(cmd.starts_at, max(cmd.window_end or cmd.starts_at, cmd.starts_at) + length)
     chosen: tuple[Ep, Interval] | None = None
@@ -302,8 +285,8 @@ async def book_appointment(cmd: commands.BookAppointment, uow: UnitOfWork) -> Ap
         if ep is None:
             continue
         # one diary at a time: the named EP usually has room, and a diary is weeks of rows
-        diaries = await appointments.diaries(
-            uow.tenant, [ep_id], window.start - DIARY_MARGIN, window.end + DIARY_MARGIN
+        diaries = await uow.appointments.diaries(
+            [ep_id], window.start - DIARY_MARGIN, window.end + DIARY_MARGIN
         )
         if cmd.window_end is None:
             slot = Interval(cmd.starts_at, cmd.starts_at + length)
@@ -335,12 +318,11 @@ async def book_appointment(cmd: commands.BookAppointment, uow: UnitOfWork) -> Ap
         request_id=cmd.request_id,
         advice_id=cmd.advice_id,
     )
-    await appointments.add(uow.tenant, appointment)
-    _publish_all(uow, appointment)
+    await uow.appointments.add(appointment)
     return appointment
 
 
-async def answer_booking_request(cmd: commands.BookAppointment, uow: UnitOfWork) -> None:
+async def answer_booking_request(cmd: commands.BookAppointment, uow: SchedulingUnitOfWork) -> None:
     """Another service's request: booked, or told why not (a business outcome, not an error).
     A request for an advice request not known yet waits for it (statutory's event may come
     after its booking request: they travel on different topics)."""
@@ -351,141 +333,140 @@ async def answer_booking_request(cmd: commands.BookAppointment, uow: UnitOfWork)
         raise NotYetKnown(str(exc), awaiting=awaiting, field=exc.field) from exc
     except DomainError as exc:
         assert cmd.request_id is not None and cmd.case_ref is not None
-        detail = f"{exc.field}: {exc}" if exc.field else str(exc)
         uow.publish(
             AppointmentBookingFailed(
-                request_id=cmd.request_id, case_ref=cmd.case_ref, reason=detail[:500]
+                request_id=cmd.request_id, case_ref=cmd.case_ref, reason=exc.describe()[:500]
             )
         )
 
 
-async def load_appointment(uow: UnitOfWork, appointment_id: uuid.UUID) -> Appointment:
-    appointment = await AppointmentRepository(uow.conn).get(uow.tenant, appointment_id)
+async def _appointment(uow: SchedulingUnitOfWork, appointment_id: uuid.UUID) -> Appointment:
+    appointment = await uow.appointments.get(appointment_id)
     if appointment is None:
         raise NotFound("no such appointment")
     return appointment
 
 
-async def cancel_appointment(cmd: commands.CancelAppointment, uow: UnitOfWork) -> Appointment:
-    appointment = await load_appointment(uow, cmd.appointment_id)
-    appointment.cancel(cmd.reason, cancelled_at=cmd.cancelled_at, cancelled_by=cmd.cancelled_by)
-    await AppointmentRepository(uow.conn).update(uow.tenant, appointment)
-    _publish_all(uow, appointment)
+async def cancel_appointment(
+    cmd: commands.CancelAppointment, uow: SchedulingUnitOfWork
+) -> Appointment:
+    appointment = await _appointment(uow, cmd.appointment_id)
+    appointment.cancel(cmd.reason, cancelled_at=uow.clock(), cancelled_by=cmd.cancelled_by)
+    await uow.appointments.update(appointment)
     return appointment
 
 
 async def reschedule_appointment(
-    cmd: commands.RescheduleAppointment, uow: UnitOfWork
+    cmd: commands.RescheduleAppointment, uow: SchedulingUnitOfWork
 ) -> Appointment:
-    appointment = await load_appointment(uow, cmd.appointment_id)
+    appointment = await _appointment(uow, cmd.appointment_id)
     ep_id = cmd.ep_id or appointment.ep_id
-    eps = {ep.ep_id: ep for ep in await StaffRepository(uow.conn).lock_eps(uow.tenant, [ep_id])}
+    eps = {ep.ep_id: ep for ep in await uow.staff.lock_eps([ep_id])}
     if ep_id not in eps:
         raise DomainError(f"no EP {ep_id}", field="ep_id")
     slot = Interval(cmd.starts_at, cmd.starts_at + (appointment.ends_at - appointment.starts_at))
-    repo = AppointmentRepository(uow.conn)
     diary = (
-        await repo.diaries(uow.tenant, [ep_id], slot.start - DIARY_MARGIN, slot.end + DIARY_MARGIN)
+        await uow.appointments.diaries([ep_id], slot.start - DIARY_MARGIN, slot.end + DIARY_MARGIN)
     )[ep_id]
     others = [a for a in diary if a.appointment_id != appointment.appointment_id]
-    policy = await PolicyRepository(uow.conn).get(uow.tenant)
+    policy = await uow.policies.get()
     refused = refusal(eps[ep_id], others, slot, appointment.place, policy)
     if refused:
         raise Conflict(refused, field="starts_at")
     appointment.reschedule(ep_id, slot.start, slot.end, cmd.reason)
-    await repo.update(uow.tenant, appointment)
-    _publish_all(uow, appointment)
+    await uow.appointments.update(appointment)
     return appointment
 
 
 # --- delivered time -------------------------------------------------------------------------
 
 
-async def complete_appointment(cmd: commands.CompleteAppointment, uow: UnitOfWork) -> Delivery:
+async def complete_appointment(
+    cmd: commands.CompleteAppointment, uow: SchedulingUnitOfWork
+) -> Delivery:
     """The appointment took place: log the minutes delivered (published exactly once)."""
-    appointment = await load_appointment(uow, cmd.appointment_id)
-    appointment.complete(cmd.completed_at)
+    appointment = await _appointment(uow, cmd.appointment_id)
+    appointment.complete(uow.clock())
     delivery = Delivery.record(appointment, cmd.delivered_minutes, cmd.funding_stream)
-    await AppointmentRepository(uow.conn).update(uow.tenant, appointment)
-    await DeliveryRepository(uow.conn).add(uow.tenant, delivery)
-    _publish_all(uow, appointment, delivery)
+    await uow.appointments.update(appointment)
+    await uow.deliveries.add(delivery)
     return delivery
 
 
-async def _delivery(uow: UnitOfWork, delivery_id: uuid.UUID) -> Delivery:
-    delivery = await DeliveryRepository(uow.conn).get(uow.tenant, delivery_id)
+async def _delivery(uow: SchedulingUnitOfWork, delivery_id: uuid.UUID) -> Delivery:
+    delivery = await uow.deliveries.get(delivery_id)
     if delivery is None:
         raise NotFound("no such delivery")
     return delivery
 
 
-async def correct_delivered_time(cmd: commands.CorrectDeliveredTime, uow: UnitOfWork) -> Delivery:
-    deliveries = DeliveryRepository(uow.conn)
+async def correct_delivered_time(
+    cmd: commands.CorrectDeliveredTime, uow: SchedulingUnitOfWork
+) -> Delivery:
     delivery = await _delivery(uow, cmd.delivery_id)
-    if not await deliveries.add_correction(
-        uow.tenant, cmd.delivery_id, cmd.correction_id, cmd.minutes, cmd.funding_stream, cmd.reason
+    if not await uow.deliveries.add_correction(
+        cmd.delivery_id, cmd.correction_id, cmd.minutes, cmd.funding_stream, cmd.reason
     ):
         return delivery  # the same correction again: already applied and published
     delivery.correct(cmd.correction_id, cmd.minutes, cmd.funding_stream, cmd.reason)
-    await deliveries.update(uow.tenant, delivery)
-    _publish_all(uow, delivery)
+    await uow.deliveries.update(delivery)
     return delivery
 
 
-async def void_delivered_time(cmd: commands.VoidDeliveredTime, uow: UnitOfWork) -> Delivery:
+async def void_delivered_time(
+    cmd: commands.VoidDeliveredTime, uow: SchedulingUnitOfWork
+) -> Delivery:
     delivery = await _delivery(uow, cmd.delivery_id)
     delivery.void(cmd.reason)
-    await DeliveryRepository(uow.conn).update(uow.tenant, delivery)
-    _publish_all(uow, delivery)
+    await uow.deliveries.update(delivery)
     return delivery
 
 
 # --- other contexts' events -----------------------------------------------------------------
 
 
-async def record_referral(cmd: commands.RecordReferral, uow: UnitOfWork) -> None:
-    await ReadModelRepository(uow.conn).record_referral(
-        uow.tenant, cmd.referral_id, cmd.child_id, cmd.school_urn
-    )
+async def record_referral(cmd: commands.RecordReferral, uow: SchedulingUnitOfWork) -> None:
+    await uow.read_models.record_referral(cmd.referral_id, cmd.child_id, cmd.school_urn)
 
 
-async def record_consent_status(cmd: commands.RecordConsentStatus, uow: UnitOfWork) -> int:
-    """Keep the consent read model; consent no longer valid cancels future appointments."""
-    await ReadModelRepository(uow.conn).record_consent(
-        uow.tenant, cmd.referral_id, cmd.child_id, cmd.involvement_valid, cmd.changed_at
+async def record_consent_status(
+    cmd: commands.RecordConsentStatus, uow: SchedulingUnitOfWork
+) -> int:
+    """Keep the consent read model; consent no longer valid cancels future appointments
+    (returns how many)."""
+    await uow.read_models.record_consent(
+        cmd.referral_id, cmd.child_id, cmd.involvement_valid, cmd.changed_at
     )
     if cmd.involvement_valid:
         return 0
-    repo = AppointmentRepository(uow.conn)
-    cancelled = await repo.future_for_consent(
-        uow.tenant, cmd.referral_id, cmd.child_id, cmd.changed_at
+    cancelled = await uow.appointments.future_for_consent(
+        cmd.referral_id, cmd.child_id, cmd.changed_at
     )
     reason = "consent to involvement is no longer valid" + (f": {cmd.reason}" if cmd.reason else "")
     for appointment in cancelled:
         appointment.cancel(
             reason[:500], cancelled_at=cmd.changed_at, cancelled_by=CancellationParty.SERVICE
         )
-        await repo.update(uow.tenant, appointment)
-        _publish_all(uow, appointment)
+        await uow.appointments.update(appointment)
     return len(cancelled)
 
 
-async def record_advice_request(cmd: commands.RecordAdviceRequest, uow: UnitOfWork) -> int:
+async def record_advice_request(
+    cmd: commands.RecordAdviceRequest, uow: SchedulingUnitOfWork
+) -> int:
     """Keep the advice read model; an advice request submitted or withdrawn cancels its future
     appointments (returns how many), an opened one releases the bookings waiting for it."""
-    await ReadModelRepository(uow.conn).record_advice(uow.tenant, cmd.advice_id, cmd.status, cmd.at)
+    await uow.read_models.record_advice(cmd.advice_id, cmd.status, cmd.at)
     if cmd.status == "open":
         await uow.release(advice_awaited(uow.tenant, cmd.advice_id))
         return 0
-    repo = AppointmentRepository(uow.conn)
-    cancelled = await repo.future_for_advice(uow.tenant, cmd.advice_id, cmd.at)
+    cancelled = await uow.appointments.future_for_advice(cmd.advice_id, cmd.at)
     reason = f"statutory advice request {cmd.status}" + (f": {cmd.reason}" if cmd.reason else "")
     for appointment in cancelled:
         appointment.cancel(
             reason[:500], cancelled_at=cmd.at, cancelled_by=CancellationParty.SERVICE
         )
-        await repo.update(uow.tenant, appointment)
-        _publish_all(uow, appointment)
+        await uow.appointments.update(appointment)
     return len(cancelled)
 
 
@@ -493,7 +474,7 @@ async def record_advice_request(cmd: commands.RecordAdviceRequest, uow: UnitOfWo
 
 
 async def allocate_fast_track(
-    cmd: commands.AllocateFastTrack, uow: UnitOfWork
+    cmd: commands.AllocateFastTrack, uow: SchedulingUnitOfWork
 ) -> FastTrackEpsAllocated:
     """Allocate EPs to a critical incident now, displacing routine work if need be.
 
@@ -503,20 +484,19 @@ async def allocate_fast_track(
     attempt (the coordinator asking for EPs still missing) is allocated afresh, leaving out
     every EP already going, whether the request names them or an earlier answer sent them.
     """
-    answers = FastTrackRepository(uow.conn)
-    previous = await answers.answer(uow.tenant, cmd.incident_id, cmd.attempt)
+    previous = await uow.fast_track.answer(cmd.incident_id, cmd.attempt)
     if previous is not None:  # asked again: the same answer again
         answer = FastTrackEpsAllocated.model_validate_json(previous)
         uow.publish(answer)
         return answer
-    staff = StaffRepository(uow.conn)
-    school = await staff.get_school(uow.tenant, cmd.school_urn)
+    school = await uow.staff.get_school(cmd.school_urn)
     if school is None:
         nobody = unknown_school(cmd.school_urn, cmd.eps_needed)
         return await _answer(uow, cmd, [], nobody.shortfall, nobody.reason)
+    now = max(cmd.requested_at, uow.clock())  # from the request, or now if it was held up
     going = set(cmd.exclude_ep_ids)
     if cmd.attempt > 1:  # the first request has no earlier answer (one query less on the fast path)
-        going |= await answers.allocated_ep_ids(uow.tenant, cmd.incident_id)
+        going |= await uow.fast_track.allocated_ep_ids(cmd.incident_id)
     need = FastTrackNeed(
         incident_id=cmd.incident_id,
         school=school,
@@ -529,25 +509,23 @@ async def allocate_fast_track(
     )
     candidates = [
         ep.ep_id
-        for ep in await staff.list_eps(uow.tenant)
+        for ep in await uow.staff.list_eps()
         if ep.active
         and ep.role.is_qualified_ep
         and (ep.on_rota or ep.ep_id == school.named_ep_id or ep.role.is_senior)
         and (ep.ep_id not in going or ep.role.is_senior)  # a senior going already leads
     ]
-    eps = await staff.lock_eps(uow.tenant, candidates)
-    policy = await PolicyRepository(uow.conn).get(uow.tenant)
-    repo = AppointmentRepository(uow.conn)
+    eps = await uow.staff.lock_eps(candidates)
+    policy = await uow.policies.get()
     # Choosing needs only the response window (widened past any travel buffer); the weeks up
     # to the rescheduling horizon are read below for the EPs whose work is displaced, so the
     # time to allocate does not grow with how full the diaries are further ahead.
-    window = await repo.diaries(
-        uow.tenant,
+    window = await uow.appointments.diaries(
         [ep.ep_id for ep in eps],
-        cmd.now - RESPONSE_WINDOW_MARGIN,
+        now - RESPONSE_WINDOW_MARGIN,
         cmd.needed_by + timedelta(minutes=cmd.duration_minutes) + RESPONSE_WINDOW_MARGIN,
     )
-    allocation = allocate(need, eps, window, cmd.now, policy)
+    allocation = allocate(need, eps, window, now, policy)
     horizon = cmd.needed_by + timedelta(days=policy.reschedule_horizon_days)
     allocated: list[AllocatedEp] = []
     booked: list[Appointment] = []
@@ -563,8 +541,8 @@ async def allocate_fast_track(
             case_ref=f"incident:{cmd.incident_id}",
         )
         if option.displaced:
-            diary = await repo.diaries(
-                uow.tenant, [option.ep.ep_id], cmd.now - DIARY_MARGIN, horizon + DIARY_MARGIN
+            diary = await uow.appointments.diaries(
+                [option.ep.ep_id], now - DIARY_MARGIN, horizon + DIARY_MARGIN
             )
             await _displace(
                 uow,
@@ -575,7 +553,6 @@ async def allocate_fast_track(
                 policy,
             )
         booked.append(incident_appointment)
-        _publish_all(uow, incident_appointment)
         allocated.append(
             AllocatedEp(
                 ep_id=option.ep.ep_id,
@@ -586,12 +563,12 @@ async def allocate_fast_track(
             )
         )
     # after every move, in one round trip; a conflict fails the whole allocation, so no savepoint
-    await repo.add_all(uow.tenant, booked)
+    await uow.appointments.add_all(booked)
     return await _answer(uow, cmd, allocated, allocation.shortfall, allocation.reason)
 
 
 async def _answer(
-    uow: UnitOfWork,
+    uow: SchedulingUnitOfWork,
     cmd: commands.AllocateFastTrack,
     allocated: Sequence[AllocatedEp],
     shortfall: int,
@@ -605,15 +582,13 @@ async def _answer(
         reason=reason[:500] if reason else None,
         attempt=cmd.attempt,
     )
-    await FastTrackRepository(uow.conn).save_answer(
-        uow.tenant, cmd.incident_id, cmd.attempt, answer.model_dump_json()
-    )
+    await uow.fast_track.save_answer(cmd.incident_id, cmd.attempt, answer.model_dump_json())
     uow.publish(answer)
     return answer
 
 
 async def _displace(
-    uow: UnitOfWork,
+    uow: SchedulingUnitOfWork,
     ep: Ep,
     displaced: Sequence[Appointment],
     diary: list[Appointment],
@@ -621,7 +596,6 @@ async def _displace(
     policy: Policy,
 ) -> None:
     """Move each displaced appointment to the EP's next free slot, or cancel it; say why."""
-    repo = AppointmentRepository(uow.conn)
     moving = {a.appointment_id for a in displaced}
     kept = [a for a in diary if a.appointment_id not in moving] + [incident]
     reason = f"displaced by critical incident: {incident.case_ref}"
@@ -635,8 +609,7 @@ async def _displace(
         else:
             appointment.reschedule(ep.ep_id, slot.start, slot.end, reason)
             kept.append(appointment)
-        await repo.update(uow.tenant, appointment)
-        _publish_all(uow, appointment)
+        await uow.appointments.update(appointment)
     diary[:] = kept
 
 
@@ -644,37 +617,32 @@ async def _displace(
 
 
 async def propose_planning_meetings(
-    cmd: commands.ProposePlanningMeetings, uow: UnitOfWork
+    cmd: commands.ProposePlanningMeetings, uow: SchedulingUnitOfWork
 ) -> list[Appointment]:
     """Put the autumn and spring planning meetings in the named EP's diary (once per term)."""
-    staff = StaffRepository(uow.conn)
-    school = await _school(staff, uow.tenant, cmd.school_urn)
-    [ep] = await staff.lock_eps(uow.tenant, [school.named_ep_id])
-    planning = PlanningRepository(uow.conn)
-    done = await planning.proposed(uow.tenant, school.school_urn, cmd.academic_year)
-    policy = await PolicyRepository(uow.conn).get(uow.tenant)
-    repo = AppointmentRepository(uow.conn)
+    now = uow.clock()
+    school = await _school(uow, cmd.school_urn)
+    [ep] = await uow.staff.lock_eps([school.named_ep_id])
+    done = await uow.planning.proposed(school.school_urn, cmd.academic_year)
+    policy = await uow.policies.get()
     proposed: list[Appointment] = []
     for term in Term:
         if term in done:
             continue
-        if term_over(cmd.academic_year, term, policy, cmd.now):
+        if term_over(cmd.academic_year, term, policy, now):
             # too late for this term (e.g. a school registered mid-year): settled, not retried
-            await planning.add(uow.tenant, school.school_urn, cmd.academic_year, str(term), None)
+            await uow.planning.add(school.school_urn, cmd.academic_year, str(term), None)
             continue
-        window_start = max(cmd.now, datetime(cmd.academic_year, 8, 1, tzinfo=cmd.now.tzinfo))
+        window_start = max(now, datetime(cmd.academic_year, 8, 1, tzinfo=now.tzinfo))
         diary = (
-            await repo.diaries(
-                uow.tenant,
-                [ep.ep_id],
-                window_start - DIARY_MARGIN,
-                window_start + timedelta(days=366),
+            await uow.appointments.diaries(
+                [ep.ep_id], window_start - DIARY_MARGIN, window_start + timedelta(days=366)
             )
         )[ep.ep_id]
-        slot = propose_planning_meeting(ep, diary, school, cmd.academic_year, term, policy, cmd.now)
+        slot = propose_planning_meeting(ep, diary, school, cmd.academic_year, term, policy, now)
         if slot is None:  # tried again by the next run; told once, so someone can make room
             year, term_name = cmd.academic_year, str(term)
-            if await planning.not_placed(uow.tenant, school.school_urn, year, term_name, cmd.now):
+            if await uow.planning.not_placed(school.school_urn, year, term_name, now):
                 window = term_window(cmd.academic_year, term, policy)
                 uow.publish(
                     PlanningMeetingNotPlaced(
@@ -697,17 +665,29 @@ async def propose_planning_meetings(
             school_urn=school.school_urn,
             case_ref=f"planning:{school.school_urn}:{cmd.academic_year}:{term}",
         )
-        await repo.add(uow.tenant, meeting)
-        await planning.add(
-            uow.tenant, school.school_urn, cmd.academic_year, str(term), meeting.appointment_id
+        await uow.appointments.add(meeting)
+        await uow.planning.add(
+            school.school_urn, cmd.academic_year, str(term), meeting.appointment_id
         )
-        _publish_all(uow, meeting)
         proposed.append(meeting)
     return proposed
 
 
-async def schools_due_for_planning(uow: UnitOfWork, now: datetime) -> tuple[int, list[str]]:
-    """The school year being planned at ``now`` and the schools still missing a term of it."""
-    policy = await PolicyRepository(uow.conn).get(uow.tenant)
-    year = planning_year(now, policy)
-    return year, await PlanningRepository(uow.conn).schools_due(uow.tenant, year)
+async def propose_due_planning_meetings(uow: SchedulingUnitOfWork) -> int:
+    """The planning job, for one local authority: the school year being planned now, and every
+    school still missing a term of it. One school's refusal stops no other (it is logged, and
+    tried again by the next run). Returns how many schools were looked at."""
+    year = planning_year(uow.clock(), await uow.policies.get())
+    due = await uow.planning.schools_due(year)
+    for school_urn in due:
+        try:
+            await propose_planning_meetings(commands.ProposePlanningMeetings(school_urn, year), uow)
+        except DomainError as exc:
+            log.warning(
+                "planning meetings not proposed",
+                tenant=uow.tenant,
+                school_urn=school_urn,
+                academic_year=year,
+                error=str(exc),
+            )
+    return len(due)
