@@ -15,7 +15,7 @@ from eps_chassis.auth import Role
 from eps_contracts import envelope_for
 from eps_contracts.scheduling import APPOINTMENTS
 from eps_contracts.statutory import PsychologicalAdviceRequested
-from eps_scheduling.bootstrap import definition as scheduling_definition
+from eps_scheduling.bootstrap import SERVICE as SCHEDULING
 from eps_statutory.bootstrap import definition as statutory_definition
 from eps_statutory.domain.clock import london_date
 from eps_statutory.settings import StatutorySettings
@@ -95,7 +95,7 @@ async def test_an_advice_request_is_booked_without_consent_and_its_withdrawal_ca
 ) -> None:
     quiet = statutory_definition(StatutorySettings(deadline_watch_interval_s=3600))
     async with (
-        running(scheduling_definition(), infra, ns) as (_, scheduling),
+        running(SCHEDULING, infra, ns) as (_, scheduling),
         running(quiet, infra, ns) as (statutory_runtime, statutory),
     ):
         await seed_scheduling(scheduling)
