@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 from eps_chassis.auth import Role
+from eps_chassis.london import end_of_day, london_date
 from eps_contracts import Event, envelope_for
 from eps_contracts.scheduling import (
     BOOKING_REQUESTS,
@@ -30,21 +31,20 @@ from eps_contracts.statutory import (
     PsychologicalAdviceRequestWithdrawn,
     TribunalAppealRegistered,
 )
-from eps_statutory.bootstrap import definition
-from eps_statutory.domain.clock import end_of_day, london_date
-from eps_statutory.settings import StatutorySettings
+from eps_statutory.bootstrap import SERVICE
 
 from tests.support.clock import suite_now
 from tests.support.infra import Infra
 from tests.support.kafka import publish_raw, read_topic, wait_until
-from tests.support.services import Namespace, running, token
+from tests.support.services import Namespace, bearer, running
 
 pytestmark = pytest.mark.integration
 
 TENANT = "leicester-city"
 SCHOOL = "123456"
-EP = {"Authorization": f"Bearer {token(Role.EP)}"}  # subject test-ep
-SENIOR = {"Authorization": f"Bearer {token(Role.SENIOR_EP)}"}
+EP = bearer(Role.EP)  # subject test-ep
+SENIOR = bearer(Role.SENIOR_EP)
+QUIET = {"statutory_deadline_watch_interval_s": 3600}  # the deadline watch out of the way
 DOCUMENT = {
     "summary": "Sam is curious and kind; reading is well below that of peers.",
     "professionals_involved": "Educational psychologist; speech and language therapist.",
@@ -140,14 +140,10 @@ async def requested_advice(
     return uuid.UUID(booking["advice_id"]), booking
 
 
-def quiet(settings: StatutorySettings | None = None) -> Any:
-    return definition(settings or StatutorySettings(deadline_watch_interval_s=3600))
-
-
 async def test_request_allocation_booking_draft_approval_submission(
     infra: Infra, ns: Namespace
 ) -> None:
-    async with running(quiet(), infra, ns) as (_, client):
+    async with running(SERVICE, infra, ns, **QUIET) as (_, client):
         await publish(
             infra,
             ns,
@@ -272,9 +268,9 @@ async def test_request_allocation_booking_draft_approval_submission(
         assert (event["author_ep_id"], event["approved_by"]) == ("test-ep", "test-senior_ep")
 
         # scoping: school staff have no access; another LA does not see the advice
-        senco = {"Authorization": f"Bearer {token(Role.SENCO, school_urn=SCHOOL)}"}
+        senco = bearer(Role.SENCO, school_urn=SCHOOL)
         assert (await client.get(url, headers=senco)).status_code == 403
-        elsewhere = {"Authorization": f"Bearer {token(Role.EP, tenant='luton')}"}
+        elsewhere = bearer(Role.EP, tenant="luton")
         assert (await client.get(url, headers=elsewhere)).status_code == 404
         assert (await client.get(url)).status_code == 401
 
@@ -322,7 +318,7 @@ async def test_request_allocation_booking_draft_approval_submission(
 
 
 async def test_an_exception_extends_the_deadline(infra: Infra, ns: Namespace) -> None:
-    async with running(quiet(), infra, ns) as (runtime, client):
+    async with running(SERVICE, infra, ns, **QUIET) as (runtime, client):
         requested_at = runtime.clock() - timedelta(days=3)
         advice_id, _ = await requested_advice(infra, ns, advice_request(requested_at))
         received = london_date(requested_at)
@@ -362,8 +358,9 @@ async def test_the_watch_raises_a_breach_once_without_anyone_asking(
     infra: Infra, ns: Namespace
 ) -> None:
     now = suite_now() + timedelta(days=50)  # the job's clock: seven weeks on
-    settings = StatutorySettings(deadline_watch_interval_s=0.2)
-    async with running(definition(settings), infra, ns, clock=lambda: now) as (_, client):
+    async with running(
+        SERVICE, infra, ns, clock=lambda: now, statutory_deadline_watch_interval_s=0.2
+    ) as (_, client):
         advice_id, _ = await requested_advice(infra, ns, advice_request(suite_now()))
         [breach] = await wait_for_event(
             infra, ns, ADVICE.name, "eps.statutory.advice-deadline-breached.v1"
@@ -390,7 +387,7 @@ async def test_the_watch_raises_a_breach_once_without_anyone_asking(
 async def test_a_rescheduled_visit_is_followed_and_a_move_past_the_last_day_flagged(
     infra: Infra, ns: Namespace
 ) -> None:
-    async with running(quiet(), infra, ns) as (_, client):
+    async with running(SERVICE, infra, ns, **QUIET) as (_, client):
         requested_at = suite_now()
         request = advice_request(requested_at)
         advice_id, booking = await requested_advice(infra, ns, request)
@@ -466,8 +463,8 @@ async def test_an_appeal_on_a_request_not_yet_received_waits_for_it(
         registered_on=london_date(suite_now()),
         hearing_on=london_date(suite_now()) + timedelta(weeks=12),
     )
-    principal = {"Authorization": f"Bearer {token(Role.PRINCIPAL_EP)}"}
-    async with running(quiet(), infra, ns, held_release_interval_s=0.2) as (_, client):
+    principal = bearer(Role.PRINCIPAL_EP)
+    async with running(SERVICE, infra, ns, held_release_interval_s=0.2, **QUIET) as (_, client):
         await publish(infra, ns, appeal)
 
         async def held() -> list[dict[str, Any]]:
@@ -495,8 +492,8 @@ async def test_an_appeal_on_a_request_not_yet_received_waits_for_it(
 async def test_the_las_withdrawal_closes_the_advice_upstream_or_told_by_phone(
     infra: Infra, ns: Namespace
 ) -> None:
-    manager = {"Authorization": f"Bearer {token(Role.PRINCIPAL_EP)}"}
-    async with running(quiet(), infra, ns) as (_, client):
+    manager = bearer(Role.PRINCIPAL_EP)
+    async with running(SERVICE, infra, ns, **QUIET) as (_, client):
         by_system, _ = await requested_advice(infra, ns, first := advice_request(suite_now()))
         await publish(
             infra,
@@ -523,3 +520,50 @@ async def test_the_las_withdrawal_closes_the_advice_upstream_or_told_by_phone(
     assert upstream["advice_id"] == str(by_system)
     assert upstream["reason"] == "The LA decided not to carry out an assessment."
     assert {row["advice_id"] for row in still_open}.isdisjoint({str(by_system), str(by_phone)})
+
+
+async def test_the_las_policy_is_configuration_read_and_replaced_whole_and_audited(
+    infra: Infra, ns: Namespace
+) -> None:
+    url = "/statutory/configuration/policy"
+    principal = bearer(Role.PRINCIPAL_EP)
+    async with running(SERVICE, infra, ns, **QUIET) as (_, client):
+        defaults = await client.get(url, headers=SENIOR)
+        assert defaults.status_code == 200, defaults.text
+        assert defaults.json() == {
+            "advice_weeks": 6,
+            "at_risk_days": 10,
+            "exception_rule": "extend_by_length",
+            "allocation_rule": "named_ep",
+            "assessment_minutes": 180,
+            "booking_margin_days": 14,
+            "tribunal_evidence_lead_days": 21,
+        }
+        five_weeks = {**defaults.json(), "advice_weeks": 5, "allocation_rule": "statutory_team"}
+        assert (await client.put(url, json=five_weeks, headers=SENIOR)).status_code == 403
+        assert (await client.get(url, headers=EP)).status_code == 403
+        no_weeks = {**five_weeks, "advice_weeks": 0}
+        out_of_range = await client.put(url, json=no_weeks, headers=principal)
+        assert out_of_range.status_code == 422
+        assert out_of_range.json()["detail"]["field"] == "advice_weeks"
+        replaced = await client.put(url, json=five_weeks, headers=principal)
+        assert replaced.status_code == 200 and replaced.json() == five_weeks
+        assert (await client.get(url, headers=SENIOR)).json() == five_weeks
+
+        requested_at = suite_now()
+        advice_id, booking = await requested_advice(infra, ns, advice_request(requested_at))
+        [row] = (await client.get("/statutory/advice/open", headers=EP)).json()
+        assert row["advice_id"] == str(advice_id)
+        assert row["due_on"] == (london_date(requested_at) + timedelta(weeks=5)).isoformat()
+        assert booking["ep_id"] is None  # the statutory team's
+    audited = await fetch_value(
+        infra,
+        f"SELECT array_agg(action || ':' || outcome ORDER BY id) FROM {ns.schema('statutory')}"
+        ".audit_log WHERE resource = 'configuration/policy'",
+    )
+    assert audited == [
+        "read-configuration:allowed",
+        "configure:refused",
+        "configure:allowed",
+        "read-configuration:allowed",
+    ]

@@ -12,27 +12,26 @@ from typing import Any
 import httpx
 import pytest
 from eps_chassis.auth import Role
+from eps_chassis.london import london_date
 from eps_contracts import envelope_for
 from eps_contracts.scheduling import APPOINTMENTS
 from eps_contracts.statutory import PsychologicalAdviceRequested
 from eps_scheduling.bootstrap import SERVICE as SCHEDULING
-from eps_statutory.bootstrap import definition as statutory_definition
-from eps_statutory.domain.clock import london_date
-from eps_statutory.settings import StatutorySettings
+from eps_statutory.bootstrap import SERVICE as STATUTORY
 
 from tests.support.builders import statutory as statutory_builders
 from tests.support.clock import suite_now
 from tests.support.infra import Infra
 from tests.support.kafka import publish_raw, read_topic, wait_until
-from tests.support.services import Namespace, running, token
+from tests.support.services import Namespace, bearer, running
 
 pytestmark = pytest.mark.integration
 
 TENANT = "leicester-city"
 SCHOOL = "123456"
-ADMIN = {"Authorization": f"Bearer {token(Role.ADMIN)}"}
-EP = {"Authorization": f"Bearer {token(Role.EP)}"}  # subject test-ep: the school's named EP
-PRINCIPAL = {"Authorization": f"Bearer {token(Role.PRINCIPAL_EP)}"}
+ADMIN = bearer(Role.ADMIN)
+EP = bearer(Role.EP)  # subject test-ep: the school's named EP
+PRINCIPAL = bearer(Role.PRINCIPAL_EP)
 WEEKDAYS = [{"weekday": d, "start": "09:00", "end": "17:00"} for d in range(1, 6)]
 DOCUMENT = statutory_builders.advice_document()
 
@@ -93,10 +92,10 @@ async def open_advice(statutory: httpx.AsyncClient) -> list[dict[str, Any]]:
 async def test_an_advice_request_is_booked_without_consent_and_its_withdrawal_cancels_it(
     infra: Infra, ns: Namespace
 ) -> None:
-    quiet = statutory_definition(StatutorySettings(deadline_watch_interval_s=3600))
+    quiet = {"statutory_deadline_watch_interval_s": 3600}  # the deadline watch out of the way
     async with (
         running(SCHEDULING, infra, ns) as (_, scheduling),
-        running(quiet, infra, ns) as (statutory_runtime, statutory),
+        running(STATUTORY, infra, ns, **quiet) as (statutory_runtime, statutory),
     ):
         await seed_scheduling(scheduling)
 

@@ -8,9 +8,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from eps_chassis.london import LONDON
 from eps_contracts.statutory import AssessmentPurpose
-from eps_statutory.adapters.repository import _booking_json, _bookings_from
-from eps_statutory.domain.clock import LONDON
+from eps_statutory.adapters.repository import booking_json, bookings_from
 from eps_statutory.domain.model import Booking
 
 STARTS = datetime(2026, 11, 16, 9, 0, tzinfo=LONDON)
@@ -34,8 +34,8 @@ def test_bookings_round_trip_through_json() -> None:
         Booking(AssessmentPurpose.ASSESSMENT_VISIT, uuid.uuid4(), None, uuid.uuid4(), STARTS),
         Booking(AssessmentPurpose.CHILD_VIEWS, uuid.uuid4(), "no EP free in the window"),
     ]
-    raw = json.dumps([_booking_json(b) for b in bookings])
-    assert _bookings_from(legacy_row(bookings=raw)) == bookings
+    raw = json.dumps([booking_json(b) for b in bookings])
+    assert bookings_from(legacy_row(bookings=raw)) == bookings
 
 
 def test_an_advice_saved_before_purposes_has_its_single_booking_as_the_visit() -> None:
@@ -46,7 +46,7 @@ def test_an_advice_saved_before_purposes_has_its_single_booking_as_the_visit() -
         appointment_starts_at=STARTS,
         assessment_completed_at=STARTS,
     )
-    assert _bookings_from(row) == [
+    assert bookings_from(row) == [
         Booking(
             AssessmentPurpose.ASSESSMENT_VISIT,
             request_id,
@@ -57,6 +57,6 @@ def test_an_advice_saved_before_purposes_has_its_single_booking_as_the_visit() -
         )
     ]
     assert "appointment_id" not in row and "assessment_completed_at" in row
-    assert _bookings_from(legacy_row()) == []
-    failed = _bookings_from(legacy_row(booking_request_id=request_id, booking_failure="full"))
+    assert bookings_from(legacy_row()) == []
+    failed = bookings_from(legacy_row(booking_request_id=request_id, booking_failure="full"))
     assert failed == [Booking(AssessmentPurpose.ASSESSMENT_VISIT, request_id, "full")]

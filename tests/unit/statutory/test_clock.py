@@ -6,14 +6,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from eps_chassis.errors import DomainError
+from eps_chassis.london import LONDON, end_of_day, london_date
 from eps_contracts.statutory import ExceptionKind
 from eps_statutory.domain.clock import (
-    LONDON,
     check_exception,
     days_remaining,
     due_on,
-    end_of_day,
-    london_date,
     parse_exception_kind,
     plan_due_on,
     six_week_due_on,
@@ -22,7 +20,7 @@ from eps_statutory.domain.policy import ExceptionRule
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.unit.statutory.support import exception
+from tests.support.builders.statutory import exception
 
 spans = st.tuples(st.integers(-20, 120), st.integers(0, 40))
 

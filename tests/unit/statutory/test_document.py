@@ -13,7 +13,7 @@ from eps_statutory.domain.document import (
     school_named_in,
 )
 
-from tests.unit.statutory.support import document
+from tests.support.builders.statutory import document
 
 KNOWN = [KnownSchool("123456", "Greenfield Primary School"), KnownSchool("7654321", "Brook House")]
 

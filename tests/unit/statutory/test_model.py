@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from eps_chassis.errors import Conflict, DomainError, Forbidden
+from eps_chassis.london import LONDON, end_of_day, london_date
 from eps_contracts.scheduling import AppointmentBookingRequested, AppointmentKind, FundingStream
 from eps_contracts.statutory import (
     AdviceAllocated,
@@ -22,7 +23,6 @@ from eps_contracts.statutory import (
     AssessmentPurpose,
     AtRiskReason,
 )
-from eps_statutory.domain.clock import LONDON, end_of_day, london_date
 from eps_statutory.domain.document import KnownSchool
 from eps_statutory.domain.model import (
     Advice,
@@ -33,7 +33,7 @@ from eps_statutory.domain.model import (
 )
 from eps_statutory.domain.policy import AllocationRule, ExceptionRule, LaPolicy
 
-from tests.unit.statutory.support import (
+from tests.support.builders.statutory import (
     EP,
     OTHER_EP,
     RECEIVED_AT,

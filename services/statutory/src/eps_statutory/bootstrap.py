@@ -4,23 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eps_chassis.service import ServiceDefinition
+from eps_chassis.service import Service, ServiceDefinition
 from eps_contracts.scheduling import BOOKING_REQUESTS
 from eps_contracts.statutory import ADVICE
 
-from eps_statutory.entrypoints import events, http, jobs
+from eps_statutory.entrypoints import events, http
+from eps_statutory.entrypoints.jobs import statutory_jobs
+from eps_statutory.service_layer.unit_of_work import PostgresStatutoryUnitOfWork
 from eps_statutory.settings import StatutorySettings
 
 
-def definition(settings: StatutorySettings | None = None) -> ServiceDefinition:
-    settings = settings or StatutorySettings()
+def definition(settings: StatutorySettings) -> ServiceDefinition:
     return ServiceDefinition(
         name="statutory",
         local_port=8005,
         description="Psychological advice for EHC needs assessments, on the statutory clock.",
         migrations=Path(__file__).parent / "migrations",
+        unit_of_work=PostgresStatutoryUnitOfWork,
         consumers=[events.upstream, events.scheduling],
         routers=[http.router],
         publishes=[ADVICE, BOOKING_REQUESTS],
-        jobs=[jobs.deadline_watch(settings.deadline_watch_interval_s)],
+        jobs=statutory_jobs(settings),
     )
+
+
+SERVICE = Service(StatutorySettings, definition)

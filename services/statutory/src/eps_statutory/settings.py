@@ -1,12 +1,11 @@
-"""Settings of the statutory service (``EPS_STATUTORY_*``), beyond the chassis's own."""
+"""Settings of the statutory service: the chassis's, and the interval of its own job."""
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from eps_chassis.settings import ServiceSettings
 
 
-class StatutorySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EPS_STATUTORY_", extra="ignore")
-
-    deadline_watch_interval_s: float = 300.0
-    """How often the deadline watch looks for advice at risk or past its last day."""
+class StatutorySettings(ServiceSettings):
+    statutory_deadline_watch_interval_s: float = 300.0
+    """How often the deadline watch looks for advice at risk or past its last day
+    (``EPS_STATUTORY_DEADLINE_WATCH_INTERVAL_S``)."""

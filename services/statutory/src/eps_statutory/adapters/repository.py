@@ -1,9 +1,13 @@
-"""Persistence of advice, the LA's rules and the read models. Every query is scoped to a tenant,
-except :meth:`AdviceRepository.tenants_with_open_advice`, which the deadline watch uses to open
-one unit of work per local authority."""
+"""Persistence of advice, the LA's rules, the schools the service knows and tribunal tasks.
+
+Each repository is an abstract port (what the service layer needs) and its PostgreSQL adapter,
+bound to one unit of work: its transaction and its local authority. Tests use in-memory fakes
+(``tests/support/fakes/statutory.py``). What HTTP reads is in ``eps_statutory.views``.
+"""
 
 from __future__ import annotations
 
+import abc
 import json
 import uuid
 from collections.abc import Callable
@@ -12,6 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 import asyncpg
+from eps_chassis.unit_of_work import PostgresRepository
 from eps_contracts.statutory import (
     AdviceDocument,
     AllocationRoute,
@@ -20,22 +25,103 @@ from eps_contracts.statutory import (
     TribunalTask,
 )
 
-from eps_statutory.domain.clock import ClockException, plan_due_on
+from eps_statutory.domain.clock import ClockException
 from eps_statutory.domain.document import KnownSchool
 from eps_statutory.domain.model import Advice, AdviceStatus, Booking
 from eps_statutory.domain.policy import AllocationRule, ExceptionRule, LaPolicy
-from eps_statutory.domain.reporting import SubmittedAdvice
+
+
+class AdviceRepository(abc.ABC):
+    """One local authority's advice. Advice loaded or added is tracked by the unit of work,
+    which publishes the events it records."""
+
+    @abc.abstractmethod
+    async def lock_request(self, request_id: uuid.UUID) -> None:
+        """Hold back, until this transaction ends, anyone registering the same request (the
+        SEN team may send it twice at once)."""
+
+    @abc.abstractmethod
+    async def id_for_request(self, request_id: uuid.UUID) -> uuid.UUID | None:
+        """The advice asked for under the LA's request id, if it was received."""
+
+    @abc.abstractmethod
+    async def add(self, advice: Advice) -> None:
+        """Keep a newly received advice."""
+
+    @abc.abstractmethod
+    async def get(self, advice_id: uuid.UUID) -> Advice | None:
+        """An advice, locked for this transaction."""
+
+    @abc.abstractmethod
+    async def save(self, advice: Advice) -> None:
+        """Keep an advice's new state and the exceptions recorded on it."""
+
+    @abc.abstractmethod
+    async def open_due_by(self, day: date) -> list[Advice]:
+        """Open advice whose last day is on or before ``day``, soonest first (locked)."""
+
+
+class PolicyRepository(abc.ABC):
+    """The local authority's statutory figures and rules."""
+
+    @abc.abstractmethod
+    async def get(self) -> LaPolicy:
+        """Its policy, or the defaults when it has set none."""
+
+    @abc.abstractmethod
+    async def set(self, policy: LaPolicy, updated_by: str) -> None: ...
+
+
+class SchoolRepository(abc.ABC):
+    """What the service knows of the LA's schools: their named EPs (from scheduling) and their
+    names (from requests for advice, so that advice naming one is refused)."""
+
+    @abc.abstractmethod
+    async def record_named_ep(self, school_urn: str, ep_id: str, effective_from: date) -> None:
+        """The school's named EP from ``effective_from`` on (told again: the same)."""
+
+    @abc.abstractmethod
+    async def named_ep_on(self, school_urn: str, day: date) -> str | None:
+        """The school's named EP on ``day``, if it has one."""
+
+    @abc.abstractmethod
+    async def remember(self, school_urn: str, name: str) -> None:
+        """A school's name as the SEN team gave it (the latest one kept)."""
+
+    @abc.abstractmethod
+    async def known(self) -> list[KnownSchool]:
+        """Every school the service knows for the LA."""
+
+
+class TribunalTaskRepository(abc.ABC):
+    """The tasks SEND Tribunal appeals give the EPs."""
+
+    @abc.abstractmethod
+    async def add(
+        self, appeal_id: uuid.UUID, advice_id: uuid.UUID, tasks: tuple[TribunalTask, ...]
+    ) -> bool:
+        """Keep the appeal's tasks; False when the appeal already has them."""
+
+
+OPEN_ADVICE = "status NOT IN ('submitted', 'withdrawn')"  # SQL for domain.model.CLOSED
+
+
+async def tenants_with_open_advice(conn: asyncpg.Connection, now: datetime) -> list[str]:
+    """Local authorities with advice still open (the deadline watch's round): any of it may be
+    at risk or past its last day ``now``, by each LA's own at-risk days."""
+    rows = await conn.fetch(
+        f"SELECT DISTINCT tenant FROM advice WHERE {OPEN_ADVICE} ORDER BY tenant"
+    )
+    return [r["tenant"] for r in rows]
+
 
 _POLICY_FIELDS = tuple(LaPolicy.__dataclass_fields__)
 
 
-class PolicyRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    async def get(self, tenant: str) -> LaPolicy:
+class PostgresPolicyRepository(PolicyRepository, PostgresRepository):
+    async def get(self) -> LaPolicy:
         row = await self.conn.fetchrow(
-            f"SELECT {', '.join(_POLICY_FIELDS)} FROM policies WHERE tenant = $1", tenant
+            f"SELECT {', '.join(_POLICY_FIELDS)} FROM policies WHERE tenant = $1", self.tenant
         )
         if row is None:
             return LaPolicy()
@@ -44,7 +130,7 @@ class PolicyRepository:
         values["allocation_rule"] = AllocationRule(values["allocation_rule"])
         return LaPolicy(**values)
 
-    async def put(self, tenant: str, policy: LaPolicy, updated_by: str) -> None:
+    async def set(self, policy: LaPolicy, updated_by: str) -> None:
         values = [str(v) if isinstance(v, str) else v for v in asdict(policy).values()]
         columns = ", ".join(_POLICY_FIELDS)
         params = ", ".join(f"${i}" for i in range(3, len(_POLICY_FIELDS) + 3))
@@ -53,51 +139,46 @@ class PolicyRepository:
             f"INSERT INTO policies (tenant, updated_by, {columns}) VALUES ($1, $2, {params})"
             f" ON CONFLICT (tenant) DO UPDATE SET {updates}, updated_by = EXCLUDED.updated_by,"
             " updated_at = clock_timestamp()",
-            tenant,
+            self.tenant,
             updated_by,
             *values,
         )
 
 
-class SchoolRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    async def record_named_ep(
-        self, tenant: str, school_urn: str, ep_id: str, effective_from: date
-    ) -> None:
+class PostgresSchoolRepository(SchoolRepository, PostgresRepository):
+    async def record_named_ep(self, school_urn: str, ep_id: str, effective_from: date) -> None:
         await self.conn.execute(
             "INSERT INTO named_eps (tenant, school_urn, effective_from, ep_id)"
             " VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, school_urn, effective_from)"
             " DO UPDATE SET ep_id = EXCLUDED.ep_id",
-            tenant,
+            self.tenant,
             school_urn,
             effective_from,
             ep_id,
         )
 
-    async def named_ep_on(self, tenant: str, school_urn: str, day: date) -> str | None:
+    async def named_ep_on(self, school_urn: str, day: date) -> str | None:
         value = await self.conn.fetchval(
             "SELECT ep_id FROM named_eps WHERE tenant = $1 AND school_urn = $2"
             " AND effective_from <= $3 ORDER BY effective_from DESC LIMIT 1",
-            tenant,
+            self.tenant,
             school_urn,
             day,
         )
         return value if isinstance(value, str) else None
 
-    async def remember_school(self, tenant: str, school_urn: str, name: str) -> None:
+    async def remember(self, school_urn: str, name: str) -> None:
         await self.conn.execute(
             "INSERT INTO known_schools (tenant, school_urn, name) VALUES ($1, $2, $3)"
             " ON CONFLICT (tenant, school_urn) DO UPDATE SET name = EXCLUDED.name",
-            tenant,
+            self.tenant,
             school_urn,
             name,
         )
 
-    async def known_schools(self, tenant: str) -> list[KnownSchool]:
+    async def known(self) -> list[KnownSchool]:
         rows = await self.conn.fetch(
-            "SELECT school_urn, name FROM known_schools WHERE tenant = $1", tenant
+            "SELECT school_urn, name FROM known_schools WHERE tenant = $1", self.tenant
         )
         return [KnownSchool(urn=r["school_urn"], name=r["name"]) for r in rows]
 
@@ -110,7 +191,6 @@ _ADVICE_COLUMNS = (
     " drafted_by, approved_by, submitted_on, at_risk_raised_for, breach_raised_for, bookings,"
     " withdrawn_on, withdrawal_reason"
 )
-_OPEN = "status NOT IN ('submitted', 'withdrawn')"  # AdviceStatus, domain.model.CLOSED
 _MUTABLE = (
     "status",
     "route",
@@ -139,7 +219,8 @@ def _optional(value: Any, convert: Callable[[Any], Any]) -> Any:
     return convert(value) if value is not None else None
 
 
-def _booking_json(booking: Booking) -> dict[str, Any]:
+def booking_json(booking: Booking) -> dict[str, Any]:
+    """A booking as the ``bookings`` column keeps it."""
     return {
         "purpose": str(booking.purpose),
         "request_id": _optional(booking.request_id, str),
@@ -150,7 +231,7 @@ def _booking_json(booking: Booking) -> dict[str, Any]:
     }
 
 
-def _bookings_from(values: dict[str, Any]) -> list[Booking]:
+def bookings_from(values: dict[str, Any]) -> list[Booking]:
     """The advice's bookings, popping the stored columns from ``values``. Advice saved before
     bookings had purposes (``bookings`` NULL) has at most one: an assessment visit."""
     raw = values.pop("bookings", None)
@@ -191,7 +272,7 @@ def _row_values(advice: Advice) -> dict[str, Any]:
         "booking_failure": advice.booking_failure,
         "appointment_id": advice.appointment_id,
         "appointment_starts_at": advice.appointment_starts_at,
-        "bookings": json.dumps([_booking_json(b) for b in advice.bookings]),
+        "bookings": json.dumps([booking_json(b) for b in advice.bookings]),
         "assessment_completed_at": advice.assessment_completed_at,
         "document": advice.document.model_dump_json() if advice.document else None,
         "version": advice.version,
@@ -207,19 +288,36 @@ def _row_values(advice: Advice) -> dict[str, Any]:
     }
 
 
-class AdviceRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
+async def advice_exceptions(
+    conn: asyncpg.Connection, tenant: str, advice_id: uuid.UUID
+) -> list[ClockException]:
+    """The reg 8(2) exceptions recorded on an advice, in date order (also shown by the views)."""
+    rows = await conn.fetch(
+        "SELECT exception_id, kind, starts_on, ends_on, reason, evidence,"
+        " parents_notified_on, recorded_on, recorded_by FROM advice_exceptions"
+        " WHERE tenant = $1 AND advice_id = $2 ORDER BY starts_on, exception_id",
+        tenant,
+        advice_id,
+    )
+    return [
+        ClockException(
+            **{**dict(r), "kind": ExceptionKind(r["kind"]), "evidence": tuple(r["evidence"])}
+        )
+        for r in rows
+    ]
 
-    async def lock_request(self, tenant: str, request_id: uuid.UUID) -> None:
+
+class PostgresAdviceRepository(AdviceRepository, PostgresRepository):
+    async def lock_request(self, request_id: uuid.UUID) -> None:
         await self.conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1))", f"advice-request:{tenant}:{request_id}"
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            f"advice-request:{self.tenant}:{request_id}",
         )
 
-    async def id_for_request(self, tenant: str, request_id: uuid.UUID) -> uuid.UUID | None:
+    async def id_for_request(self, request_id: uuid.UUID) -> uuid.UUID | None:
         value = await self.conn.fetchval(
             "SELECT advice_id FROM advice WHERE tenant = $1 AND request_id = $2",
-            tenant,
+            self.tenant,
             request_id,
         )
         return value if isinstance(value, uuid.UUID) else None
@@ -248,6 +346,7 @@ class AdviceRepository:
             str(advice.status),
             advice.six_week_due_on,
         )
+        self.uow.track(advice)
         await self.save(advice)
 
     async def save(self, advice: Advice) -> None:
@@ -278,32 +377,24 @@ class AdviceRepository:
                 e.recorded_by,
             )
 
-    async def get(self, tenant: str, advice_id: uuid.UUID) -> Advice | None:
-        """Load an advice and lock it for the rest of the transaction."""
+    async def get(self, advice_id: uuid.UUID) -> Advice | None:
         row = await self.conn.fetchrow(
             f"SELECT {_ADVICE_COLUMNS} FROM advice WHERE tenant = $1 AND advice_id = $2 FOR UPDATE",
-            tenant,
+            self.tenant,
             advice_id,
         )
         if row is None:
             return None
         return await self._load(row)
 
-    async def open_advice_due_by(self, tenant: str, day: date) -> list[Advice]:
-        """Open advice whose last day is on or before ``day`` (locked for the transaction)."""
+    async def open_due_by(self, day: date) -> list[Advice]:
         rows = await self.conn.fetch(
-            f"SELECT {_ADVICE_COLUMNS} FROM advice WHERE tenant = $1 AND {_OPEN}"
+            f"SELECT {_ADVICE_COLUMNS} FROM advice WHERE tenant = $1 AND {OPEN_ADVICE}"
             " AND due_on <= $2 ORDER BY due_on, advice_id FOR UPDATE",
-            tenant,
+            self.tenant,
             day,
         )
         return [await self._load(r) for r in rows]
-
-    async def tenants_with_open_advice(self) -> list[str]:
-        rows = await self.conn.fetch(
-            f"SELECT DISTINCT tenant FROM advice WHERE {_OPEN} ORDER BY tenant"
-        )
-        return [r["tenant"] for r in rows]
 
     async def _load(self, row: asyncpg.Record) -> Advice:
         values = dict(row)
@@ -314,88 +405,16 @@ class AdviceRepository:
         values["document"] = (
             AdviceDocument.model_validate_json(raw_document) if raw_document else None
         )
-        values["bookings"] = _bookings_from(values)
+        values["bookings"] = bookings_from(values)
         advice = Advice(**values)
-        advice.exceptions = await self._exceptions(advice.tenant, advice.advice_id)
-        return advice
-
-    async def _exceptions(self, tenant: str, advice_id: uuid.UUID) -> list[ClockException]:
-        rows = await self.conn.fetch(
-            "SELECT exception_id, kind, starts_on, ends_on, reason, evidence,"
-            " parents_notified_on, recorded_on, recorded_by FROM advice_exceptions"
-            " WHERE tenant = $1 AND advice_id = $2 ORDER BY starts_on, exception_id",
-            tenant,
-            advice_id,
-        )
-        return [
-            ClockException(
-                **{**dict(r), "kind": ExceptionKind(r["kind"]), "evidence": tuple(r["evidence"])}
-            )
-            for r in rows
-        ]
-
-    # --- views and reports ---------------------------------------------------------------------
-
-    async def view(self, tenant: str, advice_id: uuid.UUID) -> dict[str, Any] | None:
-        row = await self.conn.fetchrow(
-            "SELECT advice_id, request_id, la_case_ref, child_id, child_given_name,"
-            " child_family_name, child_date_of_birth, school_urn, received_at, received_on,"
-            " assessment_requested_on, status, route, ep_id, booking_request_id, booking_failure,"
-            " appointment_id, appointment_starts_at, bookings, assessment_completed_at, document,"
-            " version, drafted_by, approved_by, submitted_on, six_week_due_on, due_on,"
-            " exception_applied, withdrawn_on, withdrawal_reason"
-            " FROM advice WHERE tenant = $1 AND advice_id = $2",
-            tenant,
-            advice_id,
-        )
-        if row is None:
-            return None
-        view = dict(row)
-        bookings = _bookings_from({**view})
-        del view["booking_request_id"]
-        view["bookings"] = [_booking_json(b) for b in bookings]  # each purpose's booking
-        view["document"] = json.loads(view["document"]) if view["document"] else None
-        view["plan_due_on"] = plan_due_on(view["assessment_requested_on"])
-        view["exceptions"] = [
-            {k: v for k, v in asdict(e).items()} for e in await self._exceptions(tenant, advice_id)
-        ]
-        return view
-
-    async def open_list(self, tenant: str) -> list[dict[str, Any]]:
-        rows = await self.conn.fetch(
-            "SELECT advice_id, la_case_ref, status, ep_id, received_on, six_week_due_on, due_on,"
-            " exception_applied, appointment_id IS NOT NULL AS assessment_booked,"
-            " document IS NOT NULL AS drafted, assessment_requested_on FROM advice"
-            f" WHERE tenant = $1 AND {_OPEN} ORDER BY due_on NULLS LAST, advice_id",
-            tenant,
-        )
-        return [{**dict(r), "plan_due_on": plan_due_on(r["assessment_requested_on"])} for r in rows]
-
-    async def submitted(self, tenant: str, start: date, end: date) -> list[SubmittedAdvice]:
-        rows = await self.conn.fetch(
-            "SELECT submitted_on, submitted_on <= six_week_due_on AS within_six_weeks,"
-            " (due_on IS NULL OR submitted_on <= due_on) AS within_time_limit,"
-            " exception_applied FROM advice WHERE tenant = $1 AND status = 'submitted'"
-            " AND submitted_on >= $2 AND submitted_on < $3",
-            tenant,
-            start,
-            end,
-        )
-        return [SubmittedAdvice(**dict(r)) for r in rows]
+        advice.exceptions = await advice_exceptions(self.conn, advice.tenant, advice.advice_id)
+        return self.uow.track(advice)
 
 
-class TribunalTaskRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
+class PostgresTribunalTaskRepository(TribunalTaskRepository, PostgresRepository):
     async def add(
-        self,
-        tenant: str,
-        appeal_id: uuid.UUID,
-        advice_id: uuid.UUID,
-        tasks: tuple[TribunalTask, ...],
+        self, appeal_id: uuid.UUID, advice_id: uuid.UUID, tasks: tuple[TribunalTask, ...]
     ) -> bool:
-        """Store the appeal's tasks; False when the appeal already has them."""
         inserted = 0
         for task in tasks:
             status = await self.conn.execute(
@@ -403,7 +422,7 @@ class TribunalTaskRepository:
                 " due_on) VALUES ($1, $2, $3, $4, $5, $6, $7)"
                 " ON CONFLICT (tenant, appeal_id, kind) DO NOTHING",
                 task.task_id,
-                tenant,
+                self.tenant,
                 appeal_id,
                 advice_id,
                 str(task.kind),
@@ -412,13 +431,3 @@ class TribunalTaskRepository:
             )
             inserted += int(status.split()[-1])
         return inserted > 0
-
-    async def for_ep(self, tenant: str, ep_id: str | None) -> list[dict[str, Any]]:
-        rows = await self.conn.fetch(
-            "SELECT task_id, appeal_id, advice_id, kind, ep_id, due_on FROM tribunal_tasks"
-            " WHERE tenant = $1 AND ($2::text IS NULL OR ep_id = $2 OR ep_id IS NULL)"
-            " ORDER BY due_on, task_id",
-            tenant,
-            ep_id,
-        )
-        return [dict(r) for r in rows]

@@ -18,34 +18,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 from eps_chassis.errors import DomainError
 from eps_contracts.statutory import ExceptionKind
 
 from eps_statutory.domain.policy import ExceptionRule
 
-LONDON = ZoneInfo("Europe/London")
 AWAY_MIN_DAYS = 28  # reg 8(2)(b): away from the area "for a period of at least 4 weeks"
 TWENTY_WEEKS = timedelta(weeks=20)  # reg 13: final EHC plan within 20 weeks of the request
 
 _HOLIDAY_WORDS = ("holiday", "half_term", "half-term", "vacation", "term_break")
-
-
-def london_date(at: datetime) -> date:
-    """The Europe/London calendar date of an instant."""
-    if at.tzinfo is None:
-        raise ValueError("a naive datetime has no place on the statutory clock")
-    return at.astimezone(LONDON).date()
-
-
-def end_of_day(day: date) -> datetime:
-    """The instant a London day ends (midnight starting the next day, GMT or BST), in UTC.
-
-    In UTC so that subtracting two such instants gives elapsed time: Python subtracts two
-    datetimes sharing one ``ZoneInfo`` as wall-clock times, ignoring a clock change between."""
-    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=LONDON).astimezone(UTC)
 
 
 def six_week_due_on(received_on: date, weeks: int = 6) -> date:

@@ -1,4 +1,6 @@
-"""Commands: what someone asks the statutory service to do (imperative names)."""
+"""Commands: what someone asks the statutory service to do (imperative names). A command carries
+who acts and, for what an event told, when it happened; the time a handler acts at is its unit of
+work's clock."""
 
 from __future__ import annotations
 
@@ -8,6 +10,16 @@ from datetime import date, datetime
 
 from eps_contracts.scheduling import AppointmentKind
 from eps_contracts.statutory import AdviceDocument, AssessmentPurpose
+
+from eps_statutory.domain.policy import LaPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Who acts on an advice: an EP, or a senior (senior or principal) EP."""
+
+    person_id: str
+    is_senior: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +34,8 @@ class RegisterAdviceRequest:
     child_date_of_birth: date
     school_urn: str | None
     school_name: str | None
+    sent_at: datetime
+    """When the SEN team's system sent the request: its booking is asked for from then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +75,8 @@ class RecordAssessmentCancelled:
     advice_id: uuid.UUID
     appointment_id: uuid.UUID
     reason: str
+    cancelled_at: datetime
+    """When scheduling cancelled it: a booking asked for again is asked for from then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +96,13 @@ class RequestAssessmentBooking:
 class SaveDraft:
     advice_id: uuid.UUID
     document: AdviceDocument
+    author: Person
 
 
 @dataclass(frozen=True, slots=True)
 class ApproveAdvice:
     advice_id: uuid.UUID
+    approver: Person
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +119,7 @@ class RecordException:
     reason: str
     evidence: tuple[str, ...]
     parents_notified_on: date
+    recorded_by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,3 +147,11 @@ class WithdrawAdvice:
     advice_id: uuid.UUID
     withdrawn_on: date
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetStatutoryPolicy:
+    """Replace the LA's statutory figures and rules; advice already received keeps its clock's."""
+
+    policy: LaPolicy
+    updated_by: str

@@ -25,6 +25,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from eps_chassis.errors import Conflict, DomainError, Forbidden
+from eps_chassis.london import end_of_day, london_date
 from eps_contracts import Event
 from eps_contracts.scheduling import AppointmentBookingRequested, AppointmentKind, FundingStream
 from eps_contracts.statutory import (
@@ -47,7 +48,7 @@ from eps_contracts.statutory import (
 
 from eps_statutory.domain import clock
 from eps_statutory.domain.clock import ClockException
-from eps_statutory.domain.commands import RegisterAdviceRequest
+from eps_statutory.domain.commands import Person, RegisterAdviceRequest
 from eps_statutory.domain.document import KnownSchool, check_complete, check_names_no_school
 from eps_statutory.domain.policy import AllocationRule, ExceptionRule, LaPolicy
 
@@ -66,14 +67,6 @@ CLOSED = (AdviceStatus.SUBMITTED, AdviceStatus.WITHDRAWN)
 
 
 WRITABLE = (AdviceStatus.ASSESSMENT_BOOKED, AdviceStatus.DRAFTED, AdviceStatus.APPROVED)
-
-
-@dataclass(frozen=True, slots=True)
-class Person:
-    """Who acts on an advice: an EP, or a senior (senior or principal) EP."""
-
-    person_id: str
-    is_senior: bool
 
 
 def case_ref(advice_id: uuid.UUID) -> str:
@@ -175,7 +168,7 @@ class Advice:
     def receive(
         cls, tenant: str, cmd: RegisterAdviceRequest, policy: LaPolicy, advice_id: uuid.UUID
     ) -> Advice:
-        received_on = clock.london_date(cmd.requested_at)
+        received_on = london_date(cmd.requested_at)
         if cmd.assessment_requested_on > received_on:
             raise DomainError(
                 "the assessment request date is after the request for advice",
@@ -232,9 +225,9 @@ class Advice:
         that has passed, as soon as possible and still before the last day if it can be."""
         earliest = max(now, self.received_at)
         due = self.due_on or self.six_week_due_on
-        latest = clock.end_of_day(due - timedelta(days=policy.booking_margin_days))
+        latest = end_of_day(due - timedelta(days=policy.booking_margin_days))
         if latest - earliest < timedelta(days=1):
-            latest = max(clock.end_of_day(due - timedelta(days=1)), earliest + timedelta(days=2))
+            latest = max(end_of_day(due - timedelta(days=1)), earliest + timedelta(days=2))
         return earliest, latest
 
     # each booking's own state; the properties below describe the advice's main booking (the
@@ -366,7 +359,7 @@ class Advice:
                 appointment_id=appointment_id,
                 ep_id=ep_id,
                 starts_at=starts_at,
-                starts_after_last_day=due is not None and starts_at >= clock.end_of_day(due),
+                starts_after_last_day=due is not None and starts_at >= end_of_day(due),
                 purpose=booking.purpose,
             )
         )
@@ -489,9 +482,7 @@ class Advice:
         if due is None or self.document is not None:
             return False  # once drafted, the visits have happened whatever the diary says
         return any(
-            b.completed_at is None
-            and b.starts_at is not None
-            and b.starts_at >= clock.end_of_day(due)
+            b.completed_at is None and b.starts_at is not None and b.starts_at >= end_of_day(due)
             for b in self.bookings
             if b.is_booked
         )

@@ -1,14 +1,15 @@
-"""Kafka entrypoints: translate each consumed event into a command, nothing more."""
+"""Kafka entrypoints of the statutory service: translate each consumed event into a command.
+
+A refusal by the domain is dead-lettered by the chassis; only news of a request not received yet
+turns into something else here (it waits for the request)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable
 
 from eps_chassis.consumer import EventConsumer
-from eps_chassis.errors import DomainError, EventRejected, NotFound, NotYetKnown
-from eps_chassis.unit_of_work import UnitOfWork
+from eps_chassis.errors import NotFound, NotYetKnown
 from eps_contracts import Envelope
 from eps_contracts.scheduling import (
     APPOINTMENTS,
@@ -40,6 +41,7 @@ from eps_statutory.domain.commands import (
 )
 from eps_statutory.domain.model import advice_id_from_case_ref
 from eps_statutory.service_layer import handlers
+from eps_statutory.service_layer.unit_of_work import StatutoryUnitOfWork
 
 upstream = EventConsumer(
     name="upstream-requests",
@@ -53,17 +55,9 @@ scheduling = EventConsumer(
 )
 
 
-async def _refusing(work: Awaitable[Any]) -> None:
-    """A domain refusal of an event is a dead letter, with the field and rule as the reason."""
-    try:
-        await work
-    except DomainError as exc:
-        raise EventRejected.because(exc) from exc
-
-
 @upstream.on(PsychologicalAdviceRequested)
 async def on_advice_requested(
-    event: Envelope[PsychologicalAdviceRequested], uow: UnitOfWork
+    event: Envelope[PsychologicalAdviceRequested], uow: StatutoryUnitOfWork
 ) -> None:
     request = event.data
     cmd = RegisterAdviceRequest(
@@ -77,26 +71,29 @@ async def on_advice_requested(
         child_date_of_birth=request.child_date_of_birth,
         school_urn=request.school_urn,
         school_name=request.school_name,
+        sent_at=event.time,
     )
-    await _refusing(handlers.register_advice_request(cmd, uow, now=event.time))
+    await handlers.register_advice_request(cmd, uow)
 
 
-async def _about_request(uow: UnitOfWork, request_id: uuid.UUID, work: Awaitable[Any]) -> None:
+async def _about_request(
+    uow: StatutoryUnitOfWork, request_id: uuid.UUID, work: Awaitable[None]
+) -> None:
     """News of a request for advice (an appeal, a withdrawal): one that names a request not
     received yet waits for it, visibly, rather than being dead-lettered."""
     try:
         await work
     except NotFound as exc:
         if exc.field != "request_id":
-            raise EventRejected.because(exc) from exc
+            raise
         awaiting = handlers.request_awaited(uow.tenant, request_id)
         raise NotYetKnown(str(exc), awaiting=awaiting, field="request_id") from exc
-    except DomainError as exc:
-        raise EventRejected.because(exc) from exc
 
 
 @upstream.on(TribunalAppealRegistered)
-async def on_tribunal_appeal(event: Envelope[TribunalAppealRegistered], uow: UnitOfWork) -> None:
+async def on_tribunal_appeal(
+    event: Envelope[TribunalAppealRegistered], uow: StatutoryUnitOfWork
+) -> None:
     appeal = event.data
     cmd = RegisterTribunalAppeal(
         appeal_id=appeal.appeal_id,
@@ -110,7 +107,7 @@ async def on_tribunal_appeal(event: Envelope[TribunalAppealRegistered], uow: Uni
 
 @upstream.on(PsychologicalAdviceRequestWithdrawn)
 async def on_request_withdrawn(
-    event: Envelope[PsychologicalAdviceRequestWithdrawn], uow: UnitOfWork
+    event: Envelope[PsychologicalAdviceRequestWithdrawn], uow: StatutoryUnitOfWork
 ) -> None:
     data = event.data
     cmd = WithdrawAdviceRequest(data.request_id, data.withdrawn_on, data.reason)
@@ -118,7 +115,7 @@ async def on_request_withdrawn(
 
 
 @scheduling.on(NamedEpAssigned)
-async def on_named_ep_assigned(event: Envelope[NamedEpAssigned], uow: UnitOfWork) -> None:
+async def on_named_ep_assigned(event: Envelope[NamedEpAssigned], uow: StatutoryUnitOfWork) -> None:
     data = event.data
     await handlers.record_named_ep(
         RecordNamedEp(
@@ -128,74 +125,69 @@ async def on_named_ep_assigned(event: Envelope[NamedEpAssigned], uow: UnitOfWork
     )
 
 
-# Appointment events about other cases (referrals, incidents) are none of this service's business.
-
-
-async def _about_advice(ref: str | None, work: Callable[[uuid.UUID], Awaitable[Any]]) -> None:
-    advice_id = advice_id_from_case_ref(ref)
-    if advice_id is not None:
-        await _refusing(work(advice_id))
+# Appointment events about other cases (referrals, incidents) are none of this service's
+# business: those whose case is not an advice are skipped.
 
 
 @scheduling.on(AppointmentBooked)
-async def on_appointment_booked(event: Envelope[AppointmentBooked], uow: UnitOfWork) -> None:
+async def on_appointment_booked(
+    event: Envelope[AppointmentBooked], uow: StatutoryUnitOfWork
+) -> None:
     data = event.data
-    await _about_advice(
-        data.case_ref,
-        lambda advice_id: handlers.record_assessment_booked(
-            RecordAssessmentBooked(
-                advice_id, data.request_id, data.appointment_id, data.kind, data.ep_id,
-                data.starts_at,
-            ),
-            uow,
+    if (advice_id := advice_id_from_case_ref(data.case_ref)) is None:
+        return
+    await handlers.record_assessment_booked(
+        RecordAssessmentBooked(
+            advice_id, data.request_id, data.appointment_id, data.kind, data.ep_id, data.starts_at
         ),
-    )  # fmt: skip
+        uow,
+    )
 
 
 @scheduling.on(AppointmentBookingFailed)
-async def on_booking_failed(event: Envelope[AppointmentBookingFailed], uow: UnitOfWork) -> None:
+async def on_booking_failed(
+    event: Envelope[AppointmentBookingFailed], uow: StatutoryUnitOfWork
+) -> None:
     data = event.data
-    await _about_advice(
-        data.case_ref,
-        lambda advice_id: handlers.record_booking_failed(
-            RecordBookingFailed(advice_id, data.request_id, data.reason), uow
-        ),
+    if (advice_id := advice_id_from_case_ref(data.case_ref)) is None:
+        return
+    await handlers.record_booking_failed(
+        RecordBookingFailed(advice_id, data.request_id, data.reason), uow
     )
 
 
 @scheduling.on(AppointmentCancelled)
-async def on_appointment_cancelled(event: Envelope[AppointmentCancelled], uow: UnitOfWork) -> None:
+async def on_appointment_cancelled(
+    event: Envelope[AppointmentCancelled], uow: StatutoryUnitOfWork
+) -> None:
     data = event.data
-    await _about_advice(
-        data.case_ref,
-        lambda advice_id: handlers.record_assessment_cancelled(
-            RecordAssessmentCancelled(advice_id, data.appointment_id, data.reason),
-            uow,
-            now=event.time,
-        ),
+    if (advice_id := advice_id_from_case_ref(data.case_ref)) is None:
+        return
+    await handlers.record_assessment_cancelled(
+        RecordAssessmentCancelled(advice_id, data.appointment_id, data.reason, event.time), uow
     )
 
 
 @scheduling.on(AppointmentRescheduled)
 async def on_appointment_rescheduled(
-    event: Envelope[AppointmentRescheduled], uow: UnitOfWork
+    event: Envelope[AppointmentRescheduled], uow: StatutoryUnitOfWork
 ) -> None:
     data = event.data
-    await _about_advice(
-        data.case_ref,
-        lambda advice_id: handlers.record_assessment_rescheduled(
-            RecordAssessmentRescheduled(advice_id, data.appointment_id, data.ep_id, data.starts_at),
-            uow,
-        ),
+    if (advice_id := advice_id_from_case_ref(data.case_ref)) is None:
+        return
+    await handlers.record_assessment_rescheduled(
+        RecordAssessmentRescheduled(advice_id, data.appointment_id, data.ep_id, data.starts_at),
+        uow,
     )
 
 
 @scheduling.on(AppointmentCompleted)
-async def on_appointment_completed(event: Envelope[AppointmentCompleted], uow: UnitOfWork) -> None:
+async def on_appointment_completed(
+    event: Envelope[AppointmentCompleted], uow: StatutoryUnitOfWork
+) -> None:
     data = event.data
-    await _about_advice(
-        data.case_ref,
-        lambda advice_id: handlers.record_assessment_completed(
-            RecordAssessmentCompleted(advice_id, data.appointment_id, data.completed_at), uow
-        ),
+    if (advice_id := advice_id_from_case_ref(data.case_ref)) is None:
+        return
+    await handlers.record_assessment_completed(
+        RecordAssessmentCompleted(advice_id, data.appointment_id, data.completed_at), uow
     )

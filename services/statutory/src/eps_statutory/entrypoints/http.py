@@ -1,8 +1,8 @@
 """HTTP entrypoints for EPs and senior EPs: read, draft, approve, submit, record exceptions,
-see the open and at-risk advice, timeliness reports and the LA's rules.
+see the open and at-risk advice, timeliness reports and the LA's policy.
 
 School staff have no access to statutory advice (it goes to the LA's SEN team, not the school).
-Every read and write of an advice is audited, refusals included.
+Every read and write of an advice, and every list, is audited, refusals included.
 """
 
 from __future__ import annotations
@@ -11,37 +11,43 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import date
-from typing import Any, TypeVar
 
 from eps_chassis.access import audited_access
-from eps_chassis.audit import record_access
 from eps_chassis.auth import Principal, Role, require_roles
-from eps_chassis.context import MessageContext
+from eps_chassis.configuration import configuration_routes
 from eps_chassis.errors import NotFound
 from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
-from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts.statutory import AdviceDocument, AssessmentPurpose
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from eps_statutory.adapters.repository import (
-    AdviceRepository,
-    PolicyRepository,
-    TribunalTaskRepository,
-)
-from eps_statutory.domain import clock, reporting
+from eps_statutory import views
+from eps_statutory.domain import reporting
 from eps_statutory.domain.commands import (
     ApproveAdvice,
+    Person,
     RecordException,
     RequestAssessmentBooking,
     SaveDraft,
+    SetStatutoryPolicy,
     SubmitAdvice,
     WithdrawAdvice,
 )
-from eps_statutory.domain.model import Advice, Person
 from eps_statutory.domain.policy import AllocationRule, ExceptionRule, LaPolicy
 from eps_statutory.service_layer import handlers
+from eps_statutory.service_layer.unit_of_work import (
+    PostgresStatutoryUnitOfWork,
+    StatutoryUnitOfWork,
+)
+from eps_statutory.views import (
+    AdviceSummary,
+    AdviceView,
+    AtRiskAdvice,
+    OpenAdvice,
+    TimelinessReport,
+    TribunalTaskView,
+)
 
 router = APIRouter(prefix="/statutory", tags=["statutory"])
 
@@ -50,8 +56,6 @@ EPS = require_roles(Role.EP, *SENIOR)
 SENIOR_EPS = require_roles(*SENIOR)
 MANAGERS = require_roles(*SENIOR, Role.ADMIN)
 POLICY_OWNERS = require_roles(Role.PRINCIPAL_EP, Role.ADMIN)
-
-T = TypeVar("T")
 
 
 class ExceptionBody(BaseModel):
@@ -73,6 +77,13 @@ class BookingRequestBody(BaseModel):
         description="What the booking is for: the assessment visit (the default), meeting the"
         " child, or gathering the parents' or the child's views.",
     )
+
+
+class BookingRequested(BaseModel):
+    """Scheduling has been asked: its answer comes as the advice's booking."""
+
+    request_id: uuid.UUID
+    purpose: AssessmentPurpose
 
 
 _parse_booking_request = json_body(BookingRequestBody).dependency
@@ -108,252 +119,202 @@ class PolicyBody(BaseModel):
     tribunal_evidence_lead_days: int
 
 
+Runtime = ServiceRuntime[PostgresStatutoryUnitOfWork]
+Work = Callable[[StatutoryUnitOfWork], Awaitable[object]]
+
+
 def person(principal: Principal) -> Person:
     return Person(principal.subject, is_senior=principal.role in SENIOR)
 
 
-def today(runtime: ServiceRuntime) -> date:
-    return clock.london_date(runtime.clock())
-
-
 async def _act_on_advice(
-    runtime: ServiceRuntime,
-    principal: Principal,
-    advice_id: uuid.UUID,
-    action: str,
-    work: Callable[[UnitOfWork], Awaitable[T]],
-    *,
-    purpose: str | None = None,
-) -> T:
-    """Run ``work`` on one advice in a unit of work, audited; a refusal is audited too."""
+    runtime: Runtime, principal: Principal, advice_id: uuid.UUID, action: str, work: Work
+) -> AdviceSummary:
+    """Do ``work`` on one advice for the caller, audited (a refusal too); where it now stands."""
     async with audited_access(
-        runtime.uow,
-        principal,
-        action=action,
-        resource=f"advice/{advice_id}",
-        purpose=purpose,
+        runtime.uow, principal, action=action, resource=f"advice/{advice_id}"
     ) as access:
-        return await work(access.uow)
+        await work(access.uow)
+        summary = await views.advice_summary(access.uow, advice_id)
+    assert summary is not None  # the work found it
+    return summary
 
 
-def _summary(advice: Advice) -> dict[str, Any]:
-    due = advice.due_on
-    return {
-        "advice_id": str(advice.advice_id),
-        "status": str(advice.status),
-        "ep_id": advice.ep_id,
-        "version": advice.version,
-        "six_week_due_on": advice.six_week_due_on.isoformat(),
-        "due_on": due.isoformat() if due else None,
-        "time_limit_disapplied": due is None,
-        "plan_due_on": advice.plan_due_on.isoformat(),
-        "submitted_on": advice.submitted_on.isoformat() if advice.submitted_on else None,
-        "withdrawn_on": advice.withdrawn_on.isoformat() if advice.withdrawn_on else None,
-    }
+async def _read_policy(uow: StatutoryUnitOfWork) -> PolicyBody:
+    return PolicyBody(**asdict(await uow.policies.get()))
 
 
-@router.get("/advice/open")
+async def _set_policy(body: PolicyBody, uow: StatutoryUnitOfWork) -> PolicyBody:
+    command = SetStatutoryPolicy(LaPolicy(**body.model_dump()), updated_by=uow.actor)
+    return PolicyBody(**asdict(await handlers.set_statutory_policy(command, uow)))
+
+
+configuration_routes(
+    router,
+    "policy",
+    PolicyBody,
+    read=_read_policy,
+    write=_set_policy,
+    readers=MANAGERS,
+    writers=POLICY_OWNERS,
+    description="This LA's statutory figures and rules: the advice's weeks and at-risk days,"
+    " what an exception does to the clock, allocation, the assessment's length and booking"
+    " margin, and the tribunal evidence lead time. Advice already received keeps its clock's"
+    " rules.",
+)
+
+
+@router.get("/advice/open", response_model=list[OpenAdvice])
 async def list_open_advice(
-    principal: Principal = EPS, runtime: ServiceRuntime = Depends(get_runtime)
-) -> list[dict[str, Any]]:
+    principal: Principal = EPS, runtime: Runtime = Depends(get_runtime)
+) -> list[OpenAdvice]:
     """Open advice of the caller's LA, soonest last day first, with days remaining."""
-    now = today(runtime)
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        rows = await AdviceRepository(uow.conn).open_list(principal.tenant)
-        await record_access(uow.conn, principal, action="list", resource="advice/open")
-    for row in rows:
-        due = row["due_on"]
-        row["days_remaining"] = clock.days_remaining(due, now) if due else None
-    return rows
+    async with audited_access(
+        runtime.uow, principal, action="list", resource="advice/open"
+    ) as access:
+        return await views.open_advice(access.uow)
 
 
-@router.get("/advice/at-risk")
+@router.get("/advice/at-risk", response_model=list[AtRiskAdvice])
 async def list_at_risk_advice(
-    principal: Principal = EPS, runtime: ServiceRuntime = Depends(get_runtime)
-) -> list[dict[str, Any]]:
+    principal: Principal = EPS, runtime: Runtime = Depends(get_runtime)
+) -> list[AtRiskAdvice]:
     """Open advice due within the LA's at-risk days with work missing, and advice overdue."""
-    now = today(runtime)
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        policy = await PolicyRepository(uow.conn).get(principal.tenant)
-        horizon = date.fromordinal(now.toordinal() + policy.at_risk_days)
-        candidates = await AdviceRepository(uow.conn).open_advice_due_by(principal.tenant, horizon)
-        await record_access(uow.conn, principal, action="list", resource="advice/at-risk")
-    listed = []
-    for advice in candidates:
-        due = advice.due_on
-        assert due is not None  # due_on <= horizon
-        overdue = now > due
-        if overdue or advice.is_at_risk(now, policy.at_risk_days):
-            listed.append(
-                {
-                    **_summary(advice),
-                    "days_remaining": clock.days_remaining(due, now),
-                    "overdue": overdue,
-                    "reasons": [str(r) for r in advice.at_risk_reasons()],
-                }
-            )
-    return listed
+    async with audited_access(
+        runtime.uow, principal, action="list", resource="advice/at-risk"
+    ) as access:
+        return await views.at_risk_advice(access.uow)
 
 
-@router.get("/advice/{advice_id}")
+@router.get("/advice/{advice_id}", response_model=AdviceView)
 async def read_advice(
     advice_id: uuid.UUID,
     principal: Principal = EPS,
-    runtime: ServiceRuntime = Depends(get_runtime),
+    runtime: Runtime = Depends(get_runtime),
     x_purpose: str | None = Header(None),
-) -> dict[str, Any]:
-    async def read(uow: UnitOfWork) -> dict[str, Any]:
-        view = await AdviceRepository(uow.conn).view(principal.tenant, advice_id)
-        if view is None:
+) -> AdviceView:
+    async with audited_access(
+        runtime.uow, principal, action="read", resource=f"advice/{advice_id}", purpose=x_purpose
+    ) as access:
+        advice = await views.advice(access.uow, advice_id)
+        if advice is None:
             raise NotFound("no such advice", field="advice_id")
-        return view
-
-    return await _act_on_advice(runtime, principal, advice_id, "read", read, purpose=x_purpose)
+        return advice
 
 
-@router.put("/advice/{advice_id}/draft")
+@router.put("/advice/{advice_id}/draft", response_model=AdviceSummary)
 async def save_draft(
     advice_id: uuid.UUID,
     body: AdviceDocument = json_body(AdviceDocument),
     principal: Principal = EPS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
-    cmd = SaveDraft(advice_id, body)
-    advice = await _act_on_advice(
-        runtime, principal, advice_id, "draft",
-        lambda uow: handlers.save_draft(cmd, person(principal), uow),
-    )  # fmt: skip
-    return _summary(advice)
+    runtime: Runtime = Depends(get_runtime),
+) -> AdviceSummary:
+    cmd = SaveDraft(advice_id, body, author=person(principal))
+    return await _act_on_advice(
+        runtime, principal, advice_id, "draft", lambda uow: handlers.save_draft(cmd, uow)
+    )
 
 
-@router.post("/advice/{advice_id}/approval")
+@router.post("/advice/{advice_id}/approval", response_model=AdviceSummary)
 async def approve_advice(
     advice_id: uuid.UUID,
     principal: Principal = SENIOR_EPS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
-    cmd = ApproveAdvice(advice_id)
-    advice = await _act_on_advice(
-        runtime, principal, advice_id, "approve",
-        lambda uow: handlers.approve_advice(cmd, person(principal), uow),
-    )  # fmt: skip
-    return _summary(advice)
+    runtime: Runtime = Depends(get_runtime),
+) -> AdviceSummary:
+    cmd = ApproveAdvice(advice_id, approver=person(principal))
+    return await _act_on_advice(
+        runtime, principal, advice_id, "approve", lambda uow: handlers.approve_advice(cmd, uow)
+    )
 
 
-@router.post("/advice/{advice_id}/submission")
+@router.post("/advice/{advice_id}/submission", response_model=AdviceSummary)
 async def submit_advice(
     advice_id: uuid.UUID,
     principal: Principal = EPS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> AdviceSummary:
     cmd = SubmitAdvice(advice_id)
-    advice = await _act_on_advice(
-        runtime, principal, advice_id, "submit",
-        lambda uow: handlers.submit_advice(cmd, uow, today(runtime)),
-    )  # fmt: skip
-    return _summary(advice)
+    return await _act_on_advice(
+        runtime, principal, advice_id, "submit", lambda uow: handlers.submit_advice(cmd, uow)
+    )
 
 
-@router.post("/advice/{advice_id}/withdrawal")
+@router.post("/advice/{advice_id}/withdrawal", response_model=AdviceSummary)
 async def withdraw_advice(
     advice_id: uuid.UUID,
     body: WithdrawalBody = json_body(WithdrawalBody),
     principal: Principal = MANAGERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> AdviceSummary:
     """Record the LA's withdrawal of its request (told other than through its system): the
     advice closes and scheduling cancels its appointments. Submitted advice cannot be."""
     cmd = WithdrawAdvice(advice_id, body.withdrawn_on, body.reason)
-    advice = await _act_on_advice(
+    return await _act_on_advice(
         runtime, principal, advice_id, "withdraw", lambda uow: handlers.withdraw_advice(cmd, uow)
     )
-    return _summary(advice)
 
 
-@router.post("/advice/{advice_id}/exceptions", status_code=201)
+@router.post("/advice/{advice_id}/exceptions", status_code=201, response_model=AdviceSummary)
 async def record_exception(
     advice_id: uuid.UUID,
     body: ExceptionBody = json_body(ExceptionBody),
     principal: Principal = EPS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
-    cmd = RecordException(advice_id=advice_id, **body.model_dump())
+    runtime: Runtime = Depends(get_runtime),
+) -> AdviceSummary:
+    cmd = RecordException(advice_id=advice_id, **body.model_dump(), recorded_by=principal.subject)
+    return await _act_on_advice(
+        runtime,
+        principal,
+        advice_id,
+        "record-exception",
+        lambda uow: handlers.record_exception(cmd, uow),
+    )
 
-    advice = await _act_on_advice(
-        runtime, principal, advice_id, "record-exception",
-        lambda uow: handlers.record_exception(cmd, person(principal), uow, today(runtime)),
-    )  # fmt: skip
-    return _summary(advice)
 
-
-@router.post("/advice/{advice_id}/booking-requests", status_code=202)
+@router.post(
+    "/advice/{advice_id}/booking-requests", status_code=202, response_model=BookingRequested
+)
 async def request_assessment_booking(
     advice_id: uuid.UUID,
     body: BookingRequestBody = Depends(booking_request_body),
     principal: Principal = EPS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, str]:
+    runtime: Runtime = Depends(get_runtime),
+) -> BookingRequested:
     """Ask scheduling to book a piece of the assessment work: another purpose (meeting the
     child, the parents' or the child's views), or again after it could not book one."""
-
     cmd = RequestAssessmentBooking(advice_id, body.purpose)
-    request_id = await _act_on_advice(
-        runtime, principal, advice_id, "request-booking",
-        lambda uow: handlers.request_assessment_booking(cmd, uow, runtime.clock()),
-    )  # fmt: skip
-    return {"request_id": str(request_id), "purpose": str(body.purpose)}
+    async with audited_access(
+        runtime.uow, principal, action="request-booking", resource=f"advice/{advice_id}"
+    ) as access:
+        request_id = await handlers.request_assessment_booking(cmd, access.uow)
+    return BookingRequested(request_id=request_id, purpose=body.purpose)
 
 
-@router.get("/tribunal-tasks")
+@router.get("/tribunal-tasks", response_model=list[TribunalTaskView])
 async def list_tribunal_tasks(
-    principal: Principal = EPS, runtime: ServiceRuntime = Depends(get_runtime)
-) -> list[dict[str, Any]]:
+    principal: Principal = EPS, runtime: Runtime = Depends(get_runtime)
+) -> list[TribunalTaskView]:
     """An EP's own tasks and the statutory team's; a senior EP sees all of the LA's."""
     ep = None if principal.role in SENIOR else principal.subject
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        tasks = await TribunalTaskRepository(uow.conn).for_ep(principal.tenant, ep)
-        await record_access(uow.conn, principal, action="list", resource="tribunal-tasks")
-    return tasks
+    async with audited_access(
+        runtime.uow, principal, action="list", resource="tribunal-tasks"
+    ) as access:
+        return await views.tribunal_tasks(access.uow, ep)
 
 
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
-@router.get("/reports/timeliness")
+@router.get("/reports/timeliness", response_model=TimelinessReport)
 async def timeliness_report(
     from_month: str = Query(alias="from", pattern=MONTH, description="First month, YYYY-MM."),
     to_month: str = Query(alias="to", pattern=MONTH, description="Last month, YYYY-MM."),
     principal: Principal = MANAGERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> TimelinessReport:
     """Share of advice submitted within 6 weeks per month, with and without exceptions."""
-    start, end = reporting.month_range(from_month, to_month)
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        rows = await AdviceRepository(uow.conn).submitted(principal.tenant, start, end)
-    return {
-        "local_authority": principal.tenant,
-        "months": [asdict(m) for m in reporting.monthly_timeliness(rows)],
-    }
-
-
-@router.get("/policy")
-async def read_policy(
-    principal: Principal = MANAGERS, runtime: ServiceRuntime = Depends(get_runtime)
-) -> dict[str, Any]:
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        policy = await PolicyRepository(uow.conn).get(principal.tenant)
-    return {name: getattr(policy, name) for name in PolicyBody.model_fields}
-
-
-@router.put("/policy")
-async def set_policy(
-    body: PolicyBody = json_body(PolicyBody),
-    principal: Principal = POLICY_OWNERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
-    """The LA's figures and rules; advice already received keeps its clock rules."""
-    policy = LaPolicy(**body.model_dump())
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        await handlers.set_policy(policy, uow, principal.actor)
-        await record_access(uow.conn, principal, action="set-policy", resource="policy")
-    return body.model_dump()
+    async with audited_access(
+        runtime.uow, principal, action="report", resource="reports/timeliness"
+    ) as access:
+        start, end = reporting.month_range(from_month, to_month)
+        return await views.timeliness(access.uow, start, end)

@@ -1,29 +1,31 @@
-"""Time-driven work: the deadline watch, so that nothing depends on someone remembering."""
+"""Time-driven work of the statutory service: the deadline watch, so that nothing depends on
+someone remembering."""
 
 from __future__ import annotations
 
-from eps_chassis.context import MessageContext
-from eps_chassis.jobs import JobContext, PeriodicJob
+from eps_chassis.jobs import PeriodicJob, per_tenant
 from eps_chassis.logging import get_logger
 
-from eps_statutory.adapters.repository import AdviceRepository
-from eps_statutory.domain.clock import london_date
+from eps_statutory.adapters.repository import tenants_with_open_advice
 from eps_statutory.service_layer import handlers
+from eps_statutory.service_layer.unit_of_work import StatutoryUnitOfWork
+from eps_statutory.settings import StatutorySettings
 
 log = get_logger()
 
 
-async def watch_deadlines(context: JobContext) -> None:
-    """For each LA with open advice, one unit of work raising its at-risk and breach events."""
-    today = london_date(context.clock())
-    async with context.uow.pool.acquire() as conn:
-        tenants = await AdviceRepository(conn).tenants_with_open_advice()
-    for tenant in tenants:
-        async with context.uow(MessageContext(tenant=tenant, actor=context.actor)) as uow:
-            raised = await handlers.watch_deadlines(uow, today)
-        if raised:
-            log.info("deadline watch raised events", tenant=tenant, events=raised)
+async def watch_deadlines(uow: StatutoryUnitOfWork) -> None:
+    raised = await handlers.watch_deadlines(uow)
+    if raised:
+        log.info("deadline watch raised events", events=raised)  # the job binds the tenant
 
 
-def deadline_watch(interval_s: float) -> PeriodicJob:
-    return PeriodicJob("deadline-watch", interval_s, watch_deadlines)
+def statutory_jobs(settings: StatutorySettings) -> list[PeriodicJob]:
+    return [
+        per_tenant(
+            "deadline-watch",
+            settings.statutory_deadline_watch_interval_s,
+            tenants=tenants_with_open_advice,
+            work=watch_deadlines,
+        )
+    ]
