@@ -33,7 +33,7 @@ from eps_contracts.statutory import (
 )
 from eps_statutory.bootstrap import SERVICE
 
-from tests.support.clock import suite_now
+from tests.support.clock import FakeClock, suite_now
 from tests.support.infra import Infra
 from tests.support.kafka import publish_raw, read_topic, wait_until
 from tests.support.services import Namespace, bearer, running
@@ -359,7 +359,7 @@ async def test_the_watch_raises_a_breach_once_without_anyone_asking(
 ) -> None:
     now = suite_now() + timedelta(days=50)  # the job's clock: seven weeks on
     async with running(
-        SERVICE, infra, ns, clock=lambda: now, statutory_deadline_watch_interval_s=0.2
+        SERVICE, infra, ns, clock=FakeClock(now), statutory_deadline_watch_interval_s=0.2
     ) as (_, client):
         advice_id, _ = await requested_advice(infra, ns, advice_request(suite_now()))
         [breach] = await wait_for_event(
