@@ -4,7 +4,6 @@ advice's own rule, so that list asks the aggregate."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
@@ -153,10 +152,9 @@ async def advice_summary(
     if row is None:
         return None
     values = dict(row)
+    plan_due_on = clock.plan_due_on(values.pop("assessment_requested_on"))
     return AdviceSummary(
-        **values,
-        time_limit_disapplied=values["due_on"] is None,
-        plan_due_on=clock.plan_due_on(values.pop("assessment_requested_on")),
+        **values, time_limit_disapplied=values["due_on"] is None, plan_due_on=plan_due_on
     )
 
 
@@ -175,14 +173,14 @@ async def advice(uow: PostgresStatutoryUnitOfWork, advice_id: uuid.UUID) -> Advi
     if row is None:
         return None
     values = dict(row)
-    bookings = bookings_from({**values})  # from the booking columns for advice stored before
+    bookings = bookings_from({**values})  # each purpose's, or the single one of older advice
     del values["booking_request_id"], values["bookings"]
     raw_document = values.pop("document")
     exceptions = await advice_exceptions(uow.conn, uow.tenant, advice_id)
     return AdviceView(
         **values,
         bookings=[BookingView(**asdict(b)) for b in bookings],
-        document=AdviceDocument.model_validate(json.loads(raw_document)) if raw_document else None,
+        document=AdviceDocument.model_validate_json(raw_document) if raw_document else None,
         plan_due_on=clock.plan_due_on(values["assessment_requested_on"]),
         exceptions=[ExceptionView(**asdict(e)) for e in exceptions],
     )
