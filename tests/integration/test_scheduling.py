@@ -821,3 +821,35 @@ async def test_an_sla_bought_in_billing_is_the_schools_traded_time_and_follows_i
     assert "180 of 180 minutes bought already booked" in over.json()["detail"]["error"]
     assert view["traded_time"] == [] and view["traded_booked_minutes"] == 180
     assert await read_topic(infra.kafka_bootstrap, ns.topic("eps.dlq.scheduling.v1")) == []
+
+
+async def test_the_las_policy_is_read_and_replaced_as_its_configuration_audited(
+    infra: Infra, ns: Namespace
+) -> None:
+    url = "/scheduling/configuration/policy"
+    async with running(SERVICE, infra, ns) as (_, client):
+        default = await client.get(url, headers=bearer(Role.EP))
+        assert default.status_code == 200, default.text
+        assert default.json()["travel_buffer_minutes"] == 30  # the domain's default
+        changed = {**default.json(), "travel_buffer_minutes": 45, "planning_notice_days": 7}
+        assert (await client.put(url, json=changed, headers=bearer(Role.EP))).status_code == 403
+        replaced = await client.put(url, json=changed, headers=bearer(Role.PRINCIPAL_EP))
+        assert replaced.status_code == 200, replaced.text
+        assert replaced.json() == changed
+        assert (await client.get(url, headers=bearer(Role.EP))).json() == changed
+        zero_step = {**changed, "slot_step_minutes": 0}
+        refused = await client.put(url, json=zero_step, headers=bearer(Role.PRINCIPAL_EP))
+        assert refused.status_code == 422
+    conn = await asyncpg.connect(infra.database_url)
+    try:
+        audited = await conn.fetch(
+            f"SELECT action, outcome FROM {ns.schema('scheduling')}.audit_log"
+            " WHERE resource = 'configuration/policy' ORDER BY id"
+        )
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in audited] == [
+        ("read-configuration", "allowed"),
+        ("configure", "allowed"),
+        ("read-configuration", "allowed"),
+    ]
