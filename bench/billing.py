@@ -33,10 +33,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from eps_billing.bootstrap import definition
+from eps_billing.bootstrap import SERVICE
 from eps_billing.domain.commands import BuyServiceLevelAgreement, RecordSchool
 from eps_billing.entrypoints.events import delivered_time
 from eps_billing.service_layer import handlers
+from eps_billing.service_layer.unit_of_work import PostgresBillingUnitOfWork
 from eps_chassis.consumer import ConsumerRuntime
 from eps_chassis.context import MessageContext
 from eps_chassis.db import CHASSIS_MIGRATIONS, create_pool, migrate
@@ -47,7 +48,7 @@ from faststream.kafka import KafkaBroker
 from bench.baselines import commit_rate, consume, create_topic
 from bench.chassis_bench import consumer_throughput
 from bench.harness import REPO, Infra, Report, provide_infra
-from tests.unit.billing import events
+from tests.support.builders import billing as builders
 
 STREAMS = [FundingStream.TRADED] * 6 + [
     FundingStream.CORE,
@@ -66,11 +67,11 @@ def workload(count: int, schools: int, seed: int = 7) -> list[Any]:
         at = start + timedelta(seconds=60 * i)
         roll = rnd.random()
         if roll < 0.07 and recorded:
-            out.append(events.corrected(rnd.choice(recorded), rnd.randrange(30, 480, 15), at=at))
+            out.append(builders.corrected(rnd.choice(recorded), rnd.randrange(30, 480, 15), at=at))
         elif roll < 0.10 and recorded:
-            out.append(events.voided(rnd.choice(recorded), at=at))
+            out.append(builders.voided(rnd.choice(recorded), at=at))
         else:
-            envelope = events.recorded(
+            envelope = builders.recorded(
                 f"{200000 + rnd.randrange(schools)}",
                 rnd.randrange(30, 480, 15),
                 date(2025, 9, 1) + timedelta(days=rnd.randrange(300)),
@@ -90,7 +91,7 @@ def workload(count: int, schools: int, seed: int = 7) -> list[Any]:
 def serialised(envelopes: list[Any]) -> tuple[list[bytes], list[bytes]]:
     """Keys and values only: holding 200,000 pydantic objects in the process under test would
     make every garbage collection walk them and slow the consumer down for nothing."""
-    return [e.subject.encode() for e in envelopes], [events.raw(e) for e in envelopes]
+    return [e.subject.encode() for e in envelopes], [builders.raw(e) for e in envelopes]
 
 
 async def publish(infra: Infra, topic: str, records: tuple[list[bytes], list[bytes]]) -> None:
@@ -129,19 +130,27 @@ async def billing_rate(
     infra: Infra, prefix: str, total: int, schools: int, sla_share: float
 ) -> tuple[float, dict[str, int]]:
     schema = f"bench_billing_{uuid.uuid4().hex[:8]}"
-    await migrate(infra.database_url, schema, [CHASSIS_MIGRATIONS, definition().migrations])
+    migrations = SERVICE.definition().migrations
+    await migrate(infra.database_url, schema, [CHASSIS_MIGRATIONS, migrations])
     pool = await create_pool(infra.database_url, schema, 1, 4)
-    uow = UnitOfWorkFactory(pool, "/bench")
-    context = MessageContext(tenant=events.TENANT, actor="service:bench")
+    uow = UnitOfWorkFactory(pool, "/bench", unit_of_work=PostgresBillingUnitOfWork)
+    context = MessageContext(tenant=builders.TENANT, actor="service:bench")
     for n in range(int(schools * sla_share)):
         school = f"{200000 + n}"
         async with uow(context) as unit:  # as scheduling's NamedEpAssigned would register it
             await handlers.record_school(RecordSchool(school, datetime.now(UTC)), unit)
-            command = BuyServiceLevelAgreement(school, 2025, 5 + n % 26)
+            command = BuyServiceLevelAgreement(school, 2025, 5 + n % 26, "user:bench")
             await handlers.buy_service_level_agreement(command, unit)
     broker = KafkaBroker(infra.kafka_bootstrap, log_level=logging.DEBUG)
     delivered_time.subscribe(
-        broker, ConsumerRuntime(pool=pool, service="bench", source="/bench", topic_prefix=prefix)
+        broker,
+        ConsumerRuntime(
+            pool=pool,
+            service="bench",
+            source="/bench",
+            topic_prefix=prefix,
+            unit_of_work=PostgresBillingUnitOfWork,
+        ),
     )
     try:
         started = time.perf_counter()

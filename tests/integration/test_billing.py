@@ -19,13 +19,13 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from eps_billing.bootstrap import definition
+from eps_billing.bootstrap import SERVICE
 from eps_billing.domain.cancellation import charge_id
 from eps_billing.domain.pricing import (
     Agreement,
@@ -34,149 +34,65 @@ from eps_billing.domain.pricing import (
     price_deliveries,
     price_with_carry_over,
 )
-from eps_billing.domain.tariff import LONDON
 from eps_chassis.auth import Role
 from eps_chassis.consumer import BatchUnitOfWork, ConsumerRuntime, EventConsumer
 from eps_chassis.db import CHASSIS_MIGRATIONS, create_pool, migrate
 from eps_chassis.service import ensure_topics
-from eps_contracts.billing import AGREEMENTS, INVOICES
+from eps_contracts.billing import INVOICES
 from eps_contracts.scheduling import (
-    APPOINTMENTS,
     DELIVERED_TIME,
-    SCHOOLS,
     CancellationParty,
     DeliveredTimeRecorded,
     FundingStream,
 )
 from faststream.kafka import KafkaBroker
 
+from tests.support.builders import billing as builders
+from tests.support.builders.billing import (
+    LEICESTER,
+    OTHER_SCHOOL,
+    SCHOOL,
+    cancellations_drained,
+    count_is,
+    documents,
+    documents_issued,
+    drained,
+    london,
+    next_years_tariff,
+    publish,
+    publish_cancellations,
+    register_schools,
+)
 from tests.support.clock import FakeClock
 from tests.support.db import query, scalar
 from tests.support.infra import REPO, Infra
-from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until
-from tests.support.services import Namespace, running, settings_for, token
-from tests.unit.billing import events
-from tests.unit.billing.tariffs import LEICESTER
+from tests.support.kafka import publish_raw, read_topic, wait_until
+from tests.support.services import Namespace, bearer, running, settings_for
 
 pytestmark = pytest.mark.integration
-
-SCHOOL = "123456"
-OTHER_SCHOOL = "654321"
-
-
-async def publish(infra: Infra, ns: Namespace, envelopes: Sequence[Any]) -> None:
-    await publish_raw(
-        infra.kafka_bootstrap,
-        ns.topic(DELIVERED_TIME.name),
-        [events.raw(e) for e in envelopes],
-        keys=[e.subject.encode() for e in envelopes],
-    )
-
-
-async def drained(infra: Infra, ns: Namespace) -> bool:
-    group = ns.group("billing", "delivered-time")
-    return await consumer_lag(infra.kafka_bootstrap, group, ns.topic(DELIVERED_TIME.name)) == 0
-
-
-async def register_schools(
-    infra: Infra, ns: Namespace, *schools: str, tenant: str = events.TENANT
-) -> None:
-    """Scheduling registers the schools (a named EP each): billing prices their SLAs."""
-    envelopes = [events.school_registered(school, tenant=tenant) for school in schools]
-    await publish_raw(
-        infra.kafka_bootstrap,
-        ns.topic(SCHOOLS.name),
-        [events.raw(e) for e in envelopes],
-        keys=[e.subject.encode() for e in envelopes],
-    )
-    await wait_until(lambda: schools_drained(infra, ns), timeout_s=30, what="schools registered")
-
-
-async def schools_drained(infra: Infra, ns: Namespace) -> bool:
-    group = ns.group("billing", "schools")
-    return await consumer_lag(infra.kafka_bootstrap, group, ns.topic(SCHOOLS.name)) == 0
-
-
-async def documents(infra: Infra, ns: Namespace) -> list[tuple[Any, ...]]:
-    schema = ns.schema("billing")
-    rows = await query(
-        infra,
-        f"SELECT d.number, d.kind, d.school_urn, d.period_start, d.total_pence, l.line_no,"
-        f" l.delivery_id, l.delivered_on, l.description, l.sla_minutes, l.pence, l.adjustment"
-        f" FROM {schema}.documents d JOIN {schema}.document_lines l USING (document_id)"
-        f" ORDER BY d.number, l.line_no",
-    )
-    return [tuple(r) for r in rows]
-
-
-def london(y: int, m: int, d: int) -> datetime:
-    return datetime(y, m, d, 9, tzinfo=LONDON)
-
-
-async def next_years_tariff(client: Any, headers: dict[str, str]) -> None:
-    """The authority carries its 2025/26 tariff forward to 2026/27 and confirms it."""
-    [current] = (await client.get("/billing/tariffs", headers=headers)).json()
-    carried = await client.post(
-        f"/billing/tariffs/{current['tariff_id']}/carry-forward", headers=headers
-    )
-    assert carried.status_code == 201, carried.text
-    confirmed = await client.post(
-        f"/billing/tariffs/{carried.json()['tariff_id']}/confirm", headers=headers
-    )
-    assert confirmed.status_code == 200, confirmed.text
-
-
-def tariff_body(first: date, last: date, **changes: Any) -> dict[str, Any]:
-    """A tariff as finance sends it: Leicester's rules for the dates, with some changed."""
-    return {
-        "effective_from": first.isoformat(),
-        "effective_to": last.isoformat(),
-        **LEICESTER.rules(),
-        **changes,
-    }
-
-
-async def agreement_events(
-    infra: Infra, ns: Namespace, expected: int
-) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-    """The SLA events published, once there are ``expected`` of them: per agreement, in order,
-    (type without prefix and version, data)."""
-    topic = ns.topic(AGREEMENTS.name)
-
-    async def published() -> bool:
-        return len(await read_topic(infra.kafka_bootstrap, topic)) >= expected
-
-    await wait_until(published, timeout_s=15, what=f"{expected} SLA events")
-    records = await read_topic(infra.kafka_bootstrap, topic)
-    assert len(records) == expected, [json.loads(r.value)["type"] for r in records]
-    by_agreement: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
-        envelope = json.loads(record.value)
-        assert envelope["subject"] == envelope["data"]["agreement_id"]
-        kind = envelope["type"].removeprefix("eps.billing.").removesuffix(".v1")
-        by_agreement.setdefault(envelope["subject"], []).append((kind, envelope["data"]))
-    return by_agreement
 
 
 def scenario() -> tuple[list[Any], list[Any], uuid.UUID]:
     """Phase one (October 2025) and phase two (a correction after October is invoiced)."""
     d1, d2, d3 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    first = events.recorded(SCHOOL, 240, date(2025, 10, 6), delivery_id=d1, at=london(2025, 10, 6))
+    first = builders.recorded(
+        SCHOOL, 240, date(2025, 10, 6), delivery_id=d1, at=london(2025, 10, 6)
+    )
     phase_one = [
         first,
         first,  # the same event delivered twice
-        events.recorded(  # re-sent by scheduling with a new event id: still one delivery
+        builders.recorded(  # re-sent by scheduling with a new event id: still one delivery
             SCHOOL, 240, date(2025, 10, 6), delivery_id=d1, at=london(2025, 10, 6)
         ),
         # d2's correction and d3's void arrive before the deliveries they change
-        events.corrected(d2, 300, at=london(2025, 10, 9)),
-        events.recorded(SCHOOL, 120, date(2025, 10, 8), delivery_id=d2, at=london(2025, 10, 8)),
-        events.voided(d3, at=london(2025, 10, 10)),
-        events.recorded(SCHOOL, 60, date(2025, 10, 9), delivery_id=d3, at=london(2025, 10, 9)),
-        events.recorded(SCHOOL, 360, date(2025, 10, 7), FundingStream.STATUTORY),
-        events.recorded(OTHER_SCHOOL, 60, date(2025, 10, 31), at=london(2025, 10, 31)),
+        builders.corrected(d2, 300, at=london(2025, 10, 9)),
+        builders.recorded(SCHOOL, 120, date(2025, 10, 8), delivery_id=d2, at=london(2025, 10, 8)),
+        builders.voided(d3, at=london(2025, 10, 10)),
+        builders.recorded(SCHOOL, 60, date(2025, 10, 9), delivery_id=d3, at=london(2025, 10, 9)),
+        builders.recorded(SCHOOL, 360, date(2025, 10, 7), FundingStream.STATUTORY),
+        builders.recorded(OTHER_SCHOOL, 60, date(2025, 10, 31), at=london(2025, 10, 31)),
     ]
-    phase_two = [events.corrected(d1, 60, at=london(2025, 11, 10))]
+    phase_two = [builders.corrected(d1, 60, at=london(2025, 11, 10))]
     return phase_one, phase_two, d1
 
 
@@ -184,7 +100,7 @@ async def run_scenario(
     infra: Infra, ns: Namespace, phase_one: list[Any], phase_two: list[Any]
 ) -> None:
     clock = FakeClock(london(2025, 11, 1))  # October's draft still open (grace: 5 days)
-    async with running(definition(finalise_interval_s=0.1), infra, ns, clock=clock):
+    async with running(SERVICE, infra, ns, clock=clock, billing_finalise_interval_s=0.1):
         await publish(infra, ns, phase_one)
         await wait_until(lambda: drained(infra, ns), timeout_s=30, what="phase one consumed")
         clock.now = london(2025, 11, 6)  # October closes
@@ -193,20 +109,6 @@ async def run_scenario(
         await wait_until(lambda: drained(infra, ns), timeout_s=30, what="phase two consumed")
         clock.now = london(2025, 12, 6)  # November closes
         await documents_issued(infra, ns, 3)
-
-
-async def documents_issued(infra: Infra, ns: Namespace, expected: int) -> None:
-    sql = f"SELECT count(*) FROM {ns.schema('billing')}.documents"
-    await wait_until(
-        lambda: _count_is(infra, sql, expected), timeout_s=15, what=f"{expected} documents"
-    )
-
-
-async def _count_is(infra: Infra, sql: str, expected: int) -> bool:
-    try:
-        return int(await scalar(infra, sql)) == expected
-    except asyncpg.UndefinedTableError:
-        return False
 
 
 async def test_delivered_time_is_invoiced_once_and_corrections_become_credit_notes(
@@ -271,11 +173,14 @@ async def test_replaying_every_event_into_an_empty_database_gives_the_same_docum
 async def test_finance_and_school_business_managers_see_what_their_role_allows(
     infra: Infra, ns: Namespace
 ) -> None:
-    finance = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
-    sbm = {"Authorization": f"Bearer {token(Role.SCHOOL_BUSINESS_MANAGER, school_urn=SCHOOL)}"}
-    senco = {"Authorization": f"Bearer {token(Role.SENCO, school_urn=SCHOOL)}"}
+    finance = bearer(Role.FINANCE)
+    sbm = bearer(Role.SCHOOL_BUSINESS_MANAGER, school_urn=SCHOOL)
+    senco = bearer(Role.SENCO, school_urn=SCHOOL)
     clock = FakeClock(london(2025, 11, 1))
-    async with running(definition(finalise_interval_s=0.1), infra, ns, clock=clock) as (_, client):
+    async with running(SERVICE, infra, ns, clock=clock, billing_finalise_interval_s=0.1) as (
+        _,
+        client,
+    ):
         await register_schools(infra, ns, SCHOOL)
         body = {"school_urn": SCHOOL, "academic_year": 2025, "days": 4}
         refused = await client.post("/billing/agreements", json=body, headers=finance)
@@ -295,9 +200,9 @@ async def test_finance_and_school_business_managers_see_what_their_role_allows(
             infra,
             ns,
             [
-                events.recorded(SCHOOL, 240, date(2025, 10, 6), at=london(2025, 10, 6)),
-                events.recorded(SCHOOL, 1440, date(2025, 10, 7), at=london(2025, 10, 7)),
-                events.recorded(SCHOOL, 360, date(2025, 10, 8), at=london(2025, 10, 8)),
+                builders.recorded(SCHOOL, 240, date(2025, 10, 6), at=london(2025, 10, 6)),
+                builders.recorded(SCHOOL, 1440, date(2025, 10, 7), at=london(2025, 10, 7)),
+                builders.recorded(SCHOOL, 360, date(2025, 10, 8), at=london(2025, 10, 8)),
             ],
         )
         await wait_until(lambda: drained(infra, ns), timeout_s=30, what="deliveries consumed")
@@ -331,14 +236,12 @@ async def test_finance_and_school_business_managers_see_what_their_role_allows(
             (1440, "0.00"),
             (120, "550.00"),
         ]
-        stranger = {
-            "Authorization": f"Bearer {token(Role.SCHOOL_BUSINESS_MANAGER, school_urn='999999')}"
-        }
+        stranger = bearer(Role.SCHOOL_BUSINESS_MANAGER, school_urn="999999")
         denied = await client.get(
             f"/billing/documents/{listed[0]['document_id']}", headers=stranger
         )
         assert denied.status_code == 403
-        other_la = {"Authorization": f"Bearer {token(Role.FINANCE, tenant='nottingham-city')}"}
+        other_la = bearer(Role.FINANCE, tenant="nottingham-city")
         hidden = await client.get(
             f"/billing/documents/{listed[0]['document_id']}", headers=other_la
         )
@@ -379,7 +282,7 @@ async def test_sla_draw_down_under_shuffled_events_equals_pricing_everything_afr
     recorded, changes = [], []
     for i in range(80):
         at = start + timedelta(hours=i)
-        envelope = events.recorded(
+        envelope = builders.recorded(
             SCHOOL,
             rnd.randrange(30, 480, 15),
             date(2025, 10, 1) + timedelta(days=rnd.randrange(60)),
@@ -390,17 +293,17 @@ async def test_sla_draw_down_under_shuffled_events_equals_pricing_everything_afr
         if rnd.random() < 0.3:
             later = at + timedelta(days=rnd.randrange(1, 20))
             changes.append(
-                events.voided(envelope.data.delivery_id, at=later)
+                builders.voided(envelope.data.delivery_id, at=later)
                 if rnd.random() < 0.3
-                else events.corrected(
+                else builders.corrected(
                     envelope.data.delivery_id, rnd.randrange(30, 480, 15), at=later
                 )
             )
     shuffled = recorded + changes
     rnd.shuffle(shuffled)
-    finance = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
+    finance = bearer(Role.FINANCE)
     schema = ns.schema("billing")
-    async with running(definition(), infra, ns, clock=FakeClock(london(2025, 10, 2))) as (
+    async with running(SERVICE, infra, ns, clock=FakeClock(london(2025, 10, 2))) as (
         _,
         client,
     ):
@@ -459,15 +362,15 @@ async def test_time_that_cannot_be_priced_is_held_not_dead_lettered_and_the_rest
 ) -> None:
     """The dead-letter topic is for invalid events only: time with no tariff is kept, held
     unpriced with the reason (see test_billing_unpriced.py for its pricing once one arrives)."""
-    unpriced = events.recorded(SCHOOL, 60, date(2025, 10, 6), tenant="knowsley")  # no tariff
-    too_early = events.recorded(SCHOOL, 60, date(2024, 10, 6))  # before the 2025/26 tariff
-    good = [events.recorded(SCHOOL, 60, date(2025, 10, 6 + i)) for i in range(3)]
+    unpriced = builders.recorded(SCHOOL, 60, date(2025, 10, 6), tenant="knowsley")  # no tariff
+    too_early = builders.recorded(SCHOOL, 60, date(2024, 10, 6))  # before the 2025/26 tariff
+    good = [builders.recorded(SCHOOL, 60, date(2025, 10, 6 + i)) for i in range(3)]
     invalid = b'{"type": "eps.scheduling.delivered-time-recorded.v1", "data": {}}'
     schema = ns.schema("billing")
-    finance = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
-    knowsley = {"Authorization": f"Bearer {token(Role.FINANCE, tenant='knowsley')}"}
+    finance = bearer(Role.FINANCE)
+    knowsley = bearer(Role.FINANCE, tenant="knowsley")
     clock = FakeClock(london(2025, 10, 20))
-    async with running(definition(), infra, ns, clock=clock) as (_, client):
+    async with running(SERVICE, infra, ns, clock=clock) as (_, client):
         await publish(infra, ns, [good[0], unpriced, good[1], too_early, good[2]])
         await publish_raw(infra.kafka_bootstrap, ns.topic(DELIVERED_TIME.name), [invalid])
         await wait_until(lambda: drained(infra, ns), timeout_s=30, what="events consumed")
@@ -499,9 +402,9 @@ async def test_time_that_cannot_be_priced_is_held_not_dead_lettered_and_the_rest
 async def test_unused_sla_time_carries_over_only_where_the_tariff_says_so(
     infra: Infra, ns: Namespace
 ) -> None:
-    finance = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
-    notts = {"Authorization": f"Bearer {token(Role.FINANCE, tenant='nottingham-city')}"}
-    async with running(definition(), infra, ns, clock=FakeClock(london(2026, 8, 1))) as (_, client):
+    finance = bearer(Role.FINANCE)
+    notts = bearer(Role.FINANCE, tenant="nottingham-city")
+    async with running(SERVICE, infra, ns, clock=FakeClock(london(2026, 8, 1))) as (_, client):
         # the next year's tariffs are data: each authority carries its year forward and confirms
         for headers, tenant in ((finance, "leicester-city"), (notts, "nottingham-city")):
             await next_years_tariff(client, headers)
@@ -526,21 +429,21 @@ async def test_old_year_time_recorded_late_takes_back_the_minutes_carried_into_t
     2026/27 and used 10 days in September 2026 has used the carried 5; a day delivered in
     August 2026 but recorded afterwards takes one back, so September pays a day at spot. The
     result is the same whichever order the events arrive in (two schools, two orders)."""
-    finance = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
+    finance = bearer(Role.FINANCE)
     schema = ns.schema("billing")
     first, second = SCHOOL, OTHER_SCHOOL
     september = {
         school: [
-            events.recorded(school, 1200, date(2026, 9, 14 + i), at=london(2026, 9, 14 + i))
+            builders.recorded(school, 1200, date(2026, 9, 14 + i), at=london(2026, 9, 14 + i))
             for i in range(3)
         ]
         for school in (first, second)
     }
     august = {
-        school: events.recorded(school, 360, date(2026, 8, 20), at=london(2026, 9, 18))
+        school: builders.recorded(school, 360, date(2026, 8, 20), at=london(2026, 9, 18))
         for school in (first, second)
     }
-    async with running(definition(), infra, ns, clock=FakeClock(london(2026, 8, 25))) as (
+    async with running(SERVICE, infra, ns, clock=FakeClock(london(2026, 8, 25))) as (
         _,
         client,
     ):
@@ -611,10 +514,10 @@ async def test_time_of_an_invoiced_period_that_arrives_late_is_an_adjustment_nex
     infra: Infra, ns: Namespace
 ) -> None:
     clock = FakeClock(london(2025, 11, 1))
-    on_time = events.recorded(SCHOOL, 60, date(2025, 10, 6), at=london(2025, 10, 6))
-    late = events.recorded(SCHOOL, 240, date(2025, 10, 20), at=london(2025, 11, 10))
-    november = events.recorded(SCHOOL, 180, date(2025, 11, 12), at=london(2025, 11, 12))
-    async with running(definition(finalise_interval_s=0.1), infra, ns, clock=clock):
+    on_time = builders.recorded(SCHOOL, 60, date(2025, 10, 6), at=london(2025, 10, 6))
+    late = builders.recorded(SCHOOL, 240, date(2025, 10, 20), at=london(2025, 11, 10))
+    november = builders.recorded(SCHOOL, 180, date(2025, 11, 12), at=london(2025, 11, 12))
+    async with running(SERVICE, infra, ns, clock=clock, billing_finalise_interval_s=0.1):
         await publish(infra, ns, [on_time])
         await wait_until(lambda: drained(infra, ns), timeout_s=30, what="October consumed")
         clock.now = london(2025, 11, 6)  # October closes
@@ -639,7 +542,7 @@ async def test_a_consumer_killed_mid_batch_prices_every_delivery_exactly_once(
 ) -> None:
     total = 3000
     envelopes = [
-        events.recorded(f"{100000 + i % 40}", 60 + (i % 5) * 60, date(2025, 10, 1 + i % 28))
+        builders.recorded(f"{100000 + i % 40}", 60 + (i % 5) * 60, date(2025, 10, 1 + i % 28))
         for i in range(total)
     ]
     spot = {60: 15000, 120: 30000, 180: 40000, 240: 55000, 300: 70000}
@@ -685,7 +588,7 @@ async def test_a_consumer_killed_mid_batch_prices_every_delivery_exactly_once(
         assert killed_at < total, "killed too late to prove anything"
         process = start()
         await wait_until(
-            lambda: _count_is(infra, f"SELECT count(*) FROM {schema}.priced_deliveries", total),
+            lambda: count_is(infra, f"SELECT count(*) FROM {schema}.priced_deliveries", total),
             timeout_s=60,
             what="every delivery priced",
         )
@@ -721,12 +624,12 @@ async def test_a_batch_handler_that_keeps_failing_dead_letters_only_the_event_at
         if any(e.data.minutes == 13 for e in envelopes):
             raise ValueError("thirteen minutes break this handler")
 
-    batch = [events.recorded(SCHOOL, m, date(2025, 10, 6)) for m in (60, 13, 90, 120)]
+    batch = [builders.recorded(SCHOOL, m, date(2025, 10, 6)) for m in (60, 13, 90, 120)]
     await ensure_topics(infra.kafka_bootstrap, [DELIVERED_TIME], ns.topic_prefix)
     await publish_raw(
         infra.kafka_bootstrap,
         ns.topic(DELIVERED_TIME.name),
-        [events.raw(e) for e in batch],
+        [builders.raw(e) for e in batch],
         key=b"one-partition",
     )
     pool = await create_pool(infra.database_url, schema, 1, 2)
@@ -757,7 +660,7 @@ async def test_a_batch_handler_that_keeps_failing_dead_letters_only_the_event_at
     assert minutes == [60, 90, 120]
     [letter] = dead
     assert letter["topic"] == "eps.dlq.batchcheck.v1"
-    assert bytes(letter["value"]) == events.raw(batch[1])
+    assert bytes(letter["value"]) == builders.raw(batch[1])
     reason = dict(json.loads(letter["headers"]))["dlq-reason"]
     assert bytes.fromhex(reason).decode() == (
         "handler error: ValueError('thirteen minutes break this handler')"
@@ -771,22 +674,22 @@ async def test_a_late_cancellation_of_spot_time_is_invoiced_once_and_an_early_on
     two_hours = 120
     late_id, early_id, by_service_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     late_start = london(2025, 10, 20)  # cancelled 6 days before: under 14 days' notice
-    late = events.cancelled(
+    late = builders.cancelled(
         SCHOOL, late_start, two_hours, london(2025, 10, 14), appointment_id=late_id
     )
     first_wave = [
         late,
         late,  # the same event delivered twice
         # the same cancellation sent again with a new event id: the appointment is charged once
-        events.cancelled(
+        builders.cancelled(
             SCHOOL, late_start, two_hours, london(2025, 10, 15), appointment_id=late_id
         ),
         # 29 days' notice: free
-        events.cancelled(
+        builders.cancelled(
             SCHOOL, london(2025, 10, 30), two_hours, london(2025, 10, 1), appointment_id=early_id
         ),
         # late, but the service called it off (e.g. displaced by a critical incident): free
-        events.cancelled(
+        builders.cancelled(
             SCHOOL,
             london(2025, 10, 21),
             two_hours,
@@ -795,15 +698,15 @@ async def test_a_late_cancellation_of_spot_time_is_invoiced_once_and_an_early_on
             by=CancellationParty.SERVICE,
         ),
         # late core time: never charged
-        events.cancelled(
+        builders.cancelled(
             SCHOOL, london(2025, 10, 22), two_hours, london(2025, 10, 21), FundingStream.CORE
         ),
         # from a producer that did not send the appointment's details: ignored, not dead-lettered
-        events.cancelled_by_an_old_producer(uuid.uuid4()),
+        builders.cancelled_by_an_old_producer(uuid.uuid4()),
     ]
     schema = ns.schema("billing")
     clock = FakeClock(london(2025, 11, 1))  # October's draft still open
-    async with running(definition(finalise_interval_s=0.1), infra, ns, clock=clock):
+    async with running(SERVICE, infra, ns, clock=clock, billing_finalise_interval_s=0.1):
         await publish_cancellations(infra, ns, first_wave)
         await wait_until(lambda: cancellations_drained(infra, ns), timeout_s=30, what="consumed")
         clock.now = london(2025, 11, 6)  # October closes
@@ -840,36 +743,25 @@ async def test_a_late_cancellation_of_spot_time_is_invoiced_once_and_an_early_on
     assert await read_topic(infra.kafka_bootstrap, ns.topic("eps.dlq.billing.v1")) == []
 
 
-async def publish_cancellations(infra: Infra, ns: Namespace, envelopes: Sequence[Any]) -> None:
-    await publish_raw(
-        infra.kafka_bootstrap,
-        ns.topic(APPOINTMENTS.name),
-        [events.raw(e) for e in envelopes],
-        keys=[e.subject.encode() for e in envelopes],
-    )
-
-
-async def cancellations_drained(infra: Infra, ns: Namespace) -> bool:
-    group = ns.group("billing", "appointments")
-    return await consumer_lag(infra.kafka_bootstrap, group, ns.topic(APPOINTMENTS.name)) == 0
-
-
 async def test_finance_waives_a_cancellation_charge_once_before_or_after_it_is_invoiced(
     infra: Infra, ns: Namespace
 ) -> None:
     two_hours = 120
     waived_early, waived_late = uuid.uuid4(), uuid.uuid4()
     late_cancellations = [  # both six days before: under 14 days' notice, charged
-        events.cancelled(
+        builders.cancelled(
             SCHOOL, london(2025, 10, 20), two_hours, london(2025, 10, 14), appointment_id=aid
         )
         for aid in (waived_early, waived_late)
     ]
-    finance = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
-    school = {"Authorization": f"Bearer {token(Role.SCHOOL_BUSINESS_MANAGER, school_urn=SCHOOL)}"}
+    finance = bearer(Role.FINANCE)
+    school = bearer(Role.SCHOOL_BUSINESS_MANAGER, school_urn=SCHOOL)
     schema = ns.schema("billing")
     clock = FakeClock(london(2025, 11, 1))  # October's draft still open
-    async with running(definition(finalise_interval_s=0.1), infra, ns, clock=clock) as (_, client):
+    async with running(SERVICE, infra, ns, clock=clock, billing_finalise_interval_s=0.1) as (
+        _,
+        client,
+    ):
 
         async def waive(appointment_id: uuid.UUID, who: dict[str, str] = finance) -> Any:
             return await client.post(

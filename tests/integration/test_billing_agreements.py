@@ -11,10 +11,12 @@ from datetime import date
 from typing import Any
 
 import pytest
-from eps_billing.bootstrap import definition
+from eps_billing.bootstrap import SERVICE
 from eps_chassis.auth import Role
 
-from tests.integration.test_billing import (
+from tests.support.builders import billing as builders
+from tests.support.builders.billing import (
+    LEICESTER,
     SCHOOL,
     agreement_events,
     drained,
@@ -27,14 +29,12 @@ from tests.support.clock import FakeClock
 from tests.support.db import query
 from tests.support.infra import Infra
 from tests.support.kafka import wait_until
-from tests.support.services import Namespace, running, token
-from tests.unit.billing import events
-from tests.unit.billing.tariffs import LEICESTER
+from tests.support.services import Namespace, bearer, running
 
 pytestmark = pytest.mark.integration
 
-FINANCE = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
-SBM = {"Authorization": f"Bearer {token(Role.SCHOOL_BUSINESS_MANAGER, school_urn=SCHOOL)}"}
+FINANCE = bearer(Role.FINANCE)
+SBM = bearer(Role.SCHOOL_BUSINESS_MANAGER, school_urn=SCHOOL)
 
 
 async def test_buying_changing_carrying_over_and_cancelling_an_sla_are_each_announced(
@@ -45,12 +45,12 @@ async def test_buying_changing_carrying_over_and_cancelling_an_sla_are_each_anno
     are refused; 7 days are fine; cancelling 2025/26 re-prices its 40 hours at spot and
     carries nothing over."""
     october = [
-        events.recorded(SCHOOL, 1200, date(2025, 10, 6 + i), at=london(2025, 10, 6 + i))
+        builders.recorded(SCHOOL, 1200, date(2025, 10, 6 + i), at=london(2025, 10, 6 + i))
         for i in range(2)
     ]
     schema = ns.schema("billing")
     clock = FakeClock(london(2025, 11, 1))
-    async with running(definition(), infra, ns, clock=clock) as (_, client):
+    async with running(SERVICE, infra, ns, clock=clock) as (_, client):
         await next_years_tariff(client, FINANCE)
         await register_schools(infra, ns, SCHOOL)
 
@@ -156,14 +156,14 @@ async def test_buying_changing_carrying_over_and_cancelling_an_sla_are_each_anno
 
 
 async def test_slas_bought_before_the_announcements_existed_are_announced_once(
-    infra: Infra, ns: Namespace, monkeypatch: pytest.MonkeyPatch
+    infra: Infra, ns: Namespace
 ) -> None:
     """An SLA recorded before this version (as the migration leaves it: priced, never
     announced) reaches scheduling through the announce-agreements job, once."""
-    monkeypatch.setenv("EPS_BILLING_ANNOUNCE_INTERVAL_S", "0.1")
     schema = ns.schema("billing")
     agreement_id = uuid.uuid4()
-    async with running(definition(), infra, ns, clock=FakeClock(london(2025, 10, 1))):
+    clock = FakeClock(london(2025, 10, 1))
+    async with running(SERVICE, infra, ns, clock=clock, billing_announce_interval_s=0.1):
         await query(
             infra,
             f"INSERT INTO {schema}.agreements (agreement_id, tenant, school_urn, valid_from,"

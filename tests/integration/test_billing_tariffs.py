@@ -8,10 +8,11 @@ from datetime import date
 from typing import Any
 
 import pytest
-from eps_billing.bootstrap import definition
+from eps_billing.bootstrap import SERVICE
 from eps_chassis.auth import Role
 
-from tests.integration.test_billing import (
+from tests.support.builders import billing as builders
+from tests.support.builders.billing import (
     SCHOOL,
     agreement_events,
     documents,
@@ -26,14 +27,13 @@ from tests.support.clock import FakeClock
 from tests.support.db import query, scalar
 from tests.support.infra import Infra
 from tests.support.kafka import wait_until
-from tests.support.services import Namespace, running, token
-from tests.unit.billing import events
+from tests.support.services import Namespace, bearer, running
 
 pytestmark = pytest.mark.integration
 
-FINANCE = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
-ADMIN = {"Authorization": f"Bearer {token(Role.ADMIN)}"}
-SBM = {"Authorization": f"Bearer {token(Role.SCHOOL_BUSINESS_MANAGER, school_urn=SCHOOL)}"}
+FINANCE = bearer(Role.FINANCE)
+ADMIN = bearer(Role.ADMIN)
+SBM = bearer(Role.SCHOOL_BUSINESS_MANAGER, school_urn=SCHOOL)
 
 
 async def audited(infra: Infra, ns: Namespace) -> list[tuple[str, str, str]]:
@@ -48,7 +48,7 @@ async def test_finance_creates_reviews_and_replaces_a_tariff_and_overlaps_are_re
     infra: Infra, ns: Namespace
 ) -> None:
     clock = FakeClock(london(2026, 3, 2))
-    async with running(definition(), infra, ns, clock=clock) as (_, client):
+    async with running(SERVICE, infra, ns, clock=clock) as (_, client):
         [seeded] = (await client.get("/billing/tariffs", headers=FINANCE)).json()
         assert (seeded["status"], seeded["effective_from"], seeded["effective_to"]) == (
             "confirmed",
@@ -159,12 +159,12 @@ async def test_a_year_carried_forward_is_a_draft_that_prices_nothing_until_confi
     infra: Infra, ns: Namespace
 ) -> None:
     september = [
-        events.recorded(SCHOOL, 60, date(2026, 9, 7 + i), at=london(2026, 9, 7 + i))
+        builders.recorded(SCHOOL, 60, date(2026, 9, 7 + i), at=london(2026, 9, 7 + i))
         for i in range(2)
     ]
     schema = ns.schema("billing")
     clock = FakeClock(london(2026, 9, 10))
-    async with running(definition(), infra, ns, clock=clock) as (_, client):
+    async with running(SERVICE, infra, ns, clock=clock) as (_, client):
         await register_schools(infra, ns, SCHOOL)
         await publish(infra, ns, september)
         await wait_until(lambda: drained(infra, ns), timeout_s=30, what="September consumed")
@@ -221,9 +221,9 @@ async def test_replacing_a_tariff_reprices_what_it_priced_on_the_next_documents(
     longer SLA day. The hour's difference is an adjustment on November's invoice (October's
     stays as issued), the SLA's minutes follow the new day and are announced, and the
     replacement may not give up October, which it priced."""
-    hour = events.recorded(SCHOOL, 60, date(2025, 10, 6), at=london(2025, 10, 6))
+    hour = builders.recorded(SCHOOL, 60, date(2025, 10, 6), at=london(2025, 10, 6))
     clock = FakeClock(london(2025, 11, 1))
-    async with running(definition(finalise_interval_s=0.1), infra, ns, clock=clock) as (
+    async with running(SERVICE, infra, ns, clock=clock, billing_finalise_interval_s=0.1) as (
         _,
         client,
     ):

@@ -12,14 +12,16 @@ from datetime import date
 from typing import Any
 
 import pytest
-from eps_billing.bootstrap import definition
+from eps_billing.bootstrap import SERVICE
 from eps_billing.domain.cancellation import charge_id
 from eps_billing.domain.pricing import Agreement, Delivery, price_deliveries
 from eps_chassis.auth import Role
 from eps_contracts.scheduling import CancellationParty, FundingStream
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.test_billing import (
+from tests.support.builders import billing as builders
+from tests.support.builders.billing import (
+    LEICESTER,
     OTHER_SCHOOL,
     SCHOOL,
     agreement_events,
@@ -37,14 +39,12 @@ from tests.support.clock import FakeClock
 from tests.support.db import query, scalar
 from tests.support.infra import Infra
 from tests.support.kafka import read_topic, wait_until
-from tests.support.services import Namespace, running, token
-from tests.unit.billing import events
-from tests.unit.billing.tariffs import LEICESTER
+from tests.support.services import Namespace, bearer, running
 
 pytestmark = pytest.mark.integration
 
-FINANCE = {"Authorization": f"Bearer {token(Role.FINANCE)}"}
-SBM = {"Authorization": f"Bearer {token(Role.SCHOOL_BUSINESS_MANAGER, school_urn=SCHOOL)}"}
+FINANCE = bearer(Role.FINANCE)
+SBM = bearer(Role.SCHOOL_BUSINESS_MANAGER, school_urn=SCHOOL)
 NEXT_YEAR = tariff_body(date(2026, 9, 1), date(2027, 8, 31))
 
 
@@ -69,16 +69,22 @@ async def test_traded_time_before_its_tariff_is_held_then_priced_in_its_own_clos
     finance and counted, while August and September close (September on a day of August
     recorded late); the 2026/27 tariff arrives in October and prices September's time in
     September, so it goes on October's invoice as an adjustment, beside October's own time."""
-    august = events.recorded(SCHOOL, 60, date(2026, 8, 20), at=london(2026, 8, 20))
-    august_late = events.recorded(SCHOOL, 120, date(2026, 8, 27), at=london(2026, 9, 16))
-    september = events.recorded(SCHOOL, 240, date(2026, 9, 10), at=london(2026, 9, 10))
-    core = events.recorded(SCHOOL, 120, date(2026, 9, 11), FundingStream.CORE)
-    elsewhere = events.recorded(OTHER_SCHOOL, 60, date(2026, 9, 14), at=london(2026, 9, 14))
-    october = events.recorded(SCHOOL, 180, date(2026, 10, 5), at=london(2026, 10, 5))
+    august = builders.recorded(SCHOOL, 60, date(2026, 8, 20), at=london(2026, 8, 20))
+    august_late = builders.recorded(SCHOOL, 120, date(2026, 8, 27), at=london(2026, 9, 16))
+    september = builders.recorded(SCHOOL, 240, date(2026, 9, 10), at=london(2026, 9, 10))
+    core = builders.recorded(SCHOOL, 120, date(2026, 9, 11), FundingStream.CORE)
+    elsewhere = builders.recorded(OTHER_SCHOOL, 60, date(2026, 9, 14), at=london(2026, 9, 14))
+    october = builders.recorded(SCHOOL, 180, date(2026, 10, 5), at=london(2026, 10, 5))
     schema = ns.schema("billing")
     clock = FakeClock(london(2026, 9, 15))  # August has closed: its invoice is issued
-    service = definition(finalise_interval_s=0.1, report_interval_s=0.1)
-    async with running(service, infra, ns, clock=clock) as (_, client):
+    async with running(
+        SERVICE,
+        infra,
+        ns,
+        clock=clock,
+        billing_finalise_interval_s=0.1,
+        billing_unpriced_report_interval_s=0.1,
+    ) as (_, client):
         await publish(infra, ns, [august, september, core, elsewhere])
         await wait_until(lambda: drained(infra, ns), timeout_s=30, what="time consumed")
         await documents_issued(infra, ns, 1)
@@ -97,7 +103,7 @@ async def test_traded_time_before_its_tariff_is_held_then_priced_in_its_own_clos
         )
         other = await client.get(f"/billing/unpriced?school_urn={OTHER_SCHOOL}", headers=SBM)
         assert other.status_code == 403
-        senco = {"Authorization": f"Bearer {token(Role.SENCO, school_urn=SCHOOL)}"}
+        senco = bearer(Role.SENCO, school_urn=SCHOOL)
         assert (await client.get("/billing/unpriced", headers=senco)).status_code == 403
 
         async def counted(expected: float) -> bool:
@@ -159,10 +165,10 @@ async def test_a_late_cancellation_before_its_tariff_is_judged_when_the_tariff_a
     infra: Infra, ns: Namespace
 ) -> None:
     late_id, by_service_id = uuid.uuid4(), uuid.uuid4()
-    late = events.cancelled(
+    late = builders.cancelled(
         SCHOOL, london(2026, 9, 21), 120, london(2026, 9, 15), appointment_id=late_id
     )
-    by_service = events.cancelled(
+    by_service = builders.cancelled(
         SCHOOL,
         london(2026, 9, 22),
         120,
@@ -172,8 +178,10 @@ async def test_a_late_cancellation_before_its_tariff_is_judged_when_the_tariff_a
     )
     schema = ns.schema("billing")
     clock = FakeClock(london(2026, 9, 23))
-    service = definition(report_interval_s=0.1)
-    async with running(service, infra, ns, clock=clock) as (_, client):
+    async with running(SERVICE, infra, ns, clock=clock, billing_unpriced_report_interval_s=0.1) as (
+        _,
+        client,
+    ):
         await publish_cancellations(infra, ns, [late, by_service, late])
         await wait_until(lambda: cancellations_drained(infra, ns), timeout_s=30, what="consumed")
         [held] = (await client.get("/billing/unpriced", headers=FINANCE)).json()["items"]
@@ -199,7 +207,7 @@ async def test_a_late_cancellation_before_its_tariff_is_judged_when_the_tariff_a
         assert created.json()["priced_now"]["late_cancellations"] == 1
         await wait_until(lambda: counted(0), timeout_s=15, what="nothing counted")
         # judged now, the same cancellation sent again (a new event) still changes nothing
-        again = events.cancelled(
+        again = builders.cancelled(
             SCHOOL, london(2026, 9, 21), 120, london(2026, 9, 16), appointment_id=late_id
         )
         await publish_cancellations(infra, ns, [again])
@@ -230,11 +238,11 @@ async def test_an_sla_bought_before_its_tariff_is_priced_and_announced_when_it_a
     it, whatever order it arrived in. An SLA whose days fall outside the tariff's limits keeps
     waiting, with that reason, until finance changes its days."""
     recorded = [
-        events.recorded(SCHOOL, minutes, date(2026, 9, 7 + i), at=london(2026, 9, 7 + i))
+        builders.recorded(SCHOOL, minutes, date(2026, 9, 7 + i), at=london(2026, 9, 7 + i))
         for i, minutes in enumerate((1200, 480, 360))
     ]
     clock = FakeClock(london(2026, 9, 20))
-    async with running(definition(), infra, ns, clock=clock) as (_, client):
+    async with running(SERVICE, infra, ns, clock=clock) as (_, client):
         await register_schools(infra, ns, SCHOOL, OTHER_SCHOOL)
         body = {"school_urn": SCHOOL, "academic_year": 2026, "days": 5}
         bought = await client.post("/billing/agreements", json=body, headers=FINANCE)
@@ -338,10 +346,13 @@ async def test_an_sla_for_a_school_billing_has_not_heard_of_waits_for_scheduling
     schools it knows) and re-priced against the SLA once it is priced. An SLA for a mistyped
     URN is cancelled by finance, never having been announced."""
     newcomer, typo = "777777", "777778"
-    delivered = events.recorded(newcomer, 240, date(2025, 10, 6), at=london(2025, 10, 6))
+    delivered = builders.recorded(newcomer, 240, date(2025, 10, 6), at=london(2025, 10, 6))
     schema = ns.schema("billing")
     clock = FakeClock(london(2025, 10, 10))
-    async with running(definition(report_interval_s=0.1), infra, ns, clock=clock) as (_, client):
+    async with running(SERVICE, infra, ns, clock=clock, billing_unpriced_report_interval_s=0.1) as (
+        _,
+        client,
+    ):
         ids = {}
         for school in (newcomer, typo):
             body = {"school_urn": school, "academic_year": 2025, "days": 5}
@@ -408,10 +419,10 @@ async def test_time_arriving_while_its_tariff_is_created_is_never_left_held(
     authority's pricing lock (exclusive and shared): time priced concurrently either sees the
     tariff or is seen by its pass, never neither."""
     recorded = [
-        events.recorded(f"{300000 + i % 7}", 60, date(2026, 9, 1 + i % 28)) for i in range(600)
+        builders.recorded(f"{300000 + i % 7}", 60, date(2026, 9, 1 + i % 28)) for i in range(600)
     ]
     schema = ns.schema("billing")
-    async with running(definition(), infra, ns, clock=FakeClock(london(2026, 10, 1))) as (
+    async with running(SERVICE, infra, ns, clock=FakeClock(london(2026, 10, 1))) as (
         _,
         client,
     ):

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from eps_chassis.auth import Role
 
+from tests.support.builders.billing import LEICESTER_RULES
 from tests.support.clock import LONDON, suite_now, suite_today
 from tests.support.system import La, System
 from tests.system.journeys import (
@@ -29,7 +30,6 @@ from tests.system.journeys import (
     register_school,
     started_quarter,
 )
-from tests.unit.billing.tariffs import LEICESTER_RULES
 
 pytestmark = pytest.mark.integration
 

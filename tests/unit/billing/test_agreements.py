@@ -28,7 +28,7 @@ from eps_billing.domain.tariff import Tariff
 from eps_chassis.errors import DomainError
 from eps_contracts.scheduling import CancellationParty, FundingStream
 
-from tests.unit.billing.tariffs import LEICESTER
+from tests.support.builders.billing import LEICESTER
 
 T0 = datetime(2026, 9, 7, 9, tzinfo=UTC)
 

@@ -15,11 +15,12 @@ from eps_billing.domain.cancellation import (
     notice_deadline,
 )
 from eps_billing.domain.pricing import Agreement, price_deliveries
-from eps_billing.domain.tariff import LONDON, Tariff
+from eps_billing.domain.tariff import Tariff
 from eps_chassis.errors import DomainError
+from eps_chassis.london import LONDON
 from eps_contracts.scheduling import CancellationParty, FundingStream
 
-from tests.unit.billing.tariffs import LEICESTER, NOTTINGHAM_RULES
+from tests.support.builders.billing import LEICESTER, NOTTINGHAM_RULES
 
 SCHOOL = "123456"
 

@@ -20,38 +20,38 @@ from eps_chassis.consumer import _Valid
 from eps_contracts.scheduling import CancellationParty, FundingStream
 from structlog.testing import capture_logs
 
-from tests.unit.billing import events
-from tests.unit.chassis.test_consumer_decode import record
+from tests.support.builders import billing as builders
+from tests.support.builders.billing import consumer_record as record
 
 
 def test_every_delivered_time_event_goes_to_the_batch_handler() -> None:
     delivery = uuid.uuid4()
     for envelope in (
-        events.recorded("123456", 90, date(2025, 10, 6), delivery_id=delivery),
-        events.corrected(delivery, 60),
-        events.voided(delivery),
+        builders.recorded("123456", 90, date(2025, 10, 6), delivery_id=delivery),
+        builders.corrected(delivery, 60),
+        builders.voided(delivery),
     ):
-        decoded = delivered_time.decode(record(events.raw(envelope)))
+        decoded = delivered_time.decode(record(builders.raw(envelope)))
         assert isinstance(decoded, _Valid)
         assert decoded.handler is None and decoded.batch_handler is on_delivered_time
         assert decoded.envelope == envelope
 
 
 def test_events_become_commands_with_the_time_scheduling_recorded_them() -> None:
-    envelope = events.recorded("123456", 90, date(2025, 10, 6), FundingStream.CORE)
+    envelope = builders.recorded("123456", 90, date(2025, 10, 6), FundingStream.CORE)
     command = command_for(envelope)
     assert isinstance(command, RecordDeliveredTime)
-    assert (command.recorded_at, command.tenant, command.minutes) == (
+    assert (command.recorded_at, command.event_id, command.minutes) == (
         envelope.time,
-        "leicester-city",
+        envelope.id,
         90,
     )
     assert command.funding_stream is FundingStream.CORE
-    correction = events.corrected(envelope.data.delivery_id, 30)
+    correction = builders.corrected(envelope.data.delivery_id, 30)
     corrected = command_for(correction)
     assert isinstance(corrected, CorrectDeliveredTime)
     assert (corrected.change_id, corrected.at) == (correction.data.correction_id, correction.time)
-    void = command_for(events.voided(envelope.data.delivery_id))
+    void = command_for(builders.voided(envelope.data.delivery_id))
     assert isinstance(void, VoidDeliveredTime) and void.delivery_id == envelope.data.delivery_id
 
 
@@ -59,18 +59,18 @@ def test_a_cancellation_becomes_a_charge_command_and_an_old_one_is_ignored_with_
     None
 ):
     start = datetime(2025, 11, 18, 9, tzinfo=UTC)
-    envelope = events.cancelled(
+    envelope = builders.cancelled(
         "123456", start, 120, start - timedelta(days=2), by=CancellationParty.SCHOOL
     )
-    decoded = appointments.decode(record(events.raw(envelope)))
+    decoded = appointments.decode(record(builders.raw(envelope)))
     assert isinstance(decoded, _Valid) and decoded.handler is on_appointment_cancelled
     cmd = charge_for(decoded.envelope)
     assert cmd is not None
-    assert (cmd.appointment_id, cmd.school_urn, cmd.funding_stream, cmd.tenant) == (
+    assert (cmd.appointment_id, cmd.school_urn, cmd.funding_stream, cmd.event_id) == (
         envelope.data.appointment_id,
         "123456",
         FundingStream.TRADED,
-        "leicester-city",
+        envelope.id,
     )
     assert (cmd.starts_at, cmd.ends_at, cmd.cancelled_at) == (
         start,
@@ -79,8 +79,8 @@ def test_a_cancellation_becomes_a_charge_command_and_an_old_one_is_ignored_with_
     )
     assert cmd.cancelled_by is CancellationParty.SCHOOL
 
-    old = events.cancelled_by_an_old_producer(uuid.uuid4())
-    decoded = appointments.decode(record(events.raw(old)))
+    old = builders.cancelled_by_an_old_producer(uuid.uuid4())
+    decoded = appointments.decode(record(builders.raw(old)))
     assert isinstance(decoded, _Valid)  # valid, so never dead-lettered
     assert charge_for(decoded.envelope) is None
     with capture_logs() as logs:

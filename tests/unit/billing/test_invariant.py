@@ -30,12 +30,13 @@ from eps_billing.domain.pricing import (
     needs_tariff,
     price_deliveries,
 )
-from eps_billing.domain.tariff import LONDON, BillingPeriod, next_period, period_of
+from eps_billing.domain.tariff import BillingPeriod, next_period, period_of
+from eps_chassis.london import LONDON
 from eps_contracts.scheduling import CancellationParty, FundingStream
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit.billing.tariffs import LEICESTER
+from tests.support.builders.billing import LEICESTER
 
 T0 = datetime(2025, 9, 1, 8, tzinfo=UTC)
 SCHOOLS = ("100001", "100002")

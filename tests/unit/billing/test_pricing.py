@@ -21,7 +21,7 @@ from eps_contracts.scheduling import FundingStream
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.unit.billing.tariffs import LEICESTER, NOTTINGHAM
+from tests.support.builders.billing import LEICESTER, NOTTINGHAM
 
 T0 = datetime(2025, 10, 1, 9, tzinfo=UTC)
 SLA = Agreement(uuid.uuid4(), "123456", date(2025, 9, 1), date(2026, 8, 31), 5 * 360)

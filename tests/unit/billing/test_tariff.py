@@ -23,7 +23,7 @@ from eps_chassis.errors import DomainError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.unit.billing.tariffs import LEICESTER, LEICESTER_RULES, NOTTINGHAM, NOTTINGHAM_RULES
+from tests.support.builders.billing import LEICESTER, LEICESTER_RULES, NOTTINGHAM, NOTTINGHAM_RULES
 
 MIGRATION = (
     Path(__file__).resolve().parents[3]

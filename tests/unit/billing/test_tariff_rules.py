@@ -18,7 +18,7 @@ from eps_billing.domain.tariff import (
 from eps_chassis.errors import Conflict, DomainError
 from eps_chassis.http import status_for
 
-from tests.unit.billing.tariffs import LEICESTER, LEICESTER_RULES, NOTTINGHAM
+from tests.support.builders.billing import LEICESTER, LEICESTER_RULES, NOTTINGHAM
 
 
 def test_the_rules_read_back_as_written_with_every_default_given() -> None:

@@ -16,11 +16,18 @@ announced, so nothing is said about it.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from eps_chassis.errors import DomainError
+from eps_contracts import Event
+from eps_contracts.billing import (
+    ServiceLevelAgreementBought,
+    ServiceLevelAgreementCancelled,
+    ServiceLevelAgreementChanged,
+)
 
 from eps_billing.domain.pricing import hours
 from eps_billing.domain.tariff import Tariff
@@ -142,3 +149,76 @@ def announcement(
     if status is AgreementStatus.CANCELLED and announced is AgreementStatus.PRICED:
         return Announcement.CANCELLED
     return None
+
+
+@dataclass(slots=True)
+class AgreementRecord:
+    """An SLA as kept, whatever its status, with what the other services were last told about
+    it (``announced_*``) and why it changed since (``pending_reasons``).
+
+    :meth:`announce` records the event that tells them its whole state now, if it changed; the
+    unit of work publishes it when the transaction commits.
+    """
+
+    agreement_id: uuid.UUID
+    school_urn: str
+    valid_from: date
+    valid_to: date
+    days: int
+    status: AgreementStatus
+    minutes: int
+    carried_minutes: int
+    drawn_minutes: int
+    day_minutes: int | None
+    day_pence: int | None
+    hold: Hold | None
+    held_since: datetime | None
+    bought_by: str | None
+    bought_at: datetime | None
+    priced_at: datetime | None
+    cancelled_by: str | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    announced_status: AgreementStatus | None
+    announced_days: int | None
+    announced_minutes: int | None
+    pending_reasons: tuple[str, ...]
+    events: list[Event] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def academic_year(self) -> int:
+        return self.valid_from.year
+
+    def announce(self) -> bool:
+        """Record what the other services should now be told (bought, changed with the reasons,
+        or cancelled); False when there is nothing to tell."""
+        kind = announcement(
+            self.status,
+            self.announced_status,
+            (self.days, self.minutes),
+            (self.announced_days, self.announced_minutes),
+        )
+        reasons = "; ".join(dict.fromkeys(self.pending_reasons)) or "agreement updated"
+        # told now, or (unpriced, cancelled before it was ever told) nothing to tell them
+        self.announced_status = self.status
+        self.announced_days, self.announced_minutes = self.days, self.minutes
+        self.pending_reasons = ()
+        if kind is None:
+            return False
+        state: dict[str, Any] = dict(
+            agreement_id=self.agreement_id,
+            school_urn=self.school_urn,
+            academic_year=self.academic_year,
+            valid_from=self.valid_from,
+            valid_to=self.valid_to,
+            days=self.days,
+            minutes=self.minutes,
+        )
+        if kind is Announcement.BOUGHT:
+            self.events.append(ServiceLevelAgreementBought(**state))
+        elif kind is Announcement.CANCELLED:
+            reason = self.cancel_reason or "cancelled"
+            self.events.append(ServiceLevelAgreementCancelled(**state, reason=reason[:500]))
+        else:
+            self.events.append(ServiceLevelAgreementChanged(**state, reason=reasons[:500]))
+        return True

@@ -29,11 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from eps_chassis.london import LONDON, london_date
 from eps_contracts.scheduling import CancellationParty, FundingStream
 
 from eps_billing.domain.commands import VoidDeliveredTime
 from eps_billing.domain.pricing import Delivery
-from eps_billing.domain.tariff import LONDON, Tariff
+from eps_billing.domain.tariff import Tariff
 
 CHARGE_NAMESPACE = uuid.UUID("5c1f9d2e-8a47-4b0e-a6d3-7e2b91c4f058")
 WAIVER_NAMESPACE = uuid.UUID("9a4e2c71-3b8d-4f05-8e6a-1d7c5b0f2e93")
@@ -58,7 +59,7 @@ class CancelledAppointment:
     @property
     def on(self) -> date:
         """The appointment's Europe/London date: the date its charge is priced and billed on."""
-        return self.starts_at.astimezone(LONDON).date()
+        return london_date(self.starts_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,13 +116,12 @@ def charge_id(appointment_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(CHARGE_NAMESPACE, str(appointment_id))
 
 
-def waiver(tenant: str, charge: uuid.UUID, reason: str, at: datetime) -> VoidDeliveredTime:
+def waiver(charge: uuid.UUID, reason: str, at: datetime) -> VoidDeliveredTime:
     """Finance waiving a charge voids the delivery that carries it, so the charge leaves the
     draft, or is credited on the next document if it was invoiced. One waiver per charge: its
     id is derived from the charge's, so waiving again changes nothing."""
     return VoidDeliveredTime(
         event_id=uuid.uuid5(WAIVER_NAMESPACE, str(charge)),
-        tenant=tenant,
         delivery_id=charge,
         at=at,
         reason=f"cancellation charge waived: {reason}"[:500],

@@ -1,4 +1,8 @@
-"""Commands of the billing service: what someone (or an event) asks it to do."""
+"""Commands of the billing service: what someone (or an event) asks it to do.
+
+Each is carried out for the local authority of the unit of work it is handled in; the one who
+asks (finance over HTTP) is named in the command where billing records it.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,9 @@ from eps_billing.domain.tariff import TariffStatus
 
 @dataclass(frozen=True, slots=True)
 class RecordDeliveredTime:
+    """Price time scheduling recorded as delivered (once per delivery)."""
+
     event_id: uuid.UUID
-    tenant: str
     delivery_id: uuid.UUID
     school_urn: str
     delivered_on: date
@@ -28,8 +33,9 @@ class RecordDeliveredTime:
 
 @dataclass(frozen=True, slots=True)
 class CorrectDeliveredTime:
+    """Re-price a delivery with the minutes and funding stream scheduling corrected it to."""
+
     event_id: uuid.UUID
-    tenant: str
     delivery_id: uuid.UUID
     change_id: uuid.UUID
     at: datetime
@@ -40,8 +46,9 @@ class CorrectDeliveredTime:
 
 @dataclass(frozen=True, slots=True)
 class VoidDeliveredTime:
+    """Take a delivery back: it costs nothing from now on."""
+
     event_id: uuid.UUID
-    tenant: str
     delivery_id: uuid.UUID
     at: datetime
     reason: str
@@ -55,7 +62,6 @@ class ChargeCancellation:
     """Charge a cancelled appointment by the tariff's cancellation rule (or record it as free)."""
 
     event_id: uuid.UUID
-    tenant: str
     appointment_id: uuid.UUID
     school_urn: str
     funding_stream: FundingStream
@@ -71,7 +77,6 @@ class WaiveCancellationCharge:
 
     appointment_id: uuid.UUID
     reason: str
-    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,7 @@ class BuyServiceLevelAgreement:
     school_urn: str
     academic_year: int  # the year the academic year starts in: 2025 for 2025/26
     days: int
+    bought_by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +98,7 @@ class ChangeAgreementDays:
 class CancelAgreement:
     agreement_id: uuid.UUID
     reason: str
+    cancelled_by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +114,7 @@ class CreateTariff:
     effective_from: date
     effective_to: date
     rules: Mapping[str, Any]  # as ``Tariff.rules()`` gives them
+    created_by: str
     status: TariffStatus = TariffStatus.CONFIRMED
 
 
@@ -116,11 +124,13 @@ class ReplaceTariff:
     effective_from: date
     effective_to: date
     rules: Mapping[str, Any]
+    replaced_by: str
 
 
 @dataclass(frozen=True, slots=True)
 class ConfirmTariff:
     tariff_id: uuid.UUID
+    confirmed_by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +138,4 @@ class CarryTariffForward:
     """Copy a year's tariff to the next year (dates moved on a year) as a draft to confirm."""
 
     tariff_id: uuid.UUID
-
-
-@dataclass(frozen=True, slots=True)
-class FinaliseDueInvoices:
-    now: datetime
+    carried_by: str

@@ -18,13 +18,18 @@ when its total is not zero. Totals are sums of integer pence: there is nothing t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from typing import Any
+
+from eps_contracts import Event
+from eps_contracts.billing import CreditNoteIssued, InvoiceIssued
 
 from eps_billing.domain.pricing import Priced
+from eps_billing.domain.tariff import BillingPeriod
 
 DOCUMENT_NAMESPACE = uuid.UUID("1d0e5b7a-2f6c-4e61-9b8f-5c3a0e7d9a41")
 
@@ -63,6 +68,20 @@ def price_change(before: Priced | None, after: Priced) -> LineDelta | None:
         after.spot_minutes - was.spot_minutes,
         after.describe(),  # the price now: a document line shows the latest state
     )
+
+
+@dataclass(frozen=True, slots=True)
+class NewLine:
+    """A ledger line to add: one change in a delivery's price, dated in its billing period."""
+
+    school_urn: str
+    delivery_id: uuid.UUID
+    delivered_on: date
+    period_start: date
+    pence: int
+    sla_minutes: int
+    spot_minutes: int
+    description: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +158,63 @@ def settle(
         )
         (credit if pence < 0 else invoice).append(netted)
     return Settlement(tuple(invoice), tuple(credit), tuple(silent))
+
+
+@dataclass(slots=True)
+class Document:
+    """An invoice or a credit note, issued once with its number: it records the event that
+    tells finance (``InvoiceIssued``, ``CreditNoteIssued``)."""
+
+    document_id: uuid.UUID
+    kind: DocumentKind
+    number: str
+    school_urn: str
+    period: BillingPeriod
+    issued_on: date
+    lines: tuple[DocumentLine, ...]
+    events: list[Event] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def total_pence(self) -> int:
+        return sum(line.pence for line in self.lines)
+
+    @classmethod
+    def issue(
+        cls,
+        tenant: str,
+        kind: DocumentKind,
+        sequence: int,
+        school_urn: str,
+        period: BillingPeriod,
+        issued_on: date,
+        lines: Sequence[DocumentLine],
+    ) -> Document:
+        """Issue the period's document of one kind for a school, numbered ``sequence`` in the
+        authority's series of that kind."""
+        document = cls(
+            document_id(tenant, school_urn, period.start, kind),
+            kind,
+            document_number(tenant, kind, sequence),
+            school_urn,
+            period,
+            issued_on,
+            tuple(lines),
+        )
+        common: dict[str, Any] = dict(
+            number=document.number,
+            school_urn=school_urn,
+            period_start=period.start,
+            period_end=period.end,
+            issued_on=issued_on,
+            line_count=len(document.lines),
+        )
+        total = document.total_pence
+        document.events.append(
+            InvoiceIssued(invoice_id=document.document_id, total_pence=total, **common)
+            if kind is DocumentKind.INVOICE
+            else CreditNoteIssued(credit_note_id=document.document_id, total_pence=-total, **common)
+        )
+        return document
 
 
 def document_number(tenant: str, kind: DocumentKind, sequence: int) -> str:

@@ -95,6 +95,31 @@ class Agreement:
         return self.valid_from <= day <= self.valid_to
 
 
+DrawKey = tuple[datetime, uuid.UUID]
+"""Where a delivery stands in an SLA's draw order: (recorded at, delivery id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgreementRow:
+    """A priced SLA as pricing needs it: its minutes and how far they are drawn."""
+
+    agreement: Agreement
+    drawn_minutes: int
+    last_key: DrawKey | None  # the latest delivery priced against it, in draw order
+    exhausted_key: DrawKey | None  # the delivery that drew its last minute
+    carried_minutes: int = 0  # of agreement.minutes, carried over from the previous year
+
+
+@dataclass(frozen=True, slots=True)
+class DrawState:
+    """An SLA's balance after re-pricing: minutes drawn and the keys of its draw-down."""
+
+    agreement_id: uuid.UUID
+    drawn_minutes: int
+    last_key: DrawKey | None
+    exhausted_key: DrawKey | None
+
+
 @dataclass(frozen=True, slots=True)
 class Priced:
     """What one delivery costs the school now."""

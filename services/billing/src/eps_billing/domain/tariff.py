@@ -31,17 +31,16 @@ costs GBP 700 too, with more units. Prices are integer pence, so no fraction eve
 from __future__ import annotations
 
 import functools
+import uuid
 from calendar import monthrange
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from eps_chassis.errors import Conflict, DomainError
-
-LONDON = ZoneInfo("Europe/London")
+from eps_chassis.london import LONDON, start_of_day
 
 
 class Rounding(StrEnum):
@@ -315,6 +314,47 @@ def uncovered(before: Tariff, after: Tariff) -> list[tuple[str, date, date]]:
     return gaps
 
 
+@dataclass(frozen=True, slots=True)
+class TariffRecord:
+    """A tariff as kept: its rules and dates, whether in force, and who did what when."""
+
+    tariff_id: uuid.UUID
+    tariff: Tariff
+    status: TariffStatus
+    revision: int
+    created_by: str
+    created_at: datetime
+    confirmed_by: str | None
+    confirmed_at: datetime | None
+    carried_forward_from: uuid.UUID | None
+
+
+class Tariffs:
+    """One authority's confirmed tariffs (the only ones that price anything), found by date."""
+
+    def __init__(self, tenant: str, tariffs: Sequence[Tariff]) -> None:
+        self.tenant = tenant
+        self.tariffs = tuple(sorted(tariffs, key=lambda t: t.effective_from))
+        self._by_day: dict[date, Tariff | None] = {}  # pricing asks several times per delivery
+
+    def find(self, day: date) -> Tariff | None:
+        try:
+            return self._by_day[day]
+        except KeyError:
+            found = self._by_day[day] = next((t for t in self.tariffs if t.covers(day)), None)
+            return found
+
+    def at(self, day: date) -> Tariff:
+        tariff = self.find(day)
+        if tariff is None:
+            raise DomainError(f"{self.tenant} has no tariff in force on {day}", field="date")
+        return tariff
+
+    def latest_before(self, day: date) -> Tariff | None:
+        started = [t for t in self.tariffs if t.effective_from <= day]
+        return started[-1] if started else (self.tariffs[0] if self.tariffs else None)
+
+
 # --- billing periods and their close -------------------------------------------------------
 
 
@@ -357,9 +397,4 @@ def next_period(
 
 def closes_at(period: BillingPeriod, grace_days: int) -> datetime:
     """When a period's draft stops absorbing late events: local midnight after the grace days."""
-    day = period.end + timedelta(days=1 + grace_days)
-    return datetime.combine(day, time(0, 0), tzinfo=LONDON)
-
-
-def london_date(moment: datetime) -> date:
-    return moment.astimezone(LONDON).date()
+    return start_of_day(period.end + timedelta(days=1 + grace_days)).astimezone(LONDON)

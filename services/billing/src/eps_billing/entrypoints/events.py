@@ -2,7 +2,8 @@
 appointments into cancellation charges, and schools scheduling registers, one event at a time.
 
 Nothing is dead-lettered for want of billing's own data: time with no tariff to price it is
-held unpriced (see ``handlers``). The dead-letter topic is for events that are not valid.
+held unpriced (see ``service_layer.repricing``). The dead-letter topic is for events that are
+not valid (and, by the chassis, for any the domain refuses).
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eps_chassis.consumer import BatchUnitOfWork, EventConsumer
+from eps_chassis.consumer import EventConsumer
 from eps_chassis.logging import get_logger
-from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts import Envelope
 from eps_contracts.scheduling import (
     APPOINTMENTS,
@@ -34,6 +34,7 @@ from eps_billing.domain.commands import (
     VoidDeliveredTime,
 )
 from eps_billing.service_layer import handlers
+from eps_billing.service_layer.unit_of_work import BillingUnitOfWork, PostgresBillingUnitOfWork
 
 log = get_logger()
 
@@ -50,7 +51,6 @@ def command_for(envelope: Envelope[Any]) -> DeliveredTimeCommand:
     if isinstance(data, DeliveredTimeRecorded):
         return RecordDeliveredTime(
             event_id=envelope.id,
-            tenant=envelope.tenant,
             delivery_id=data.delivery_id,
             school_urn=data.school_urn,
             delivered_on=data.delivered_on,
@@ -61,7 +61,6 @@ def command_for(envelope: Envelope[Any]) -> DeliveredTimeCommand:
     if isinstance(data, DeliveredTimeCorrected):
         return CorrectDeliveredTime(
             event_id=envelope.id,
-            tenant=envelope.tenant,
             delivery_id=data.delivery_id,
             change_id=data.correction_id,
             at=envelope.time,
@@ -72,7 +71,6 @@ def command_for(envelope: Envelope[Any]) -> DeliveredTimeCommand:
     assert isinstance(data, DeliveredTimeVoided)
     return VoidDeliveredTime(
         event_id=envelope.id,
-        tenant=envelope.tenant,
         delivery_id=data.delivery_id,
         at=envelope.time,
         reason=data.reason,
@@ -80,13 +78,17 @@ def command_for(envelope: Envelope[Any]) -> DeliveredTimeCommand:
 
 
 @delivered_time.on_batch(DeliveredTimeRecorded, DeliveredTimeCorrected, DeliveredTimeVoided)
-async def on_delivered_time(envelopes: Sequence[Envelope[Any]], uow: BatchUnitOfWork) -> None:
+async def on_delivered_time(
+    envelopes: Sequence[Envelope[Any]], uow: PostgresBillingUnitOfWork
+) -> None:
+    """A polled batch may hold several local authorities: each one's events are priced in a
+    unit of work of its own on the batch's transaction, bound to that authority."""
     by_tenant: dict[str, list[Envelope[Any]]] = {}
     for envelope in envelopes:
         by_tenant.setdefault(envelope.tenant, []).append(envelope)
     for tenant in sorted(by_tenant):  # one lock order across authorities
         group = by_tenant[tenant]
-        # what pricing announces carries the authority of the events that caused it
+        # what pricing announces carries the authority, correlation and cause of its events
         await handlers.price_delivered_time(
             [command_for(e) for e in group], uow.caused_by(group[0])
         )
@@ -114,7 +116,6 @@ def charge_for(envelope: Envelope[AppointmentCancelled]) -> ChargeCancellation |
         return None
     return ChargeCancellation(
         event_id=envelope.id,
-        tenant=envelope.tenant,
         appointment_id=data.appointment_id,
         school_urn=data.school_urn,
         funding_stream=data.funding_stream,
@@ -127,7 +128,7 @@ def charge_for(envelope: Envelope[AppointmentCancelled]) -> ChargeCancellation |
 
 @appointments.on(AppointmentCancelled)
 async def on_appointment_cancelled(
-    envelope: Envelope[AppointmentCancelled], uow: UnitOfWork
+    envelope: Envelope[AppointmentCancelled], uow: BillingUnitOfWork
 ) -> None:
     cmd = charge_for(envelope)
     if cmd is None:
@@ -165,7 +166,7 @@ schools = EventConsumer(
 
 
 @schools.on(NamedEpAssigned)
-async def on_named_ep_assigned(envelope: Envelope[NamedEpAssigned], uow: UnitOfWork) -> None:
+async def on_named_ep_assigned(envelope: Envelope[NamedEpAssigned], uow: BillingUnitOfWork) -> None:
     priced = await handlers.record_school(
         RecordSchool(school_urn=envelope.data.school_urn, known_since=envelope.time), uow
     )

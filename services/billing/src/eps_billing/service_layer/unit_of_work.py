@@ -1,0 +1,71 @@
+"""The billing service's unit of work: its repositories, bound to one local authority, and the
+authority's pricing lock."""
+
+from __future__ import annotations
+
+import asyncpg
+from eps_chassis.clock import Clock, utc_now
+from eps_chassis.context import MessageContext
+from eps_chassis.unit_of_work import PostgresUnitOfWork, UnitOfWork
+
+from eps_billing.adapters.repository import (
+    AgreementRepository,
+    CancellationRepository,
+    DeliveryRepository,
+    DocumentRepository,
+    PostgresAgreementRepository,
+    PostgresCancellationRepository,
+    PostgresDeliveryRepository,
+    PostgresDocumentRepository,
+    PostgresPriceRepository,
+    PostgresSchoolRepository,
+    PostgresTariffRepository,
+    PriceRepository,
+    SchoolRepository,
+    TariffRepository,
+)
+
+
+class BillingUnitOfWork(UnitOfWork):
+    tariffs: TariffRepository
+    schools: SchoolRepository
+    deliveries: DeliveryRepository
+    cancellations: CancellationRepository
+    agreements: AgreementRepository
+    prices: PriceRepository
+    documents: DocumentRepository
+
+    async def lock_pricing(self, *, exclusive: bool) -> None:
+        """Hold the authority's pricing lock until the transaction ends.
+
+        Pricing delivered time and cancellations holds it shared, before reading the tariffs
+        and SLAs it prices against; whatever changes those (a tariff written or confirmed, an
+        SLA bought, changed or cancelled, a school registered) holds it exclusive. So a delivery
+        is never held for want of a tariff committed while it was being priced, unseen by the
+        tariff's own pass over what was held. Those changes are rare; consumers wait only
+        briefly. (One transaction alone, as in a unit test, needs no lock.)
+        """
+
+
+class PostgresBillingUnitOfWork(PostgresUnitOfWork, BillingUnitOfWork):
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        context: MessageContext,
+        source: str,
+        clock: Clock = utc_now,
+    ) -> None:
+        super().__init__(conn, context, source, clock)
+        self.tariffs = PostgresTariffRepository(self)
+        self.schools = PostgresSchoolRepository(self)
+        self.deliveries = PostgresDeliveryRepository(self)
+        self.cancellations = PostgresCancellationRepository(self)
+        self.agreements = PostgresAgreementRepository(self)
+        self.prices = PostgresPriceRepository(self)
+        self.documents = PostgresDocumentRepository(self)
+
+    async def lock_pricing(self, *, exclusive: bool) -> None:
+        sql = "SELECT pg_advisory_xact_lock(hashtext($1))"
+        if not exclusive:
+            sql = "SELECT pg_advisory_xact_lock_shared(hashtext($1))"
+        await self.conn.execute(sql, f"billing-pricing:{self.tenant}")
