@@ -49,7 +49,7 @@ from eps_contracts.scheduling import (
     AppointmentKind,
     FundingStream,
 )
-from eps_incidents.bootstrap import definition as incidents_definition
+from eps_incidents.bootstrap import SERVICE as INCIDENTS
 from eps_scheduling.bootstrap import SERVICE as SCHEDULING
 
 from bench.baselines import two_hop_round_trip
@@ -189,8 +189,11 @@ async def seed(scheduling: httpx.AsyncClient, incidents: httpx.AsyncClient) -> N
         "first_contact_same_day": False,
         "first_visit_within_minutes": 1440,
     }
+    path, principal = "/incidents/configuration/levels", bearer(Role.PRINCIPAL_EP)
+    levels = await incidents.get(path, headers=principal)
+    levels.raise_for_status()
     response = await incidents.put(
-        "/incidents/configuration/levels/2", json=level_2, headers=bearer(Role.PRINCIPAL_EP)
+        path, json={**levels.json(), "level_2": level_2}, headers=principal
     )
     response.raise_for_status()
 
@@ -322,7 +325,7 @@ async def run_phase(
     try:
         async with (
             running(SCHEDULING.definition(), infra, phase) as scheduling,
-            running(incidents_definition(), infra, phase) as client,
+            running(INCIDENTS.definition(), infra, phase) as client,
         ):
             await seed(scheduling, client)
             if backlog:

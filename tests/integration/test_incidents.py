@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from eps_chassis.auth import Role
+from eps_chassis.jobs import PeriodicJob
 from eps_chassis.service import ServiceRuntime
 from eps_contracts import Event, envelope_for
 from eps_contracts.incidents import (
@@ -24,7 +25,7 @@ from eps_contracts.incidents import (
     IncidentReportSubmitted,
 )
 from eps_contracts.scheduling import FAST_TRACK_ALLOCATIONS, AllocatedEp, FastTrackEpsAllocated
-from eps_incidents.bootstrap import definition
+from eps_incidents.bootstrap import SERVICE
 from eps_incidents.entrypoints import jobs
 from eps_scheduling.bootstrap import SERVICE as SCHEDULING
 
@@ -32,16 +33,12 @@ from tests.support.clock import FakeClock, suite_now
 from tests.support.db import scalar
 from tests.support.infra import Infra
 from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until
-from tests.support.services import Namespace, running, token
+from tests.support.services import Namespace, bearer, running
 
 pytestmark = pytest.mark.integration
 
 TENANT = "leicester-city"
 SCHOOL = "123456"
-
-
-def auth(role: Role) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token(role)}"}
 
 
 def report_body(occurred_at: datetime, level: int = 2) -> dict[str, Any]:
@@ -65,7 +62,7 @@ async def set_up_rota(client: httpx.AsyncClient, start: datetime, hours: int) ->
         "rota_gap_lookahead_hours": 48,
     }
     response = await client.put(
-        "/incidents/configuration/policy", json=policy, headers=auth(Role.PRINCIPAL_EP)
+        "/incidents/configuration/policy", json=policy, headers=bearer(Role.PRINCIPAL_EP)
     )
     assert response.status_code == 200, response.text
     for who, position in (("test-coordinator", "primary"), ("coord-backup", "backup")):
@@ -76,7 +73,7 @@ async def set_up_rota(client: httpx.AsyncClient, start: datetime, hours: int) ->
             "ends_at": (start + timedelta(hours=hours)).isoformat(),
         }
         response = await client.post(
-            "/incidents/rota/entries", json=entry, headers=auth(Role.PRINCIPAL_EP)
+            "/incidents/rota/entries", json=entry, headers=bearer(Role.PRINCIPAL_EP)
         )
         assert response.status_code == 201, response.text
 
@@ -85,8 +82,14 @@ async def events_of(infra: Infra, ns: Namespace, topic: str) -> list[dict[str, A
     return [json.loads(r.value) for r in await read_topic(infra.kafka_bootstrap, ns.topic(topic))]
 
 
+def job(runtime: ServiceRuntime, name: str) -> PeriodicJob:
+    """The service's job of that name, as its settings declare it."""
+    assert runtime.jobs is not None
+    return next(j for j in runtime.jobs.jobs if j.name == name)
+
+
 async def run_job_until(
-    runtime: ServiceRuntime, job: Any, client: httpx.AsyncClient, url: str, done: Any
+    runtime: ServiceRuntime, name: str, client: httpx.AsyncClient, url: str, done: Any
 ) -> dict[str, Any]:
     """Run a job (the loop may be running it at the same moment) until the view shows it."""
     assert runtime.jobs is not None
@@ -95,11 +98,11 @@ async def run_job_until(
     async def check() -> bool:
         nonlocal view
         assert runtime.jobs is not None
-        await runtime.jobs.run_once(job)
-        view = (await client.get(url, headers=auth(Role.COORDINATOR))).json()
+        await runtime.jobs.run_once(job(runtime, name))
+        view = (await client.get(url, headers=bearer(Role.COORDINATOR))).json()
         return bool(done(view))
 
-    await wait_until(check, timeout_s=10, what=f"{job.name} to take effect")
+    await wait_until(check, timeout_s=10, what=f"{name} to take effect")
     return view
 
 
@@ -107,22 +110,22 @@ async def test_an_incident_nobody_acknowledges_escalates_to_the_backup_then_the_
     infra: Infra, ns: Namespace
 ) -> None:
     clock = FakeClock(datetime(2026, 11, 2, 23, 50, tzinfo=UTC))  # late evening
-    async with running(definition(), infra, ns, clock=clock) as (runtime, client):
+    async with running(SERVICE, infra, ns, clock=clock) as (runtime, client):
         await set_up_rota(client, clock.now - timedelta(hours=1), 13)
         created = await client.post(
             "/incidents",
             json=report_body(clock.now - timedelta(minutes=20)),
-            headers=auth(Role.COORDINATOR),
+            headers=bearer(Role.COORDINATOR),
         )
         assert created.status_code == 201, created.text
         url = f"/incidents/{created.json()['incident_id']}"
-        view = (await client.get(url, headers=auth(Role.COORDINATOR))).json()
+        view = (await client.get(url, headers=bearer(Role.COORDINATOR))).json()
         assert view["assigned_to"] == "test-coordinator" and view["escalations"] == []
 
         clock.advance(minutes=14)
         assert runtime.jobs is not None
-        await runtime.jobs.run_once(jobs.ESCALATION)
-        view = (await client.get(url, headers=auth(Role.COORDINATOR))).json()
+        await runtime.jobs.run_once(job(runtime, jobs.ESCALATION))
+        view = (await client.get(url, headers=bearer(Role.COORDINATOR))).json()
         assert view["assigned_to"] == "test-coordinator", "escalated before the 15 minutes"
 
         clock.advance(minutes=2)  # 16 minutes, past midnight: nobody acknowledged
@@ -149,7 +152,7 @@ async def test_an_incident_nobody_acknowledges_escalates_to_the_backup_then_the_
         assert clocks["acknowledge"]["state"] == "overdue"
         assert clocks["first_visit"]["state"] == "running"
         # the coordinator first assigned may still take charge after the escalations
-        acknowledged = await client.post(f"{url}/acknowledge", headers=auth(Role.COORDINATOR))
+        acknowledged = await client.post(f"{url}/acknowledge", headers=bearer(Role.COORDINATOR))
         assert acknowledged.status_code == 200, acknowledged.text
         assert acknowledged.json()["acknowledged_by"] == "test-coordinator"
 
@@ -168,12 +171,12 @@ async def test_an_incident_nobody_acknowledges_escalates_to_the_backup_then_the_
 
 async def test_a_rota_gap_is_reported_once_before_it_happens(infra: Infra, ns: Namespace) -> None:
     clock = FakeClock(datetime(2026, 3, 28, 12, 0, tzinfo=UTC))  # the clocks go forward tonight
-    async with running(definition(), infra, ns, clock=clock) as (runtime, client):
+    async with running(SERVICE, infra, ns, clock=clock) as (runtime, client):
         await set_up_rota(client, clock.now, 20)  # cover ends 08:00 UTC (09:00 BST) tomorrow
         assert runtime.jobs is not None
-        await runtime.jobs.run_once(jobs.ROTA_GAPS)
+        await runtime.jobs.run_once(job(runtime, jobs.ROTA_GAPS))
         clock.advance(minutes=10)
-        await runtime.jobs.run_once(jobs.ROTA_GAPS)
+        await runtime.jobs.run_once(job(runtime, jobs.ROTA_GAPS))
 
         async def gap_published() -> bool:
             return len(await events_of(infra, ns, ON_CALL_ROTA.name)) >= 1
@@ -182,6 +185,52 @@ async def test_a_rota_gap_is_reported_once_before_it_happens(infra: Infra, ns: N
     [gap] = await events_of(infra, ns, ON_CALL_ROTA.name)
     assert gap["data"]["starts_at"].startswith("2026-03-29T08:00:00")
     assert gap["data"]["tenant"] == TENANT
+
+
+async def test_the_las_policy_and_level_targets_are_configuration_read_and_replaced(
+    infra: Infra, ns: Namespace
+) -> None:
+    principal, coordinator = bearer(Role.PRINCIPAL_EP), bearer(Role.COORDINATOR)
+    levels_path, policy_path = "/incidents/configuration/levels", "/incidents/configuration/policy"
+    async with running(SERVICE, infra, ns) as (_, client):
+        defaults = (await client.get(levels_path, headers=coordinator)).json()
+        assert defaults["level_2"]["eps_needed"] == 2 and defaults["level_1"]["on_site"] is False
+        assert (await client.get(policy_path, headers=principal)).json() == {
+            "acknowledge_within_minutes": 15,
+            "principal_ep_id": None,
+            "rota_gap_lookahead_hours": 72,
+        }
+        three_eps = {**defaults["level_2"], "eps_needed": 3, "response_minutes": 90}
+        stricter = {**defaults, "level_2": three_eps}
+        refused = await client.put(levels_path, json=stricter, headers=coordinator)
+        assert refused.status_code == 403
+        no_visit = {
+            **defaults,
+            "level_3": {**defaults["level_3"], "first_visit_within_minutes": None},
+        }
+        unvisited = await client.put(levels_path, json=no_visit, headers=principal)
+        assert unvisited.status_code == 422 and unvisited.json()["detail"]["field"] == "first_visit"
+        changed = await client.put(levels_path, json=stricter, headers=principal)
+        assert changed.status_code == 200 and changed.json() == stricter
+        assert (await client.get(levels_path, headers=principal)).json() == stricter
+        created = await client.post(
+            "/incidents", json=report_body(suite_now()), headers=coordinator
+        )
+        view = (
+            await client.get(f"/incidents/{created.json()['incident_id']}", headers=coordinator)
+        ).json()
+    assert view["eps_needed"] == 3 and view["eps_missing"] == 3
+    audited = await scalar(
+        infra,
+        f"SELECT array_agg(action || ':' || outcome ORDER BY id) FROM {ns.schema('incidents')}"
+        ".audit_log WHERE resource = 'configuration/levels'",
+    )
+    assert audited == [
+        "read-configuration:allowed",
+        "configure:refused",
+        "configure:allowed",
+        "read-configuration:allowed",
+    ]
 
 
 def allocation_for(incident_id: uuid.UUID, starts_at: datetime) -> FastTrackEpsAllocated:
@@ -215,20 +264,20 @@ async def test_report_asks_scheduling_for_eps_and_records_the_allocation(
     infra: Infra, ns: Namespace
 ) -> None:
     now = suite_now()
-    async with running(definition(), infra, ns) as (_, client):
+    async with running(SERVICE, infra, ns) as (_, client):
         await set_up_rota(client, now - timedelta(hours=1), 4)
         assert (await client.post("/incidents", json=report_body(now))).status_code == 401
-        senco = await client.post("/incidents", json=report_body(now), headers=auth(Role.SENCO))
+        senco = await client.post("/incidents", json=report_body(now), headers=bearer(Role.SENCO))
         assert senco.status_code == 403
         bad = await client.post(
-            "/incidents", json={**report_body(now), "level": 4}, headers=auth(Role.COORDINATOR)
+            "/incidents", json={**report_body(now), "level": 4}, headers=bearer(Role.COORDINATOR)
         )
         assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "level"]
 
         created = await client.post(
             "/incidents",
             json=report_body(now - timedelta(minutes=5)),
-            headers=auth(Role.COORDINATOR),
+            headers=bearer(Role.COORDINATOR),
         )
         assert created.status_code == 201, created.text
         incident_id = uuid.UUID(created.json()["incident_id"])
@@ -249,21 +298,21 @@ async def test_report_asks_scheduling_for_eps_and_records_the_allocation(
         url = f"/incidents/{incident_id}"
 
         async def allocation_recorded() -> bool:
-            view = (await client.get(url, headers=auth(Role.COORDINATOR))).json()
+            view = (await client.get(url, headers=bearer(Role.COORDINATOR))).json()
             return bool(view["allocated_eps"])
 
         await wait_until(allocation_recorded, timeout_s=15, what="allocation recorded")
-        acked = await client.post(f"{url}/acknowledge", headers=auth(Role.COORDINATOR))
+        acked = await client.post(f"{url}/acknowledge", headers=bearer(Role.COORDINATOR))
         assert acked.status_code == 200, acked.text
         view = acked.json()
         assert view["status"] == "eps_allocated"
         assert [e["ep_id"] for e in view["allocated_eps"]] == ["ep-named", "ep-near"]
         assert view["allocated_eps"][0]["is_named_ep"]
         assert {c["clock"]: c["state"] for c in view["clocks"]}["allocate"] == "met"
-        again = await client.post(f"{url}/acknowledge", headers=auth(Role.COORDINATOR))
+        again = await client.post(f"{url}/acknowledge", headers=bearer(Role.COORDINATOR))
         assert again.status_code == 409
 
-        listed = (await client.get("/incidents", headers=auth(Role.PRINCIPAL_EP))).json()
+        listed = (await client.get("/incidents", headers=bearer(Role.PRINCIPAL_EP))).json()
         assert [i["incident_id"] for i in listed["incidents"]] == [str(incident_id)]
 
         # an upstream LA system reports one too; a report dated in the future is dead-lettered
@@ -284,7 +333,7 @@ async def test_report_asks_scheduling_for_eps_and_records_the_allocation(
         await publish(infra, ns, upstream, "upstream")
 
         async def upstream_recorded() -> bool:
-            listed = (await client.get("/incidents", headers=auth(Role.COORDINATOR))).json()
+            listed = (await client.get("/incidents", headers=bearer(Role.COORDINATOR))).json()
             return len(listed["incidents"]) == 2
 
         await wait_until(upstream_recorded, timeout_s=15, what="upstream report recorded")
@@ -305,11 +354,11 @@ async def test_a_reports_correlation_id_is_carried_by_its_events_and_its_audit_r
 ) -> None:
     now = suite_now()
     correlation = str(uuid.uuid4())
-    async with running(definition(), infra, ns) as (_, client):
+    async with running(SERVICE, infra, ns) as (_, client):
         created = await client.post(
             "/incidents",
             json=report_body(now),
-            headers={**auth(Role.COORDINATOR), "X-Correlation-Id": correlation},
+            headers={**bearer(Role.COORDINATOR), "X-Correlation-Id": correlation},
         )
         assert created.status_code == 201, created.text
         assert created.headers["x-correlation-id"] == correlation
@@ -318,7 +367,7 @@ async def test_a_reports_correlation_id_is_carried_by_its_events_and_its_audit_r
         other = await client.post(
             "/incidents",
             json=report_body(now),
-            headers={**auth(Role.COORDINATOR), "X-Correlation-Id": "LA-7781"},
+            headers={**bearer(Role.COORDINATOR), "X-Correlation-Id": "LA-7781"},
         )
         assert other.status_code == 201 and other.headers["x-correlation-id"] == "LA-7781"
 
@@ -344,12 +393,12 @@ async def test_a_reports_correlation_id_is_carried_by_its_events_and_its_audit_r
 
 async def test_an_answer_with_nobody_shows_the_coordinator_why(infra: Infra, ns: Namespace) -> None:
     now = suite_now()
-    async with running(definition(), infra, ns) as (_, client):
+    async with running(SERVICE, infra, ns) as (_, client):
         await set_up_rota(client, now - timedelta(hours=1), 4)
         created = await client.post(
             "/incidents",
             json=report_body(now - timedelta(minutes=5)),
-            headers=auth(Role.COORDINATOR),
+            headers=bearer(Role.COORDINATOR),
         )
         assert created.status_code == 201, created.text
         incident_id = uuid.UUID(created.json()["incident_id"])
@@ -360,11 +409,11 @@ async def test_an_answer_with_nobody_shows_the_coordinator_why(infra: Infra, ns:
         url = f"/incidents/{incident_id}"
 
         async def answer_recorded() -> bool:
-            view = (await client.get(url, headers=auth(Role.COORDINATOR))).json()
+            view = (await client.get(url, headers=bearer(Role.COORDINATOR))).json()
             return view["answered_at"] is not None
 
         await wait_until(answer_recorded, timeout_s=15, what="answer recorded")
-        view = (await client.get(url, headers=auth(Role.COORDINATOR))).json()
+        view = (await client.get(url, headers=bearer(Role.COORDINATOR))).json()
 
         async def allocation_event_published() -> bool:
             return any(
@@ -399,7 +448,9 @@ async def put_ep(scheduling: httpx.AsyncClient, ep_id: str, *, on_rota: bool) ->
         "base_longitude": -1.14,
         "on_rota": on_rota,
     }
-    response = await scheduling.put(f"/scheduling/eps/{ep_id}", json=body, headers=auth(Role.ADMIN))
+    response = await scheduling.put(
+        f"/scheduling/eps/{ep_id}", json=body, headers=bearer(Role.ADMIN)
+    )
     assert response.status_code == 200, response.text
 
 
@@ -412,7 +463,7 @@ async def test_a_shortfall_is_filled_when_the_coordinator_asks_again_with_no_ep_
     now = suite_now()
     async with (
         running(SCHEDULING, infra, ns) as (_, scheduling),
-        running(definition(), infra, ns) as (_, client),
+        running(SERVICE, infra, ns) as (_, client),
     ):
         await put_ep(scheduling, "ep-named", on_rota=False)  # the school's named EP: nobody else
         school = {
@@ -422,26 +473,26 @@ async def test_a_shortfall_is_filled_when_the_coordinator_asks_again_with_no_ep_
             "effective_from": "2026-09-01",
         }
         response = await scheduling.put(
-            f"/scheduling/schools/{SCHOOL}", json=school, headers=auth(Role.ADMIN)
+            f"/scheduling/schools/{SCHOOL}", json=school, headers=bearer(Role.ADMIN)
         )
         assert response.status_code == 200, response.text
         await set_up_rota(client, now - timedelta(hours=1), 4)
         created = await client.post(
             "/incidents",
             json=report_body(now - timedelta(minutes=5)),
-            headers=auth(Role.COORDINATOR),
+            headers=bearer(Role.COORDINATOR),
         )
         assert created.status_code == 201, created.text
         url = f"/incidents/{created.json()['incident_id']}"
 
         async def view() -> dict[str, Any]:
-            return dict((await client.get(url, headers=auth(Role.COORDINATOR))).json())
+            return dict((await client.get(url, headers=bearer(Role.COORDINATOR))).json())
 
         async def answered() -> bool:
             return not (await view())["awaiting_fast_track_answer"]
 
         await wait_until(answered, timeout_s=15, what="scheduling's first answer")
-        acked = await client.post(f"{url}/acknowledge", headers=auth(Role.COORDINATOR))
+        acked = await client.post(f"{url}/acknowledge", headers=bearer(Role.COORDINATOR))
         assert acked.status_code == 200, acked.text
         first = acked.json()
         assert [e["ep_id"] for e in first["allocated_eps"]] == ["ep-named"]
@@ -450,9 +501,9 @@ async def test_a_shortfall_is_filled_when_the_coordinator_asks_again_with_no_ep_
 
         # another EP goes on the critical-incident rota; the coordinator asks again
         await put_ep(scheduling, "ep-near", on_rota=True)
-        senco = await client.post(f"{url}/fast-track-requests", headers=auth(Role.SENCO))
+        senco = await client.post(f"{url}/fast-track-requests", headers=bearer(Role.SENCO))
         assert senco.status_code == 403
-        asked = await client.post(f"{url}/fast-track-requests", headers=auth(Role.COORDINATOR))
+        asked = await client.post(f"{url}/fast-track-requests", headers=bearer(Role.COORDINATOR))
         assert asked.status_code == 202, asked.text
         assert asked.json()["fast_track_attempt"] == 2
         assert asked.json()["awaiting_fast_track_answer"]
@@ -461,7 +512,7 @@ async def test_a_shortfall_is_filled_when_the_coordinator_asks_again_with_no_ep_
         assert [e["ep_id"] for e in final["allocated_eps"]] == ["ep-named", "ep-near"]
         assert final["shortfall"] == 0 and final["eps_missing"] == 0
         assert final["shortfall_reason"] is None and final["status"] == "eps_allocated"
-        refused = await client.post(f"{url}/fast-track-requests", headers=auth(Role.COORDINATOR))
+        refused = await client.post(f"{url}/fast-track-requests", headers=bearer(Role.COORDINATOR))
         assert refused.status_code == 409 and "none is missing" in refused.text
 
         # request 2 delivered again (a new event id): scheduling gives the same answer again

@@ -218,8 +218,9 @@ async def test_a_critical_incident_reported_upstream_and_by_phone_displaces_rout
             "first_contact_same_day": False,
             "first_visit_within_minutes": 120,
         }
-        url = "/incidents/configuration/levels/2"
-        ok(await incidents.put(url, json=level_2, headers=manager))
+        url = "/incidents/configuration/levels"
+        levels = ok(await incidents.get(url, headers=manager))
+        ok(await incidents.put(url, json={**levels, "level_2": level_2}, headers=manager))
         # both EPs the incident needs are busy with routine work for the next four hours
         routine = [
             appointment

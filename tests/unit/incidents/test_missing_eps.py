@@ -16,7 +16,7 @@ from eps_contracts.incidents import (
 from eps_incidents.adapters.repository import incident_from, incident_state
 from eps_incidents.domain.model import Incident, IncidentStatus
 
-from tests.unit.incidents.factories import MIN, allocated_ep, reported
+from tests.support.builders.incidents import MIN, allocated_ep, reported
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 SHORT = "only 1 of 2 EPs can start by 2026-11-03 09:00 (London)"

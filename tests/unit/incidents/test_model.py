@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from eps_chassis.errors import Conflict, DomainError, Forbidden
+from eps_chassis.london import LONDON
 from eps_contracts.incidents import (
     FastTrackAllocationRequested,
     IncidentAcknowledged,
@@ -17,10 +18,9 @@ from eps_contracts.incidents import (
     ResponseClock,
 )
 from eps_incidents.domain.model import ClockState, Incident, IncidentStatus
-from eps_incidents.domain.policy import LONDON
 from eps_incidents.domain.rota import Rota
 
-from tests.unit.incidents.factories import (
+from tests.support.builders.incidents import (
     MIN,
     allocated_ep,
     entry,

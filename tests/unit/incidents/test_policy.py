@@ -6,13 +6,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from eps_chassis.errors import DomainError
-from eps_incidents.domain.policy import LONDON, Target, end_of_london_day
+from eps_chassis.london import LONDON, end_of_day, london_date
+from eps_incidents.domain.policy import Target
 
-from tests.unit.incidents.factories import MIN, policy
+from tests.support.builders.incidents import MIN, policy
 
 
 def london(*args: int) -> datetime:
     return datetime(*args, tzinfo=LONDON)
+
+
+def end_of_london_day(at: datetime) -> datetime:
+    """The end of the London day holding ``at``, as a same-day target takes it."""
+    return end_of_day(london_date(at))
 
 
 def test_end_of_day_is_local_midnight_in_winter_and_summer() -> None:

@@ -8,7 +8,7 @@ import pytest
 from eps_chassis.errors import DomainError
 from eps_incidents.domain.rota import Gap, Rota, RotaEntry, RotaPosition
 
-from tests.unit.incidents.factories import entry
+from tests.support.builders.incidents import entry
 
 MON = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 H = timedelta(hours=1)

@@ -1,5 +1,5 @@
 from eps_chassis.service import run
 
-from eps_incidents.bootstrap import definition
+from eps_incidents.bootstrap import SERVICE
 
-run(definition())
+run(SERVICE)

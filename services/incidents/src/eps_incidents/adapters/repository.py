@@ -1,13 +1,21 @@
-"""Persistence of incidents, LA configuration and the rota. Every query is scoped to a tenant."""
+"""Persistence of incidents, the on-call rota and the LA's configuration.
+
+Each repository is an abstract port (what the service layer needs) and its PostgreSQL adapter,
+bound to one unit of work: its transaction and its local authority. Tests use in-memory fakes
+(``tests/support/fakes/incidents.py``). The jobs' cross-tenant queries (which local authorities
+have work due) are plain functions taking ``(conn, now)``.
+"""
 
 from __future__ import annotations
 
+import abc
 import json
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from eps_chassis.unit_of_work import PostgresRepository
 from eps_contracts.incidents import IncidentReport, ResponseClock
 from eps_contracts.scheduling import AllocatedEp
 
@@ -16,6 +24,277 @@ from eps_incidents.domain.policy import IncidentPolicy, LevelTargets, Target
 from eps_incidents.domain.rota import Rota, RotaEntry, RotaPosition
 
 DEFAULTS = "*"  # the configuration rows every local authority inherits
+
+
+class IncidentRepository(abc.ABC):
+    """One local authority's incidents. Incidents loaded or added are tracked by the unit of
+    work, which publishes the events they record."""
+
+    @abc.abstractmethod
+    async def lock_report(self, report_id: uuid.UUID) -> None:
+        """Serialise two submissions of one report (an HTTP retry racing the upstream event)."""
+
+    @abc.abstractmethod
+    async def id_for_report(self, report_id: uuid.UUID) -> uuid.UUID | None:
+        """The incident a report already became, if any."""
+
+    @abc.abstractmethod
+    async def add(self, incident: Incident) -> None: ...
+
+    @abc.abstractmethod
+    async def get(self, incident_id: uuid.UUID) -> Incident | None:
+        """The incident, locked for this transaction."""
+
+    @abc.abstractmethod
+    async def save(self, incident: Incident) -> None:
+        """Keep an incident's new state (and when its jobs must look at it again)."""
+
+    @abc.abstractmethod
+    async def due_for_escalation(self, now: datetime) -> list[Incident]:
+        """Incidents whose assignee had to acknowledge by ``now``, locked (others skip them)."""
+
+    @abc.abstractmethod
+    async def due_for_target_check(self, now: datetime) -> list[Incident]:
+        """Incidents with a response target due by ``now`` neither met nor reported as
+        breached, locked (others skip them)."""
+
+
+class RotaRepository(abc.ABC):
+    """The local authority's on-call rota, and the gaps in it already reported."""
+
+    @abc.abstractmethod
+    async def add(self, entry: RotaEntry) -> uuid.UUID: ...
+
+    @abc.abstractmethod
+    async def rota(self, start: datetime, end: datetime) -> Rota:
+        """The entries overlapping [start, end]."""
+
+    @abc.abstractmethod
+    async def record_gap(self, starts_at: datetime, ends_at: datetime, now: datetime) -> bool:
+        """True when no gap overlapping this one had been reported (each is reported once)."""
+
+
+class ConfigurationRepository(abc.ABC):
+    """The LA's policy and level targets; one without its own inherits the defaults."""
+
+    @abc.abstractmethod
+    async def policy(self) -> IncidentPolicy: ...
+
+    @abc.abstractmethod
+    async def set_policy(
+        self, acknowledge_within: timedelta, principal_ep_id: str | None, lookahead: timedelta
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def set_level_targets(self, levels: tuple[LevelTargets, ...]) -> None: ...
+
+
+async def tenants_due_for_escalation(conn: asyncpg.Connection, now: datetime) -> list[str]:
+    """Local authorities with an incident to escalate (the escalation job's round)."""
+    rows = await conn.fetch("SELECT DISTINCT tenant FROM incidents WHERE escalate_at <= $1", now)
+    return [r[0] for r in rows]
+
+
+async def tenants_with_targets_due(conn: asyncpg.Connection, now: datetime) -> list[str]:
+    """Local authorities with a response target due (the breach job's round)."""
+    rows = await conn.fetch("SELECT DISTINCT tenant FROM incidents WHERE next_due_at <= $1", now)
+    return [r[0] for r in rows]
+
+
+async def tenants_with_a_rota(conn: asyncpg.Connection, now: datetime) -> list[str]:
+    """Local authorities that have a rota or their own policy (the rota-gap job's round)."""
+    rows = await conn.fetch(
+        "SELECT tenant FROM incident_policy WHERE tenant <> $1"
+        " UNION SELECT DISTINCT tenant FROM rota_entries",
+        DEFAULTS,
+    )
+    return sorted(r[0] for r in rows)
+
+
+class PostgresIncidentRepository(IncidentRepository, PostgresRepository):
+    async def lock_report(self, report_id: uuid.UUID) -> None:
+        await self.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            f"incident-report:{self.tenant}:{report_id}",
+        )
+
+    async def id_for_report(self, report_id: uuid.UUID) -> uuid.UUID | None:
+        value = await self.conn.fetchval(
+            "SELECT incident_id FROM incidents WHERE tenant = $1 AND report_id = $2",
+            self.tenant,
+            report_id,
+        )
+        return value if isinstance(value, uuid.UUID) else None
+
+    async def add(self, incident: Incident) -> None:
+        await self.conn.execute(
+            "INSERT INTO incidents (incident_id, tenant, report_id, school_urn, level, status,"
+            " reported_at, escalate_at, next_due_at, state)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            incident.incident_id,
+            incident.tenant,
+            incident.report.report_id,
+            incident.report.school_urn,
+            incident.report.level,
+            str(incident.status),
+            incident.reported_at,
+            incident.escalation_due_at,
+            incident.next_clock_due_at,
+            incident_state(incident),
+        )
+        self.uow.track(incident)
+
+    async def get(self, incident_id: uuid.UUID) -> Incident | None:
+        row = await self.conn.fetchrow(
+            "SELECT incident_id, tenant, status, state FROM incidents"
+            " WHERE tenant = $1 AND incident_id = $2 FOR UPDATE",
+            self.tenant,
+            incident_id,
+        )
+        return self.uow.track(incident_from(*row)) if row is not None else None
+
+    async def save(self, incident: Incident) -> None:
+        await self.conn.execute(
+            "UPDATE incidents SET status = $3, escalate_at = $4, next_due_at = $5, state = $6,"
+            " updated_at = clock_timestamp() WHERE tenant = $1 AND incident_id = $2",
+            incident.tenant,
+            incident.incident_id,
+            str(incident.status),
+            incident.escalation_due_at,
+            incident.next_clock_due_at,
+            incident_state(incident),
+        )
+
+    async def due_for_escalation(self, now: datetime) -> list[Incident]:
+        return await self._due("escalate_at", now)
+
+    async def due_for_target_check(self, now: datetime) -> list[Incident]:
+        return await self._due("next_due_at", now)
+
+    async def _due(self, column: str, now: datetime) -> list[Incident]:
+        rows = await self.conn.fetch(
+            "SELECT incident_id, tenant, status, state FROM incidents"
+            f" WHERE tenant = $1 AND {column} <= $2 ORDER BY {column}"
+            " FOR UPDATE SKIP LOCKED",
+            self.tenant,
+            now,
+        )
+        return [self.uow.track(incident_from(*r)) for r in rows]
+
+
+class PostgresRotaRepository(RotaRepository, PostgresRepository):
+    async def add(self, entry: RotaEntry) -> uuid.UUID:
+        entry_id = uuid.uuid4()
+        await self.conn.execute(
+            "INSERT INTO rota_entries VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            entry_id,
+            self.tenant,
+            entry.coordinator_id,
+            str(entry.position),
+            entry.starts_at,
+            entry.ends_at,
+            entry.is_override,
+        )
+        return entry_id
+
+    async def rota(self, start: datetime, end: datetime) -> Rota:
+        rows = await self.conn.fetch(
+            "SELECT coordinator_id, position, starts_at, ends_at, is_override FROM rota_entries"
+            " WHERE tenant = $1 AND starts_at <= $3 AND ends_at > $2",
+            self.tenant,
+            start,
+            end,
+        )
+        return Rota(RotaEntry(r[0], RotaPosition(r[1]), r[2], r[3], r[4]) for r in rows)
+
+    async def record_gap(self, starts_at: datetime, ends_at: datetime, now: datetime) -> bool:
+        value = await self.conn.fetchval(
+            "INSERT INTO rota_gaps_reported SELECT $1, $2, $3, $4 WHERE NOT EXISTS ("
+            " SELECT 1 FROM rota_gaps_reported WHERE tenant = $1 AND starts_at < $3"
+            " AND ends_at > $2) ON CONFLICT DO NOTHING RETURNING true",
+            self.tenant,
+            starts_at,
+            ends_at,
+            now,
+        )
+        return value is True
+
+
+class PostgresConfigurationRepository(ConfigurationRepository, PostgresRepository):
+    async def policy(self) -> IncidentPolicy:
+        row = await self.conn.fetchrow(
+            "SELECT acknowledge_within_minutes, principal_ep_id, rota_gap_lookahead_hours"
+            " FROM incident_policy WHERE tenant = ANY($1::text[])"
+            " ORDER BY tenant = $2 LIMIT 1",  # the tenant's own row before the defaults
+            [self.tenant, DEFAULTS],
+            DEFAULTS,
+        )
+        assert row is not None, "the default policy row is missing (migration 0001)"
+        levels = await self.conn.fetch(
+            "SELECT DISTINCT ON (level) * FROM level_targets WHERE tenant = ANY($1::text[])"
+            " ORDER BY level, tenant = $2",
+            [self.tenant, DEFAULTS],
+            DEFAULTS,
+        )
+        return IncidentPolicy(
+            acknowledge_within=timedelta(minutes=row["acknowledge_within_minutes"]),
+            principal_ep_id=row["principal_ep_id"],
+            rota_gap_lookahead=timedelta(hours=row["rota_gap_lookahead_hours"]),
+            levels={r["level"]: _level_from_row(r) for r in levels},
+        )
+
+    async def set_policy(
+        self, acknowledge_within: timedelta, principal_ep_id: str | None, lookahead: timedelta
+    ) -> None:
+        await self.conn.execute(
+            "INSERT INTO incident_policy VALUES ($1, $2, $3, $4) ON CONFLICT (tenant) DO UPDATE"
+            " SET acknowledge_within_minutes = $2, principal_ep_id = $3,"
+            " rota_gap_lookahead_hours = $4",
+            self.tenant,
+            _minutes(acknowledge_within),
+            principal_ep_id,
+            int(lookahead.total_seconds() // 3600),
+        )
+
+    async def set_level_targets(self, levels: tuple[LevelTargets, ...]) -> None:
+        await self.conn.executemany(
+            "INSERT INTO level_targets VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            " ON CONFLICT (tenant, level) DO UPDATE SET eps_needed = $3, on_site = $4,"
+            " senior_lead_required = $5, response_minutes = $6, allocate_within_minutes = $7,"
+            " first_contact_within_minutes = $8, first_contact_same_day = $9,"
+            " first_visit_within_minutes = $10",
+            [
+                (
+                    self.tenant,
+                    t.level,
+                    t.eps_needed,
+                    t.on_site,
+                    t.senior_lead_required,
+                    t.response_minutes,
+                    _minutes(t.allocate.within),
+                    _minutes(t.first_contact.within),
+                    t.first_contact.same_day,
+                    _minutes(t.first_visit.within) if t.first_visit else None,
+                )
+                for t in levels
+            ],
+        )
+
+
+def _level_from_row(r: asyncpg.Record) -> LevelTargets:
+    visit = r["first_visit_within_minutes"]
+    return LevelTargets(
+        level=r["level"],
+        eps_needed=r["eps_needed"],
+        on_site=r["on_site"],
+        senior_lead_required=r["senior_lead_required"],
+        response_minutes=r["response_minutes"],
+        allocate=Target(timedelta(minutes=r["allocate_within_minutes"])),
+        first_contact=Target(
+            timedelta(minutes=r["first_contact_within_minutes"]), r["first_contact_same_day"]
+        ),
+        first_visit=Target(timedelta(minutes=visit)) if visit is not None else None,
+    )
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -153,225 +432,3 @@ def incident_from(incident_id: uuid.UUID, tenant: str, status: str, raw: str) ->
         summary=s["summary"],
         breaches={ResponseClock(b) for b in s["breaches"]},
     )
-
-
-class IncidentRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    async def lock_report(self, tenant: str, report_id: uuid.UUID) -> None:
-        """Serialise two submissions of one report (an HTTP retry racing the upstream event)."""
-        await self.conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1))", f"incident-report:{tenant}:{report_id}"
-        )
-
-    async def id_for_report(self, tenant: str, report_id: uuid.UUID) -> uuid.UUID | None:
-        value = await self.conn.fetchval(
-            "SELECT incident_id FROM incidents WHERE tenant = $1 AND report_id = $2",
-            tenant,
-            report_id,
-        )
-        return value if isinstance(value, uuid.UUID) else None
-
-    async def add(self, incident: Incident) -> None:
-        await self.conn.execute(
-            "INSERT INTO incidents (incident_id, tenant, report_id, school_urn, level, status,"
-            " reported_at, escalate_at, next_due_at, state)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            incident.incident_id,
-            incident.tenant,
-            incident.report.report_id,
-            incident.report.school_urn,
-            incident.report.level,
-            str(incident.status),
-            incident.reported_at,
-            incident.escalation_due_at,
-            incident.next_clock_due_at,
-            incident_state(incident),
-        )
-
-    async def update(self, incident: Incident) -> None:
-        await self.conn.execute(
-            "UPDATE incidents SET status = $3, escalate_at = $4, next_due_at = $5, state = $6,"
-            " updated_at = clock_timestamp() WHERE tenant = $1 AND incident_id = $2",
-            incident.tenant,
-            incident.incident_id,
-            str(incident.status),
-            incident.escalation_due_at,
-            incident.next_clock_due_at,
-            incident_state(incident),
-        )
-
-    async def get(
-        self, tenant: str, incident_id: uuid.UUID, *, lock: bool = True
-    ) -> Incident | None:
-        row = await self.conn.fetchrow(
-            "SELECT incident_id, tenant, status, state FROM incidents"
-            " WHERE tenant = $1 AND incident_id = $2" + (" FOR UPDATE" if lock else ""),
-            tenant,
-            incident_id,
-        )
-        return incident_from(row[0], row[1], row[2], row[3]) if row is not None else None
-
-    async def open_incidents(self, tenant: str) -> list[Incident]:
-        rows = await self.conn.fetch(
-            "SELECT incident_id, tenant, status, state FROM incidents"
-            " WHERE tenant = $1 AND status <> 'closed' ORDER BY reported_at",
-            tenant,
-        )
-        return [incident_from(*r) for r in rows]
-
-    async def lock_due(self, tenant: str, column: str, now: datetime) -> list[Incident]:
-        """Incidents whose ``escalate_at`` or ``next_due_at`` has come, locked (others skip)."""
-        assert column in ("escalate_at", "next_due_at")
-        rows = await self.conn.fetch(
-            "SELECT incident_id, tenant, status, state FROM incidents"
-            f" WHERE tenant = $1 AND {column} <= $2 ORDER BY {column}"
-            " FOR UPDATE SKIP LOCKED",
-            tenant,
-            now,
-        )
-        return [incident_from(*r) for r in rows]
-
-    async def tenants_due(self, column: str, now: datetime) -> list[str]:
-        """The local authorities with incidents due for a job (the job then works per tenant)."""
-        assert column in ("escalate_at", "next_due_at")
-        rows = await self.conn.fetch(
-            f"SELECT DISTINCT tenant FROM incidents WHERE {column} <= $1", now
-        )
-        return [r[0] for r in rows]
-
-
-class ConfigurationRepository:
-    """The LA's targets and policy; a tenant without its own rows inherits the defaults."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    async def policy(self, tenant: str) -> IncidentPolicy:
-        row = await self.conn.fetchrow(
-            "SELECT acknowledge_within_minutes, principal_ep_id, rota_gap_lookahead_hours"
-            " FROM incident_policy WHERE tenant = ANY($1::text[])"
-            " ORDER BY tenant = $2 LIMIT 1",  # the tenant's own row before the defaults
-            [tenant, DEFAULTS],
-            DEFAULTS,
-        )
-        assert row is not None, "the default policy row is missing (migration 0001)"
-        levels = await self.conn.fetch(
-            "SELECT DISTINCT ON (level) * FROM level_targets WHERE tenant = ANY($1::text[])"
-            " ORDER BY level, tenant = $2",
-            [tenant, DEFAULTS],
-            DEFAULTS,
-        )
-        return IncidentPolicy(
-            acknowledge_within=timedelta(minutes=row["acknowledge_within_minutes"]),
-            principal_ep_id=row["principal_ep_id"],
-            rota_gap_lookahead=timedelta(hours=row["rota_gap_lookahead_hours"]),
-            levels={r["level"]: _level_from_row(r) for r in levels},
-        )
-
-    async def set_policy(
-        self,
-        tenant: str,
-        acknowledge_within_minutes: int,
-        principal_ep_id: str | None,
-        rota_gap_lookahead_hours: int,
-    ) -> None:
-        await self.conn.execute(
-            "INSERT INTO incident_policy VALUES ($1, $2, $3, $4) ON CONFLICT (tenant) DO UPDATE"
-            " SET acknowledge_within_minutes = $2, principal_ep_id = $3,"
-            " rota_gap_lookahead_hours = $4",
-            tenant,
-            acknowledge_within_minutes,
-            principal_ep_id,
-            rota_gap_lookahead_hours,
-        )
-
-    async def set_level_targets(self, tenant: str, t: LevelTargets) -> None:
-        await self.conn.execute(
-            "INSERT INTO level_targets VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-            " ON CONFLICT (tenant, level) DO UPDATE SET eps_needed = $3, on_site = $4,"
-            " senior_lead_required = $5, response_minutes = $6, allocate_within_minutes = $7,"
-            " first_contact_within_minutes = $8, first_contact_same_day = $9,"
-            " first_visit_within_minutes = $10",
-            tenant,
-            t.level,
-            t.eps_needed,
-            t.on_site,
-            t.senior_lead_required,
-            t.response_minutes,
-            _minutes(t.allocate.within),
-            _minutes(t.first_contact.within),
-            t.first_contact.same_day,
-            _minutes(t.first_visit.within) if t.first_visit else None,
-        )
-
-    async def configured_tenants(self) -> list[str]:
-        """Local authorities that have a rota or their own policy (for the rota-gap job)."""
-        rows = await self.conn.fetch(
-            "SELECT tenant FROM incident_policy WHERE tenant <> $1"
-            " UNION SELECT DISTINCT tenant FROM rota_entries",
-            DEFAULTS,
-        )
-        return sorted(r[0] for r in rows)
-
-
-def _level_from_row(r: asyncpg.Record) -> LevelTargets:
-    visit = r["first_visit_within_minutes"]
-    return LevelTargets(
-        level=r["level"],
-        eps_needed=r["eps_needed"],
-        on_site=r["on_site"],
-        senior_lead_required=r["senior_lead_required"],
-        response_minutes=r["response_minutes"],
-        allocate=Target(timedelta(minutes=r["allocate_within_minutes"])),
-        first_contact=Target(
-            timedelta(minutes=r["first_contact_within_minutes"]), r["first_contact_same_day"]
-        ),
-        first_visit=Target(timedelta(minutes=visit)) if visit is not None else None,
-    )
-
-
-class RotaRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    async def add(self, tenant: str, entry: RotaEntry) -> uuid.UUID:
-        entry_id = uuid.uuid4()
-        await self.conn.execute(
-            "INSERT INTO rota_entries VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            entry_id,
-            tenant,
-            entry.coordinator_id,
-            str(entry.position),
-            entry.starts_at,
-            entry.ends_at,
-            entry.is_override,
-        )
-        return entry_id
-
-    async def rota(self, tenant: str, start: datetime, end: datetime) -> Rota:
-        """The entries overlapping [start, end]."""
-        rows = await self.conn.fetch(
-            "SELECT coordinator_id, position, starts_at, ends_at, is_override FROM rota_entries"
-            " WHERE tenant = $1 AND starts_at <= $3 AND ends_at > $2",
-            tenant,
-            start,
-            end,
-        )
-        return Rota(RotaEntry(r[0], RotaPosition(r[1]), r[2], r[3], r[4]) for r in rows)
-
-    async def record_gap(
-        self, tenant: str, starts_at: datetime, ends_at: datetime, now: datetime
-    ) -> bool:
-        """True when no gap overlapping this one had been reported (each is reported once)."""
-        value = await self.conn.fetchval(
-            "INSERT INTO rota_gaps_reported SELECT $1, $2, $3, $4 WHERE NOT EXISTS ("
-            " SELECT 1 FROM rota_gaps_reported WHERE tenant = $1 AND starts_at < $3"
-            " AND ends_at > $2) ON CONFLICT DO NOTHING RETURNING true",
-            tenant,
-            starts_at,
-            ends_at,
-            now,
-        )
-        return value is True

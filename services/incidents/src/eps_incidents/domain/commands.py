@@ -9,10 +9,14 @@ from datetime import date, datetime
 from eps_contracts.incidents import IncidentReport
 from eps_contracts.scheduling import AllocatedEp
 
+from eps_incidents.domain.policy import LevelTargets
+from eps_incidents.domain.rota import RotaPosition
+
 
 @dataclass(frozen=True, slots=True)
 class ReportIncident:
     report: IncidentReport
+    reported_at: datetime | None = None  # an upstream report's time; None: now (phoned in)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +69,31 @@ class PlanFollowUp:
 class CloseIncident:
     incident_id: uuid.UUID
     summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddRotaEntry:
+    """Put a coordinator on call in a position for a period (an override: a swap, cover)."""
+
+    coordinator_id: str
+    position: RotaPosition
+    starts_at: datetime
+    ends_at: datetime
+    is_override: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SetIncidentPolicy:
+    """Set who ends every escalation chain, how soon an incident escalates and how far ahead
+    rota gaps are reported, for this local authority."""
+
+    acknowledge_within_minutes: int
+    principal_ep_id: str | None
+    rota_gap_lookahead_hours: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetLevelTargets:
+    """Set what each level of incident needs and how fast, for this local authority."""
+
+    levels: tuple[LevelTargets, ...]

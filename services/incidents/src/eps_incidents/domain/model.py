@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from eps_chassis.errors import Conflict, DomainError, Forbidden
+from eps_chassis.london import london_date
 from eps_contracts import Event
 from eps_contracts.incidents import (
     FastTrackAllocationRequested,
@@ -39,7 +40,7 @@ from eps_contracts.incidents import (
 )
 from eps_contracts.scheduling import AllocatedEp
 
-from eps_incidents.domain.policy import LONDON, IncidentPolicy, LevelTargets, Target
+from eps_incidents.domain.policy import IncidentPolicy, LevelTargets, Target
 from eps_incidents.domain.rota import Rota, RotaPosition
 
 
@@ -402,7 +403,7 @@ class Incident:
         if not self.targets.on_site:
             allowed.append(IncidentStatus.FIRST_CONTACT_MADE)  # a telephone response
         self._require(*allowed, action="plan the follow-up")
-        if review_on < now.astimezone(LONDON).date():
+        if review_on < london_date(now):
             raise DomainError("the follow-up review cannot be in the past", field="review_on")
         if not plan.strip():
             raise DomainError("describe the follow-up plan", field="plan")

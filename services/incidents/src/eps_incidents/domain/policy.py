@@ -9,18 +9,10 @@ or on the day the clocks change still gets the right end of day.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta
 
 from eps_chassis.errors import DomainError
-
-LONDON = ZoneInfo("Europe/London")
-
-
-def end_of_london_day(at: datetime) -> datetime:
-    """The instant the Europe/London day holding ``at`` ends (the next local midnight)."""
-    day = at.astimezone(LONDON).date() + timedelta(days=1)
-    return datetime.combine(day, time(0), LONDON).astimezone(UTC)
+from eps_chassis.london import end_of_day, london_date
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +34,7 @@ class Target:
         start = start.astimezone(UTC)  # elapsed time: zone-aware arithmetic is wall-clock
         due = start + self.within
         if self.same_day:
-            due = max(due, end_of_london_day(start))
+            due = max(due, end_of_day(london_date(start)))
         return due
 
 

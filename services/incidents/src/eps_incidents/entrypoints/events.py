@@ -1,20 +1,20 @@
 """Kafka entrypoints: translate each consumed event into a command, nothing more.
 
-Scheduling's fast-track answers have a consumer of their own (own group, small batches) so that
-nothing else the service reads can sit in front of them.
+A report or an answer the domain refuses is dead-lettered by the chassis with the field and the
+rule. Scheduling's fast-track answers have a consumer of their own (own group, small batches)
+so that nothing else the service reads can sit in front of them.
 """
 
 from __future__ import annotations
 
 from eps_chassis.consumer import EventConsumer
-from eps_chassis.errors import DomainError, EventRejected
-from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts import Envelope
 from eps_contracts.incidents import UPSTREAM_INCIDENT_REPORTS, IncidentReportSubmitted
 from eps_contracts.scheduling import FAST_TRACK_ALLOCATIONS, FastTrackEpsAllocated
 
 from eps_incidents.domain import commands
 from eps_incidents.service_layer import handlers
+from eps_incidents.service_layer.unit_of_work import IncidentsUnitOfWork
 
 upstream_reports = EventConsumer(
     name="upstream-reports",
@@ -34,17 +34,14 @@ fast_track_allocations = EventConsumer(
 
 @upstream_reports.on(IncidentReportSubmitted)
 async def on_incident_report_submitted(
-    event: Envelope[IncidentReportSubmitted], uow: UnitOfWork
+    event: Envelope[IncidentReportSubmitted], uow: IncidentsUnitOfWork
 ) -> None:
-    try:
-        await handlers.report_incident(commands.ReportIncident(event.data), uow, now=event.time)
-    except DomainError as exc:
-        raise EventRejected.because(exc) from exc
+    await handlers.report_incident(commands.ReportIncident(event.data, reported_at=event.time), uow)
 
 
 @fast_track_allocations.on(FastTrackEpsAllocated)
 async def on_fast_track_eps_allocated(
-    event: Envelope[FastTrackEpsAllocated], uow: UnitOfWork
+    event: Envelope[FastTrackEpsAllocated], uow: IncidentsUnitOfWork
 ) -> None:
     data = event.data
     cmd = commands.RecordFastTrackAllocation(
@@ -55,7 +52,4 @@ async def on_fast_track_eps_allocated(
         shortfall_reason=data.reason,
         attempt=data.attempt,
     )
-    try:
-        await handlers.record_fast_track_allocation(cmd, uow)
-    except DomainError as exc:
-        raise EventRejected.because(exc) from exc
+    await handlers.record_fast_track_allocation(cmd, uow)

@@ -3,38 +3,40 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
-from typing import Any
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
 
 from eps_chassis.access import audited_access
-from eps_chassis.audit import record_access
 from eps_chassis.auth import Principal, Role, require_roles
-from eps_chassis.context import MessageContext
+from eps_chassis.configuration import configuration_routes
 from eps_chassis.errors import NotFound
 from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_contracts.base import ContractModel
 from eps_contracts.common import PersonId
 from eps_contracts.incidents import IncidentReport
-from fastapi import APIRouter, Depends, Header, Path
+from fastapi import APIRouter, Depends, Header
 from pydantic import AwareDatetime, Field
 
-from eps_incidents.adapters.repository import (
-    ConfigurationRepository,
-    IncidentRepository,
-    RotaRepository,
-)
+from eps_incidents import views
 from eps_incidents.domain import commands
-from eps_incidents.domain.model import Incident
-from eps_incidents.domain.policy import LONDON, LevelTargets, Target
-from eps_incidents.domain.rota import RotaEntry, RotaPosition
+from eps_incidents.domain.policy import IncidentPolicy, LevelTargets, Target
+from eps_incidents.domain.rota import RotaPosition
 from eps_incidents.service_layer import handlers
+from eps_incidents.service_layer.unit_of_work import (
+    IncidentsUnitOfWork,
+    PostgresIncidentsUnitOfWork,
+)
+from eps_incidents.views import AddedRotaEntry, IncidentView, OpenIncidents, ReportedIncident
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
 RESPONDERS = require_roles(Role.COORDINATOR, Role.SENIOR_EP, Role.PRINCIPAL_EP)
 MANAGERS = require_roles(Role.SENIOR_EP, Role.PRINCIPAL_EP, Role.ADMIN)
 CONFIGURERS = require_roles(Role.PRINCIPAL_EP, Role.ADMIN)
+CONFIGURATION_READERS = require_roles(
+    Role.COORDINATOR, Role.SENIOR_EP, Role.PRINCIPAL_EP, Role.ADMIN
+)
 
 
 # --- request bodies (strict: invalid input -> 422 naming the field) ------------------------
@@ -72,190 +74,127 @@ class RotaEntryBody(ContractModel):
 
 
 class PolicyBody(ContractModel):
-    acknowledge_within_minutes: int = Field(gt=0, le=24 * 60)
-    principal_ep_id: PersonId | None
-    rota_gap_lookahead_hours: int = Field(gt=0, le=24 * 31)
+    acknowledge_within_minutes: int = Field(
+        gt=0, le=24 * 60, description="Then the incident escalates to the next person."
+    )
+    principal_ep_id: PersonId | None = Field(description="The end of every escalation chain.")
+    rota_gap_lookahead_hours: int = Field(
+        gt=0, le=24 * 31, description="How far ahead gaps in the on-call rota are reported."
+    )
 
 
 class LevelTargetsBody(ContractModel):
     eps_needed: int = Field(gt=0, le=20)
-    on_site: bool
+    on_site: bool = Field(description="False: a telephone consultation, with no visit.")
     senior_lead_required: bool
-    response_minutes: int = Field(gt=0, le=12 * 60)
+    response_minutes: int = Field(gt=0, le=12 * 60, description="Blocked in each EP's diary.")
     allocate_within_minutes: int = Field(gt=0)
     first_contact_within_minutes: int = Field(gt=0)
-    first_contact_same_day: bool
+    first_contact_same_day: bool = Field(
+        description="Due by the end of the London day, but never sooner than the minutes."
+    )
     first_visit_within_minutes: int | None = Field(None, gt=0)
 
 
-# --- views -----------------------------------------------------------------------------
+class LevelsBody(ContractModel):
+    """The targets of each level of incident (e.g. level 2: two EPs visit within 24 hours)."""
+
+    level_1: LevelTargetsBody
+    level_2: LevelTargetsBody
+    level_3: LevelTargetsBody
 
 
-def _local(value: datetime | None) -> str | None:
-    return value.astimezone(LONDON).isoformat() if value is not None else None
-
-
-def incident_view(incident: Incident, now: datetime) -> dict[str, Any]:
-    report = incident.report
-    return {
-        "incident_id": str(incident.incident_id),
-        "status": incident.status.value,
-        "school_urn": report.school_urn,
-        "kind": report.kind.value,
-        "level": report.level,
-        "occurred_at": _local(report.occurred_at),
-        "reported_at": _local(incident.reported_at),
-        "reported_by": report.reported_by,
-        "pupils_affected": report.pupils_affected,
-        "staff_affected": report.staff_affected,
-        "description": report.description,
-        "assigned_to": incident.assigned_to,
-        "escalation_chain": list(incident.chain),
-        "escalations": [
-            {"at": _local(e.at), "from": e.from_person, "to": e.to_person, "reason": e.reason}
-            for e in incident.escalations
-        ],
-        "acknowledged_by": incident.acknowledged_by,
-        "acknowledged_at": _local(incident.acknowledged_at),
-        "allocated_eps": [
-            {
-                "ep_id": e.ep_id,
-                "starts_at": _local(e.starts_at),
-                "is_named_ep": e.is_named_ep,
-                "appointment_id": str(e.appointment_id),
-            }
-            for e in incident.allocated_eps
-        ],
-        "eps_needed": incident.targets.eps_needed,
-        "eps_missing": incident.eps_missing,
-        "shortfall": incident.shortfall,
-        "shortfall_reason": incident.shortfall_reason,
-        "answered_at": _local(incident.answered_at),
-        "fast_track_attempt": incident.fast_track_attempt,
-        "awaiting_fast_track_answer": incident.awaiting_answer,
-        "first_contact_at": _local(incident.first_contact_at),
-        "first_contact_by": incident.first_contact_by,
-        "clocks": [
-            {
-                "clock": c.clock.value,
-                "due_at": _local(c.due_at),
-                "done_at": _local(c.done_at),
-                "state": c.state.value,
-                "elapsed_minutes": int(c.elapsed.total_seconds() // 60),
-            }
-            for c in incident.clocks(now)
-        ],
-        "breaches": sorted(incident.breaches),
-        "visits": [{"at": _local(v.at), "ep_ids": list(v.ep_ids)} for v in incident.visits],
-        "follow_up": (
-            {"review_on": incident.follow_up.review_on.isoformat(), "plan": incident.follow_up.plan}
-            if incident.follow_up
-            else None
-        ),
-        "closed_at": _local(incident.closed_at),
-        "summary": incident.summary,
-    }
+Runtime = ServiceRuntime[PostgresIncidentsUnitOfWork]
+Work = Callable[[IncidentsUnitOfWork], Awaitable[None]]
 
 
 # --- incidents -----------------------------------------------------------------------------
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=ReportedIncident)
 async def report_incident(
     body: IncidentReport = json_body(IncidentReport),
     principal: Principal = RESPONDERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        incident_id = await handlers.report_incident(
-            commands.ReportIncident(body), uow, runtime.clock()
-        )
-        await record_access(
-            uow.conn, principal, action="report", resource=f"incident/{incident_id}"
-        )
-    return {"incident_id": str(incident_id)}
+    runtime: Runtime = Depends(get_runtime),
+) -> ReportedIncident:
+    async with audited_access(
+        runtime.uow, principal, action="report", resource="incidents"
+    ) as access:
+        incident_id = await handlers.report_incident(commands.ReportIncident(body), access.uow)
+        access.resource = f"incident/{incident_id}"
+    return ReportedIncident(incident_id=incident_id)
 
 
-@router.get("")
+@router.get("", response_model=OpenIncidents)
 async def open_incidents(
     principal: Principal = RESPONDERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
+    runtime: Runtime = Depends(get_runtime),
     x_purpose: str | None = Header(None),
-) -> dict[str, Any]:
+) -> OpenIncidents:
     """Open incidents, oldest first, with their response clocks and allocated EPs."""
-    now = runtime.clock()
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        incidents = await IncidentRepository(uow.conn).open_incidents(principal.tenant)
-        await record_access(
-            uow.conn, principal, action="list", resource="incidents?open", purpose=x_purpose
-        )
-    return {"incidents": [incident_view(i, now) for i in incidents]}
+    async with audited_access(
+        runtime.uow, principal, action="list", resource="incidents?open", purpose=x_purpose
+    ) as access:
+        return await views.open_incidents(access.uow)
 
 
-@router.get("/{incident_id}")
-async def read_incident(
-    incident_id: uuid.UUID,
-    principal: Principal = RESPONDERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-    x_purpose: str | None = Header(None),
-) -> dict[str, Any]:
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        incident = await IncidentRepository(uow.conn).get(principal.tenant, incident_id, lock=False)
-        await record_access(
-            uow.conn,
-            principal,
-            action="read",
-            resource=f"incident/{incident_id}",
-            purpose=x_purpose,
-            outcome="allowed" if incident is not None else "not_found",
-        )
-    if incident is None:
-        raise NotFound("no such incident")
-    return incident_view(incident, runtime.clock())
-
-
-async def _act(
-    runtime: ServiceRuntime,
+async def _on_incident(
+    runtime: Runtime,
     principal: Principal,
     incident_id: uuid.UUID,
     action: str,
-    handle: Any,
-) -> dict[str, Any]:
-    """Run one lifecycle step; audit it (a refused step too, with why it was refused)."""
-    now = runtime.clock()
+    work: Work | None = None,
+    purpose: str | None = None,
+) -> IncidentView:
+    """Do ``work`` on one incident for the caller, audited (a refused step too, with why it
+    was refused), and return the incident as it now is."""
     async with audited_access(
-        runtime.uow, principal, action=action, resource=f"incident/{incident_id}"
+        runtime.uow, principal, action=action, resource=f"incident/{incident_id}", purpose=purpose
     ) as access:
-        incident = await handle(access.uow, now)
-    return incident_view(incident, now)
+        if work is not None:
+            await work(access.uow)
+        incident = await views.incident(access.uow, incident_id)
+        if incident is None:
+            raise NotFound("no such incident")
+    return incident
 
 
-@router.post("/{incident_id}/acknowledge")
+@router.get("/{incident_id}", response_model=IncidentView)
+async def read_incident(
+    incident_id: uuid.UUID,
+    principal: Principal = RESPONDERS,
+    runtime: Runtime = Depends(get_runtime),
+    x_purpose: str | None = Header(None),
+) -> IncidentView:
+    return await _on_incident(runtime, principal, incident_id, "read", purpose=x_purpose)
+
+
+@router.post("/{incident_id}/acknowledge", response_model=IncidentView)
 async def acknowledge_incident(
     incident_id: uuid.UUID,
     principal: Principal = RESPONDERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> IncidentView:
     cmd = commands.AcknowledgeIncident(
         incident_id,
         acknowledged_by=principal.subject,
         may_act_for_anyone=principal.role in (Role.PRINCIPAL_EP, Role.SENIOR_EP),
     )
-    return await _act(
+    return await _on_incident(
         runtime,
         principal,
         incident_id,
         "acknowledge",
-        lambda uow, now: handlers.acknowledge_incident(cmd, uow, now),
+        lambda uow: handlers.acknowledge_incident(cmd, uow),
     )
 
 
-@router.post("/{incident_id}/fast-track-requests", status_code=202)
+@router.post("/{incident_id}/fast-track-requests", status_code=202, response_model=IncidentView)
 async def request_missing_eps(
     incident_id: uuid.UUID,
     principal: Principal = RESPONDERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> IncidentView:
     """Ask scheduling again for the EPs the level still needs (those going are left out).
 
     409 when the incident is closed, when no EP is missing, or while scheduling has not yet
@@ -263,144 +202,208 @@ async def request_missing_eps(
     the incident (``allocated_eps``, ``eps_missing``, ``shortfall_reason``).
     """
     cmd = commands.RequestMissingEps(incident_id)
-    return await _act(
+    return await _on_incident(
         runtime,
         principal,
         incident_id,
         "request_missing_eps",
-        lambda uow, now: handlers.request_missing_eps(cmd, uow, now),
+        lambda uow: handlers.request_missing_eps(cmd, uow),
     )
 
 
-@router.post("/{incident_id}/first-contact")
+@router.post("/{incident_id}/first-contact", response_model=IncidentView)
 async def record_first_contact(
     incident_id: uuid.UUID,
     body: FirstContactBody = json_body(FirstContactBody),
     principal: Principal = RESPONDERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> IncidentView:
     cmd = commands.RecordFirstContact(
         incident_id, body.made_at, made_by=body.made_by, recorded_by=principal.subject
     )
-    return await _act(
+    return await _on_incident(
         runtime,
         principal,
         incident_id,
         "record_first_contact",
-        lambda uow, now: handlers.record_first_contact(cmd, uow, now),
+        lambda uow: handlers.record_first_contact(cmd, uow),
     )
 
 
-@router.post("/{incident_id}/visits")
+@router.post("/{incident_id}/visits", response_model=IncidentView)
 async def record_visit(
     incident_id: uuid.UUID,
     body: VisitBody = json_body(VisitBody),
     principal: Principal = RESPONDERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> IncidentView:
     cmd = commands.RecordVisit(incident_id, body.visited_at, body.ep_ids)
-    return await _act(
+    return await _on_incident(
         runtime,
         principal,
         incident_id,
         "record_visit",
-        lambda uow, now: handlers.record_visit(cmd, uow, now),
+        lambda uow: handlers.record_visit(cmd, uow),
     )
 
 
-@router.post("/{incident_id}/follow-up")
+@router.post("/{incident_id}/follow-up", response_model=IncidentView)
 async def plan_follow_up(
     incident_id: uuid.UUID,
     body: FollowUpBody = json_body(FollowUpBody),
     principal: Principal = RESPONDERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> IncidentView:
     cmd = commands.PlanFollowUp(incident_id, body.review_on, body.plan)
-    return await _act(
+    return await _on_incident(
         runtime,
         principal,
         incident_id,
         "plan_follow_up",
-        lambda uow, now: handlers.plan_follow_up(cmd, uow, now),
+        lambda uow: handlers.plan_follow_up(cmd, uow),
     )
 
 
-@router.post("/{incident_id}/close")
+@router.post("/{incident_id}/close", response_model=IncidentView)
 async def close_incident(
     incident_id: uuid.UUID,
     body: CloseBody = json_body(CloseBody),
     principal: Principal = RESPONDERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
+    runtime: Runtime = Depends(get_runtime),
+) -> IncidentView:
     cmd = commands.CloseIncident(incident_id, body.summary)
-    return await _act(
+    return await _on_incident(
         runtime,
         principal,
         incident_id,
         "close",
-        lambda uow, now: handlers.close_incident(cmd, uow, now),
+        lambda uow: handlers.close_incident(cmd, uow),
     )
 
 
 # --- rota and configuration -------------------------------------------------------------------
 
 
-@router.post("/rota/entries", status_code=201)
+@router.post("/rota/entries", status_code=201, response_model=AddedRotaEntry)
 async def add_rota_entry(
     body: RotaEntryBody = json_body(RotaEntryBody),
     principal: Principal = MANAGERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
-    entry = RotaEntry(
+    runtime: Runtime = Depends(get_runtime),
+) -> AddedRotaEntry:
+    cmd = commands.AddRotaEntry(
         body.coordinator_id, body.position, body.starts_at, body.ends_at, body.is_override
     )
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        entry_id = await RotaRepository(uow.conn).add(principal.tenant, entry)
-    return {"entry_id": str(entry_id)}
+    async with audited_access(
+        runtime.uow, principal, action="add_rota_entry", resource="rota"
+    ) as access:
+        entry_id = await handlers.add_rota_entry(cmd, access.uow)
+        access.resource = f"rota/{entry_id}"
+    return AddedRotaEntry(entry_id=entry_id)
 
 
-@router.put("/configuration/policy")
-async def set_policy(
-    body: PolicyBody = json_body(PolicyBody),
-    principal: Principal = CONFIGURERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        await ConfigurationRepository(uow.conn).set_policy(
-            principal.tenant,
-            body.acknowledge_within_minutes,
-            body.principal_ep_id,
-            body.rota_gap_lookahead_hours,
-        )
-    return body.model_dump(mode="json")
+def _minutes(value: timedelta) -> int:
+    return int(value.total_seconds() // 60)
 
 
-@router.put("/configuration/levels/{level}")
-async def set_level_targets(
-    level: int = Path(ge=1, le=3, description="The incident level, 1 to 3."),
-    body: LevelTargetsBody = json_body(LevelTargetsBody),
-    principal: Principal = CONFIGURERS,
-    runtime: ServiceRuntime = Depends(get_runtime),
-) -> dict[str, Any]:
-    def minutes(value: int) -> timedelta:
-        return timedelta(minutes=value)
+def _policy_body(policy: IncidentPolicy) -> PolicyBody:
+    return PolicyBody(
+        acknowledge_within_minutes=_minutes(policy.acknowledge_within),
+        principal_ep_id=policy.principal_ep_id,
+        rota_gap_lookahead_hours=int(policy.rota_gap_lookahead.total_seconds() // 3600),
+    )
 
-    targets = LevelTargets(
+
+async def _read_policy(uow: IncidentsUnitOfWork) -> PolicyBody:
+    return _policy_body(await uow.configuration.policy())
+
+
+async def _set_policy(body: PolicyBody, uow: IncidentsUnitOfWork) -> PolicyBody:
+    cmd = commands.SetIncidentPolicy(
+        body.acknowledge_within_minutes, body.principal_ep_id, body.rota_gap_lookahead_hours
+    )
+    return _policy_body(await handlers.set_incident_policy(cmd, uow))
+
+
+configuration_routes(
+    router,
+    "policy",
+    PolicyBody,
+    read=_read_policy,
+    write=_set_policy,
+    readers=CONFIGURATION_READERS,
+    writers=CONFIGURERS,
+    description="How soon an incident nobody acknowledges escalates, who ends every escalation"
+    " chain, and how far ahead gaps in the on-call rota are reported.",
+)
+
+
+def _level_body(targets: LevelTargets) -> LevelTargetsBody:
+    return LevelTargetsBody(
+        eps_needed=targets.eps_needed,
+        on_site=targets.on_site,
+        senior_lead_required=targets.senior_lead_required,
+        response_minutes=targets.response_minutes,
+        allocate_within_minutes=_minutes(targets.allocate.within),
+        first_contact_within_minutes=_minutes(targets.first_contact.within),
+        first_contact_same_day=targets.first_contact.same_day,
+        first_visit_within_minutes=(
+            _minutes(targets.first_visit.within) if targets.first_visit else None
+        ),
+    )
+
+
+def _level_targets(level: int, body: LevelTargetsBody) -> LevelTargets:
+    def within(minutes: int) -> timedelta:
+        return timedelta(minutes=minutes)
+
+    return LevelTargets(
         level=level,
         eps_needed=body.eps_needed,
         on_site=body.on_site,
         senior_lead_required=body.senior_lead_required,
         response_minutes=body.response_minutes,
-        allocate=Target(minutes(body.allocate_within_minutes)),
+        allocate=Target(within(body.allocate_within_minutes)),
         first_contact=Target(
-            minutes(body.first_contact_within_minutes), body.first_contact_same_day
+            within(body.first_contact_within_minutes), body.first_contact_same_day
         ),
         first_visit=(
-            Target(minutes(body.first_visit_within_minutes))
+            Target(within(body.first_visit_within_minutes))
             if body.first_visit_within_minutes is not None
             else None
         ),
     )
-    async with runtime.uow(MessageContext.of(principal)) as uow:
-        await ConfigurationRepository(uow.conn).set_level_targets(principal.tenant, targets)
-    return {"level": level, **body.model_dump(mode="json")}
+
+
+def _levels_body(policy: IncidentPolicy) -> LevelsBody:
+    return LevelsBody(
+        level_1=_level_body(policy.targets_for(1)),
+        level_2=_level_body(policy.targets_for(2)),
+        level_3=_level_body(policy.targets_for(3)),
+    )
+
+
+async def _read_levels(uow: IncidentsUnitOfWork) -> LevelsBody:
+    return _levels_body(await uow.configuration.policy())
+
+
+async def _set_levels(body: LevelsBody, uow: IncidentsUnitOfWork) -> LevelsBody:
+    levels = (body.level_1, body.level_2, body.level_3)
+    cmd = commands.SetLevelTargets(
+        tuple(_level_targets(n, targets) for n, targets in enumerate(levels, start=1))
+    )
+    return _levels_body(await handlers.set_level_targets(cmd, uow))
+
+
+configuration_routes(
+    router,
+    "levels",
+    LevelsBody,
+    read=_read_levels,
+    write=_set_levels,
+    readers=CONFIGURATION_READERS,
+    writers=CONFIGURERS,
+    description="What each level of incident needs and how fast: the EPs it needs, whether they"
+    " go on site (with a senior lead), the time blocked in their diaries, and the targets for"
+    " allocating them, the first contact and the first visit. Incidents already reported keep"
+    " the targets they were reported under.",
+)

@@ -1,49 +1,42 @@
-"""Periodic jobs: escalation, breached targets and rota gaps happen because time passed.
-
-Each run finds the local authorities with work due, then works one tenant per unit of work
-with the runtime's clock (``JobContext.clock``), so tests drive them with a fake clock.
-"""
+"""Time-driven work of the incidents service: escalation, breached targets and rota gaps
+happen because time passed. Each is done one local authority at a time, with the service's
+clock (so tests drive them with a stopped one)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from eps_chassis.jobs import PeriodicJob, per_tenant
 
-from eps_chassis.context import MessageContext
-from eps_chassis.jobs import JobContext, PeriodicJob
-from eps_chassis.unit_of_work import UnitOfWork
-
-from eps_incidents.adapters.repository import ConfigurationRepository, IncidentRepository
+from eps_incidents.adapters.repository import (
+    tenants_due_for_escalation,
+    tenants_with_a_rota,
+    tenants_with_targets_due,
+)
 from eps_incidents.service_layer import handlers
+from eps_incidents.settings import IncidentsSettings
 
-TenantWork = Callable[[UnitOfWork, datetime], Awaitable[int]]
-
-
-async def _per_tenant(context: JobContext, tenants: list[str], work: TenantWork) -> None:
-    now = context.clock()
-    for tenant in tenants:
-        async with context.uow(MessageContext(tenant=tenant, actor=context.actor)) as uow:
-            await work(uow, now)
+ESCALATION = "escalate-unacknowledged"
+BREACHES = "report-breached-targets"
+ROTA_GAPS = "report-rota-gaps"
 
 
-async def escalate_unacknowledged(context: JobContext) -> None:
-    async with context.uow.pool.acquire() as conn:
-        tenants = await IncidentRepository(conn).tenants_due("escalate_at", context.clock())
-    await _per_tenant(context, tenants, handlers.escalate_unacknowledged)
-
-
-async def report_breached_targets(context: JobContext) -> None:
-    async with context.uow.pool.acquire() as conn:
-        tenants = await IncidentRepository(conn).tenants_due("next_due_at", context.clock())
-    await _per_tenant(context, tenants, handlers.report_breached_targets)
-
-
-async def report_rota_gaps(context: JobContext) -> None:
-    async with context.uow.pool.acquire() as conn:
-        tenants = await ConfigurationRepository(conn).configured_tenants()
-    await _per_tenant(context, tenants, handlers.report_rota_gaps)
-
-
-ESCALATION = PeriodicJob("escalate-unacknowledged", 15.0, escalate_unacknowledged)
-BREACHES = PeriodicJob("report-breached-targets", 30.0, report_breached_targets)
-ROTA_GAPS = PeriodicJob("report-rota-gaps", 600.0, report_rota_gaps)
+def incidents_jobs(settings: IncidentsSettings) -> list[PeriodicJob]:
+    return [
+        per_tenant(
+            ESCALATION,
+            settings.incidents_escalation_interval_s,
+            tenants=tenants_due_for_escalation,
+            work=handlers.escalate_unacknowledged,
+        ),
+        per_tenant(
+            BREACHES,
+            settings.incidents_breach_check_interval_s,
+            tenants=tenants_with_targets_due,
+            work=handlers.report_breached_targets,
+        ),
+        per_tenant(
+            ROTA_GAPS,
+            settings.incidents_rota_gap_check_interval_s,
+            tenants=tenants_with_a_rota,
+            work=handlers.report_rota_gaps,
+        ),
+    ]

@@ -1,163 +1,164 @@
-"""Service-layer handlers: load, call the domain, save, publish, all in one unit of work.
+"""Service-layer handlers of the incidents service: each takes a command and the unit of work,
+loads through its repositories, asks the domain, and saves. The unit of work publishes what the
+incidents recorded when it commits.
 
-``now`` comes from the caller's clock (the runtime's injectable clock for HTTP and jobs, the
-event's time for events), so tests can drive time.
+What time it is comes from the unit of work's clock (the service's, a test's stopped one); an
+upstream report and scheduling's answer carry their own time in the command.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from datetime import datetime
+from datetime import timedelta
 
 from eps_chassis.errors import NotFound
-from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts.incidents import OnCallRotaGapFound
 
-from eps_incidents.adapters.repository import (
-    ConfigurationRepository,
-    IncidentRepository,
-    RotaRepository,
-)
 from eps_incidents.domain import commands
 from eps_incidents.domain.model import Incident
+from eps_incidents.domain.policy import IncidentPolicy
+from eps_incidents.domain.rota import RotaEntry
+from eps_incidents.service_layer.unit_of_work import IncidentsUnitOfWork
 
 
-def _publish(uow: UnitOfWork, incident: Incident) -> None:
-    events, incident.events = incident.events, []
-    for event in events:
-        uow.publish(event)
+async def _load(uow: IncidentsUnitOfWork, incident_id: uuid.UUID) -> Incident:
+    incident = await uow.incidents.get(incident_id)
+    if incident is None:
+        raise NotFound("no such incident")
+    return incident
 
 
-async def report_incident(
-    cmd: commands.ReportIncident, uow: UnitOfWork, now: datetime
-) -> uuid.UUID:
+async def report_incident(cmd: commands.ReportIncident, uow: IncidentsUnitOfWork) -> uuid.UUID:
     """Record a new incident, assign it to whoever is on call and ask for EPs at once.
 
     A report already recorded (same report id) is not doubled.
     """
-    incidents = IncidentRepository(uow.conn)
-    await incidents.lock_report(uow.tenant, cmd.report.report_id)
-    existing = await incidents.id_for_report(uow.tenant, cmd.report.report_id)
+    await uow.incidents.lock_report(cmd.report.report_id)
+    existing = await uow.incidents.id_for_report(cmd.report.report_id)
     if existing is not None:
         return existing
-    policy = await ConfigurationRepository(uow.conn).policy(uow.tenant)
-    rota = await RotaRepository(uow.conn).rota(uow.tenant, now, now)
+    now = cmd.reported_at or uow.clock()
+    policy = await uow.configuration.policy()
+    rota = await uow.rota.rota(now, now)
     incident = Incident.report_new(uow.tenant, cmd.report, now, policy, rota)
-    await incidents.add(incident)
-    _publish(uow, incident)
+    await uow.incidents.add(incident)
     return incident.incident_id
 
 
-async def _change(
-    uow: UnitOfWork, incident_id: uuid.UUID, change: Callable[[Incident], object]
-) -> Incident:
-    incidents = IncidentRepository(uow.conn)
-    incident = await incidents.get(uow.tenant, incident_id)
-    if incident is None:
-        raise NotFound("no such incident")
-    change(incident)
-    await incidents.update(incident)
-    _publish(uow, incident)
-    return incident
-
-
-async def acknowledge_incident(
-    cmd: commands.AcknowledgeIncident, uow: UnitOfWork, now: datetime
-) -> Incident:
-    return await _change(
-        uow,
-        cmd.incident_id,
-        lambda i: i.acknowledge(
-            cmd.acknowledged_by, now, may_act_for_anyone=cmd.may_act_for_anyone
-        ),
+async def acknowledge_incident(cmd: commands.AcknowledgeIncident, uow: IncidentsUnitOfWork) -> None:
+    incident = await _load(uow, cmd.incident_id)
+    incident.acknowledge(
+        cmd.acknowledged_by, uow.clock(), may_act_for_anyone=cmd.may_act_for_anyone
     )
+    await uow.incidents.save(incident)
 
 
 async def record_fast_track_allocation(
-    cmd: commands.RecordFastTrackAllocation, uow: UnitOfWork
-) -> Incident:
-    return await _change(
-        uow,
-        cmd.incident_id,
-        lambda i: i.record_allocation(
-            cmd.eps, cmd.shortfall, cmd.allocated_at, cmd.shortfall_reason, cmd.attempt
-        ),
+    cmd: commands.RecordFastTrackAllocation, uow: IncidentsUnitOfWork
+) -> None:
+    incident = await _load(uow, cmd.incident_id)
+    incident.record_allocation(
+        cmd.eps, cmd.shortfall, cmd.allocated_at, cmd.shortfall_reason, cmd.attempt
     )
+    await uow.incidents.save(incident)
 
 
-async def request_missing_eps(
-    cmd: commands.RequestMissingEps, uow: UnitOfWork, now: datetime
-) -> Incident:
+async def request_missing_eps(cmd: commands.RequestMissingEps, uow: IncidentsUnitOfWork) -> None:
     """Publish a new fast-track request (next attempt) for the EPs the level still needs."""
-    return await _change(uow, cmd.incident_id, lambda i: i.request_more_eps(now))
+    incident = await _load(uow, cmd.incident_id)
+    incident.request_more_eps(uow.clock())
+    await uow.incidents.save(incident)
 
 
-async def record_first_contact(
-    cmd: commands.RecordFirstContact, uow: UnitOfWork, now: datetime
-) -> Incident:
-    return await _change(
-        uow,
-        cmd.incident_id,
-        lambda i: i.record_first_contact(cmd.made_at, now, cmd.made_by, cmd.recorded_by),
+async def record_first_contact(cmd: commands.RecordFirstContact, uow: IncidentsUnitOfWork) -> None:
+    incident = await _load(uow, cmd.incident_id)
+    incident.record_first_contact(cmd.made_at, uow.clock(), cmd.made_by, cmd.recorded_by)
+    await uow.incidents.save(incident)
+
+
+async def record_visit(cmd: commands.RecordVisit, uow: IncidentsUnitOfWork) -> None:
+    incident = await _load(uow, cmd.incident_id)
+    incident.record_visit(cmd.visited_at, cmd.ep_ids, uow.clock())
+    await uow.incidents.save(incident)
+
+
+async def plan_follow_up(cmd: commands.PlanFollowUp, uow: IncidentsUnitOfWork) -> None:
+    incident = await _load(uow, cmd.incident_id)
+    incident.plan_follow_up(cmd.review_on, cmd.plan, uow.clock())
+    await uow.incidents.save(incident)
+
+
+async def close_incident(cmd: commands.CloseIncident, uow: IncidentsUnitOfWork) -> None:
+    incident = await _load(uow, cmd.incident_id)
+    incident.close(cmd.summary, uow.clock())
+    await uow.incidents.save(incident)
+
+
+# --- the rota and configuration ------------------------------------------------------------
+
+
+async def add_rota_entry(cmd: commands.AddRotaEntry, uow: IncidentsUnitOfWork) -> uuid.UUID:
+    entry = RotaEntry(cmd.coordinator_id, cmd.position, cmd.starts_at, cmd.ends_at, cmd.is_override)
+    return await uow.rota.add(entry)
+
+
+async def set_incident_policy(
+    cmd: commands.SetIncidentPolicy, uow: IncidentsUnitOfWork
+) -> IncidentPolicy:
+    """Configuration, not code: applies to incidents reported from now on (and to the rota
+    gaps looked for from now on). Gives the policy now in force."""
+    await uow.configuration.set_policy(
+        timedelta(minutes=cmd.acknowledge_within_minutes),
+        cmd.principal_ep_id,
+        timedelta(hours=cmd.rota_gap_lookahead_hours),
     )
+    return await uow.configuration.policy()
 
 
-async def record_visit(cmd: commands.RecordVisit, uow: UnitOfWork, now: datetime) -> Incident:
-    return await _change(
-        uow, cmd.incident_id, lambda i: i.record_visit(cmd.visited_at, cmd.ep_ids, now)
-    )
+async def set_level_targets(
+    cmd: commands.SetLevelTargets, uow: IncidentsUnitOfWork
+) -> IncidentPolicy:
+    """Configuration, not code: an incident keeps the targets of its level when it was
+    reported; those reported from now on get these. Gives the policy now in force."""
+    await uow.configuration.set_level_targets(cmd.levels)
+    return await uow.configuration.policy()
 
 
-async def plan_follow_up(cmd: commands.PlanFollowUp, uow: UnitOfWork, now: datetime) -> Incident:
-    return await _change(
-        uow, cmd.incident_id, lambda i: i.plan_follow_up(cmd.review_on, cmd.plan, now)
-    )
+# --- time-driven work (the periodic jobs, one local authority per unit of work) -------------
 
 
-async def close_incident(cmd: commands.CloseIncident, uow: UnitOfWork, now: datetime) -> Incident:
-    return await _change(uow, cmd.incident_id, lambda i: i.close(cmd.summary, now))
-
-
-# --- time-driven work (called by the periodic jobs, one tenant per unit of work) ----------
-
-
-async def escalate_unacknowledged(uow: UnitOfWork, now: datetime) -> int:
+async def escalate_unacknowledged(uow: IncidentsUnitOfWork) -> int:
     """Hand each incident nobody acknowledged in time to the next person on its chain."""
-    incidents = IncidentRepository(uow.conn)
-    escalated = 0
-    for incident in await incidents.lock_due(uow.tenant, "escalate_at", now):
+    now, escalated = uow.clock(), 0
+    for incident in await uow.incidents.due_for_escalation(now):
         if incident.escalate_if_due(now):
             escalated += 1
-        await incidents.update(incident)
-        _publish(uow, incident)
+        await uow.incidents.save(incident)
     return escalated
 
 
-async def report_breached_targets(uow: UnitOfWork, now: datetime) -> int:
+async def report_breached_targets(uow: IncidentsUnitOfWork) -> int:
     """Publish a breach for each response target that has passed without being met."""
-    incidents = IncidentRepository(uow.conn)
-    breaches = 0
-    for incident in await incidents.lock_due(uow.tenant, "next_due_at", now):
+    now, breaches = uow.clock(), 0
+    for incident in await uow.incidents.due_for_target_check(now):
         breaches += len(incident.check_breaches(now))
-        await incidents.update(incident)
-        _publish(uow, incident)
+        await uow.incidents.save(incident)
     return breaches
 
 
-async def report_rota_gaps(uow: UnitOfWork, now: datetime) -> int:
+async def report_rota_gaps(uow: IncidentsUnitOfWork) -> int:
     """Publish each gap in the on-call rota once, as soon as it comes within the look-ahead.
 
     A gap overlapping one already reported is the same gap seen again (its ends move as the
     look-ahead window slides), so it is not reported twice.
     """
-    policy = await ConfigurationRepository(uow.conn).policy(uow.tenant)
-    until = now + policy.rota_gap_lookahead
-    rotas = RotaRepository(uow.conn)
-    rota = await rotas.rota(uow.tenant, now, until)
+    now = uow.clock()
+    until = now + (await uow.configuration.policy()).rota_gap_lookahead
+    rota = await uow.rota.rota(now, until)
     found = 0
     for gap in rota.gaps(now, until):
-        if await rotas.record_gap(uow.tenant, gap.starts_at, gap.ends_at, now):
+        if await uow.rota.record_gap(gap.starts_at, gap.ends_at, now):
+            # the rota is no aggregate: its gap is published by the handler
             uow.publish(
                 OnCallRotaGapFound(tenant=uow.tenant, starts_at=gap.starts_at, ends_at=gap.ends_at)
             )

@@ -1,4 +1,4 @@
-"""Builders for the incidents unit tests: an LA policy, a rota and reports (all as data)."""
+"""Valid incidents data for tests: an LA policy, a rota and reports (all as data)."""
 
 from __future__ import annotations
 
