@@ -12,6 +12,12 @@ from typing import Any
 
 import asyncpg
 from aiokafka import ConsumerRecord
+from eps_billing.domain.commands import (
+    ChargeCancellation,
+    CorrectDeliveredTime,
+    RecordDeliveredTime,
+    VoidDeliveredTime,
+)
 from eps_billing.domain.tariff import Tariff
 from eps_chassis.london import LONDON
 from eps_contracts import Envelope, envelope_for
@@ -173,6 +179,77 @@ def consumer_record(value: bytes | None) -> ConsumerRecord:
     )
 
 
+# --- commands, as the handlers get them -------------------------------------------------------
+
+
+def delivered(
+    school_urn: str,
+    minutes: int,
+    on: date,
+    stream: FundingStream = FundingStream.TRADED,
+    *,
+    delivery_id: uuid.UUID | None = None,
+    at: datetime | None = None,
+) -> RecordDeliveredTime:
+    """Time delivered on ``on``, recorded by scheduling that day at 09:00 unless ``at``."""
+    return RecordDeliveredTime(
+        event_id=uuid.uuid4(),
+        delivery_id=delivery_id or uuid.uuid4(),
+        school_urn=school_urn,
+        delivered_on=on,
+        minutes=minutes,
+        funding_stream=stream,
+        recorded_at=at or london(on.year, on.month, on.day),
+    )
+
+
+def correction(
+    delivery_id: uuid.UUID,
+    minutes: int,
+    at: datetime,
+    stream: FundingStream = FundingStream.TRADED,
+) -> CorrectDeliveredTime:
+    return CorrectDeliveredTime(
+        event_id=uuid.uuid4(),
+        delivery_id=delivery_id,
+        change_id=uuid.uuid4(),
+        at=at,
+        minutes=minutes,
+        funding_stream=stream,
+        reason="time sheet corrected",
+    )
+
+
+def void(delivery_id: uuid.UUID, at: datetime) -> VoidDeliveredTime:
+    return VoidDeliveredTime(
+        event_id=uuid.uuid4(), delivery_id=delivery_id, at=at, reason="recorded twice"
+    )
+
+
+def cancellation(
+    school_urn: str,
+    starts_at: datetime,
+    minutes: int,
+    cancelled_at: datetime,
+    stream: FundingStream = FundingStream.TRADED,
+    *,
+    appointment_id: uuid.UUID | None = None,
+    by: CancellationParty | None = CancellationParty.SCHOOL,
+) -> ChargeCancellation:
+    """An appointment of ``minutes`` cancelled at ``cancelled_at`` (by the school unless
+    ``by``)."""
+    return ChargeCancellation(
+        event_id=uuid.uuid4(),
+        appointment_id=appointment_id or uuid.uuid4(),
+        school_urn=school_urn,
+        funding_stream=stream,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=minutes),
+        cancelled_at=cancelled_at,
+        cancelled_by=by,
+    )
+
+
 # --- tariffs ------------------------------------------------------------------------------------
 
 LEICESTER_RULES: dict[str, Any] = {
@@ -292,6 +369,7 @@ async def count_is(infra: Infra, sql: str, expected: int) -> bool:
 
 
 def london(y: int, m: int, d: int) -> datetime:
+    """09:00 in London on the day."""
     return datetime(y, m, d, 9, tzinfo=LONDON)
 
 

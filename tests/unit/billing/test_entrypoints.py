@@ -21,7 +21,9 @@ from eps_contracts.scheduling import CancellationParty, FundingStream
 from structlog.testing import capture_logs
 
 from tests.support.builders import billing as builders
+from tests.support.builders.billing import LEICESTER
 from tests.support.builders.billing import consumer_record as record
+from tests.support.fakes.billing import FakeBillingUnitOfWork
 
 
 def test_every_delivered_time_event_goes_to_the_batch_handler() -> None:
@@ -87,3 +89,16 @@ def test_a_cancellation_becomes_a_charge_command_and_an_old_one_is_ignored_with_
         asyncio.run(on_appointment_cancelled(decoded.envelope, None))  # type: ignore[arg-type]
     assert [entry["appointment_id"] for entry in logs] == [str(old.data.appointment_id)]
     assert "not charged" in logs[0]["event"]
+
+
+async def test_a_batch_of_several_authorities_is_priced_in_each_ones_own_unit_of_work() -> None:
+    leicester = FakeBillingUnitOfWork(tariffs=[LEICESTER])
+    hour = builders.recorded("123456", 60, date(2025, 10, 6))
+    elsewhere = builders.recorded("123456", 60, date(2025, 10, 6), tenant="knowsley")
+    await on_delivered_time([elsewhere, hour], leicester)  # type: ignore[arg-type]
+    assert leicester.prices.charged(hour.data.delivery_id) == 15000
+    assert list(leicester.deliveries.rows) == [hour.data.delivery_id]
+    knowsley = leicester.by_tenant["knowsley"]  # no tariff there: held, not refused
+    assert knowsley.deliveries.rows[elsewhere.data.delivery_id].held_reason == (
+        "knowsley has no confirmed tariff in force on 2025-10-06"
+    )
