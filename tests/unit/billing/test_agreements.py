@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from eps_billing.domain.agreements import (
     AGREEMENT_NAMESPACE,
+    AgreementRecord,
     AgreementStatus,
     Announcement,
     HoldKind,
@@ -26,6 +27,7 @@ from eps_billing.domain.cancellation import needs_tariff as judging_needs_tariff
 from eps_billing.domain.pricing import Delivery, needs_tariff, price_deliveries
 from eps_billing.domain.tariff import Tariff
 from eps_chassis.errors import DomainError
+from eps_contracts.billing import ServiceLevelAgreementBought
 from eps_contracts.scheduling import CancellationParty, FundingStream
 
 from tests.support.builders.billing import LEICESTER
@@ -153,3 +155,21 @@ def test_only_a_cancellation_the_rule_could_charge_waits_for_a_tariff() -> None:
     assert judging_needs_tariff(cancelled(FundingStream.TRADED, CancellationParty.SCHOOL))
     assert not judging_needs_tariff(cancelled(FundingStream.TRADED, CancellationParty.SERVICE))
     assert not judging_needs_tariff(cancelled(FundingStream.CORE, None))
+
+
+def test_an_sla_records_what_it_announces_once_and_one_never_priced_tells_nothing() -> None:
+    def sla(status: AgreementStatus, told: AgreementStatus | None) -> AgreementRecord:
+        return AgreementRecord(
+            uuid.uuid4(), "123456", date(2025, 9, 1), date(2026, 8, 31), 5, status, 1800, 0, 0,
+            360, 65000, None, None, "user:finance", T0, T0, None, None, None, told, None, None,
+            ("days changed from 4 to 5: budget",),
+        )  # fmt: skip
+
+    bought = sla(AgreementStatus.PRICED, None)
+    assert bought.announce() and not bought.announce()  # told once
+    [event] = bought.events
+    assert isinstance(event, ServiceLevelAgreementBought)
+    assert (event.academic_year, event.days, event.minutes) == (2025, 5, 1800)
+    never_priced = sla(AgreementStatus.CANCELLED, None)
+    assert not never_priced.announce() and never_priced.events == []
+    assert never_priced.announced_status is AgreementStatus.CANCELLED  # nothing left to tell

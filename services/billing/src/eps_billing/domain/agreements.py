@@ -183,7 +183,7 @@ class AgreementRecord:
     announced_days: int | None
     announced_minutes: int | None
     pending_reasons: tuple[str, ...]
-    events: list[Event] = field(default_factory=list, compare=False, repr=False)
+    events: list[Event] = field(default_factory=list, init=False, compare=False, repr=False)
 
     @property
     def academic_year(self) -> int:

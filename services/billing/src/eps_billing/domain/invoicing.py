@@ -172,7 +172,7 @@ class Document:
     period: BillingPeriod
     issued_on: date
     lines: tuple[DocumentLine, ...]
-    events: list[Event] = field(default_factory=list, compare=False, repr=False)
+    events: list[Event] = field(default_factory=list, init=False, compare=False, repr=False)
 
     @property
     def total_pence(self) -> int:
