@@ -13,7 +13,7 @@ import asyncpg
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.db import CHASSIS_MIGRATIONS, create_pool, migrate
 from eps_chassis.outbox import OutboxRecord, OutboxRelay, add_to_outbox
-from eps_chassis.unit_of_work import UnitOfWork
+from eps_chassis.unit_of_work import PostgresUnitOfWork
 from eps_contracts import Envelope, envelope_for, topics
 from eps_contracts.common import RequesterKind
 from eps_contracts.referrals import ReferralReceived
@@ -90,7 +90,7 @@ async def consumer_throughput(infra: Infra, events: int, tmp: Path) -> float:
     consumer = EventConsumer(name="bench", topics=[topics.REFERRALS], batch_size=1000)
 
     @consumer.on(ReferralReceived)
-    async def record_effect(event: Envelope[ReferralReceived], uow: UnitOfWork) -> None:
+    async def record_effect(event: Envelope[ReferralReceived], uow: PostgresUnitOfWork) -> None:
         await uow.conn.execute(
             "INSERT INTO effects VALUES ($1, $2)", event.data.referral_id, event.data.received_on
         )
