@@ -36,13 +36,13 @@ lint: install
 	$(RUN) ruff format --check .
 
 typecheck: install
-	$(RUN) mypy contracts/src services/*/src deploy/local bench
+	$(RUN) mypy contracts/src services/*/src deploy/local bench tools
 
 contracts: install
-	$(RUN) python contracts/generate.py
+	$(RUN) python tools/contracts.py
 
 contracts-check: install
-	$(RUN) python contracts/generate.py --check
+	$(RUN) python tools/contracts.py --check
 
 test-unit: install
 	$(RUN) pytest -p no:cacheprovider tests/unit

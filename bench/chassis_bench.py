@@ -12,7 +12,8 @@ from typing import Any
 import asyncpg
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.db import CHASSIS_MIGRATIONS, create_pool, migrate
-from eps_chassis.outbox import OutboxRecord, OutboxRelay, add_to_outbox
+from eps_chassis.outbox import OutboxRecord, add_to_outbox
+from eps_chassis.relay import OutboxRelay
 from eps_chassis.unit_of_work import PostgresUnitOfWork
 from eps_contracts import Envelope, envelope_for, topics
 from eps_contracts.common import RequesterKind

@@ -19,7 +19,8 @@ from eps_chassis import db
 from eps_chassis.clock import utc_now
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.errors import TransientError
-from eps_chassis.outbox import OutboxRecord, OutboxRelay, Written, add_to_outbox, transaction
+from eps_chassis.outbox import OutboxRecord, Written, add_to_outbox, transaction
+from eps_chassis.relay import OutboxRelay
 from eps_chassis.unit_of_work import UnitOfWork
 from eps_contracts import Envelope, envelope_for, topics
 from eps_contracts.incidents import FAST_TRACK_REQUESTS, FastTrackAllocationRequested

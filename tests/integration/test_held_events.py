@@ -13,10 +13,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 from eps_chassis import db
-from eps_chassis.consumer import ConsumerRuntime, EventConsumer, apply_held_events
+from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.context import MessageContext
 from eps_chassis.errors import NotYetKnown, reference
 from eps_chassis.outbox import transaction
+from eps_chassis.releases import apply_held_events, give_up_held
 from eps_chassis.unit_of_work import PostgresUnitOfWork
 from eps_contracts import Envelope, dead_letter_topic, topics
 from eps_contracts.referrals import ReferralRequested
@@ -154,11 +155,11 @@ async def test_a_person_gives_up_on_a_held_event_and_it_is_dead_lettered_with_wh
             return await count(pool, "SELECT count(*) FROM held_events") == 1
 
         await wait_until(held, timeout_s=30, what="the event held")
-        given_up = await consumer.give_up_held(
-            runtime, builders.TENANT, typo.id, "given up by user:pep: the URN is a typo"
+        given_up = await give_up_held(
+            consumer, runtime, builders.TENANT, typo.id, "given up by user:pep: the URN is a typo"
         )
         assert given_up
-        assert not await consumer.give_up_held(runtime, builders.TENANT, typo.id, "again")
+        assert not await give_up_held(consumer, runtime, builders.TENANT, typo.id, "again")
         assert await count(pool, "SELECT count(*) FROM held_events") == 0
         assert await count(pool, "SELECT count(*) FROM effects") == 0
         [record] = await pool.fetch("SELECT headers, value FROM outbox")

@@ -26,7 +26,8 @@ from typing import Any
 import asyncpg
 import pytest
 from eps_chassis import db
-from eps_chassis.outbox import OutboxRecord, OutboxRelay, add_to_outbox, transaction
+from eps_chassis.outbox import OutboxRecord, add_to_outbox, transaction
+from eps_chassis.relay import OutboxRelay
 from eps_chassis.retry import Backoff
 from eps_contracts import topics
 from eps_contracts.incidents import FAST_TRACK_REQUESTS

@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from eps_chassis.outbox import OutboxRelay, Written, _Claim, _Lane
+from eps_chassis.outbox import Written
+from eps_chassis.relay import OutboxRelay, _Claim, _Lane
 from eps_chassis.retry import Backoff
 
 PREFIX = "RELAY "

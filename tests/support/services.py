@@ -15,8 +15,15 @@ import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from eps_chassis.auth import Role, ensure_local_keys, issue_token
 from eps_chassis.clock import Clock
-from eps_chassis.service import Service, ServiceDefinition, ServiceRuntime, create_app
+from eps_chassis.service import (
+    Service,
+    ServiceDefinition,
+    ServiceRuntime,
+    create_app,
+    ensure_topics,
+)
 from eps_chassis.settings import ServiceSettings
+from eps_contracts import all_topics
 
 from tests.support.clock import suite_clock
 from tests.support.infra import REPO, Infra
@@ -123,6 +130,8 @@ async def running(
     else:
         settings = settings_for(infra, ns, service.name, **overrides)
         definition = service
+    # the other services own most of what this one consumes: stand in for them
+    await ensure_topics(infra.kafka_bootstrap, all_topics(), ns.topic_prefix)
     app = create_app(definition, settings, clock or suite_clock())
     runtime: ServiceRuntime[Any] = app.state.runtime
     await runtime.start()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from aiokafka import ConsumerRecord
-from eps_chassis.consumer import EventConsumer, _Ignored, _Invalid, _Valid
+from eps_chassis.consumer import EventConsumer
+from eps_chassis.decoding import Ignored, Invalid, Valid
 from eps_contracts import topics
 from eps_contracts.consent import ConsentCaseOpened
 from eps_contracts.referrals import ReferralReceived
@@ -39,31 +40,31 @@ def record(value: bytes | None) -> ConsumerRecord:
 def test_a_valid_event_is_decoded_with_its_handler() -> None:
     envelope = builders.upstream_envelope()
     decoded = consumer.decode(record(envelope.model_dump_json().encode()))
-    assert isinstance(decoded, _Valid)
+    assert isinstance(decoded, Valid)
     assert decoded.envelope == envelope
     assert decoded.handler is handle
 
 
 def test_bytes_that_are_not_json_are_invalid() -> None:
     decoded = consumer.decode(record(b"\xff\xfe"))
-    assert isinstance(decoded, _Invalid) and decoded.reason.startswith("not JSON")
+    assert isinstance(decoded, Invalid) and decoded.reason.startswith("not JSON")
 
 
 def test_an_empty_record_is_invalid() -> None:
     decoded = consumer.decode(record(None))
-    assert isinstance(decoded, _Invalid) and decoded.reason == "empty record value"
+    assert isinstance(decoded, Invalid) and decoded.reason == "empty record value"
 
 
 def test_an_unknown_event_type_is_invalid() -> None:
     decoded = consumer.decode(record(json.dumps({"type": "eps.nope.v1"}).encode()))
-    assert isinstance(decoded, _Invalid) and "unknown event type 'eps.nope.v1'" in decoded.reason
+    assert isinstance(decoded, Invalid) and "unknown event type 'eps.nope.v1'" in decoded.reason
 
 
 def test_a_known_type_without_a_handler_here_is_ignored() -> None:
     other = json.dumps({"type": ReferralReceived.event_type}).encode()
-    assert isinstance(consumer.decode(record(other)), _Ignored)
+    assert isinstance(consumer.decode(record(other)), Ignored)
     consent = json.dumps({"type": ConsentCaseOpened.event_type}).encode()
-    assert isinstance(consumer.decode(record(consent)), _Ignored)
+    assert isinstance(consumer.decode(record(consent)), Ignored)
 
 
 def test_the_reason_names_each_faulty_field() -> None:
@@ -71,7 +72,7 @@ def test_the_reason_names_each_faulty_field() -> None:
     body["data"]["child"]["date_of_birth"] = "2016-13-45"
     body["tenant"] = "Not A Tenant!"
     decoded = consumer.decode(record(json.dumps(body).encode()))
-    assert isinstance(decoded, _Invalid)
+    assert isinstance(decoded, Invalid)
     assert "tenant: String should match pattern" in decoded.reason
     assert "data.child.date_of_birth: Input should be a valid date" in decoded.reason
 
@@ -80,5 +81,5 @@ def test_strict_types_refuse_coercion() -> None:
     body = json.loads(builders.upstream_envelope().model_dump_json())
     body["data"]["child"]["looked_after"] = "yes"
     decoded = consumer.decode(record(json.dumps(body).encode()))
-    assert isinstance(decoded, _Invalid)
+    assert isinstance(decoded, Invalid)
     assert "data.child.looked_after: Input should be a valid boolean" in decoded.reason

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from eps_chassis.consumer import EventConsumer, PriorityGate
+from eps_chassis.consumer import EventConsumer
+from eps_chassis.priority import PriorityGate
 from eps_contracts import topics
 from eps_contracts.incidents import FAST_TRACK_REQUESTS
 from eps_contracts.scheduling import FAST_TRACK_ALLOCATIONS

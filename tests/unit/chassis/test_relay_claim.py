@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from eps_chassis.outbox import ClaimLost, _Claim
+from eps_chassis.relay import ClaimLost, _Claim
 from eps_chassis.settings import ServiceSettings
 from pydantic import ValidationError
 

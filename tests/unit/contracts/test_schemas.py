@@ -17,7 +17,7 @@ SCHEMAS = REPO / "contracts" / "schemas"
 
 def test_committed_artifacts_are_fresh_and_compatible() -> None:
     result = subprocess.run(
-        [sys.executable, "contracts/generate.py", "--check"],
+        [sys.executable, "tools/contracts.py", "--check"],
         cwd=REPO,
         capture_output=True,
         text=True,

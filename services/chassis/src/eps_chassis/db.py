@@ -1,8 +1,8 @@
 """PostgreSQL access: one asyncpg pool per service, confined to the service's own schema.
 
-Migrations: plain SQL files applied in name order, each in its own transaction, recorded with
-a checksum in ``<schema>.schema_migrations``; an advisory lock lets several replicas start at
-once. A small runner instead of alembic/yoyo: both need SQLAlchemy or a second driver
+Migrations: plain SQL files applied in name order, all pending ones in one transaction (a
+failing file leaves the schema as it was), each recorded with a checksum in
+``<schema>.schema_migrations``; an advisory lock lets several replicas start at once. A small runner instead of alembic/yoyo: both need SQLAlchemy or a second driver
 (psycopg) and we want to stay on asyncpg with raw SQL; this runner is forty lines and tested.
 """
 

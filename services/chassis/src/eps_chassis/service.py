@@ -34,14 +34,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from eps_chassis import db
 from eps_chassis.auth import Role, TokenVerifier
 from eps_chassis.clock import Clock
-from eps_chassis.consumer import ConsumerRuntime, EventConsumer, apply_held_events
+from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.context import correlated
 from eps_chassis.errors import DomainError
 from eps_chassis.held_events_http import held_events_router
 from eps_chassis.http import status_for
 from eps_chassis.jobs import HOUSEKEEPING, JobContext, JobRunner, PeriodicJob
 from eps_chassis.logging import configure_logging, get_logger, scoped_context
-from eps_chassis.outbox import OutboxRelay
+from eps_chassis.priority import PriorityPoller
+from eps_chassis.relay import OutboxRelay
+from eps_chassis.releases import apply_held_events, give_up_held
 from eps_chassis.retry import Backoff
 from eps_chassis.settings import ServiceSettings
 from eps_chassis.unit_of_work import PostgresUnitOfWork, UnitOfWorkFactory
@@ -109,6 +111,7 @@ class ServiceRuntime(Generic[U]):
         self.clock = clock or settings.clock()
         self.jobs: JobRunner | None = None
         self.consumer_runtime: ConsumerRuntime | None = None
+        self.pollers: list[PriorityPoller] = []
         self._broker_task: asyncio.Task[None] | None = None
 
     @property
@@ -168,19 +171,25 @@ class ServiceRuntime(Generic[U]):
         gc.freeze()
 
     def _build_broker(self) -> KafkaBroker:
+        """FastStream's broker, for the routine consumers' subscribers. It publishes nothing:
+        the outbox relay has producers of its own (so no producer settings here)."""
         s, d = self.settings, self.definition
         broker = KafkaBroker(
             s.kafka_bootstrap_servers,
             client_id=d.name,
-            acks="all",
-            enable_idempotence=True,
             description=d.description,
             graceful_timeout=15.0,
             log_level=logging.DEBUG,  # per-message lines; our consumer logs what matters
         )
         assert self.consumer_runtime is not None
+        self.pollers = []
         for consumer in d.consumers:
-            consumer.subscribe(broker, self.consumer_runtime)
+            if consumer.priority:
+                consumer.bind(self.consumer_runtime)
+                poller = PriorityPoller(consumer, self.consumer_runtime, s.kafka_bootstrap_servers)
+                self.pollers.append(poller)
+            else:
+                consumer.subscribe(broker, self.consumer_runtime)
         return broker
 
     async def give_up_held(
@@ -190,7 +199,7 @@ class ServiceRuntime(Generic[U]):
         found = next((c for c in self.definition.consumers if c.name == consumer), None)
         if found is None or self.consumer_runtime is None:
             return False
-        return await found.give_up_held(self.consumer_runtime, tenant, event_id, reason)
+        return await give_up_held(found, self.consumer_runtime, tenant, event_id, reason)
 
     def _held_event_jobs(self) -> list[PeriodicJob]:
         """Held events are applied again once released, and all of them now and then."""
@@ -214,37 +223,60 @@ class ServiceRuntime(Generic[U]):
 
     async def _start_broker(self) -> None:
         backoff = Backoff(self.settings.retry_backoff_initial_s, self.settings.retry_backoff_max_s)
+        s = self.settings
         while True:
             try:
                 await ensure_topics(
-                    self.settings.kafka_bootstrap_servers, self.topics(), self.settings.topic_prefix
+                    s.kafka_bootstrap_servers,
+                    self.owned_topics(),
+                    s.topic_prefix,
+                    replication_factor=s.topic_replication_factor,
+                    min_insync_replicas=s.topic_min_insync_replicas,
                 )
+                missing = await missing_topics(
+                    s.kafka_bootstrap_servers, self.consumed_topics(), s.topic_prefix
+                )
+                if missing:  # their owners create them: subscribing first would auto-create them
+                    raise TopicsMissing(f"waiting for topics their owners create: {missing}")
                 assert self.broker is not None
                 await self.broker.start()
+                for poller in self.pollers:
+                    await poller.start()
                 self.broker_ready.set()
                 log.info("kafka consumers started", service=self.definition.name)
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("kafka not reachable yet; retrying", error=repr(exc))
-                with contextlib.suppress(Exception):
-                    assert self.broker is not None
-                    await self.broker.stop()
+                log.warning("kafka not ready yet; retrying", error=repr(exc))
+                await self._stop_consumers()
                 self.broker = self._build_broker()
                 await backoff.sleep()
 
-    def topics(self) -> list[Topic]:
-        return [*all_topics(), dead_letter_topic(self.definition.name)]
+    def owned_topics(self) -> list[Topic]:
+        """The topics this service creates: those it publishes, its dead letters, and the
+        upstream topics it consumes (the platform's ingress from the LA's own systems)."""
+        d = self.definition
+        upstream = [t for t in self.consumed_topics() if t.name.startswith("eps.upstream.")]
+        owned = {t.name: t for t in (*d.publishes, *upstream, dead_letter_topic(d.name))}
+        return list(owned.values())
+
+    def consumed_topics(self) -> list[Topic]:
+        return list({t.name: t for c in self.definition.consumers for t in c.topics}.values())
+
+    async def _stop_consumers(self) -> None:
+        for poller in self.pollers:
+            await poller.stop()
+        if self.broker is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.broker.stop(), 20)
 
     async def stop(self) -> None:
         if self._broker_task is not None:
             self._broker_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._broker_task
-        if self.broker is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.broker.stop(), 20)
+        await self._stop_consumers()
         if self.jobs is not None:
             await self.jobs.stop()
         if self.relay is not None:
@@ -260,13 +292,31 @@ class ServiceRuntime(Generic[U]):
         return {"database": database, "kafka": self.broker_ready.is_set()}
 
 
-async def ensure_topics(bootstrap_servers: str, topics: Sequence[Topic], prefix: str = "") -> None:
+class TopicsMissing(RuntimeError):
+    """Topics this service consumes do not exist yet (their owners have not started)."""
+
+
+async def ensure_topics(
+    bootstrap_servers: str,
+    topics: Sequence[Topic],
+    prefix: str = "",
+    *,
+    replication_factor: int = 1,
+    min_insync_replicas: int = 1,
+) -> None:
+    """Create those of ``topics`` that do not exist, with their partitions and the cluster's
+    durability settings (a producer with acks=all then needs ``min_insync_replicas`` copies)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(prefix + t.name, num_partitions=t.partitions, replication_factor=1)
+            NewTopic(
+                prefix + t.name,
+                num_partitions=t.partitions,
+                replication_factor=replication_factor,
+                topic_configs={"min.insync.replicas": str(min_insync_replicas)},
+            )
             for t in topics
             if prefix + t.name not in existing
         ]
@@ -275,6 +325,18 @@ async def ensure_topics(bootstrap_servers: str, topics: Sequence[Topic], prefix:
                 await admin.create_topics(missing)
     finally:
         await admin.close()
+
+
+async def missing_topics(
+    bootstrap_servers: str, topics: Sequence[Topic], prefix: str = ""
+) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    return [prefix + t.name for t in topics if prefix + t.name not in existing]
 
 
 def token_verifier(settings: ServiceSettings) -> TokenVerifier:

@@ -30,6 +30,10 @@ class ServiceSettings(BaseSettings):
     )
     db_schema: str | None = None  # defaults to the service name
     topic_prefix: str = ""  # isolates environments (or test runs) sharing one cluster
+    # Each service creates the topics it owns (publishes, or takes in from the LA's systems)
+    # with these: 3 and 2 on a production cluster, so that acks=all survives a broker's loss.
+    topic_replication_factor: int = 1
+    topic_min_insync_replicas: int = 1
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"

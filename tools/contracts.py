@@ -1,5 +1,8 @@
 """Write (or, with --check, verify) the committed contract artifacts.
 
+A tool, not part of the contracts package: the AsyncAPI documents describe the services as the
+chassis defines them, so the generator depends on both, and lives where that may point.
+
     contracts/schemas/<event type>.json   JSON Schema of each event, envelope included
     contracts/asyncapi/<service>.yaml     AsyncAPI 3.0 document of each service
 
@@ -18,9 +21,9 @@ from eps_chassis.asyncapi import build_asyncapi
 from eps_chassis.service import installed_services
 from eps_contracts.schemas import all_event_schemas, check_against_committed
 
-HERE = Path(__file__).resolve().parent
-SCHEMAS = HERE / "schemas"
-ASYNCAPI = HERE / "asyncapi"
+REPO = Path(__file__).resolve().parents[1]
+SCHEMAS = REPO / "contracts" / "schemas"
+ASYNCAPI = REPO / "contracts" / "asyncapi"
 
 
 def expected_files() -> dict[Path, str]:
@@ -34,14 +37,14 @@ def expected_files() -> dict[Path, str]:
 def stale_files() -> list[str]:
     expected = expected_files()
     problems = [
-        f"{p.relative_to(HERE.parent)} is stale"
+        f"{p.relative_to(REPO)} is stale"
         for p, text in expected.items()
         if not p.exists() or p.read_text() != text
     ]
     for directory, pattern in ((SCHEMAS, "*.json"), (ASYNCAPI, "*.yaml")):
         for path in directory.glob(pattern):
             if path not in expected:
-                problems.append(f"{path.relative_to(HERE.parent)} has no model any more")
+                problems.append(f"{path.relative_to(REPO)} has no model any more")
     return problems
 
 
