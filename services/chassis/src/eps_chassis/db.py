@@ -2,8 +2,9 @@
 
 Migrations: plain SQL files applied in name order, all pending ones in one transaction (a
 failing file leaves the schema as it was), each recorded with a checksum in
-``<schema>.schema_migrations``; an advisory lock lets several replicas start at once. A small runner instead of alembic/yoyo: both need SQLAlchemy or a second driver
-(psycopg) and we want to stay on asyncpg with raw SQL; this runner is forty lines and tested.
+``<schema>.schema_migrations``; an advisory lock lets several replicas start at once. A small
+runner instead of alembic/yoyo: both need SQLAlchemy or a second driver (psycopg) and we want
+to stay on asyncpg with raw SQL; this runner is forty lines and tested.
 """
 
 from __future__ import annotations
