@@ -365,7 +365,7 @@ async def busy(
 
 async def test_a_hung_replica_does_not_stop_its_service_publishing(system: System) -> None:
     """Two replicas of referrals; one hangs (SIGSTOP): what the other writes is still published
-    within the relay's bound (EPS_RELAY_CLAIM_TIMEOUT_S, 3 s here), whichever one led."""
+    within the relay's bound (EPS_RELAY_CLAIM_TIMEOUT_S, 5 s here), whichever one led."""
     la, school = La.new("replicas"), "100005"
     second = system.start("referrals", replica=True)
     system.wait_ready([second])
@@ -396,4 +396,4 @@ async def test_a_hung_replica_does_not_stop_its_service_publishing(system: Syste
             await eventually(published, "the referral's event published", timeout_s=30)
             timings.append(time.monotonic() - started)
     print(f"published with a replica hung: {timings[0]:.1f} s and {timings[1]:.1f} s")
-    assert all(t < 3.0 + 10 for t in timings), timings
+    assert all(t < 5.0 + 10 for t in timings), timings

@@ -49,7 +49,10 @@ class Access(Generic[U]):
 
     def check_school(self, school_urn: str | None) -> None:
         """School staff act only for children of their own school (and never without one)."""
-        if self.principal.is_school_staff and school_urn != self.principal.school_urn:
+        principal = self.principal
+        if principal.is_school_staff and (
+            principal.school_urn is None or school_urn != principal.school_urn
+        ):
             raise Forbidden("school staff may act only for children of their own school")
 
 

@@ -51,10 +51,18 @@ Tenants = Callable[[asyncpg.Connection, datetime], Awaitable[Sequence[str]]]
 
 
 def per_tenant(
-    name: str, interval_s: float, *, tenants: Tenants, work: Callable[[Any], Awaitable[object]]
+    name: str,
+    interval_s: float,
+    *,
+    tenants: Tenants,
+    work: Callable[..., Awaitable[object]],
+    items: Callable[[Any], Awaitable[Sequence[Any]]] | None = None,
 ) -> PeriodicJob:
-    """A job done one local authority at a time: ``work`` (a handler taking the service's unit
-    of work) in each due LA's own unit of work, acting as the service."""
+    """A job done one local authority at a time, acting as the service: ``work(uow)`` (a
+    handler taking the service's unit of work) in each due LA's own unit of work; or, with
+    ``items(uow)`` listing what is due in an LA, ``work(item, uow)`` for each item in a unit of
+    work of its own, so that a long round holds each item's locks briefly (a fast track waiting
+    for an EP's diary waits for one school's planning, not an LA's)."""
 
     async def run(context: JobContext) -> None:
         async with context.uow.pool.acquire() as conn:
@@ -62,12 +70,23 @@ def per_tenant(
         for tenant in due:
             with bound_context(tenant=tenant):
                 try:
-                    async with context.uow(MessageContext(tenant, context.actor)) as uow:
-                        await work(uow)
+                    await _for_tenant(context, tenant)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # this LA is tried again next tick; the rest go on
                     log.error("job failed for one local authority", job=name, error=repr(exc))
+
+    async def _for_tenant(context: JobContext, tenant: str) -> None:
+        as_service = MessageContext(tenant, context.actor)
+        if items is None:
+            async with context.uow(as_service) as uow:
+                await work(uow)
+            return
+        async with context.uow(as_service) as uow:
+            listed = await items(uow)
+        for item in listed:
+            async with context.uow(as_service) as uow:
+                await work(item, uow)
 
     return PeriodicJob(name, interval_s, run)
 

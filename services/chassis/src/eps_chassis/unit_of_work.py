@@ -7,10 +7,12 @@ that come of them, as in cosmicpython:
   ``uow.rota``) bound to the tenant, so a handler never builds a repository nor passes the
   tenant; handlers take ``(command, uow)``;
 - a repository tracks every aggregate it loads or adds (:meth:`UnitOfWork.track`); when the
-  unit of work commits, it collects the events each aggregate recorded, in the order they were
-  recorded, with any the handler published itself (:meth:`UnitOfWork.publish`), and writes them
-  to the outbox in the same transaction as the change: an event exists if and only if the state
-  change committed;
+  unit of work commits, it collects the events each aggregate recorded (aggregate by aggregate,
+  in the order they were first tracked, each one's events in the order it recorded them: what
+  consumers rely on is the order of one aggregate's events, which share a Kafka key), with any
+  the handler published itself (:meth:`UnitOfWork.publish`, after what the aggregates recorded
+  until then), and writes them to the outbox in the same transaction as the change: an event
+  exists if and only if the state change committed;
 - :meth:`UnitOfWork.release` says that what held events wait for is now known.
 
 :class:`PostgresUnitOfWork` is the real one (one connection inside an open transaction); tests
@@ -48,6 +50,7 @@ class UnitOfWork:
         self.context = context
         self.clock = clock  # the service's (injectable) clock: handlers ask it what time it is
         self.seen: list[Aggregate] = []
+        self._seen_ids: set[int] = set()  # a diary read tracks hundreds: no list scan each time
         self.released: set[str] = set()  # what this unit of work made known
         self._events: list[Event] = []
 
@@ -61,7 +64,8 @@ class UnitOfWork:
 
     def track(self, aggregate: A) -> A:
         """Remember an aggregate loaded or added here: its events go out on commit."""
-        if not any(a is aggregate for a in self.seen):
+        if id(aggregate) not in self._seen_ids:
+            self._seen_ids.add(id(aggregate))
             self.seen.append(aggregate)
         return aggregate
 
