@@ -40,9 +40,9 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from eps_chassis.auth import Role, ensure_local_keys, issue_token
-from eps_chassis.service import ServiceDefinition, ServiceRuntime, create_app
+from eps_chassis.service import ServiceDefinition, ServiceRuntime, create_app, ensure_topics
 from eps_chassis.settings import ServiceSettings
-from eps_contracts import envelope_for
+from eps_contracts import all_topics, envelope_for
 from eps_contracts.scheduling import (
     BOOKING_REQUESTS,
     AppointmentBookingRequested,
@@ -93,11 +93,18 @@ def service_settings(name: str, infra: Infra, phase: Phase) -> ServiceSettings:
     )
 
 
+async def other_owners_topics(infra: Infra, phase: Phase) -> None:
+    """Two of the six services run here: the topics the others own (and the scheduling
+    consumes, such as statutory's booking requests) are created as they would create them."""
+    await ensure_topics(infra.kafka_bootstrap, all_topics(), phase.prefix)
+
+
 @contextlib.asynccontextmanager
 async def in_this_process(
     definition: ServiceDefinition, infra: Infra, phase: Phase
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The service's app and runtime in the benchmark's own event loop, called over ASGI."""
+    await other_owners_topics(infra, phase)
     settings = service_settings(definition.name, infra, phase)
     app = create_app(definition, settings)
     runtime: ServiceRuntime = app.state.runtime
@@ -116,6 +123,7 @@ async def own_process(
     definition: ServiceDefinition, infra: Infra, phase: Phase
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The service as deployed: its own process (``python -m eps_<name>``), called over HTTP."""
+    await other_owners_topics(infra, phase)
     with socket.socket() as probe:  # a free port
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -35,9 +35,11 @@ from eps_billing.domain.pricing import (
     price_with_carry_over,
 )
 from eps_chassis.auth import Role
-from eps_chassis.consumer import BatchUnitOfWork, ConsumerRuntime, EventConsumer
+from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.db import CHASSIS_MIGRATIONS, create_pool, migrate
 from eps_chassis.service import ensure_topics
+from eps_chassis.settings import ServiceSettings
+from eps_chassis.unit_of_work import PostgresUnitOfWork
 from eps_contracts.billing import INVOICES
 from eps_contracts.scheduling import (
     DELIVERED_TIME,
@@ -67,7 +69,7 @@ from tests.support.clock import FakeClock
 from tests.support.db import query, scalar
 from tests.support.infra import REPO, Infra
 from tests.support.kafka import publish_raw, read_topic, wait_until
-from tests.support.services import Namespace, bearer, running, settings_for
+from tests.support.services import Namespace, bearer, create_topics, running, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -547,7 +549,7 @@ async def test_a_consumer_killed_mid_batch_prices_every_delivery_exactly_once(
     ]
     spot = {60: 15000, 120: 30000, 180: 40000, 240: 55000, 300: 70000}
     expected = sum(spot[e.data.minutes] for e in envelopes)
-    settings = settings_for(infra, ns, "billing")
+    settings = settings_for(infra, ns, "billing", ServiceSettings)
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
@@ -569,6 +571,7 @@ async def test_a_consumer_killed_mid_batch_prices_every_delivery_exactly_once(
             stderr=subprocess.DEVNULL,
         )
 
+    await create_topics(infra, ns)  # as scheduling would: billing consumes its topics
     process = start()
     try:
         # published in slices so that the consumer is mid-stream when it is killed
@@ -615,7 +618,7 @@ async def test_a_batch_handler_that_keeps_failing_dead_letters_only_the_event_at
     calls: list[int] = []
 
     @consumer.on_batch(DeliveredTimeRecorded)
-    async def apply(envelopes: Sequence[Any], uow: BatchUnitOfWork) -> None:
+    async def apply(envelopes: Sequence[Any], uow: PostgresUnitOfWork) -> None:
         calls.append(len(envelopes))
         await uow.conn.executemany(
             "INSERT INTO effects VALUES ($1, $2)",

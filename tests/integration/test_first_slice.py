@@ -17,6 +17,7 @@ from datetime import date
 import asyncpg
 import pytest
 from eps_chassis.auth import Role
+from eps_chassis.settings import ServiceSettings
 from eps_consent.bootstrap import SERVICE as CONSENT
 from eps_contracts import topics
 from eps_contracts.referrals import ReferralReceived
@@ -193,7 +194,7 @@ async def test_a_service_killed_mid_stream_loses_nothing_and_duplicates_nothing(
         )
         for i in range(total)
     ]
-    settings = settings_for(infra, ns, "referrals")
+    settings = settings_for(infra, ns, "referrals", ServiceSettings)
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_VAR_DIR = REPO / "var" / "test-infra"
@@ -79,7 +80,7 @@ def _containers(kafka: str | None, database: str | None) -> Iterator[Infra]:
 def _local(kafka: str | None, database: str | None) -> Iterator[Infra]:
     import localinfra as local  # deploy/local, on the test path
 
-    settings = dict(
+    settings: dict[str, Any] = dict(
         var_dir=TEST_VAR_DIR,
         kafka_port=TEST_KAFKA_PORT,
         controller_port=TEST_KAFKA_CONTROLLER_PORT,

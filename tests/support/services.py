@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -17,7 +17,6 @@ from eps_chassis.auth import Role, ensure_local_keys, issue_token
 from eps_chassis.clock import Clock
 from eps_chassis.service import (
     Service,
-    ServiceDefinition,
     ServiceRuntime,
     create_app,
     ensure_topics,
@@ -29,6 +28,7 @@ from tests.support.clock import suite_clock
 from tests.support.infra import REPO, Infra
 
 KEYS_DIR = REPO / "var" / "test-keys"
+S = TypeVar("S", bound=ServiceSettings)
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,11 @@ def settings_for(
     infra: Infra,
     ns: Namespace,
     service: str,
-    settings: type[ServiceSettings] = ServiceSettings,
-    **overrides: object,
-) -> ServiceSettings:
+    settings: type[S],
+    **overrides: Any,
+) -> S:
     _, public = ensure_local_keys(KEYS_DIR)
-    values: dict[str, object] = dict(
+    values: dict[str, Any] = dict(
         kafka_bootstrap_servers=infra.kafka_bootstrap,
         database_url=infra.database_url,
         topic_prefix=ns.topic_prefix,
@@ -75,7 +75,7 @@ def settings_for(
         publish_timeout_s=5.0,
     )
     values.update(overrides)
-    return settings(**values)  # type: ignore[arg-type]
+    return settings(**values)
 
 
 def token(
@@ -96,6 +96,12 @@ def token(
     )
 
 
+async def create_topics(infra: Infra, ns: Namespace) -> None:
+    """Every topic of the platform in the test's namespace: a service waits for the topics it
+    consumes to be created by their owners, and a test that starts it alone stands in for them."""
+    await ensure_topics(infra.kafka_bootstrap, all_topics(), ns.topic_prefix)
+
+
 def bearer(
     role: Role,
     *,
@@ -111,27 +117,22 @@ def bearer(
 
 @contextlib.asynccontextmanager
 async def running(
-    service: Service[Any] | ServiceDefinition,
+    service: Service[Any],
     infra: Infra,
     ns: Namespace,
     *,
     clock: Clock | None = None,
-    **overrides: object,
+    **overrides: Any,
 ) -> AsyncIterator[tuple[ServiceRuntime[Any], httpx.AsyncClient]]:
     """Start a service (database, relay, consumers, jobs) and give an HTTP client bound to it.
 
     Its settings are the test's infrastructure and namespace, with ``overrides`` (the service's
     own settings too: ``running(SERVICE, ..., held_release_interval_s=0.2)``); its clock is the
     suite clock (``tests.support.clock``) unless the test gives its own."""
-    if isinstance(service, Service):
-        name = service.definition().name
-        settings = settings_for(infra, ns, name, service.settings, **overrides)
-        definition = service.define(settings)
-    else:
-        settings = settings_for(infra, ns, service.name, **overrides)
-        definition = service
-    # the other services own most of what this one consumes: stand in for them
-    await ensure_topics(infra.kafka_bootstrap, all_topics(), ns.topic_prefix)
+    name = service.definition().name
+    settings = settings_for(infra, ns, name, service.settings, **overrides)
+    definition = service.define(settings)
+    await create_topics(infra, ns)
     app = create_app(definition, settings, clock or suite_clock())
     runtime: ServiceRuntime[Any] = app.state.runtime
     await runtime.start()

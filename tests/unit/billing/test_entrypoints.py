@@ -16,7 +16,7 @@ from eps_billing.entrypoints.events import (
     on_appointment_cancelled,
     on_delivered_time,
 )
-from eps_chassis.consumer import _Valid
+from eps_chassis.decoding import Valid
 from eps_contracts.scheduling import CancellationParty, FundingStream
 from structlog.testing import capture_logs
 
@@ -34,7 +34,7 @@ def test_every_delivered_time_event_goes_to_the_batch_handler() -> None:
         builders.voided(delivery),
     ):
         decoded = delivered_time.decode(record(builders.raw(envelope)))
-        assert isinstance(decoded, _Valid)
+        assert isinstance(decoded, Valid)
         assert decoded.handler is None and decoded.batch_handler is on_delivered_time
         assert decoded.envelope == envelope
 
@@ -65,7 +65,7 @@ def test_a_cancellation_becomes_a_charge_command_and_an_old_one_is_ignored_with_
         "123456", start, 120, start - timedelta(days=2), by=CancellationParty.SCHOOL
     )
     decoded = appointments.decode(record(builders.raw(envelope)))
-    assert isinstance(decoded, _Valid) and decoded.handler is on_appointment_cancelled
+    assert isinstance(decoded, Valid) and decoded.handler is on_appointment_cancelled
     cmd = charge_for(decoded.envelope)
     assert cmd is not None
     assert (cmd.appointment_id, cmd.school_urn, cmd.funding_stream, cmd.event_id) == (
@@ -83,7 +83,7 @@ def test_a_cancellation_becomes_a_charge_command_and_an_old_one_is_ignored_with_
 
     old = builders.cancelled_by_an_old_producer(uuid.uuid4())
     decoded = appointments.decode(record(builders.raw(old)))
-    assert isinstance(decoded, _Valid)  # valid, so never dead-lettered
+    assert isinstance(decoded, Valid)  # valid, so never dead-lettered
     assert charge_for(decoded.envelope) is None
     with capture_logs() as logs:
         asyncio.run(on_appointment_cancelled(decoded.envelope, None))  # type: ignore[arg-type]

@@ -65,8 +65,6 @@ log = get_logger()
 
 E = TypeVar("E", bound=Event)
 
-BatchUnitOfWork = PostgresUnitOfWork  # until every service names its own unit of work
-
 
 @dataclass(slots=True)
 class ConsumerRuntime:

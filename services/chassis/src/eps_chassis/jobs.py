@@ -85,8 +85,13 @@ def per_tenant(
         async with context.uow(as_service) as uow:
             listed = await items(uow)
         for item in listed:
-            async with context.uow(as_service) as uow:
-                await work(item, uow)
+            try:
+                async with context.uow(as_service) as uow:
+                    await work(item, uow)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # this item is tried again next tick; the rest go on
+                log.warning("job item failed", item=repr(item), error=repr(exc))
 
     return PeriodicJob(name, interval_s, run)
 

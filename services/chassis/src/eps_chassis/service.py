@@ -452,11 +452,8 @@ async def get_runtime(request: Request) -> ServiceRuntime[Any]:
     return runtime
 
 
-def run(service: Service[Any] | ServiceDefinition) -> None:
+def run(service: Service[Any]) -> None:
     """``python -m eps_<name>``: the service from its environment, behind uvicorn."""
-    if isinstance(service, ServiceDefinition):  # until every service exposes its SERVICE
-        fixed = service
-        service = Service(ServiceSettings, lambda _settings: fixed)
     settings = service.settings()
     definition = service.define(settings)
     configure_logging(definition.name, settings.log_level)
@@ -474,6 +471,5 @@ def installed_services() -> list[ServiceDefinition]:
     its ``bootstrap.SERVICE``), defined from the environment, by name."""
     from importlib.metadata import entry_points
 
-    loaded = [ep.load() for ep in entry_points(group="eps.services")]
-    found = [s.definition() if isinstance(s, Service) else s() for s in loaded]
+    found = [ep.load().definition() for ep in entry_points(group="eps.services")]
     return sorted(found, key=lambda d: d.name)

@@ -1,8 +1,8 @@
 """Time-driven work of the scheduling service.
 
 Planning meetings: each school's autumn and spring planning meetings are proposed in its named
-EP's diary without anyone asking, one local authority at a time, by the service's clock (so
-tests drive the job with a fake clock).
+EP's diary without anyone asking, one local authority and one school at a time, by the
+service's clock (so tests drive the job with a fake clock).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ def scheduling_jobs(settings: SchedulingSettings) -> list[PeriodicJob]:
             PLANNING_MEETINGS,
             settings.planning_meetings_interval_s,
             tenants=tenants_with_schools,
-            work=handlers.propose_due_planning_meetings,
+            items=handlers.planning_due,
+            work=handlers.propose_planning_meetings,
         )
     ]

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from eps_chassis.errors import Conflict, DomainError, NotFound, NotYetKnown, reference
-from eps_chassis.logging import get_logger
 from eps_chassis.london import academic_year_of, london_date
 from eps_contracts.scheduling import (
     AllocatedEp,
@@ -48,8 +47,6 @@ from eps_scheduling.domain.planning import (
     term_window,
 )
 from eps_scheduling.service_layer.unit_of_work import SchedulingUnitOfWork
-
-log = get_logger()
 
 DIARY_MARGIN = timedelta(days=8)  # a whole ISO week either side, for capacity and buffers
 RESPONSE_WINDOW_MARGIN = timedelta(days=1)  # wider than any travel buffer (at most 4 hours)
@@ -673,21 +670,12 @@ async def propose_planning_meetings(
     return proposed
 
 
-async def propose_due_planning_meetings(uow: SchedulingUnitOfWork) -> int:
-    """The planning job, for one local authority: the school year being planned now, and every
-    school still missing a term of it. One school's refusal stops no other (it is logged, and
-    tried again by the next run). Returns how many schools were looked at."""
+async def planning_due(uow: SchedulingUnitOfWork) -> list[commands.ProposePlanningMeetings]:
+    """What the planning job does in one local authority: a command for each school still
+    missing a term of the school year being planned now (each is proposed in a unit of work of
+    its own, so one school's refusal or locks hold back no other)."""
     year = planning_year(uow.clock(), await uow.policies.get())
-    due = await uow.planning.schools_due(year)
-    for school_urn in due:
-        try:
-            await propose_planning_meetings(commands.ProposePlanningMeetings(school_urn, year), uow)
-        except DomainError as exc:
-            log.warning(
-                "planning meetings not proposed",
-                tenant=uow.tenant,
-                school_urn=school_urn,
-                academic_year=year,
-                error=str(exc),
-            )
-    return len(due)
+    return [
+        commands.ProposePlanningMeetings(school_urn, year)
+        for school_urn in await uow.planning.schools_due(year)
+    ]
