@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import pytest
-from eps_chassis.access import audited_access
+from eps_chassis.access import OneRecord, audited_access
 from eps_chassis.auth import Principal, Role
 from eps_chassis.context import MessageContext
 from eps_chassis.errors import Conflict, DomainError, Forbidden, NotFound
@@ -136,3 +136,82 @@ async def test_other_failures_are_not_audited_as_refusals() -> None:
         async with access_as(uows, EP, action="read", resource="referral/1"):
             raise RuntimeError("database went away")
     assert uows.log == []
+
+
+# --- one record, acted on by its id -----------------------------------------------------
+
+
+class Shelf:
+    """A record store the fake unit of work reads: what each view call saw, in order."""
+
+    def __init__(self, **records: dict[str, Any]) -> None:
+        self.records = records
+        self.reads: list[str] = []
+
+    async def view(self, uow: FakeUow, record_id: uuid.UUID) -> dict[str, Any] | None:
+        self.reads.append(str(record_id))
+        record = self.records.get(str(record_id))
+        return dict(record) if record is not None else None
+
+
+def record_kind(shelf: Shelf, **kwargs: Any) -> OneRecord[Any, dict[str, Any]]:
+    return OneRecord("case", shelf.view, **kwargs)
+
+
+ONE = uuid.UUID(int=1)
+
+
+async def test_a_record_read_is_shown_once_and_audited_by_its_name() -> None:
+    uows, shelf = FakeUows(), Shelf(**{str(ONE): {"school": "123456", "state": "open"}})
+    case = record_kind(shelf, school=lambda r: r["school"])
+    shown = await case.act(cast(Any, uows), SENCO, ONE, action="read", purpose="review")
+    assert shown == {"school": "123456", "state": "open"}
+    assert shelf.reads == [str(ONE)]  # no second read when nothing was done
+    assert audited(uows) == [
+        ("transaction", "user:senco-1", "read", f"case/{ONE}", "review", "allowed")
+    ]
+
+
+async def test_another_schools_record_is_refused_before_any_work() -> None:
+    uows, shelf = FakeUows(), Shelf(**{str(ONE): {"school": "654321"}})
+    case = record_kind(shelf, school=lambda r: r["school"])
+    done: list[str] = []
+
+    async def work(uow: Any) -> None:
+        done.append("work")
+
+    with pytest.raises(Forbidden):
+        await case.act(cast(Any, uows), SENCO, ONE, action="close", work=work)
+    assert done == []
+    assert audited(uows) == [("pool", "user:senco-1", "close", f"case/{ONE}", None, "denied")]
+
+
+async def test_work_is_done_and_the_record_shown_as_it_left_it() -> None:
+    shelf = Shelf(**{str(ONE): {"school": "123456", "state": "open"}})
+    case = record_kind(shelf, school=lambda r: r["school"])
+
+    async def close(uow: Any) -> None:
+        shelf.records[str(ONE)]["state"] = "closed"
+
+    shown = await case.act(cast(Any, FakeUows()), SENCO, ONE, action="close", work=close)
+    assert shown["state"] == "closed"
+    assert shelf.reads == [str(ONE), str(ONE)]  # the school checked first, then shown
+
+
+async def test_a_missing_record_is_a_404_naming_the_field_and_audited_as_not_found() -> None:
+    uows = FakeUows()
+    case = record_kind(Shelf(), missing="no case for this referral (yet)", field="referral_id")
+    with pytest.raises(NotFound) as raised:
+        await case.act(cast(Any, uows), EP, ONE, action="read")
+    assert str(raised.value) == "no case for this referral (yet)"
+    assert raised.value.field == "referral_id"
+    assert audited(uows)[0][3:] == (f"case/{ONE}", None, "not_found")
+    with pytest.raises(NotFound, match="no such case"):
+        await record_kind(Shelf()).act(cast(Any, uows), EP, ONE, action="read")
+
+
+async def test_a_record_may_be_audited_under_a_fuller_name_once_shown() -> None:
+    uows, shelf = FakeUows(), Shelf(**{str(ONE): {"referral": "r-9"}})
+    case = record_kind(shelf, audited_as=lambda i, r: f"referral/{r['referral']}/case/{i}")
+    await case.act(cast(Any, uows), EP, ONE, action="read")
+    assert audited(uows)[0][3] == f"referral/r-9/case/{ONE}"

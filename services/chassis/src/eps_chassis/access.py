@@ -10,12 +10,16 @@ children) and do its work, then records the access:
 - on a :class:`DomainError` (not found, forbidden, a refused rule or transition), on the pool
   after the work's transaction has rolled back, with the outcome (``not_found``, ``denied`` or
   ``refused``); the error is then re-raised for the HTTP layer to answer.
+
+Most routes act on one record named in the path: a service declares each kind once as a
+:class:`OneRecord` (its audited name, its view, where its school is), and every such route is
+``await REFERRAL.act(runtime.uow, principal, referral_id, action="triage", work=...)``.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -27,6 +31,7 @@ from eps_chassis.errors import DomainError, Forbidden, NotFound
 from eps_chassis.unit_of_work import PostgresUnitOfWork, UnitOfWorkFactory
 
 U = TypeVar("U", bound=PostgresUnitOfWork)
+V = TypeVar("V")
 
 
 def outcome_of(error: DomainError) -> str:
@@ -94,3 +99,54 @@ async def audited_access(
             correlation_id=context.correlation_id,
         )
         raise
+
+
+@dataclass(frozen=True)
+class OneRecord(Generic[U, V]):
+    """One kind of record the HTTP entrypoints act on by its id, declared once by its service.
+
+    ``kind`` names it in the audit log (``<kind>/<id>``, or ``audited_as`` once it is shown:
+    an appointment for a referral is part of the child's record); ``view`` shows it (``None``
+    when there is none: a 404 saying ``missing``, naming ``field``); ``school`` says whose
+    child it is, where school staff may call: it is checked before any work is done.
+    """
+
+    kind: str
+    view: Callable[[U, uuid.UUID], Awaitable[V | None]]
+    school: Callable[[V], str | None] | None = None
+    audited_as: Callable[[uuid.UUID, V], str] | None = None
+    missing: str = ""
+    field: str | None = None
+
+    async def show(self, access: Access[U], record_id: uuid.UUID) -> V:
+        """The record as it now is, in ``access``'s unit of work (and named, once known)."""
+        shown = await self.view(access.uow, record_id)
+        if shown is None:
+            raise NotFound(self.missing or f"no such {self.kind}", field=self.field)
+        if self.audited_as is not None:
+            access.resource = self.audited_as(record_id, shown)
+        return shown
+
+    async def act(
+        self,
+        uows: UnitOfWorkFactory[U],
+        principal: Principal,
+        record_id: uuid.UUID,
+        *,
+        action: str,
+        work: Callable[[U], Awaitable[object]] | None = None,
+        purpose: str | None = None,
+    ) -> V:
+        """Do ``work`` (none: a read) on the record for ``principal``, audited whatever the
+        outcome; the record as the work left it."""
+        async with audited_access(
+            uows, principal, action=action, resource=f"{self.kind}/{record_id}", purpose=purpose
+        ) as access:
+            shown: V | None = None
+            if self.school is not None:  # whose child, before anything is done to the record
+                shown = await self.show(access, record_id)
+                access.check_school(self.school(shown))
+            if work is not None:
+                await work(access.uow)
+                shown = None
+            return shown if shown is not None else await self.show(access, record_id)

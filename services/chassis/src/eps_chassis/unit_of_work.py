@@ -21,9 +21,10 @@ give handlers a fake with in-memory repositories (``tests/support/fakes``).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import asyncpg
 from eps_contracts import Envelope, Event, envelope_for
@@ -100,8 +101,30 @@ class UnitOfWork:
 class PostgresUnitOfWork(UnitOfWork):
     """The real unit of work: ``conn`` is inside an open transaction on the service's schema.
 
-    A service's own unit of work extends it, binding its repositories in ``__init__``.
+    A service's own unit of work extends it and its port (the ``UnitOfWork`` subclass that
+    annotates the repositories), naming the Postgres repository behind each::
+
+        class PostgresConsentUnitOfWork(PostgresUnitOfWork, ConsentUnitOfWork):
+            repositories = {"cases": PostgresConsentCaseRepository, ...}
+
+    Each is built on this unit of work when it opens. A port's repository left unnamed is an
+    error when the class is defined, not an ``AttributeError`` in a handler at run time.
     """
+
+    repositories: ClassVar[dict[str, type[PostgresRepository]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = {
+            name
+            for port in cls.__mro__
+            if issubclass(port, UnitOfWork) and port.__module__ != __name__
+            for name in inspect.get_annotations(port)
+        } - {"repositories"}
+        if missing := declared - cls.repositories.keys():
+            raise TypeError(f"{cls.__name__} names no repository for {sorted(missing)}")
+        if unknown := cls.repositories.keys() - declared:
+            raise TypeError(f"{cls.__name__}'s port declares no {sorted(unknown)}")
 
     def __init__(
         self,
@@ -114,6 +137,8 @@ class PostgresUnitOfWork(UnitOfWork):
         self.conn = conn
         self.source = source
         self._children: list[PostgresUnitOfWork] = []
+        for name, repository in self.repositories.items():
+            setattr(self, name, repository(self))
 
     def caused_by(self, envelope: Envelope[Any]) -> Self:
         """A unit of work on this transaction for one event of a batch: what it publishes

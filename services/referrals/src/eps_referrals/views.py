@@ -60,18 +60,6 @@ class RegisteredSchool(BaseModel):
     name: str
 
 
-async def referral_school(
-    uow: PostgresReferralsUnitOfWork, referral_id: uuid.UUID
-) -> tuple[bool, str | None]:
-    """Whether the referral exists, and its school: for the access check before any work."""
-    row = await uow.conn.fetchrow(
-        "SELECT school_urn FROM referrals WHERE tenant = $1 AND referral_id = $2",
-        uow.tenant,
-        referral_id,
-    )
-    return (row is not None, row["school_urn"] if row else None)
-
-
 async def referral(uow: PostgresReferralsUnitOfWork, referral_id: uuid.UUID) -> ReferralView | None:
     row = await uow.conn.fetchrow(
         "SELECT referral_id, tenant, request_id, child_id, status, received_on, school_urn,"

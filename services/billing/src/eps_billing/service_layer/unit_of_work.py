@@ -3,9 +3,6 @@ authority's pricing lock."""
 
 from __future__ import annotations
 
-import asyncpg
-from eps_chassis.clock import Clock, utc_now
-from eps_chassis.context import MessageContext
 from eps_chassis.unit_of_work import PostgresUnitOfWork, UnitOfWork
 
 from eps_billing.adapters.repository import (
@@ -48,21 +45,15 @@ class BillingUnitOfWork(UnitOfWork):
 
 
 class PostgresBillingUnitOfWork(PostgresUnitOfWork, BillingUnitOfWork):
-    def __init__(
-        self,
-        conn: asyncpg.Connection,
-        context: MessageContext,
-        source: str,
-        clock: Clock = utc_now,
-    ) -> None:
-        super().__init__(conn, context, source, clock)
-        self.tariffs = PostgresTariffRepository(self)
-        self.schools = PostgresSchoolRepository(self)
-        self.deliveries = PostgresDeliveryRepository(self)
-        self.cancellations = PostgresCancellationRepository(self)
-        self.agreements = PostgresAgreementRepository(self)
-        self.prices = PostgresPriceRepository(self)
-        self.documents = PostgresDocumentRepository(self)
+    repositories = {
+        "tariffs": PostgresTariffRepository,
+        "schools": PostgresSchoolRepository,
+        "deliveries": PostgresDeliveryRepository,
+        "cancellations": PostgresCancellationRepository,
+        "agreements": PostgresAgreementRepository,
+        "prices": PostgresPriceRepository,
+        "documents": PostgresDocumentRepository,
+    }
 
     async def lock_pricing(self, *, exclusive: bool) -> None:
         sql = "SELECT pg_advisory_xact_lock(hashtext($1))"

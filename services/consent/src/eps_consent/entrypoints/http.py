@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import date
 
-from eps_chassis.access import audited_access
+from eps_chassis.access import OneRecord
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.configuration import configuration_routes
-from eps_chassis.errors import NotFound
 from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_contracts.base import ContractModel
@@ -66,30 +64,15 @@ class CapacityAssessmentBody(ContractModel):
 
 
 Runtime = ServiceRuntime[PostgresConsentUnitOfWork]
-Work = Callable[[ConsentUnitOfWork], Awaitable[None]]
 
-
-async def _on_case(
-    runtime: Runtime,
-    principal: Principal,
-    referral_id: uuid.UUID,
-    action: str,
-    work: Work | None = None,
-    purpose: str | None = None,
-) -> ConsentCaseView:
-    """Do ``work`` on one case for the caller (own school only for school staff), audited."""
-    async with audited_access(
-        runtime.uow, principal, action=action, resource=f"consent/{referral_id}", purpose=purpose
-    ) as access:
-        case = await views.consent_case(access.uow, referral_id)
-        if case is None:
-            raise NotFound("no consent case for this referral (yet)", field="referral_id")
-        access.check_school(case.school_urn)
-        if work is not None:
-            await work(access.uow)
-            case = await views.consent_case(access.uow, referral_id)
-    assert case is not None
-    return case
+# a case is the child's: school staff reach only their own school's
+CONSENT_CASE = OneRecord(
+    "consent",
+    views.consent_case,
+    school=lambda case: case.school_urn,
+    missing="no consent case for this referral (yet)",
+    field="referral_id",
+)
 
 
 async def _read_policy(uow: ConsentUnitOfWork) -> ConsentPolicyBody:
@@ -132,12 +115,12 @@ async def record_consent_decision(
         expires_on=body.expires_on,
         recorded_by=principal.actor,
     )
-    return await _on_case(
-        runtime,
+    return await CONSENT_CASE.act(
+        runtime.uow,
         principal,
         referral_id,
-        "record_consent_decision",
-        lambda uow: handlers.record_consent_decision(cmd, uow),
+        action="record_consent_decision",
+        work=lambda uow: handlers.record_consent_decision(cmd, uow),
     )
 
 
@@ -156,12 +139,12 @@ async def record_capacity_assessment(
         assessor_id=principal.subject,
         evidence_ref=body.evidence_ref,
     )
-    return await _on_case(
-        runtime,
+    return await CONSENT_CASE.act(
+        runtime.uow,
         principal,
         referral_id,
-        "record_capacity",
-        lambda uow: handlers.record_capacity_assessment(cmd, uow),
+        action="record_capacity",
+        work=lambda uow: handlers.record_capacity_assessment(cmd, uow),
     )
 
 
@@ -172,4 +155,6 @@ async def read_consent_case(
     runtime: Runtime = Depends(get_runtime),
     x_purpose: str | None = Header(None),
 ) -> ConsentCaseView:
-    return await _on_case(runtime, principal, referral_id, "read", purpose=x_purpose)
+    return await CONSENT_CASE.act(
+        runtime.uow, principal, referral_id, action="read", purpose=x_purpose
+    )

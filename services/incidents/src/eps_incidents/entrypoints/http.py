@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 
-from eps_chassis.access import audited_access
+from eps_chassis.access import OneRecord, audited_access
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.configuration import configuration_routes
-from eps_chassis.errors import NotFound
 from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_contracts.base import ContractModel
@@ -105,7 +103,7 @@ class LevelsBody(ContractModel):
 
 
 Runtime = ServiceRuntime[PostgresIncidentsUnitOfWork]
-Work = Callable[[IncidentsUnitOfWork], Awaitable[None]]
+INCIDENT = OneRecord("incident", views.incident)
 
 
 # --- incidents -----------------------------------------------------------------------------
@@ -138,27 +136,6 @@ async def open_incidents(
         return await views.open_incidents(access.uow)
 
 
-async def _on_incident(
-    runtime: Runtime,
-    principal: Principal,
-    incident_id: uuid.UUID,
-    action: str,
-    work: Work | None = None,
-    purpose: str | None = None,
-) -> IncidentView:
-    """Do ``work`` on one incident for the caller, audited (a refused step too, with why it
-    was refused), and return the incident as it now is."""
-    async with audited_access(
-        runtime.uow, principal, action=action, resource=f"incident/{incident_id}", purpose=purpose
-    ) as access:
-        if work is not None:
-            await work(access.uow)
-        incident = await views.incident(access.uow, incident_id)
-        if incident is None:
-            raise NotFound("no such incident")
-    return incident
-
-
 @router.get("/{incident_id}", response_model=IncidentView)
 async def read_incident(
     incident_id: uuid.UUID,
@@ -166,7 +143,7 @@ async def read_incident(
     runtime: Runtime = Depends(get_runtime),
     x_purpose: str | None = Header(None),
 ) -> IncidentView:
-    return await _on_incident(runtime, principal, incident_id, "read", purpose=x_purpose)
+    return await INCIDENT.act(runtime.uow, principal, incident_id, action="read", purpose=x_purpose)
 
 
 @router.post("/{incident_id}/acknowledge", response_model=IncidentView)
@@ -180,12 +157,12 @@ async def acknowledge_incident(
         acknowledged_by=principal.subject,
         may_act_for_anyone=principal.role in (Role.PRINCIPAL_EP, Role.SENIOR_EP),
     )
-    return await _on_incident(
-        runtime,
+    return await INCIDENT.act(
+        runtime.uow,
         principal,
         incident_id,
-        "acknowledge",
-        lambda uow: handlers.acknowledge_incident(cmd, uow),
+        action="acknowledge",
+        work=lambda uow: handlers.acknowledge_incident(cmd, uow),
     )
 
 
@@ -202,12 +179,12 @@ async def request_missing_eps(
     the incident (``allocated_eps``, ``eps_missing``, ``shortfall_reason``).
     """
     cmd = commands.RequestMissingEps(incident_id)
-    return await _on_incident(
-        runtime,
+    return await INCIDENT.act(
+        runtime.uow,
         principal,
         incident_id,
-        "request_missing_eps",
-        lambda uow: handlers.request_missing_eps(cmd, uow),
+        action="request_missing_eps",
+        work=lambda uow: handlers.request_missing_eps(cmd, uow),
     )
 
 
@@ -221,12 +198,12 @@ async def record_first_contact(
     cmd = commands.RecordFirstContact(
         incident_id, body.made_at, made_by=body.made_by, recorded_by=principal.subject
     )
-    return await _on_incident(
-        runtime,
+    return await INCIDENT.act(
+        runtime.uow,
         principal,
         incident_id,
-        "record_first_contact",
-        lambda uow: handlers.record_first_contact(cmd, uow),
+        action="record_first_contact",
+        work=lambda uow: handlers.record_first_contact(cmd, uow),
     )
 
 
@@ -238,12 +215,12 @@ async def record_visit(
     runtime: Runtime = Depends(get_runtime),
 ) -> IncidentView:
     cmd = commands.RecordVisit(incident_id, body.visited_at, body.ep_ids)
-    return await _on_incident(
-        runtime,
+    return await INCIDENT.act(
+        runtime.uow,
         principal,
         incident_id,
-        "record_visit",
-        lambda uow: handlers.record_visit(cmd, uow),
+        action="record_visit",
+        work=lambda uow: handlers.record_visit(cmd, uow),
     )
 
 
@@ -255,12 +232,12 @@ async def plan_follow_up(
     runtime: Runtime = Depends(get_runtime),
 ) -> IncidentView:
     cmd = commands.PlanFollowUp(incident_id, body.review_on, body.plan)
-    return await _on_incident(
-        runtime,
+    return await INCIDENT.act(
+        runtime.uow,
         principal,
         incident_id,
-        "plan_follow_up",
-        lambda uow: handlers.plan_follow_up(cmd, uow),
+        action="plan_follow_up",
+        work=lambda uow: handlers.plan_follow_up(cmd, uow),
     )
 
 
@@ -272,12 +249,12 @@ async def close_incident(
     runtime: Runtime = Depends(get_runtime),
 ) -> IncidentView:
     cmd = commands.CloseIncident(incident_id, body.summary)
-    return await _on_incident(
-        runtime,
+    return await INCIDENT.act(
+        runtime.uow,
         principal,
         incident_id,
-        "close",
-        lambda uow: handlers.close_incident(cmd, uow),
+        action="close",
+        work=lambda uow: handlers.close_incident(cmd, uow),
     )
 
 

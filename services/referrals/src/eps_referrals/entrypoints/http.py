@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Annotated
 
-from eps_chassis.access import audited_access
+from eps_chassis.access import OneRecord, audited_access
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.configuration import configuration_routes
-from eps_chassis.errors import DomainError, NotFound
+from eps_chassis.errors import DomainError
 from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_contracts.base import ContractModel
@@ -78,31 +77,9 @@ class StageBody(ContractModel):
 
 
 Runtime = ServiceRuntime[PostgresReferralsUnitOfWork]
-Work = Callable[[ReferralsUnitOfWork], Awaitable[None]]
 
-
-async def _on_referral(
-    runtime: Runtime,
-    principal: Principal,
-    referral_id: uuid.UUID,
-    action: str,
-    work: Work | None = None,
-    purpose: str | None = None,
-) -> ReferralView:
-    """Do ``work`` on one referral for the caller (own school only for school staff), audited,
-    and return the referral with its history."""
-    async with audited_access(
-        runtime.uow, principal, action=action, resource=f"referral/{referral_id}", purpose=purpose
-    ) as access:
-        exists, school = await views.referral_school(access.uow, referral_id)
-        if not exists:
-            raise NotFound("no such referral")
-        access.check_school(school)
-        if work is not None:
-            await work(access.uow)
-        view = await views.referral(access.uow, referral_id)
-    assert view is not None
-    return view
+# a referral is the child's: school staff reach only their own school's
+REFERRAL = OneRecord("referral", views.referral, school=lambda referral: referral.school_urn)
 
 
 def _triager(principal: Principal) -> tuple[str, bool]:
@@ -209,7 +186,7 @@ async def read_referral(
     runtime: Runtime = Depends(get_runtime),
     x_purpose: str | None = Header(None),
 ) -> ReferralView:
-    return await _on_referral(runtime, principal, referral_id, "read", purpose=x_purpose)
+    return await REFERRAL.act(runtime.uow, principal, referral_id, action="read", purpose=x_purpose)
 
 
 @router.post("/{referral_id}/accept", response_model=ReferralView)
@@ -220,12 +197,12 @@ async def accept_referral(
 ) -> ReferralView:
     ep_id, senior = _triager(principal)
     cmd = commands.AcceptReferral(referral_id, ep_id, senior)
-    return await _on_referral(
-        runtime,
+    return await REFERRAL.act(
+        runtime.uow,
         principal,
         referral_id,
-        "accept",
-        lambda uow: handlers.accept_referral(cmd, uow),
+        action="accept",
+        work=lambda uow: handlers.accept_referral(cmd, uow),
     )
 
 
@@ -238,12 +215,12 @@ async def decline_referral(
 ) -> ReferralView:
     ep_id, senior = _triager(principal)
     cmd = commands.DeclineReferral(referral_id, body.reason, ep_id, senior)
-    return await _on_referral(
-        runtime,
+    return await REFERRAL.act(
+        runtime.uow,
         principal,
         referral_id,
-        "decline",
-        lambda uow: handlers.decline_referral(cmd, uow),
+        action="decline",
+        work=lambda uow: handlers.decline_referral(cmd, uow),
     )
 
 
@@ -258,12 +235,12 @@ async def redirect_referral(
     cmd = commands.RedirectReferral(
         referral_id, body.destination, body.reason, ep_id, senior, body.service_name
     )
-    return await _on_referral(
-        runtime,
+    return await REFERRAL.act(
+        runtime.uow,
         principal,
         referral_id,
-        "redirect",
-        lambda uow: handlers.redirect_referral(cmd, uow),
+        action="redirect",
+        work=lambda uow: handlers.redirect_referral(cmd, uow),
     )
 
 
@@ -275,12 +252,12 @@ async def start_casework_stage(
     runtime: Runtime = Depends(get_runtime),
 ) -> ReferralView:
     cmd = commands.StartCaseworkStage(referral_id, body.stage, body.skip_reason)
-    return await _on_referral(
-        runtime,
+    return await REFERRAL.act(
+        runtime.uow,
         principal,
         referral_id,
-        f"start_{body.stage}",
-        lambda uow: handlers.start_casework_stage(cmd, uow),
+        action=f"start_{body.stage}",
+        work=lambda uow: handlers.start_casework_stage(cmd, uow),
     )
 
 
@@ -292,10 +269,10 @@ async def close_referral(
     runtime: Runtime = Depends(get_runtime),
 ) -> ReferralView:
     cmd = commands.CloseReferral(referral_id, body)
-    return await _on_referral(
-        runtime,
+    return await REFERRAL.act(
+        runtime.uow,
         principal,
         referral_id,
-        "close",
-        lambda uow: handlers.close_referral(cmd, uow),
+        action="close",
+        work=lambda uow: handlers.close_referral(cmd, uow),
     )

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncpg
-from eps_chassis.clock import Clock, utc_now
-from eps_chassis.context import MessageContext
 from eps_chassis.unit_of_work import PostgresUnitOfWork, UnitOfWork
 
 from eps_referrals.adapters.repository import (
@@ -27,15 +24,9 @@ class ReferralsUnitOfWork(UnitOfWork):
 
 
 class PostgresReferralsUnitOfWork(PostgresUnitOfWork, ReferralsUnitOfWork):
-    def __init__(
-        self,
-        conn: asyncpg.Connection,
-        context: MessageContext,
-        source: str,
-        clock: Clock = utc_now,
-    ) -> None:
-        super().__init__(conn, context, source, clock)
-        self.referrals = PostgresReferralRepository(self)
-        self.schools = PostgresSchoolRepository(self)
-        self.consent = PostgresConsentStatusRepository(self)
-        self.configuration = PostgresConfigurationRepository(self)
+    repositories = {
+        "referrals": PostgresReferralRepository,
+        "schools": PostgresSchoolRepository,
+        "consent": PostgresConsentStatusRepository,
+        "configuration": PostgresConfigurationRepository,
+    }

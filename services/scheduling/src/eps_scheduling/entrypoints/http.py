@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Annotated
 
-from eps_chassis.access import Access, audited_access
+from eps_chassis.access import OneRecord, audited_access
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.configuration import configuration_routes
-from eps_chassis.errors import DomainError, NotFound
+from eps_chassis.errors import DomainError
 from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_contracts.common import PersonId, SchoolUrn
@@ -22,7 +21,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from eps_scheduling import views
 from eps_scheduling.domain import commands
 from eps_scheduling.domain.model import (
-    Appointment,
     Ep,
     EpRole,
     GeoPoint,
@@ -207,14 +205,13 @@ def _appointment_resource(appointment_id: uuid.UUID, referral_id: uuid.UUID | No
     return f"referral/{referral_id}/appointment/{appointment_id}"
 
 
-async def _shown(
-    access: Access[PostgresSchedulingUnitOfWork], appointment_id: uuid.UUID
-) -> AppointmentView:
-    shown = await views.appointment(access.uow, appointment_id)
-    if shown is None:
-        raise NotFound("no such appointment")
-    access.resource = _appointment_resource(appointment_id, shown.referral_id)
-    return shown
+APPOINTMENT = OneRecord(
+    "appointment",
+    views.appointment,
+    audited_as=lambda appointment_id, shown: _appointment_resource(
+        appointment_id, shown.referral_id
+    ),
+)
 
 
 # --- configuration ---------------------------------------------------------------------
@@ -407,20 +404,7 @@ async def book_appointment(
         runtime.uow, principal, action="book", resource="appointments"
     ) as access:
         appointment = await handlers.book_appointment(cmd, access.uow)
-        return await _shown(access, appointment.appointment_id)
-
-
-Change = Callable[[SchedulingUnitOfWork], Awaitable[Appointment]]
-
-
-async def _change(
-    runtime: Runtime, principal: Principal, appointment_id: uuid.UUID, action: str, change: Change
-) -> AppointmentView:
-    async with audited_access(
-        runtime.uow, principal, action=action, resource=f"appointment/{appointment_id}"
-    ) as access:
-        await change(access.uow)
-        return await _shown(access, appointment_id)
+        return await APPOINTMENT.show(access, appointment.appointment_id)
 
 
 @router.post("/appointments/{appointment_id}/cancel", response_model=AppointmentView)
@@ -431,12 +415,12 @@ async def cancel_appointment(
     runtime: Runtime = Depends(get_runtime),
 ) -> AppointmentView:
     cmd = commands.CancelAppointment(appointment_id, body.reason, body.cancelled_by)
-    return await _change(
-        runtime,
+    return await APPOINTMENT.act(
+        runtime.uow,
         principal,
         appointment_id,
-        "cancel",
-        lambda uow: handlers.cancel_appointment(cmd, uow),
+        action="cancel",
+        work=lambda uow: handlers.cancel_appointment(cmd, uow),
     )
 
 
@@ -448,12 +432,12 @@ async def reschedule_appointment(
     runtime: Runtime = Depends(get_runtime),
 ) -> AppointmentView:
     cmd = commands.RescheduleAppointment(appointment_id, body.starts_at, body.reason, body.ep_id)
-    return await _change(
-        runtime,
+    return await APPOINTMENT.act(
+        runtime.uow,
         principal,
         appointment_id,
-        "reschedule",
-        lambda uow: handlers.reschedule_appointment(cmd, uow),
+        action="reschedule",
+        work=lambda uow: handlers.reschedule_appointment(cmd, uow),
     )
 
 

@@ -8,14 +8,12 @@ Every read and write of an advice, and every list, is audited, refusals included
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import date
 
-from eps_chassis.access import audited_access
+from eps_chassis.access import OneRecord, audited_access
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.configuration import configuration_routes
-from eps_chassis.errors import NotFound
 from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_contracts.statutory import AdviceDocument, AssessmentPurpose
@@ -120,24 +118,13 @@ class PolicyBody(BaseModel):
 
 
 Runtime = ServiceRuntime[PostgresStatutoryUnitOfWork]
-Work = Callable[[StatutoryUnitOfWork], Awaitable[object]]
+# an advice as it stands (its clock, its state), and as written (its document too)
+ADVICE = OneRecord("advice", views.advice_summary, field="advice_id")
+ADVICE_DOCUMENT = OneRecord("advice", views.advice, field="advice_id")
 
 
 def person(principal: Principal) -> Person:
     return Person(principal.subject, is_senior=principal.role in SENIOR)
-
-
-async def _act_on_advice(
-    runtime: Runtime, principal: Principal, advice_id: uuid.UUID, action: str, work: Work
-) -> AdviceSummary:
-    """Do ``work`` on one advice for the caller, audited (a refusal too); where it now stands."""
-    async with audited_access(
-        runtime.uow, principal, action=action, resource=f"advice/{advice_id}"
-    ) as access:
-        await work(access.uow)
-        summary = await views.advice_summary(access.uow, advice_id)
-    assert summary is not None  # the work found it
-    return summary
 
 
 async def _read_policy(uow: StatutoryUnitOfWork) -> PolicyBody:
@@ -193,13 +180,9 @@ async def read_advice(
     runtime: Runtime = Depends(get_runtime),
     x_purpose: str | None = Header(None),
 ) -> AdviceView:
-    async with audited_access(
-        runtime.uow, principal, action="read", resource=f"advice/{advice_id}", purpose=x_purpose
-    ) as access:
-        advice = await views.advice(access.uow, advice_id)
-        if advice is None:
-            raise NotFound("no such advice", field="advice_id")
-        return advice
+    return await ADVICE_DOCUMENT.act(
+        runtime.uow, principal, advice_id, action="read", purpose=x_purpose
+    )
 
 
 @router.put("/advice/{advice_id}/draft", response_model=AdviceSummary)
@@ -210,8 +193,12 @@ async def save_draft(
     runtime: Runtime = Depends(get_runtime),
 ) -> AdviceSummary:
     cmd = SaveDraft(advice_id, body, author=person(principal))
-    return await _act_on_advice(
-        runtime, principal, advice_id, "draft", lambda uow: handlers.save_draft(cmd, uow)
+    return await ADVICE.act(
+        runtime.uow,
+        principal,
+        advice_id,
+        action="draft",
+        work=lambda uow: handlers.save_draft(cmd, uow),
     )
 
 
@@ -222,8 +209,12 @@ async def approve_advice(
     runtime: Runtime = Depends(get_runtime),
 ) -> AdviceSummary:
     cmd = ApproveAdvice(advice_id, approver=person(principal))
-    return await _act_on_advice(
-        runtime, principal, advice_id, "approve", lambda uow: handlers.approve_advice(cmd, uow)
+    return await ADVICE.act(
+        runtime.uow,
+        principal,
+        advice_id,
+        action="approve",
+        work=lambda uow: handlers.approve_advice(cmd, uow),
     )
 
 
@@ -234,8 +225,12 @@ async def submit_advice(
     runtime: Runtime = Depends(get_runtime),
 ) -> AdviceSummary:
     cmd = SubmitAdvice(advice_id)
-    return await _act_on_advice(
-        runtime, principal, advice_id, "submit", lambda uow: handlers.submit_advice(cmd, uow)
+    return await ADVICE.act(
+        runtime.uow,
+        principal,
+        advice_id,
+        action="submit",
+        work=lambda uow: handlers.submit_advice(cmd, uow),
     )
 
 
@@ -249,8 +244,12 @@ async def withdraw_advice(
     """Record the LA's withdrawal of its request (told other than through its system): the
     advice closes and scheduling cancels its appointments. Submitted advice cannot be."""
     cmd = WithdrawAdvice(advice_id, body.withdrawn_on, body.reason)
-    return await _act_on_advice(
-        runtime, principal, advice_id, "withdraw", lambda uow: handlers.withdraw_advice(cmd, uow)
+    return await ADVICE.act(
+        runtime.uow,
+        principal,
+        advice_id,
+        action="withdraw",
+        work=lambda uow: handlers.withdraw_advice(cmd, uow),
     )
 
 
@@ -262,12 +261,12 @@ async def record_exception(
     runtime: Runtime = Depends(get_runtime),
 ) -> AdviceSummary:
     cmd = RecordException(advice_id=advice_id, **body.model_dump(), recorded_by=principal.subject)
-    return await _act_on_advice(
-        runtime,
+    return await ADVICE.act(
+        runtime.uow,
         principal,
         advice_id,
-        "record-exception",
-        lambda uow: handlers.record_exception(cmd, uow),
+        action="record-exception",
+        work=lambda uow: handlers.record_exception(cmd, uow),
     )
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncpg
-from eps_chassis.clock import Clock, utc_now
-from eps_chassis.context import MessageContext
 from eps_chassis.unit_of_work import PostgresUnitOfWork, UnitOfWork
 
 from eps_statutory.adapters.repository import (
@@ -27,15 +24,9 @@ class StatutoryUnitOfWork(UnitOfWork):
 
 
 class PostgresStatutoryUnitOfWork(PostgresUnitOfWork, StatutoryUnitOfWork):
-    def __init__(
-        self,
-        conn: asyncpg.Connection,
-        context: MessageContext,
-        source: str,
-        clock: Clock = utc_now,
-    ) -> None:
-        super().__init__(conn, context, source, clock)
-        self.advice = PostgresAdviceRepository(self)
-        self.policies = PostgresPolicyRepository(self)
-        self.schools = PostgresSchoolRepository(self)
-        self.tribunal_tasks = PostgresTribunalTaskRepository(self)
+    repositories = {
+        "advice": PostgresAdviceRepository,
+        "policies": PostgresPolicyRepository,
+        "schools": PostgresSchoolRepository,
+        "tribunal_tasks": PostgresTribunalTaskRepository,
+    }
