@@ -41,6 +41,7 @@ from eps_billing.service_layer.unit_of_work import PostgresBillingUnitOfWork
 from eps_chassis.consumer import ConsumerRuntime
 from eps_chassis.context import MessageContext
 from eps_chassis.db import CHASSIS_MIGRATIONS, create_pool, migrate
+from eps_chassis.decoding import Valid
 from eps_chassis.unit_of_work import UnitOfWorkFactory
 from eps_contracts.scheduling import DELIVERED_TIME, DeliveredTimeRecorded, FundingStream
 from faststream.kafka import KafkaBroker
@@ -120,7 +121,7 @@ def contract_ceiling(records: tuple[list[bytes], list[bytes]]) -> float:
     # Each envelope is dropped once decoded, as the consumer drops a batch once handled: keeping
     # them all would make every garbage collection walk them, timing the collector instead.
     started = time.perf_counter()
-    valid = sum(type(delivered_time.decode(r)).__name__ == "_Valid" for r in values)
+    valid = sum(isinstance(delivered_time.decode(r), Valid) for r in values)
     elapsed = time.perf_counter() - started
     assert valid == len(values), "every benchmark event is valid"
     return len(values) / elapsed
