@@ -36,7 +36,7 @@ lint: install
 	$(RUN) ruff format --check .
 
 typecheck: install
-	$(RUN) mypy contracts/src services/*/src deploy/local bench tools
+	$(RUN) mypy contracts/src services/*/src deploy/local bench tools tests
 
 contracts: install
 	$(RUN) python tools/contracts.py

@@ -44,6 +44,7 @@ from eps_contracts.billing import INVOICES
 from eps_contracts.scheduling import (
     DELIVERED_TIME,
     CancellationParty,
+    DeliveredTimeCorrected,
     DeliveredTimeRecorded,
     FundingStream,
 )
@@ -328,13 +329,13 @@ async def test_sla_draw_down_under_shuffled_events_equals_pricing_everything_afr
         for e in recorded
     }
     for c in changes:
-        voided = not hasattr(c.data, "minutes")
+        corrected = c.data if isinstance(c.data, DeliveredTimeCorrected) else None  # or voided
         change = Change(
-            getattr(c.data, "correction_id", c.id),
+            c.id if corrected is None else corrected.correction_id,
             c.time,
-            None if voided else c.data.minutes,
-            None if voided else c.data.funding_stream,
-            voided,
+            None if corrected is None else corrected.minutes,
+            None if corrected is None else corrected.funding_stream,
+            corrected is None,
         )
         states[c.data.delivery_id] = states[c.data.delivery_id].with_changes([change])
     sla = Agreement(uuid.uuid4(), SCHOOL, date(2025, 9, 1), date(2026, 8, 31), days * 360)

@@ -21,7 +21,7 @@ from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.errors import TransientError
 from eps_chassis.outbox import OutboxRecord, Written, add_to_outbox, transaction
 from eps_chassis.relay import OutboxRelay
-from eps_chassis.unit_of_work import UnitOfWork
+from eps_chassis.unit_of_work import PostgresUnitOfWork
 from eps_contracts import Envelope, envelope_for, topics
 from eps_contracts.incidents import FAST_TRACK_REQUESTS, FastTrackAllocationRequested
 from eps_contracts.referrals import ReferralRequested
@@ -242,7 +242,7 @@ async def test_a_transient_failure_backs_off_and_never_commits_past_the_event(
     healthy_after = time.monotonic() + 3.0
 
     @consumer.on(ReferralRequested)
-    async def flaky(event: Envelope[ReferralRequested], uow: UnitOfWork) -> None:
+    async def flaky(event: Envelope[ReferralRequested], uow: PostgresUnitOfWork) -> None:
         attempts.append(time.monotonic())
         if time.monotonic() < healthy_after:
             raise TransientError("database is down")
@@ -303,14 +303,14 @@ async def test_routine_batches_step_aside_for_priority_work_and_still_apply_once
     routine_started = asyncio.Event()
 
     @routine.on(ReferralRequested)
-    async def slow(event: Envelope[ReferralRequested], uow: UnitOfWork) -> None:
+    async def slow(event: Envelope[ReferralRequested], uow: PostgresUnitOfWork) -> None:
         routine_started.set()
         await uow.conn.execute("UPDATE diary SET changes = changes + 1 WHERE id = 1")
         await uow.conn.execute("INSERT INTO effects (event_id, kind) VALUES ($1, 'r')", event.id)
         await asyncio.sleep(0.02)  # a routine booking's work, with its row locks held
 
     @urgent.on(FastTrackAllocationRequested)
-    async def fast(event: Envelope[FastTrackAllocationRequested], uow: UnitOfWork) -> None:
+    async def fast(event: Envelope[FastTrackAllocationRequested], uow: PostgresUnitOfWork) -> None:
         await uow.conn.execute("UPDATE diary SET changes = changes + 1 WHERE id = 1")
         await uow.conn.execute("INSERT INTO effects (event_id, kind) VALUES ($1, 'u')", event.id)
 

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Awaitable
 from datetime import date
 
 import asyncpg
@@ -95,8 +96,8 @@ async def test_same_event_delivered_twice_has_one_effect(infra: Infra, ns: Names
     assert len(received) == 1
 
 
-async def _positive(value: asyncio.Future[int] | object) -> bool:
-    return bool(await value)  # type: ignore[misc]
+async def _positive(value: Awaitable[int]) -> bool:
+    return bool(await value)
 
 
 async def test_malformed_events_are_dead_lettered_and_the_consumer_goes_on(

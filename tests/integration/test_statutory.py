@@ -44,7 +44,8 @@ TENANT = "leicester-city"
 SCHOOL = "123456"
 EP = bearer(Role.EP)  # subject test-ep
 SENIOR = bearer(Role.SENIOR_EP)
-QUIET = {"statutory_deadline_watch_interval_s": 3600}  # the deadline watch out of the way
+# the deadline watch out of the way
+QUIET: dict[str, Any] = {"statutory_deadline_watch_interval_s": 3600}
 DOCUMENT = {
     "summary": "Sam is curious and kind; reading is well below that of peers.",
     "professionals_involved": "Educational psychologist; speech and language therapist.",

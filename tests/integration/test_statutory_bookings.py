@@ -92,7 +92,8 @@ async def open_advice(statutory: httpx.AsyncClient) -> list[dict[str, Any]]:
 async def test_an_advice_request_is_booked_without_consent_and_its_withdrawal_cancels_it(
     infra: Infra, ns: Namespace
 ) -> None:
-    quiet = {"statutory_deadline_watch_interval_s": 3600}  # the deadline watch out of the way
+    # the deadline watch out of the way
+    quiet: dict[str, Any] = {"statutory_deadline_watch_interval_s": 3600}
     async with (
         running(SCHEDULING, infra, ns) as (_, scheduling),
         running(STATUTORY, infra, ns, **quiet) as (statutory_runtime, statutory),

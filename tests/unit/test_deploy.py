@@ -19,7 +19,7 @@ def compose() -> dict[str, Any]:
 
 
 def setting_names() -> set[str]:
-    names = set()
+    names: set[str] = set()
     for name, field in ServiceSettings.model_fields.items():
         alias = field.validation_alias
         choices = getattr(alias, "choices", None)

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from eps_chassis.clock import Clock
 from eps_chassis.context import MessageContext
 from eps_chassis.unit_of_work import UnitOfWork
@@ -15,6 +17,8 @@ from eps_contracts import Event
 from tests.support.clock import FakeClock
 
 TENANT = "leicester-city"
+
+E = TypeVar("E", bound=Event)
 
 
 class FakeUnitOfWork(UnitOfWork):
@@ -28,6 +32,6 @@ class FakeUnitOfWork(UnitOfWork):
         self.published.extend(self.collect_new_events())
         self.commits += 1
 
-    def events_of(self, kind: type[Event]) -> list[Event]:
+    def events_of(self, kind: type[E]) -> list[E]:
         self.commit()
         return [e for e in self.published if isinstance(e, kind)]

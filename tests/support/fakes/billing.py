@@ -665,6 +665,15 @@ class FakeBillingUnitOfWork(FakeUnitOfWork, BillingUnitOfWork):
     """One authority's billing in memory. ``tariffs`` are confirmed before the test starts;
     ``locks`` says which pricing locks each handler took."""
 
+    # The fakes, not the ports: a test reads what they keep (``uow.<repository>.<rows>``).
+    tariffs: FakeTariffRepository
+    schools: FakeSchoolRepository
+    deliveries: FakeDeliveryRepository
+    cancellations: FakeCancellationRepository
+    agreements: FakeAgreementRepository
+    prices: FakePriceRepository
+    documents: FakeDocumentRepository
+
     def __init__(
         self,
         *,

@@ -56,6 +56,10 @@ class FakeConsentPolicyRepository(ConsentPolicyRepository):
 
 
 class FakeConsentUnitOfWork(FakeUnitOfWork, ConsentUnitOfWork):
+    # The fakes, not the ports: a test reads what they keep (``uow.<repository>.<rows>``).
+    cases: FakeConsentCaseRepository
+    policies: FakeConsentPolicyRepository
+
     def __init__(self, *, tenant: str = TENANT, clock: Clock | None = None) -> None:
         super().__init__(tenant=tenant, clock=clock)
         self.cases = FakeConsentCaseRepository(self)

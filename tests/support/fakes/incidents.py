@@ -104,6 +104,11 @@ class FakeConfigurationRepository(ConfigurationRepository):
 
 
 class FakeIncidentsUnitOfWork(FakeUnitOfWork, IncidentsUnitOfWork):
+    # The fakes, not the ports: a test reads what they keep (``uow.<repository>.<rows>``).
+    incidents: FakeIncidentRepository
+    rota: FakeRotaRepository
+    configuration: FakeConfigurationRepository
+
     def __init__(self, *, tenant: str = TENANT, clock: Clock | None = None) -> None:
         super().__init__(tenant=tenant, clock=clock)
         self.incidents = FakeIncidentRepository(self)

@@ -135,6 +135,12 @@ class FakeConfigurationRepository(ConfigurationRepository):
 
 
 class FakeReferralsUnitOfWork(FakeUnitOfWork, ReferralsUnitOfWork):
+    # The fakes, not the ports: a test reads what they keep (``uow.<repository>.<rows>``).
+    referrals: FakeReferralRepository
+    schools: FakeSchoolRepository
+    consent: FakeConsentStatusRepository
+    configuration: FakeConfigurationRepository
+
     def __init__(self, *, tenant: str = TENANT, clock: Clock | None = None) -> None:
         super().__init__(tenant=tenant, clock=clock)
         self.referrals = FakeReferralRepository(self)

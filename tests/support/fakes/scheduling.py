@@ -364,6 +364,15 @@ class FakeFastTrackRepository(FastTrackRepository):
 
 
 class FakeSchedulingUnitOfWork(FakeUnitOfWork, SchedulingUnitOfWork):
+    # The fakes, not the ports: a test reads what they keep (``uow.<repository>.<rows>``).
+    policies: FakePolicyRepository
+    staff: FakeStaffRepository
+    appointments: FakeAppointmentRepository
+    planning: FakePlanningRepository
+    deliveries: FakeDeliveryRepository
+    read_models: FakeReadModelRepository
+    fast_track: FakeFastTrackRepository
+
     def __init__(self, *, tenant: str = TENANT, clock: Clock | None = None) -> None:
         super().__init__(tenant=tenant, clock=clock)
         self.policies = FakePolicyRepository()

@@ -109,6 +109,12 @@ class FakeTribunalTaskRepository(TribunalTaskRepository):
 
 
 class FakeStatutoryUnitOfWork(FakeUnitOfWork, StatutoryUnitOfWork):
+    # The fakes, not the ports: a test reads what they keep (``uow.<repository>.<rows>``).
+    advice: FakeAdviceRepository
+    policies: FakePolicyRepository
+    schools: FakeSchoolRepository
+    tribunal_tasks: FakeTribunalTaskRepository
+
     def __init__(self, *, tenant: str = TENANT, clock: Clock | None = None) -> None:
         super().__init__(tenant=tenant, clock=clock)
         self.advice = FakeAdviceRepository(self)

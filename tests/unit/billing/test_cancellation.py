@@ -108,7 +108,7 @@ def test_time_a_school_did_not_buy_is_never_charged_whatever_the_notice(
 ) -> None:
     start = local(TUESDAY, 9)
     charge = cancellation_charge(
-        lambda _: pytest.fail("no tariff is needed"),  # type: ignore[arg-type,return-value]
+        lambda _: pytest.fail("no tariff is needed"),
         appointment(start, start - timedelta(hours=1), stream=stream),
     )
     assert (charge.minutes, charge.reason) == (0, f"{stream} time is never charged")

@@ -86,6 +86,7 @@ def test_a_cancellation_becomes_a_charge_command_and_an_old_one_is_ignored_with_
     assert isinstance(decoded, Valid)  # valid, so never dead-lettered
     assert charge_for(decoded.envelope) is None
     with capture_logs() as logs:
+        # no unit of work: a cancellation that is not charged never touches one
         asyncio.run(on_appointment_cancelled(decoded.envelope, None))  # type: ignore[arg-type]
     assert [entry["appointment_id"] for entry in logs] == [str(old.data.appointment_id)]
     assert "not charged" in logs[0]["event"]
@@ -95,7 +96,7 @@ async def test_a_batch_of_several_authorities_is_priced_in_each_ones_own_unit_of
     leicester = FakeBillingUnitOfWork(tariffs=[LEICESTER])
     hour = builders.recorded("123456", 60, date(2025, 10, 6))
     elsewhere = builders.recorded("123456", 60, date(2025, 10, 6), tenant="knowsley")
-    await on_delivered_time([elsewhere, hour], leicester)  # type: ignore[arg-type]
+    await on_delivered_time([elsewhere, hour], leicester)
     assert leicester.prices.charged(hour.data.delivery_id) == 15000
     assert list(leicester.deliveries.rows) == [hour.data.delivery_id]
     knowsley = leicester.by_tenant["knowsley"]  # no tariff there: held, not refused

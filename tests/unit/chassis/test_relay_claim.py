@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -41,33 +42,38 @@ class FakeConnection:
         return "UPDATE 1"
 
 
-def _claim(timeout_s: float = 10.0, clock: Any = None) -> tuple[_Claim, FakeConnection]:
+def _claim(
+    timeout_s: float = 10.0, clock: Callable[[], float] | None = None
+) -> tuple[_Claim, FakeConnection]:
     conn = FakeConnection()
     return _Claim(conn, timeout_s, clock or FakeClock()), conn
 
 
 async def test_a_recent_round_trip_needs_no_confirmation_before_publishing() -> None:
-    claim, conn = _claim()
+    clock = FakeClock()
+    claim, conn = _claim(clock=clock)
     await claim.fetchval("SELECT pg_try_advisory_lock(1)")
-    claim.clock.now += 2.4
+    clock.now += 2.4
     await claim.confirm()
     claim.check()
     assert len(conn.queries) == 1
 
 
 async def test_after_a_quarter_of_the_bound_the_claim_is_confirmed_before_publishing() -> None:
-    claim, conn = _claim()
+    clock = FakeClock()
+    claim, conn = _claim(clock=clock)
     await claim.fetchval("SELECT pg_try_advisory_lock(1)")
-    claim.clock.now += 2.6
+    clock.now += 2.6
     await claim.confirm()
     assert len(conn.queries) == 2 and "pg_locks" in conn.queries[1]
     assert claim.age == 0  # confirmed again
 
 
 async def test_a_process_resumed_after_its_session_ended_learns_it_before_publishing() -> None:
-    claim, conn = _claim()
+    clock = FakeClock()
+    claim, conn = _claim(clock=clock)
     await claim.fetchval("SELECT pg_try_advisory_lock(1)")
-    claim.clock.now += 30  # stopped for longer than the bound: PostgreSQL ended the session
+    clock.now += 30  # stopped for longer than the bound: PostgreSQL ended the session
     conn.ended = True
     with pytest.raises(ClaimLost):
         claim.check()  # no record goes to the producer

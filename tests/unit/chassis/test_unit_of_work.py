@@ -48,7 +48,8 @@ def test_each_named_repository_is_built_on_the_unit_of_work() -> None:
     uow = PostgresNotesUnitOfWork(conn, CONTEXT, "notes")
     assert isinstance(uow.notes, PostgresNotes) and isinstance(uow.tags, PostgresTags)
     assert uow.notes.conn is conn and uow.tags.tenant == "leicester-city"
-    assert uow.for_tenant("rutland").notes.tenant == "rutland"  # a child builds its own
+    child = uow.for_tenant("rutland")  # a child builds its own
+    assert isinstance(child.notes, PostgresNotes) and child.notes.tenant == "rutland"
 
 
 def test_a_repository_left_unnamed_fails_when_the_class_is_defined() -> None:

@@ -1,6 +1,7 @@
 import re
 import uuid
 from datetime import date
+from typing import Any
 
 import pytest
 from eps_chassis.errors import Conflict, DomainError
@@ -225,7 +226,7 @@ def test_a_recorded_lack_of_capacity_returns_the_decision_to_the_parents() -> No
         ({"expires_on": TODAY}, "expires_on"),
     ],
 )
-def test_invalid_decisions_name_the_field(extra: dict[str, object], field: str) -> None:
+def test_invalid_decisions_name_the_field(extra: dict[str, Any], field: str) -> None:
     with pytest.raises(DomainError) as refused:
         decide(case(), "p-1", **extra)
     assert refused.value.field == field

@@ -12,8 +12,8 @@ from eps_incidents.domain.policy import Target
 from tests.support.builders.incidents import MIN, policy
 
 
-def london(*args: int) -> datetime:
-    return datetime(*args, tzinfo=LONDON)
+def london(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=LONDON)
 
 
 def end_of_london_day(at: datetime) -> datetime:

@@ -1,5 +1,6 @@
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import pytest
 from eps_chassis.errors import Conflict, DomainError, Forbidden
@@ -47,9 +48,9 @@ MINIMUM = GraduatedApproachMinimum()
 TODAY = date(2026, 11, 2)
 
 
-def received(**kwargs: object) -> Referral:
+def received(**kwargs: Any) -> Referral:
     cmd = register_referral_command(builders.referral_requested())
-    return Referral.receive("leicester-city", cmd, **kwargs)  # type: ignore[arg-type]
+    return Referral.receive("leicester-city", cmd, **kwargs)
 
 
 def at(status: ReferralStatus) -> Referral:
@@ -65,10 +66,14 @@ def at(status: ReferralStatus) -> Referral:
 
     def through(last: CaseworkStage) -> list[Callable[[Referral], None]]:
         """Each stage in order, up to ``last``."""
-        return [
-            lambda r, stage=stage: r.start_stage(stage)
-            for stage in stages[: stages.index(last) + 1]
-        ]
+
+        def start(stage: CaseworkStage) -> Callable[[Referral], None]:
+            def step(r: Referral) -> None:
+                r.start_stage(stage)
+
+            return step
+
+        return [start(stage) for stage in stages[: stages.index(last) + 1]]
 
     if status in {S(s.value) for s in stages}:
         steps += through(CaseworkStage(status.value))
@@ -198,8 +203,8 @@ def test_the_eps_enters_a_request_from_any_source(kind: RequesterKind) -> None:
     check_source(kind, school_staff=False)
 
 
-def evidence(**overrides: object) -> GraduatedApproachEvidence:
-    values: dict[str, object] = dict(
+def evidence(**overrides: Any) -> GraduatedApproachEvidence:
+    values: dict[str, Any] = dict(
         sen_support_since=date(2025, 1, 6),
         review_cycles_completed=2,
         strategies_tried=("phonics",),
@@ -207,7 +212,7 @@ def evidence(**overrides: object) -> GraduatedApproachEvidence:
         attendance_percent=94.5,
     )
     values.update(overrides)
-    return GraduatedApproachEvidence(**values)  # type: ignore[arg-type]
+    return GraduatedApproachEvidence(**values)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from eps_contracts.scheduling import (
 )
 from eps_scheduling.domain.calendar import Interval
 from eps_scheduling.domain.delivery import Delivery
-from eps_scheduling.domain.model import Policy
+from eps_scheduling.domain.model import Appointment, Policy
 from eps_scheduling.domain.planning import (
     Term,
     planning_year,
@@ -24,7 +24,7 @@ from eps_scheduling.domain.planning import (
 from tests.support.builders.scheduling import appointment, at, ep, school
 
 
-def completed(start: datetime, end: datetime):  # type: ignore[no-untyped-def]
+def completed(start: datetime, end: datetime) -> Appointment:
     booked = appointment("a", start, end)
     booked.complete(end)
     return booked

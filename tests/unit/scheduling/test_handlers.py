@@ -112,10 +112,10 @@ async def test_a_new_named_ep_takes_over_the_schools_planning_meetings() -> None
     assert all(a.ep_id == "ep-near" for a in changed)
     moved = uow.events_of(AppointmentRescheduled)
     assert len(moved) == 2 and all(isinstance(e, AppointmentRescheduled) for e in moved)
-    assert all("changed from ep-named to ep-near" in e.reason for e in moved)  # type: ignore[attr-defined]
+    assert all("changed from ep-named to ep-near" in e.reason for e in moved)
     stored = [uow.appointments.rows[m.appointment_id] for m in meetings]
     assert [(a.ep_id, a.starts_at) for a in stored] == [("ep-near", m.starts_at) for m in meetings]
-    [assigned] = [e for e in uow.events_of(NamedEpAssigned) if e.ep_id == "ep-near"]  # type: ignore[attr-defined]
+    [assigned] = [e for e in uow.events_of(NamedEpAssigned) if e.ep_id == "ep-near"]
     assert uow.published.index(assigned) < uow.published.index(moved[0])
 
 
@@ -255,7 +255,7 @@ async def test_a_statutory_request_waits_for_its_advice_request_then_is_booked()
     assert waiting.value.awaiting in uow.released
     await handlers.answer_booking_request(request, uow)
     [event] = uow.events_of(AppointmentBooked)
-    assert event.advice_id == advice_id  # type: ignore[attr-defined]
+    assert event.advice_id == advice_id
 
 
 async def test_a_cancellation_says_when_by_the_units_clock_and_who() -> None:
@@ -285,7 +285,7 @@ async def test_a_reschedule_moves_to_a_free_slot_and_refuses_a_taken_one() -> No
     )
     assert (moved.ep_id, moved.starts_at) == ("ep-near", at(TUESDAY, 12))
     [event] = uow.events_of(AppointmentRescheduled)
-    assert event.appointment_id == first and event.reason == "later"  # type: ignore[attr-defined]
+    assert event.appointment_id == first and event.reason == "later"
 
 
 # --- delivered time -------------------------------------------------------------------------
@@ -294,7 +294,8 @@ async def test_a_reschedule_moves_to_a_free_slot_and_refuses_a_taken_one() -> No
 async def delivered(uow: FakeSchedulingUnitOfWork) -> uuid.UUID:
     """An hour booked on Tuesday, completed on Tuesday evening with 75 minutes."""
     appointment_id = await booked(uow, at(TUESDAY, 10))
-    uow.clock.advance(days=1, hours=8)  # type: ignore[attr-defined]
+    assert isinstance(uow.clock, FakeClock)  # seeded() gives it a fake clock
+    uow.clock.advance(days=1, hours=8)
     cmd = commands.CompleteAppointment(appointment_id, 75)
     delivery = await handlers.complete_appointment(cmd, uow)
     return delivery.delivery_id
@@ -309,6 +310,7 @@ async def test_completing_logs_the_time_delivered_once() -> None:
     event = recorded[0]
     assert isinstance(event, DeliveredTimeRecorded)
     assert (event.delivery_id, event.minutes, event.delivered_on) == (delivery_id, 75, TUESDAY)
+    assert event.appointment_id is not None  # time delivered at an appointment names it
     with pytest.raises(Conflict):  # completed already
         await handlers.complete_appointment(
             commands.CompleteAppointment(event.appointment_id, 75), uow
@@ -326,7 +328,7 @@ async def test_a_correction_is_applied_and_published_once() -> None:
         corrected = await handlers.correct_delivered_time(cmd, uow)
         assert corrected.minutes == 60
     [event] = uow.events_of(DeliveredTimeCorrected)
-    assert event.minutes == 60  # type: ignore[attr-defined]
+    assert event.minutes == 60
     assert uow.deliveries.rows[delivery_id].minutes == 60
 
 
@@ -361,7 +363,7 @@ async def test_consent_withdrawn_cancels_the_referrals_future_appointments() -> 
     )
     assert await handlers.record_consent_status(withdrawn, uow) == 2
     cancelled = uow.events_of(AppointmentCancelled)
-    assert sorted(e.appointment_id for e in cancelled) == sorted(ids)  # type: ignore[attr-defined]
+    assert sorted(e.appointment_id for e in cancelled) == sorted(ids)
     for event in cancelled:
         assert isinstance(event, AppointmentCancelled)
         assert "parent withdrew" in event.reason
@@ -379,8 +381,8 @@ async def test_advice_withdrawn_cancels_its_future_appointments() -> None:
     withdrawn = commands.RecordAdviceRequest(advice_id, "withdrawn", MONDAY, "moved away")
     assert await handlers.record_advice_request(withdrawn, uow) == 1
     [event] = uow.events_of(AppointmentCancelled)
-    assert event.appointment_id == visit  # type: ignore[attr-defined]
-    assert event.reason == "statutory advice request withdrawn: moved away"  # type: ignore[attr-defined]
+    assert event.appointment_id == visit
+    assert event.reason == "statutory advice request withdrawn: moved away"
     await handlers.record_advice_request(opened, uow)  # a closed request never reopens
     assert await uow.read_models.advice_status(advice_id) == "withdrawn"
 
@@ -396,10 +398,10 @@ async def test_a_fast_track_books_the_named_ep_and_the_nearest_and_answers() -> 
     eps = {e.ep_id: e for e in answer.eps}
     assert set(eps) == {"ep-named", "ep-near"} and eps["ep-named"].is_named_ep
     booked_events = uow.events_of(AppointmentBooked)
-    assert sorted(e.appointment_id for e in booked_events) == sorted(  # type: ignore[attr-defined]
+    assert sorted(e.appointment_id for e in booked_events) == sorted(
         e.appointment_id for e in answer.eps
     )
-    assert all(e.kind is AppointmentKind.CRITICAL_INCIDENT_RESPONSE for e in booked_events)  # type: ignore[attr-defined]
+    assert all(e.kind is AppointmentKind.CRITICAL_INCIDENT_RESPONSE for e in booked_events)
     assert uow.published[-1] == answer  # the answer after the bookings it names
 
 
@@ -441,8 +443,8 @@ async def test_routine_work_in_the_way_is_moved_and_named_in_the_answer() -> Non
     [going] = answer.eps
     assert going.ep_id == "ep-named" and going.displaced_appointment_ids == (routine,)
     [moved] = uow.events_of(AppointmentRescheduled)
-    assert moved.appointment_id == routine  # type: ignore[attr-defined]
-    assert "critical incident" in moved.reason  # type: ignore[attr-defined]
+    assert moved.appointment_id == routine
+    assert "critical incident" in moved.reason
     stored = uow.appointments.rows[routine]
     assert stored.starts_at >= uow.appointments.rows[going.appointment_id].ends_at
 
@@ -474,7 +476,7 @@ async def test_the_planning_job_tells_once_of_a_term_with_no_room_and_places_it_
     for _ in range(2):
         assert await propose_due(uow) == 1
     told = uow.events_of(PlanningMeetingNotPlaced)
-    assert sorted((e.term, e.academic_year) for e in told) == [  # type: ignore[attr-defined]
+    assert sorted((e.term, e.academic_year) for e in told) == [
         ("autumn", 2026),
         ("spring", 2026),
     ]

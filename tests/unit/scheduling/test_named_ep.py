@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from eps_chassis.london import LONDON
 from eps_contracts.scheduling import AppointmentCancelled, AppointmentKind, AppointmentRescheduled
 from eps_scheduling.domain.model import (
     ROUTINE_KINDS,
+    Appointment,
     AppointmentStatus,
+    Ep,
     Policy,
     WorkingHours,
     WorkingPattern,
@@ -27,13 +30,20 @@ EFFECTIVE = date(2026, 11, 24)
 ALL_HOURS = WorkingPattern({d: WorkingHours(0, 24 * 60) for d in range(1, 8)})
 
 
-def meeting(start: datetime, minutes: int = 90, ep_id: str = "ep-old"):  # type: ignore[no-untyped-def]
+def meeting(start: datetime, minutes: int = 90, ep_id: str = "ep-old") -> Appointment:
     return appointment(
         ep_id, start, start + timedelta(minutes=minutes), kind=AppointmentKind.PLANNING_MEETING
     )
 
 
-def move(candidates, diary=(), *, new=None, effective=EFFECTIVE, now=NOW):  # type: ignore[no-untyped-def]
+def move(
+    candidates: Iterable[Appointment],
+    diary: Sequence[Appointment] = (),
+    *,
+    new: Ep | None = None,
+    effective: date = EFFECTIVE,
+    now: datetime = NOW,
+) -> list[Appointment]:
     return hand_over(
         new or ep("ep-new"), "ep-old", candidates, list(diary), SCHOOL, effective, now, POLICY
     )

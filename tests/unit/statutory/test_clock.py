@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from eps_chassis.errors import DomainError
 from eps_chassis.london import LONDON, end_of_day, london_date
 from eps_contracts.statutory import ExceptionKind
 from eps_statutory.domain.clock import (
+    ClockException,
     check_exception,
     days_remaining,
     due_on,
@@ -215,9 +217,11 @@ def test_days_remaining_count_down_through_zero() -> None:
 # --- recording exceptions ----------------------------------------------------------------------
 
 
-def _check(subject: object, *, today: date = date(2026, 11, 20), due: date | None = None) -> None:
+def _check(
+    subject: ClockException, *, today: date = date(2026, 11, 20), due: date | None = None
+) -> None:
     check_exception(
-        subject,  # type: ignore[arg-type]
+        subject,
         received_on=RECEIVED,
         current_due=due or date(2026, 12, 14),
         today=today,
@@ -260,7 +264,7 @@ def test_away_from_the_area_needs_four_weeks() -> None:
     ],
 )
 def test_an_exception_needs_its_reason_evidence_and_notice(
-    overrides: dict[str, object], field: str
+    overrides: dict[str, Any], field: str
 ) -> None:
     with pytest.raises(DomainError) as refused:
         _check(exception(date(2026, 11, 10), date(2026, 11, 12), **overrides))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Any
 
 import pytest
 from eps_chassis.errors import DomainError
@@ -19,8 +20,8 @@ from eps_statutory.domain.reporting import (
 from eps_statutory.domain.tribunal import tribunal_tasks
 
 
-def appeal(**overrides: object) -> RegisterTribunalAppeal:
-    values: dict[str, object] = dict(
+def appeal(**overrides: Any) -> RegisterTribunalAppeal:
+    values: dict[str, Any] = dict(
         appeal_id=uuid.uuid4(),
         request_id=uuid.uuid4(),
         registered_on=date(2027, 3, 1),
@@ -28,7 +29,7 @@ def appeal(**overrides: object) -> RegisterTribunalAppeal:
         evidence_due_on=None,
     )
     values.update(overrides)
-    return RegisterTribunalAppeal(**values)  # type: ignore[arg-type]
+    return RegisterTribunalAppeal(**values)
 
 
 def test_an_appeal_gives_the_ep_evidence_and_attendance_tasks() -> None:
