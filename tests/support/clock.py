@@ -12,7 +12,8 @@ Tests whose outcome depends on the hour or the day also run at each of :data:`AW
 across the October clock change, whatever the hour it runs.
 
 :class:`FakeClock` is a stopped clock, for tests that move time themselves (escalations, the
-billing period close).
+billing period close); :class:`FakeTimer` the same for a monotonic clock (seconds, no time of
+day), for timing such as the relay's claim.
 """
 
 from __future__ import annotations
@@ -91,3 +92,13 @@ class FakeClock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
+
+
+class FakeTimer:
+    """A stopped monotonic clock (``time.monotonic``'s seconds) that a test moves on itself."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -12,13 +12,7 @@ from eps_chassis.relay import ClaimLost, _Claim
 from eps_chassis.settings import ServiceSettings
 from pydantic import ValidationError
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeTimer
 
 
 class FakeConnection:
@@ -46,11 +40,11 @@ def _claim(
     timeout_s: float = 10.0, clock: Callable[[], float] | None = None
 ) -> tuple[_Claim, FakeConnection]:
     conn = FakeConnection()
-    return _Claim(conn, timeout_s, clock or FakeClock()), conn
+    return _Claim(conn, timeout_s, clock or FakeTimer()), conn
 
 
 async def test_a_recent_round_trip_needs_no_confirmation_before_publishing() -> None:
-    clock = FakeClock()
+    clock = FakeTimer()
     claim, conn = _claim(clock=clock)
     await claim.fetchval("SELECT pg_try_advisory_lock(1)")
     clock.now += 2.4
@@ -60,7 +54,7 @@ async def test_a_recent_round_trip_needs_no_confirmation_before_publishing() -> 
 
 
 async def test_after_a_quarter_of_the_bound_the_claim_is_confirmed_before_publishing() -> None:
-    clock = FakeClock()
+    clock = FakeTimer()
     claim, conn = _claim(clock=clock)
     await claim.fetchval("SELECT pg_try_advisory_lock(1)")
     clock.now += 2.6
@@ -70,7 +64,7 @@ async def test_after_a_quarter_of_the_bound_the_claim_is_confirmed_before_publis
 
 
 async def test_a_process_resumed_after_its_session_ended_learns_it_before_publishing() -> None:
-    clock = FakeClock()
+    clock = FakeTimer()
     claim, conn = _claim(clock=clock)
     await claim.fetchval("SELECT pg_try_advisory_lock(1)")
     clock.now += 30  # stopped for longer than the bound: PostgreSQL ended the session
