@@ -10,7 +10,6 @@ LA's own unit of work, so that one LA's failure holds back no other.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +20,7 @@ import asyncpg
 from eps_chassis.clock import Clock
 from eps_chassis.context import MessageContext
 from eps_chassis.logging import bound_context, get_logger
+from eps_chassis.tasks import cancel_and_wait
 from eps_chassis.unit_of_work import UnitOfWorkFactory
 
 log = get_logger()
@@ -108,11 +108,7 @@ class JobRunner:
             self._tasks.append(asyncio.create_task(self._loop(job), name=f"job-{job.name}"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
 
     async def run_once(self, job: PeriodicJob) -> bool:

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from eps_chassis.logging import get_logger
 from eps_chassis.retry import Backoff
+from eps_chassis.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from eps_chassis.consumer import ConsumerRuntime, EventConsumer
@@ -88,12 +89,11 @@ class PriorityPoller:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
         if self._kafka is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._kafka.stop(), 15)
+                async with asyncio.timeout(15):
+                    await self._kafka.stop()
 
     async def _poll(self) -> None:
         assert self._kafka is not None

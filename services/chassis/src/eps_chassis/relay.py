@@ -60,6 +60,7 @@ from eps_chassis.handover import HandOvers
 from eps_chassis.logging import get_logger
 from eps_chassis.outbox import OutboxRecord, Written, headers_of
 from eps_chassis.retry import Backoff
+from eps_chassis.tasks import cancel_and_wait
 
 log = get_logger()
 
@@ -122,7 +123,8 @@ class _Claim:
         sent = self.clock()
         try:
             # an answer slower than this cannot be told from a lost claim
-            result = await asyncio.wait_for(operation, self.timeout_s * self.LIMIT)
+            async with asyncio.timeout(self.timeout_s * self.LIMIT):
+                result = await operation
         except Exception as exc:  # ended session, lost connection, timeout, client state
             raise ClaimLost(f"claim connection: {exc!r}") from exc
         self.confirmed_at = max(self.confirmed_at, sent)
@@ -255,11 +257,7 @@ class OutboxRelay:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         for lane in self.lanes:
             await self._close_producer(lane)
@@ -366,7 +364,8 @@ class OutboxRelay:
             try:
                 for conn in opened:
                     with contextlib.suppress(Exception):
-                        await asyncio.wait_for(conn.close(), 2)
+                        async with asyncio.timeout(2):
+                            await conn.close()
             finally:
                 for conn in opened:
                     if not conn.is_closed():
@@ -480,7 +479,8 @@ class OutboxRelay:
                 )
             await asyncio.gather(*futures)
 
-        await asyncio.wait_for(send_all(), self.publish_timeout_s)
+        async with asyncio.timeout(self.publish_timeout_s):
+            await send_all()
 
     async def _ensure_producer(self, lane: _Lane) -> AIOKafkaProducer:
         """The lane's producer, used by the lane's task alone."""
@@ -493,7 +493,8 @@ class OutboxRelay:
                 request_timeout_ms=int(self.publish_timeout_s * 1000),
                 client_id=f"{self.service}-outbox-{lane.name}",
             )
-            await asyncio.wait_for(producer.start(), self.publish_timeout_s)
+            async with asyncio.timeout(self.publish_timeout_s):
+                await producer.start()
             self._producers[lane.name] = producer
         return self._producers[lane.name]
 
@@ -501,4 +502,5 @@ class OutboxRelay:
         producer = self._producers.pop(lane.name, None)
         if producer is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(producer.stop(), 5)  # can hang with the broker down
+                async with asyncio.timeout(5):  # it can hang with the broker down
+                    await producer.stop()

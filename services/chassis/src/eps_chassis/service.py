@@ -46,6 +46,7 @@ from eps_chassis.relay import OutboxRelay
 from eps_chassis.releases import apply_held_events, give_up_held
 from eps_chassis.retry import Backoff
 from eps_chassis.settings import ServiceSettings
+from eps_chassis.tasks import cancel_and_wait
 from eps_chassis.unit_of_work import PostgresUnitOfWork, UnitOfWorkFactory
 
 log = get_logger()
@@ -269,13 +270,12 @@ class ServiceRuntime(Generic[U]):
             await poller.stop()
         if self.broker is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.broker.stop(), 20)
+                async with asyncio.timeout(20):
+                    await self.broker.stop()
 
     async def stop(self) -> None:
         if self._broker_task is not None:
-            self._broker_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._broker_task
+            await cancel_and_wait([self._broker_task])
         await self._stop_consumers()
         if self.jobs is not None:
             await self.jobs.stop()
@@ -288,7 +288,8 @@ class ServiceRuntime(Generic[U]):
         database = False
         if self.pool is not None:
             with contextlib.suppress(Exception):
-                database = await asyncio.wait_for(self.pool.fetchval("SELECT true"), 2) is True
+                async with asyncio.timeout(2):
+                    database = await self.pool.fetchval("SELECT true") is True
         return {"database": database, "kafka": self.broker_ready.is_set()}
 
 
