@@ -327,7 +327,7 @@ async def test_each_lane_fails_over_on_its_own(infra: Infra, ns: Namespace, tmp_
         async with _running(a):
             await wait_until(_leads(a, "routine", "priority"), what="relay-a leads both lanes")
             async with _running(b):
-                await _end_session(infra, "eps-relay relay-a priority claim")
+                await _end_session(infra, f"eps-relay claim priority relay-a {schema}")
                 ended_at = time.monotonic()
                 await wait_until(_leads(b, "priority"), timeout_s=3 * bound, what="b: priority")
                 print(f"\npriority lane taken over {time.monotonic() - ended_at:.2f}s after")
@@ -383,7 +383,7 @@ async def test_a_leader_resumed_after_a_long_stop_confirms_its_claim_before_publ
             await wait_until(lambda: _all_published(pool, 1), what="published by relay-a")
             async with _running(b):
                 stopped_for = stopped_for_share * bound
-                await _end_session(infra, "eps-relay relay-a priority claim")
+                await _end_session(infra, f"eps-relay claim priority relay-a {schema}")
                 await wait_until(_leads(b, "priority"), timeout_s=10, what="b: priority")
                 assert a.leads_priority  # relay-a has not noticed yet
                 async with pool.acquire() as conn, transaction(conn, a.hand_over):
@@ -455,7 +455,8 @@ async def test_every_relay_session_ended_at_once_as_in_a_database_restart(
                 try:
                     ended = await conn.fetchval(
                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                        " WHERE application_name LIKE 'eps-relay relay-_ %'"
+                        " WHERE application_name LIKE $1",
+                        f"eps-relay % relay-_ {schema}",  # this test's relays alone
                     )
                 finally:
                     await conn.close()

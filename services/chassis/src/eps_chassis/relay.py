@@ -298,7 +298,8 @@ class OutboxRelay:
         bound_ms = str(max(1, round(self.claim_timeout_s * 1000)))
         settings = {
             "search_path": self.schema,
-            "application_name": f"eps-relay {self.service} {lane.name} {role}"[:63],
+            # the schema last: what a cut to PostgreSQL's 63 characters may lose
+            "application_name": f"eps-relay {role} {lane.name} {self.service} {self.schema}"[:63],
             # the server drops the connection when what it sent stays unacknowledged this long
             "tcp_user_timeout": bound_ms,
         }
