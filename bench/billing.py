@@ -115,7 +115,7 @@ async def publish(infra: Infra, topic: str, records: tuple[list[bytes], list[byt
 def contract_ceiling(records: tuple[list[bytes], list[bytes]]) -> float:
     """Envelopes decoded and validated per second by billing's consumer, in memory only."""
     values = [
-        ConsumerRecord("t", 0, i, 0, 0, None, v, None, 0, len(v), ())
+        ConsumerRecord(DELIVERED_TIME.name, 0, i, 0, 0, None, v, None, 0, len(v), ())
         for i, v in enumerate(records[1])
     ]
     # Each envelope is dropped once decoded, as the consumer drops a batch once handled: keeping

@@ -20,7 +20,7 @@ from eps_billing.domain.commands import (
 )
 from eps_billing.domain.tariff import Tariff
 from eps_chassis.london import LONDON
-from eps_contracts import Envelope, envelope_for
+from eps_contracts import Envelope, Topic, envelope_for
 from eps_contracts.billing import AGREEMENTS
 from eps_contracts.scheduling import (
     APPOINTMENTS,
@@ -162,10 +162,10 @@ def school_registered(
     )
 
 
-def consumer_record(value: bytes | None) -> ConsumerRecord:
-    """A record as a consumer polls it, carrying ``value`` (e.g. ``raw(envelope)``)."""
+def consumer_record(value: bytes | None, topic: Topic) -> ConsumerRecord:
+    """A record as a consumer polls it from ``topic``, carrying ``value`` (``raw(envelope)``)."""
     return ConsumerRecord(
-        topic="t",
+        topic=topic.name,
         partition=0,
         offset=7,
         timestamp=0,

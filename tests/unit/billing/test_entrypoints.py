@@ -17,7 +17,7 @@ from eps_billing.entrypoints.events import (
     on_delivered_time,
 )
 from eps_chassis.decoding import Valid
-from eps_contracts.scheduling import CancellationParty, FundingStream
+from eps_contracts.scheduling import APPOINTMENTS, DELIVERED_TIME, CancellationParty, FundingStream
 from structlog.testing import capture_logs
 
 from tests.support.builders import billing as builders
@@ -33,7 +33,7 @@ def test_every_delivered_time_event_goes_to_the_batch_handler() -> None:
         builders.corrected(delivery, 60),
         builders.voided(delivery),
     ):
-        decoded = delivered_time.decode(record(builders.raw(envelope)))
+        decoded = delivered_time.decode(record(builders.raw(envelope), DELIVERED_TIME))
         assert isinstance(decoded, Valid)
         assert decoded.handler is None and decoded.batch_handler is on_delivered_time
         assert decoded.envelope == envelope
@@ -64,7 +64,7 @@ def test_a_cancellation_becomes_a_charge_command_and_an_old_one_is_ignored_with_
     envelope = builders.cancelled(
         "123456", start, 120, start - timedelta(days=2), by=CancellationParty.SCHOOL
     )
-    decoded = appointments.decode(record(builders.raw(envelope)))
+    decoded = appointments.decode(record(builders.raw(envelope), APPOINTMENTS))
     assert isinstance(decoded, Valid) and decoded.handler is on_appointment_cancelled
     cmd = charge_for(decoded.envelope)
     assert cmd is not None
@@ -82,7 +82,7 @@ def test_a_cancellation_becomes_a_charge_command_and_an_old_one_is_ignored_with_
     assert cmd.cancelled_by is CancellationParty.SCHOOL
 
     old = builders.cancelled_by_an_old_producer(uuid.uuid4())
-    decoded = appointments.decode(record(builders.raw(old)))
+    decoded = appointments.decode(record(builders.raw(old), APPOINTMENTS))
     assert isinstance(decoded, Valid)  # valid, so never dead-lettered
     assert charge_for(decoded.envelope) is None
     with capture_logs() as logs:
