@@ -6,7 +6,8 @@ RUN := $(UV) run --frozen
 export UV_LINK_MODE ?= copy
 
 .PHONY: help install run test lint typecheck contracts contracts-check test-unit \
-        test-integration test-system infra-up infra-down infra-status bench token
+        test-integration test-system infra-up infra-down infra-status bench token \
+        asyncapi-tools asyncapi-check
 
 help:
 	@echo "make run        install, start Kafka + PostgreSQL + every service (Ctrl-C stops all)"
@@ -14,6 +15,7 @@ help:
 	@echo "                (EPS_TEST_NOW=2026-11-29T02:00:00+00:00 make test: the suite at that moment)"
 	@echo "make bench      benchmarks (raw Kafka/PostgreSQL baselines and the services)"
 	@echo "make contracts  regenerate JSON Schemas and AsyncAPI documents"
+	@echo "make asyncapi-check   parse the AsyncAPI documents, validate a sample of every event"
 	@echo "make infra-up | infra-down | infra-status   local Kafka and PostgreSQL only"
 	@echo "make token ROLE=senco [SCHOOL=123456] [LA=leicester-city]   a local bearer token"
 
@@ -25,10 +27,19 @@ $(UV):
 install: $(UV)
 	$(UV) sync --frozen
 
+# The AsyncAPI project's parser and ajv (tools/asyncapi), which the contract tests run.
+ASYNCAPI_TOOLS := tools/asyncapi
+$(ASYNCAPI_TOOLS)/node_modules/.package-lock.json: $(ASYNCAPI_TOOLS)/package.json $(ASYNCAPI_TOOLS)/package-lock.json
+	@command -v npm >/dev/null || { echo "Node 20+ and npm are needed: apt-get install nodejs npm"; exit 1; }
+	cd $(ASYNCAPI_TOOLS) && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+asyncapi-tools: $(ASYNCAPI_TOOLS)/node_modules/.package-lock.json
+
 run: install
 	$(RUN) python deploy/local/run.py
 
-test: install lint typecheck contracts-check
+test: install asyncapi-tools lint typecheck contracts-check
 	$(RUN) pytest -p no:cacheprovider
 
 lint: install
@@ -44,7 +55,13 @@ contracts: install
 contracts-check: install
 	$(RUN) python tools/contracts.py --check
 
-test-unit: install
+asyncapi-check: install asyncapi-tools
+	@mkdir -p var
+	$(RUN) python tools/contracts.py --samples var/contract-samples.json
+	node $(ASYNCAPI_TOOLS)/check.mjs --schemas contracts/schemas \
+		--samples var/contract-samples.json contracts/asyncapi/*.yaml
+
+test-unit: install asyncapi-tools
 	$(RUN) pytest -p no:cacheprovider tests/unit
 
 test-integration: install

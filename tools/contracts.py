@@ -8,17 +8,21 @@ chassis defines them, so the generator depends on both, and lives where that may
 
 `--check` fails when an artifact is stale or a model change breaks the committed schema;
 writing refuses a breaking change unless --allow-breaking is given (then bump the version).
+`--samples FILE` writes one sample record of every event type in both CloudEvents modes (key,
+headers, value), for `tools/asyncapi/check.mjs` to validate against the documents.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import yaml
 from eps_chassis.asyncapi import build_asyncapi
 from eps_chassis.service import installed_services
+from eps_contracts.examples import sample_records
 from eps_contracts.schemas import all_event_schemas, check_against_committed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,7 +56,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--allow-breaking", action="store_true")
+    parser.add_argument("--samples", type=Path, metavar="FILE")
     args = parser.parse_args()
+    if args.samples:
+        args.samples.write_text(json.dumps(sample_records(), indent=1))
+        return 0
     breaking = check_against_committed(SCHEMAS)
     if args.check:
         problems = breaking + stale_files()

@@ -1,8 +1,11 @@
 """The CloudEvents 1.0 envelope every event travels in.
 
-Binding: CloudEvents *structured* mode. The Kafka record value is the whole envelope as JSON
-(``content-type: application/cloudevents+json``) and the Kafka key is ``subject`` (the aggregate
-id). One binding everywhere, so a consumer in any language needs only a JSON parser.
+The services publish in CloudEvents *structured* mode: the Kafka record value is the whole
+envelope as JSON (``content-type: application/cloudevents+json``). Every consumer also accepts
+*binary* mode (the value is ``data`` alone, the attributes travel as ``ce_`` headers), the
+default of the CloudEvents SDKs: see :mod:`eps_contracts.binding`. In both the Kafka key is
+``subject``, the aggregate id (the value of the payload field the event type names as its
+``key_field``).
 
 Extension attributes (lower-case, as CloudEvents requires): ``tenant`` (the local authority),
 ``correlationid`` (the whole conversation), ``causationid`` (the event or request that caused
@@ -50,10 +53,14 @@ class Envelope(BaseModel, Generic[DataT]):
     source: str = Field(
         min_length=1, description="URI reference of the producer, e.g. '/eps/referrals'."
     )
-    type: str = Field(min_length=1, description="Event type, e.g. 'eps.referrals.received.v1'.")
+    type: str = Field(
+        min_length=1, description="Event type, e.g. 'eps.referrals.referral-received.v1'."
+    )
     time: AwareDatetime = Field(description="When the fact happened (RFC 3339, with offset).")
     subject: str = Field(
-        min_length=1, description="Aggregate id; also the Kafka key, which keeps order."
+        min_length=1,
+        description="The aggregate id (the value of the data field the event type names as its"
+        " key); also the Kafka key, which keeps one aggregate's events in order.",
     )
     datacontenttype: Literal["application/json"] = Field(
         "application/json", description="Media type of data."

@@ -1,5 +1,11 @@
 """JSON Schema of every event as it travels (envelope + data), and a compatibility check.
 
+Each file is a JSON Schema draft 2020-12 document (``$schema``) with a stable ``$id``
+(:data:`SCHEMA_BASE_URI` + the file name: an identifier, not a download address). The whole
+schema is the structured-mode record value (the envelope); ``#/$defs/<event model>`` is the
+data alone, which is the record value in binary mode. The Kafka key is the envelope's
+``subject``, which is the value of ``data.<key field>`` (``x-eps-subject``).
+
 A change is *breaking* for a consumer of the committed schema when it removes a field, changes
 a field's type (including dropping ``null`` or an enum value), or makes a field required that
 was optional or absent. Adding an optional field or an enum value is compatible. A breaking
@@ -17,6 +23,41 @@ from eps_contracts.envelope import Envelope
 
 Schema = dict[str, Any]
 
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_BASE_URI = "https://eps-platform.example.org/contracts/schemas/"
+
+
+def schema_id(event_type: str) -> str:
+    """The ``$id`` of an event type's JSON Schema."""
+    return SCHEMA_BASE_URI + schema_file_name(event_type)
+
+
+def subject_description(event_cls: type[Event]) -> str:
+    """What the envelope's ``subject`` (and so the Kafka key) of this event type holds."""
+    return (
+        f"The aggregate id: the value of data.{event_cls.key_field}. It is also the Kafka key,"
+        " so that every event of one aggregate stays in order on one partition."
+    )
+
+
+def data_schema(event_cls: type[Event], ref_template: str = "#/$defs/{model}") -> Schema:
+    """The JSON Schema of an event's data (its payload) alone."""
+    return event_cls.model_json_schema(ref_template=ref_template, mode="validation")
+
+
+def envelope_attributes_schema() -> Schema:
+    """The envelope's attributes, the same for every event type (``data`` left out)."""
+    schema = Envelope[Event].model_json_schema(mode="validation")
+    schema.pop("$defs", None)
+    del schema["properties"]["data"]
+    schema["required"].remove("data")
+    schema["title"] = "CloudEventsEnvelope"
+    schema["description"] = (
+        "CloudEvents 1.0 attributes of every event, with the extensions tenant, correlationid,"
+        " causationid and actor."
+    )
+    return schema
+
 
 def event_schema(event_cls: type[Event], ref_template: str = "#/$defs/{model}") -> Schema:
     """The JSON Schema of one event type, envelope included."""
@@ -26,8 +67,10 @@ def event_schema(event_cls: type[Event], ref_template: str = "#/$defs/{model}") 
     schema["title"] = event_cls.__name__
     schema["description"] = (event_cls.__doc__ or "").strip()
     schema["properties"]["type"] = {"const": event_cls.event_type, "type": "string"}
+    schema["properties"]["subject"]["description"] = subject_description(event_cls)
     schema["x-eps-topic"] = event_cls.topic.name
-    schema["x-eps-key"] = event_cls.key_field
+    schema["x-eps-kafka-key"] = "subject"
+    schema["x-eps-subject"] = f"data.{event_cls.key_field}"
     return schema
 
 
@@ -40,9 +83,12 @@ def render(schema: Schema) -> str:
 
 
 def all_event_schemas() -> dict[str, str]:
-    """File name -> rendered schema, for every registered event type."""
+    """File name -> rendered schema document, for every registered event type."""
     return {
-        schema_file_name(t): render(event_schema(cls)) for t, cls in sorted(Event.registry.items())
+        schema_file_name(t): render(
+            {"$schema": SCHEMA_DIALECT, "$id": schema_id(t), **event_schema(cls)}
+        )
+        for t, cls in sorted(Event.registry.items())
     }
 
 

@@ -3,114 +3,372 @@
 Why not FastStream's generator: our consumers take the raw batch (to dead-letter invalid
 records and commit offsets themselves), so FastStream would document an empty payload, and one
 topic carries several event types. The contracts registry knows both, so the document is built
-from it: channels are topics, messages are event types, payloads are the committed JSON Schemas.
+from it: channels are topics, operations are what the service sends and each consumer group
+receives, and every event type is two messages, one per CloudEvents mode:
+
+- ``<Event>``: structured mode, the value is the envelope (component schema
+  ``<Event>Envelope``: the shared ``CloudEventsEnvelope`` attributes, ``type`` fixed, and
+  ``data`` a ``$ref`` to the data schema ``<Event>``); header ``content-type:
+  application/cloudevents+json``.
+- ``<Event>Binary``: binary mode, the value is the data alone (schema ``<Event>``); header
+  ``content-type: application/json`` and the attributes as ``ce_`` headers
+  (``<Event>BinaryHeaders``).
+
+Both declare the Kafka key (the envelope's ``subject``, the value of the event's key field) in
+their Kafka binding, and carry a sample event (:mod:`eps_contracts.examples`) as example.
+Models nested in several payloads are one component each.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
-from eps_contracts import CONTENT_TYPE, Event, Topic, dead_letter_topic
-from eps_contracts.schemas import event_schema
+from eps_contracts import Event, Topic, dead_letter_topic
+from eps_contracts.binding import (
+    BINARY_ATTRIBUTES,
+    BINARY_CONTENT_TYPE,
+    BINARY_HEADER_PREFIX,
+    OPTIONAL_ATTRIBUTES,
+    STRUCTURED_CONTENT_TYPE,
+    KafkaRecord,
+    binary_record,
+    structured_record,
+)
+from eps_contracts.examples import sample_envelope
+from eps_contracts.schemas import data_schema, envelope_attributes_schema, subject_description
 
 from eps_chassis.service import ServiceDefinition
 
 Document = dict[str, Any]
+
+KAFKA_BINDING_VERSION = "0.5.0"
+SCHEMAS = "#/components/schemas/"
+ENVELOPE = "CloudEventsEnvelope"
+STRUCTURED_HEADERS = "CloudEventsStructuredHeaders"
+BINARY_HEADERS = "CloudEventsBinaryHeaders"
+DEAD_LETTER_HEADERS = "DeadLetterHeaders"
+DEAD_LETTER_HEADER_NAMES = {
+    "dlq-reason": "Why the record was refused, e.g. 'type: unknown event type ...'.",
+    "dlq-original-topic": "The topic the record was read from.",
+    "dlq-original-partition": "Its partition.",
+    "dlq-original-offset": "Its offset.",
+    "dlq-consumer-group": "The consumer group that refused it.",
+    "dlq-time": "When it was refused (RFC 3339).",
+}
+
+DOCUMENT_DESCRIPTION = """
+
+**Kafka records.** The key of every record is the envelope's `subject`: the aggregate id, the
+value of the data field each message names (e.g. `data.incident_id`), so that all events of
+one aggregate stay in order on one partition. Every event type is described twice, once per
+CloudEvents mode of the Kafka protocol binding, and consumers accept both on every topic:
+
+- *structured* (message `<Event>`, what the services publish): the value is the CloudEvents
+  envelope as JSON, header `content-type: application/cloudevents+json`;
+- *binary* (message `<Event>Binary`, the CloudEvents SDKs' default): the value is the data alone
+  as JSON, header `content-type: application/json`, and the attributes as headers `ce_specversion`,
+  `ce_id`, `ce_source`, `ce_type`, `ce_time`, `ce_subject`, `ce_tenant`, `ce_correlationid`,
+  `ce_causationid` (optional) and `ce_actor`.
+
+A record that breaks its contract is dead-lettered with the reason (see the `eps.dlq.*` channel)."""
 
 
 def _channel_id(topic: Topic) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", topic.name)
 
 
-def build_asyncapi(definition: ServiceDefinition) -> Document:
-    channels: Document = {}
-    operations: Document = {}
-    messages: Document = {}
-    schemas: Document = {}
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": SCHEMAS + name}
 
-    def add_message(event_cls: type[Event]) -> dict[str, str]:
+
+def _plain(node: dict[str, Any], description: str | None = None) -> dict[str, Any]:
+    """An attribute's schema without pydantic's title and default, not nullable."""
+    node = copy.deepcopy(node)
+    if "anyOf" in node:
+        node = {**next(o for o in node.pop("anyOf") if o.get("type") != "null"), **node}
+    node.pop("title", None)
+    node.pop("default", None)
+    if description is not None:
+        node["description"] = description
+    return node
+
+
+def _binary_headers_schema(envelope: dict[str, Any]) -> dict[str, Any]:
+    attributes = envelope["properties"]
+    properties: dict[str, Any] = {
+        "content-type": {
+            "type": "string",
+            "const": BINARY_CONTENT_TYPE,
+            "description": "The envelope's datacontenttype: the value is the data as JSON.",
+        }
+    }
+    for name in BINARY_ATTRIBUTES:
+        attribute = attributes[name]
+        properties[BINARY_HEADER_PREFIX + name] = _plain(
+            attribute, f"The envelope's {name}: {attribute['description']}"
+        )
+    return {
+        "type": "object",
+        "title": BINARY_HEADERS,
+        "description": "CloudEvents binary mode: the envelope's attributes as Kafka headers,"
+        " each a UTF-8 string.",
+        "properties": properties,
+        "required": [
+            "content-type",
+            *(BINARY_HEADER_PREFIX + n for n in BINARY_ATTRIBUTES if n not in OPTIONAL_ATTRIBUTES),
+        ],
+    }
+
+
+def _structured_headers_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "title": STRUCTURED_HEADERS,
+        "description": "CloudEvents structured mode: the value is the envelope as JSON.",
+        "properties": {"content-type": {"type": "string", "const": STRUCTURED_CONTENT_TYPE}},
+        "required": ["content-type"],
+    }
+
+
+def _dead_letter_headers_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "title": DEAD_LETTER_HEADERS,
+        "description": "Why and where from; the original record's own headers follow unchanged.",
+        "properties": {
+            name: {"type": "string", "description": description}
+            for name, description in DEAD_LETTER_HEADER_NAMES.items()
+        },
+        "required": list(DEAD_LETTER_HEADER_NAMES),
+    }
+
+
+class _Components:
+    """The document's components: each schema under one name, defined once."""
+
+    def __init__(self) -> None:
+        envelope = envelope_attributes_schema()
+        self.schemas: Document = {
+            ENVELOPE: envelope,
+            STRUCTURED_HEADERS: _structured_headers_schema(),
+            BINARY_HEADERS: _binary_headers_schema(envelope),
+        }
+        self.messages: Document = {}
+
+    def put_schema(self, name: str, schema: dict[str, Any]) -> None:
+        if self.schemas.setdefault(name, schema) != schema:
+            raise ValueError(f"two different schemas are both named {name}")
+
+    def event_messages(self, event_cls: type[Event]) -> tuple[str, str]:
+        """The ids of the event type's two messages (structured, binary), added once."""
         name = event_cls.__name__
-        schema = event_schema(event_cls, ref_template="#/components/schemas/{model}")
-        schemas.update(schema.pop("$defs", {}))
-        schemas[name] = schema
-        messages[name] = {
+        binary = f"{name}Binary"
+        if name in self.messages:
+            return name, binary
+        data = data_schema(event_cls, ref_template=SCHEMAS + "{model}")
+        for nested, schema in data.pop("$defs", {}).items():
+            self.put_schema(nested, schema)
+        self.put_schema(name, data)
+        key = _plain(
+            data["properties"][event_cls.key_field],
+            f"The envelope's subject: the value of data.{event_cls.key_field}.",
+        )
+        self.put_schema(
+            f"{name}Envelope",
+            {
+                "title": f"{name}Envelope",
+                "description": f"The envelope of {event_cls.event_type}, data included.",
+                "allOf": [
+                    _ref(ENVELOPE),
+                    {
+                        "type": "object",
+                        "properties": {
+                            "type": {"type": "string", "const": event_cls.event_type},
+                            "subject": {**key, "description": subject_description(event_cls)},
+                            "data": _ref(name),
+                        },
+                        "required": ["data"],
+                    },
+                ],
+            },
+        )
+        self.put_schema(
+            f"{name}BinaryHeaders",
+            {
+                "title": f"{name}BinaryHeaders",
+                "allOf": [
+                    _ref(BINARY_HEADERS),
+                    {
+                        "type": "object",
+                        "properties": {
+                            "ce_type": {"type": "string", "const": event_cls.event_type},
+                            "ce_subject": key,
+                        },
+                    },
+                ],
+            },
+        )
+        doc = (event_cls.__doc__ or "").strip()
+        common = {
             "name": event_cls.event_type,
-            "title": name,
-            "summary": (event_cls.__doc__ or "").strip().splitlines()[0],
-            "contentType": CONTENT_TYPE,
-            "payload": {"$ref": f"#/components/schemas/{name}"},
+            "summary": doc.splitlines()[0],
             "bindings": {
                 "kafka": {
-                    "key": {"type": "string", "description": f"The {event_cls.key_field}."},
+                    "key": {
+                        **key,
+                        "description": f"{subject_description(event_cls)} (The envelope's"
+                        f" subject, or the ce_subject header in binary mode.)",
+                    },
+                    "bindingVersion": KAFKA_BINDING_VERSION,
                 }
             },
         }
-        return {"$ref": f"#/components/messages/{name}"}
+        envelope = sample_envelope(event_cls)
+        self.messages[name] = {
+            **common,
+            "title": f"{name} (structured mode)",
+            "description": f"{doc}\n\nCloudEvents structured mode: the value is the envelope"
+            f" as JSON. The same event in binary mode: message {binary}.",
+            "contentType": STRUCTURED_CONTENT_TYPE,
+            "headers": _ref(STRUCTURED_HEADERS),
+            "payload": _ref(f"{name}Envelope"),
+            "correlationId": {"location": "$message.payload#/correlationid"},
+            "examples": [_example(structured_record(envelope))],
+        }
+        self.messages[binary] = {
+            **common,
+            "title": f"{name} (binary mode)",
+            "description": f"{doc}\n\nCloudEvents binary mode: the value is the data alone as"
+            f" JSON, the attributes are ce_ headers. The same event in structured mode:"
+            f" message {name}.",
+            "contentType": BINARY_CONTENT_TYPE,
+            "headers": _ref(f"{name}BinaryHeaders"),
+            "payload": _ref(name),
+            "correlationId": {"location": "$message.header#/ce_correlationid"},
+            "examples": [_example(binary_record(envelope))],
+        }
+        return name, binary
 
-    def add_channel(topic: Topic, event_types: list[type[Event]]) -> str:
+    def dead_letter_message(self) -> str:
+        self.put_schema(DEAD_LETTER_HEADERS, _dead_letter_headers_schema())
+        self.messages["DeadLetter"] = {
+            "name": "dead-letter",
+            "title": "A record this service refused",
+            "summary": "The original record, byte for byte, with why it was refused.",
+            "contentType": "application/octet-stream",
+            "headers": _ref(DEAD_LETTER_HEADERS),
+            "payload": {"description": "The original record value, unchanged (any bytes)."},
+            "bindings": {
+                "kafka": {
+                    "key": {"type": "string", "description": "The original record's key."},
+                    "bindingVersion": KAFKA_BINDING_VERSION,
+                }
+            },
+        }
+        return "DeadLetter"
+
+
+def _example(record: KafkaRecord) -> dict[str, Any]:
+    return {
+        "name": "sample",
+        "summary": f"Kafka key: {record.key}",
+        "headers": record.headers,
+        "payload": record.value,
+    }
+
+
+def build_asyncapi(definition: ServiceDefinition) -> Document:
+    channels: Document = {}
+    operations: Document = {}
+    components = _Components()
+
+    def add_channel(topic: Topic, event_types: list[type[Event]]) -> list[dict[str, str]]:
+        """The channel of a topic with these event types' messages; refs to those messages."""
         cid = _channel_id(topic)
         channel = channels.setdefault(
-            cid, {"address": topic.name, "description": topic.description, "messages": {}}
+            cid,
+            {
+                "address": topic.name,
+                "description": topic.description,
+                "messages": {},
+                "bindings": {
+                    "kafka": {
+                        "topic": topic.name,
+                        "partitions": topic.partitions,
+                        "bindingVersion": KAFKA_BINDING_VERSION,
+                    }
+                },
+            },
         )
         if topic.priority:
             channel["x-eps-priority"] = True  # relayed and handled ahead of routine traffic
-        for event_cls in event_types:
-            channel["messages"][event_cls.__name__] = add_message(event_cls)
-        return cid
-
-    def refs(cid: str, event_types: list[type[Event]]) -> list[dict[str, str]]:
-        return [{"$ref": f"#/channels/{cid}/messages/{e.__name__}"} for e in event_types]
+        refs = []
+        for event_cls in sorted(event_types, key=lambda e: e.event_type):
+            for message in components.event_messages(event_cls):
+                channel["messages"][message] = {"$ref": f"#/components/messages/{message}"}
+                refs.append({"$ref": f"#/channels/{cid}/messages/{message}"})
+        return refs
 
     for topic in definition.publishes:
         produced = [e for e in Event.registry.values() if e.topic == topic]
-        produced.sort(key=lambda e: e.event_type)
-        cid = add_channel(topic, produced)
-        operations[f"publish-{cid}"] = {
+        operations[f"publish-{_channel_id(topic)}"] = {
             "action": "send",
-            "channel": {"$ref": f"#/channels/{cid}"},
-            "summary": f"{definition.name} publishes through its transactional outbox.",
-            "messages": refs(cid, produced),
+            "channel": {"$ref": f"#/channels/{_channel_id(topic)}"},
+            "summary": f"{definition.name} publishes through its transactional outbox"
+            " (structured mode).",
+            "messages": add_channel(topic, produced),
         }
     for consumer in definition.consumers:
         for topic in consumer.topics:
             handled = [e for e in consumer.handled_event_types if e.topic == topic]
-            handled.sort(key=lambda e: e.event_type)
-            cid = add_channel(topic, handled)
+            cid = _channel_id(topic)
             operations[f"consume-{consumer.name}-{cid}"] = {
                 "action": "receive",
                 "channel": {"$ref": f"#/channels/{cid}"},
                 "summary": consumer.description,
-                "messages": refs(cid, handled),
+                "description": "Either CloudEvents mode is accepted.",
+                "messages": add_channel(topic, handled),
                 "bindings": {
                     "kafka": {
                         "groupId": {
                             "type": "string",
                             "enum": [f"{definition.name}.{consumer.name}"],
-                        }
+                        },
+                        "bindingVersion": KAFKA_BINDING_VERSION,
                     }
                 },
             }
     dlq = dead_letter_topic(definition.name)
-    channels[_channel_id(dlq)] = {
+    dlq_id = _channel_id(dlq)
+    dead_letter = components.dead_letter_message()
+    channels[dlq_id] = {
         "address": dlq.name,
-        "description": dlq.description
-        + " Headers: dlq-reason, dlq-original-topic, dlq-original-partition,"
-        " dlq-original-offset, dlq-consumer-group, dlq-time, plus the original headers.",
+        "description": dlq.description,
+        "messages": {dead_letter: {"$ref": f"#/components/messages/{dead_letter}"}},
+        "bindings": {
+            "kafka": {
+                "topic": dlq.name,
+                "partitions": dlq.partitions,
+                "bindingVersion": KAFKA_BINDING_VERSION,
+            }
+        },
     }
-    operations[f"dead-letter-{_channel_id(dlq)}"] = {
+    operations[f"dead-letter-{dlq_id}"] = {
         "action": "send",
-        "channel": {"$ref": f"#/channels/{_channel_id(dlq)}"},
-        "summary": "Records this service could not accept, byte for byte.",
+        "channel": {"$ref": f"#/channels/{dlq_id}"},
+        "summary": "Records this service could not accept, byte for byte, with the reason.",
+        "messages": [{"$ref": f"#/channels/{dlq_id}/messages/{dead_letter}"}],
     }
     return {
         "asyncapi": "3.0.0",
         "info": {
             "title": f"EPS {definition.name} service",
             "version": "1.0.0",
-            "description": definition.description,
+            "description": definition.description + DOCUMENT_DESCRIPTION,
         },
-        "defaultContentType": CONTENT_TYPE,
+        "defaultContentType": STRUCTURED_CONTENT_TYPE,
         "servers": {
             "local": {
                 "host": "127.0.0.1:19092",
@@ -120,5 +378,5 @@ def build_asyncapi(definition: ServiceDefinition) -> Document:
         },
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages, "schemas": schemas},
+        "components": {"messages": components.messages, "schemas": components.schemas},
     }
