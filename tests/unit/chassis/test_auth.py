@@ -38,7 +38,7 @@ def test_a_valid_token_gives_the_principal(keys: tuple[bytes, TokenVerifier]) ->
 def test_an_expired_token_is_refused(keys: tuple[bytes, TokenVerifier]) -> None:
     private, verifier = keys
     token = issue_token(
-        private, subject="jo", role=Role.EP, tenant="x1", now=time.time() - 7200, ttl_s=60
+        private, subject="jo", role=Role.EP, tenant="rutland", now=time.time() - 7200, ttl_s=60
     )
     with pytest.raises(AuthError, match="expired"):
         verifier.verify(token)
@@ -49,21 +49,21 @@ def test_a_token_signed_by_another_key_is_refused(
 ) -> None:
     _, verifier = keys
     other, _ = ensure_local_keys(tmp_path / "other")
-    token = issue_token(other.read_bytes(), subject="eve", role=Role.ADMIN, tenant="x1")
+    token = issue_token(other.read_bytes(), subject="eve", role=Role.ADMIN, tenant="rutland")
     with pytest.raises(AuthError, match="Signature verification failed"):
         verifier.verify(token)
 
 
 def test_a_token_for_another_audience_is_refused(keys: tuple[bytes, TokenVerifier]) -> None:
     private, verifier = keys
-    token = issue_token(private, subject="jo", role=Role.EP, tenant="x1", audience="other-api")
+    token = issue_token(private, subject="jo", role=Role.EP, tenant="rutland", audience="other-api")
     with pytest.raises(AuthError, match="Audience"):
         verifier.verify(token)
 
 
 def test_an_unknown_role_is_refused(keys: tuple[bytes, TokenVerifier]) -> None:
     private, verifier = keys
-    token = issue_token(private, subject="jo", role="janitor", tenant="x1")
+    token = issue_token(private, subject="jo", role="janitor", tenant="rutland")
     with pytest.raises(AuthError, match="role"):
         verifier.verify(token)
 
@@ -76,7 +76,7 @@ def test_entra_style_roles_claim_is_understood(keys: tuple[bytes, TokenVerifier]
     claims = {
         "sub": "s",
         "roles": ["Reader", "senior_ep"],
-        "la": "x1",
+        "la": "rutland",
         "iss": "eps-local",
         "aud": "eps-api",
         "iat": now,
@@ -97,10 +97,10 @@ def test_http_answers_401_and_403(keys: tuple[bytes, TokenVerifier]) -> None:
     client = TestClient(app)
     assert client.get("/only-eps").status_code == 401
     assert client.get("/only-eps", headers={"Authorization": "Bearer junk"}).status_code == 401
-    senco = issue_token(private, subject="jo", role=Role.SENCO, tenant="x1")
+    senco = issue_token(private, subject="jo", role=Role.SENCO, tenant="rutland")
     refused = client.get("/only-eps", headers={"Authorization": f"Bearer {senco}"})
     assert refused.status_code == 403 and "role senco may not" in refused.json()["detail"]
-    ep = issue_token(private, subject="ann", role=Role.EP, tenant="x1")
+    ep = issue_token(private, subject="ann", role=Role.EP, tenant="rutland")
     assert client.get("/only-eps", headers={"Authorization": f"Bearer {ep}"}).json() == {
         "who": "ann"
     }
@@ -126,7 +126,7 @@ def test_a_requests_logs_and_events_carry_its_correlation_id_local_authority_and
         return {**structlog.contextvars.get_contextvars(), "events": str(events.correlation_id)}
 
     client = TestClient(app)
-    ep = issue_token(private, subject="ann", role=Role.EP, tenant="x1")
+    ep = issue_token(private, subject="ann", role=Role.EP, tenant="rutland")
     bearer = {"Authorization": f"Bearer {ep}"}
     correlation = str(uuid.uuid4())
     given = client.get("/context", headers={**bearer, "X-Correlation-Id": correlation})
@@ -134,7 +134,7 @@ def test_a_requests_logs_and_events_carry_its_correlation_id_local_authority_and
     assert given.json() == {
         "correlation_id": correlation,
         "path": "/context",
-        "tenant": "x1",
+        "tenant": "rutland",
         "actor": "user:ann",
         "events": correlation,
     }
@@ -206,7 +206,7 @@ async def test_what_a_request_binds_for_its_logs_ends_with_the_request() -> None
     from eps_chassis.service import CorrelationMiddleware
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        structlog.contextvars.bind_contextvars(tenant="x1", actor="user:ann")
+        structlog.contextvars.bind_contextvars(tenant="rutland", actor="user:ann")
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 

@@ -6,7 +6,8 @@ against a local public key (``make run``). Claims used:
   ``role``        one of :class:`Role` (or ``roles``: the first known one, as Entra app roles)
   ``la``          the local authority (tenant) the person works for
   ``school_urn``  for school staff: their school; they see only that school's children
-A missing, expired or forged token is 401; a valid token with the wrong role or tenant is 403.
+A missing, expired or forged token is 401, and so is one whose ``la`` the deployment does not
+serve (``tenancy``); a valid token with the wrong role or tenant is 403.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from eps_chassis.tenancy import EVERY_LOCAL_AUTHORITY, LocalAuthorities
 
 ALGORITHMS = ["ES256", "RS256"]
 
@@ -67,17 +70,30 @@ class TokenVerifier:
         audience: str,
         public_key: Any | None = None,
         jwks_url: str | None = None,
+        local_authorities: LocalAuthorities = EVERY_LOCAL_AUTHORITY,
     ) -> None:
         if (public_key is None) == (jwks_url is None):
             raise ValueError("configure exactly one of a public key or a JWKS URL")
         self.issuer = issuer
         self.audience = audience
+        self.local_authorities = local_authorities  # a token of any other LA is refused
         self._key: Any = public_key
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
 
     @classmethod
-    def from_public_key_file(cls, path: Path, issuer: str, audience: str) -> TokenVerifier:
-        return cls(issuer=issuer, audience=audience, public_key=path.read_bytes())
+    def from_public_key_file(
+        cls,
+        path: Path,
+        issuer: str,
+        audience: str,
+        local_authorities: LocalAuthorities = EVERY_LOCAL_AUTHORITY,
+    ) -> TokenVerifier:
+        return cls(
+            issuer=issuer,
+            audience=audience,
+            public_key=path.read_bytes(),
+            local_authorities=local_authorities,
+        )
 
     def verify(self, token: str) -> Principal:
         try:
@@ -96,6 +112,8 @@ class TokenVerifier:
         tenant = claims.get("la")
         if role is None or not isinstance(tenant, str):
             raise AuthError("token lacks a known role or the local authority (la) claim")
+        if tenant not in self.local_authorities:
+            raise AuthError(self.local_authorities.refusal(tenant, field="la"))
         school = claims.get("school_urn")
         return Principal(
             subject=str(claims["sub"]),

@@ -2,8 +2,9 @@
 per event type it cares about.
 
 For each polled batch, in one database transaction:
-  1. every record is decoded against its contract (``decoding``); an invalid one is
-     dead-lettered, its original bytes and headers with the reason (``dead_letters``);
+  1. every record is decoded against its contract (``decoding``); an invalid one, or one of a
+     local authority the deployment does not serve (``tenancy``), is dead-lettered, its
+     original bytes and headers with the reason (``dead_letters``);
   2. each valid event's id is claimed in the inbox (``inbox``); one claimed before is skipped;
   3. its handler runs with the service's unit of work, whose events are written to the outbox in
      the same transaction. A handler refusing its event (a ``DomainError``, or ``EventRejected``)
@@ -57,6 +58,7 @@ from eps_chassis.outbox import HandOver, transaction
 from eps_chassis.outcomes import Held, Refused, RetryBatch, behind, hold_of
 from eps_chassis.priority import PriorityGate
 from eps_chassis.retry import Backoff, is_transient
+from eps_chassis.tenancy import EVERY_LOCAL_AUTHORITY, LocalAuthorities, served_only
 from eps_chassis.unit_of_work import PostgresUnitOfWork
 
 __all__ = ["BatchEventRejected", "ConsumerRuntime", "EventConsumer"]
@@ -83,6 +85,7 @@ class ConsumerRuntime:
     hand_over: HandOver | None = None  # the relay, given each batch's records once committed
     clock: Clock = utc_now  # the service's, injectable: handlers read it as ``uow.clock()``
     unit_of_work: type[PostgresUnitOfWork] = PostgresUnitOfWork  # the service's own
+    local_authorities: LocalAuthorities = EVERY_LOCAL_AUTHORITY  # those the deployment serves
 
     def open(self, conn: asyncpg.Connection, context: MessageContext) -> PostgresUnitOfWork:
         return self.unit_of_work(conn, context, self.source, self.clock)
@@ -165,7 +168,10 @@ class EventConsumer:
         return register
 
     def decode(self, record: ConsumerRecord) -> Decoded:
-        return self.routes.decode(record)
+        """The record against its contract; an event of a local authority the deployment does
+        not serve is invalid (``tenancy``)."""
+        served = self.runtime.local_authorities if self.runtime else EVERY_LOCAL_AUTHORITY
+        return served_only(self.routes.decode(record), served)
 
     def group_id(self, runtime: ConsumerRuntime) -> str:
         return f"{runtime.topic_prefix}{runtime.service}.{self.name}"
@@ -203,7 +209,7 @@ class EventConsumer:
         assert runtime is not None, "bind() or subscribe() first"
         if not records:
             return True
-        items = [self.routes.decode(r) for r in records]
+        items = [self.decode(r) for r in records]
         backoff = Backoff(runtime.backoff_initial_s, runtime.backoff_max_s)
         started = time.monotonic()
         while True:

@@ -157,6 +157,7 @@ class ServiceRuntime(Generic[U]):
             hand_over=self.relay.hand_over,
             clock=self.clock,
             unit_of_work=d.unit_of_work,
+            local_authorities=s.served_local_authorities(),
         )
         self.jobs = JobRunner(
             [*d.jobs, HOUSEKEEPING, *self._held_event_jobs()],
@@ -341,16 +342,18 @@ async def missing_topics(
 
 
 def token_verifier(settings: ServiceSettings) -> TokenVerifier:
+    served = settings.served_local_authorities()
     if settings.auth_jwks_url:
         return TokenVerifier(
             issuer=settings.auth_issuer,
             audience=settings.auth_audience,
             jwks_url=settings.auth_jwks_url,
+            local_authorities=served,
         )
     if settings.auth_public_key_file is None:
         raise RuntimeError("set EPS_AUTH_JWKS_URL or EPS_AUTH_PUBLIC_KEY_FILE")
     return TokenVerifier.from_public_key_file(
-        settings.auth_public_key_file, settings.auth_issuer, settings.auth_audience
+        settings.auth_public_key_file, settings.auth_issuer, settings.auth_audience, served
     )
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from eps_chassis.clock import Clock, shifted_clock
+from eps_chassis.tenancy import LocalAuthorities
 
 
 class ServiceSettings(BaseSettings):
@@ -29,6 +31,10 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "EPS_DATABASE_URL"),
     )
     db_schema: str | None = None  # defaults to the service name
+    # The local authorities this deployment serves, by their ids in
+    # eps_contracts.local_authorities, comma-separated (EPS_LOCAL_AUTHORITIES=leicester-city,
+    # rutland); unset, every one the platform knows. Events and tokens of any other are refused.
+    local_authorities: Annotated[tuple[str, ...] | None, NoDecode] = None
     topic_prefix: str = ""  # isolates environments (or test runs) sharing one cluster
     # Each service creates the topics it owns (publishes, or takes in from the LA's systems)
     # with these: 3 and 2 on a production cluster, so that acks=all survives a broker's loss.
@@ -67,6 +73,24 @@ class ServiceSettings(BaseSettings):
     # processes can be run at 02:00 on a Sunday whatever the hour.
     clock_offset_s: float = 0.0
 
+    @field_validator("local_authorities", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("local_authorities")
+    @classmethod
+    def _known_local_authorities(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None:
+            LocalAuthorities(value)  # raises, naming each unknown id
+        return value
+
+    def served_local_authorities(self) -> LocalAuthorities:
+        """The local authorities this deployment serves (see ``eps_chassis.tenancy``)."""
+        return LocalAuthorities(self.local_authorities)
+
     @model_validator(mode="after")
     def _relay_claim_timeout_fits(self) -> ServiceSettings:
         bound = self.relay_claim_timeout_s
@@ -89,4 +113,7 @@ class ServiceSettings(BaseSettings):
 
     def as_environment(self) -> dict[str, str]:
         """These settings as the environment of a service process (``EPS_<FIELD>``)."""
-        return {f"EPS_{k.upper()}": str(v) for k, v in self.model_dump(exclude_none=True).items()}
+        return {
+            f"EPS_{k.upper()}": ",".join(v) if isinstance(v, tuple) else str(v)
+            for k, v in self.model_dump(exclude_none=True).items()
+        }
