@@ -182,6 +182,8 @@ class ServiceRuntime(Generic[U]):
             description=d.description,
             graceful_timeout=15.0,
             log_level=logging.DEBUG,  # per-message lines; our consumer logs what matters
+            # its lines through the one JSON handler, as every line (eps_chassis.logging)
+            logger=logging.getLogger("faststream.kafka"),
         )
         assert self.consumer_runtime is not None
         self.pollers = []
@@ -460,7 +462,9 @@ def run(service: Service[Any]) -> None:
     """``python -m eps_<name>``: the service from its environment, behind uvicorn."""
     settings = service.settings()
     definition = service.define(settings)
-    configure_logging(definition.name, settings.log_level)
+    configure_logging(
+        definition.name, settings.log_level, repeat_interval_s=settings.log_repeat_interval_s
+    )
     uvicorn.run(
         create_app(definition, settings),
         host=settings.http_host,

@@ -43,6 +43,9 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"
+    # A warning or error repeated word for word (the Kafka client's reconnections while the
+    # broker is away) is written once per this many seconds, with the count held back; 0: all.
+    log_repeat_interval_s: float = 30.0
     db_pool_min: int = 1
     db_pool_max: int = 10
     consumer_batch_size: int = 1000  # a cap: each consumer may declare a smaller batch
