@@ -1,22 +1,32 @@
 """The published documents an integrator builds from: every AsyncAPI document passes the AsyncAPI
 project's own parser, every message describes its data, headers and key in both CloudEvents
 modes, and a sample of every event type is valid against them and its JSON Schema, checked by
-third-party validators (`tools/asyncapi/check.mjs`: @asyncapi/parser and ajv)."""
+third-party validators (`tools/asyncapi/check.mjs`: @asyncapi/parser and ajv); and the
+consumers read each published example as the event it shows."""
 
 from __future__ import annotations
 
 import functools
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from eps_chassis.decoding import Routes, Valid
 from eps_contracts import Envelope, Event
-from eps_contracts.binding import BINARY_ATTRIBUTES, binary_record, structured_record
+from eps_contracts.binding import (
+    BINARY_ATTRIBUTES,
+    KafkaRecord,
+    binary_record,
+    structured_record,
+)
 from eps_contracts.examples import sample_data, sample_envelope, sample_records
 from eps_contracts.schemas import SCHEMA_DIALECT, schema_file_name, schema_id
+
+from tests.support.cloudevents import KafkaMessage, consumer_record
 
 REPO = Path(__file__).resolve().parents[3]
 CHECK = REPO / "tools" / "asyncapi" / "check.mjs"
@@ -146,12 +156,8 @@ def test_every_event_type_has_a_sample_valid_by_its_own_model(event_type: str) -
     envelope = sample_envelope(event_cls)
 
     assert envelope.subject == str(getattr(data, event_cls.key_field))
-    assert (
-        Envelope[event_cls].model_validate_json(  # type: ignore[valid-type]
-            json.dumps(structured_record(envelope).value)
-        )
-        == envelope
-    )
+    model = Envelope[event_cls]
+    assert model.model_validate_json(json.dumps(structured_record(envelope).value)) == envelope
     assert event_cls.model_validate_json(json.dumps(binary_record(envelope).value)) == data
 
 
@@ -163,3 +169,29 @@ def test_binary_mode_carries_every_attribute_of_the_envelope_as_a_header() -> No
     assert headers["content-type"] == "application/json"
     assert headers["ce_subject"] == envelope.subject == binary_record(envelope).key
     assert {f"ce_{a}" for a in attributes} == set(headers) - {"content-type"}
+
+
+async def _never(event: object, uow: object) -> None:  # pragma: no cover - never called here
+    raise AssertionError
+
+
+@pytest.mark.parametrize("mode", [structured_record, binary_record], ids=["structured", "binary"])
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+def test_the_consumers_read_each_published_example_as_the_event_it_shows(
+    event_type: str, mode: Callable[[Envelope[Any]], KafkaRecord]
+) -> None:
+    event_cls = Event.registry[event_type]
+    envelope = sample_envelope(event_cls)
+    example = mode(envelope)
+    routes = Routes()
+    routes.add(event_cls, _never)
+    message = KafkaMessage(
+        example.key.encode(),
+        [(name, value.encode()) for name, value in example.headers.items()],
+        json.dumps(example.value).encode(),
+    )
+
+    decoded = routes.decode(consumer_record(message, event_cls.topic.name))
+
+    assert isinstance(decoded, Valid), decoded
+    assert decoded.envelope == envelope
