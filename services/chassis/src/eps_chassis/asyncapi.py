@@ -107,7 +107,7 @@ def _binary_headers_schema(envelope: dict[str, Any]) -> dict[str, Any]:
     for name in BINARY_ATTRIBUTES:
         attribute = attributes[name]
         properties[BINARY_HEADER_PREFIX + name] = _plain(
-            attribute, f"The envelope's {name}: {attribute['description']}"
+            attribute, f"{attribute['description']} (The envelope's {name}.)"
         )
     return {
         "type": "object",
