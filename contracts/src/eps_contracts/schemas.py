@@ -7,8 +7,8 @@ data alone, which is the record value in binary mode. The Kafka key is the envel
 ``subject``, which is the value of ``data.<key field>`` (``x-eps-subject``).
 
 A change is *breaking* for a consumer of the committed schema when it removes a field, changes
-a field's type (including dropping ``null`` or an enum value), or makes a field required that
-was optional or absent. Adding an optional field or an enum value is compatible. A breaking
+a field's type (including dropping ``null`` or an enum value), makes a field required that
+was optional or absent, or changes the schema's ``$id``. Adding an optional field or an enum value is compatible. A breaking
 change needs a new event type version (``...v2``) instead.
 """
 
@@ -125,6 +125,8 @@ def _kind(node: Schema) -> str:
 def breaking_changes(old: Schema, new: Schema) -> list[str]:
     """Changes from ``old`` to ``new`` that would break a consumer or producer of ``old``."""
     problems: list[str] = []
+    if "$id" in old and new.get("$id") != old["$id"]:
+        problems.append(f"$id changed from {old['$id']} (integrators refer to it)")
     _compare(old, old, new, new, "", problems)
     return problems
 

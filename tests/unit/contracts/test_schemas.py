@@ -130,3 +130,14 @@ def test_changes_inside_nested_models_are_found() -> None:
         tags: list[str] = []
 
     assert breaking_changes(_schema(V1), _schema(V2)) == ["child.born: removed"]
+
+
+def test_changing_the_id_of_a_published_schema_is_breaking() -> None:
+    old = {"$id": "https://eps-platform.example.org/contracts/schemas/a.v1.json", **_schema(V1)}
+    moved = {**old, "$id": "https://elsewhere.example.org/a.v1.json"}
+
+    assert breaking_changes(old, old) == []
+    assert breaking_changes(old, moved) == [
+        "$id changed from https://eps-platform.example.org/contracts/schemas/a.v1.json"
+        " (integrators refer to it)"
+    ]
