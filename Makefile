@@ -7,7 +7,7 @@ export UV_LINK_MODE ?= copy
 
 .PHONY: help install run test lint typecheck contracts contracts-check test-unit \
         test-integration test-system infra-up infra-down infra-status bench token \
-        asyncapi-tools asyncapi-check
+        asyncapi-tools asyncapi-check compose-tools
 
 help:
 	@echo "make run        install, start Kafka + PostgreSQL + every service (Ctrl-C stops all)"
@@ -36,10 +36,19 @@ $(ASYNCAPI_TOOLS)/node_modules/.package-lock.json: $(ASYNCAPI_TOOLS)/package.jso
 
 asyncapi-tools: $(ASYNCAPI_TOOLS)/node_modules/.package-lock.json
 
+# dclint (deploy/docker/compose-check), which validates docker-compose.yml in the unit tests.
+COMPOSE_TOOLS := deploy/docker/compose-check
+$(COMPOSE_TOOLS)/node_modules/.package-lock.json: $(COMPOSE_TOOLS)/package.json $(COMPOSE_TOOLS)/package-lock.json
+	@command -v npm >/dev/null || { echo "Node 20+ and npm are needed: apt-get install nodejs npm"; exit 1; }
+	cd $(COMPOSE_TOOLS) && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+compose-tools: $(COMPOSE_TOOLS)/node_modules/.package-lock.json
+
 run: install
 	$(RUN) python deploy/local/run.py
 
-test: install asyncapi-tools lint typecheck contracts-check
+test: install asyncapi-tools compose-tools lint typecheck contracts-check
 	$(RUN) pytest -p no:cacheprovider
 
 lint: install
@@ -61,7 +70,7 @@ asyncapi-check: install asyncapi-tools
 	node $(ASYNCAPI_TOOLS)/check.mjs --schemas contracts/schemas \
 		--samples var/contract-samples.json contracts/asyncapi/*.yaml
 
-test-unit: install asyncapi-tools
+test-unit: install asyncapi-tools compose-tools
 	$(RUN) pytest -p no:cacheprovider tests/unit
 
 test-integration: install
