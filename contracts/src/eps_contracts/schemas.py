@@ -8,8 +8,8 @@ data alone, which is the record value in binary mode. The Kafka key is the envel
 
 A change is *breaking* for a consumer of the committed schema when it removes a field, changes
 a field's type (including dropping ``null`` or an enum value), makes a field required that
-was optional or absent, or changes the schema's ``$id``. Adding an optional field or an enum value is compatible. A breaking
-change needs a new event type version (``...v2``) instead.
+was optional or absent, or changes the schema's ``$id``. Adding an optional field or an enum
+value is compatible. A breaking change needs a new event type version (``...v2``) instead.
 """
 
 from __future__ import annotations
