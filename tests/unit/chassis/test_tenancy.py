@@ -115,7 +115,7 @@ def decoded(value: bytes) -> Valid | Invalid:
 
 @pytest.fixture
 def serving() -> ConsumerRuntime:
-    runtime = ConsumerRuntime(pool=None, service="test", source="/test", local_authorities=SERVED)  # type: ignore[arg-type]
+    runtime = ConsumerRuntime(pool=None, service="test", source="/test", local_authorities=SERVED)
     consumer.bind(runtime)
     return runtime
 
