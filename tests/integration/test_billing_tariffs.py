@@ -27,6 +27,7 @@ from tests.support.clock import FakeClock
 from tests.support.db import query, scalar
 from tests.support.infra import Infra
 from tests.support.kafka import wait_until
+from tests.support.problems import fields, located, problem
 from tests.support.services import Namespace, bearer, running
 
 pytestmark = pytest.mark.integration
@@ -85,7 +86,7 @@ async def test_finance_creates_reviews_and_replaces_a_tariff_and_overlaps_are_re
                 "/billing/tariffs", json=tariff_body(first, last), headers=FINANCE
             )
             assert overlap.status_code == 409, overlap.text
-            assert overlap.json()["detail"]["field"] == field
+            assert field in fields(overlap)
         for changes, field in (
             ({"sla": {**seeded["sla"], "min_days": 31}}, "sla.max_days"),
             ({"billing_period_months": 5}, "billing_period_months"),
@@ -97,14 +98,14 @@ async def test_finance_creates_reviews_and_replaces_a_tariff_and_overlaps_are_re
                 headers=FINANCE,
             )
             assert invalid.status_code == 422, invalid.text
-            assert invalid.json()["detail"]["field"] == field
+            assert field in fields(invalid)
         unreadable = await client.post(
             "/billing/tariffs",
             json=tariff_body(date(2024, 9, 1), date(2025, 8, 31), grace_days="5"),
             headers=FINANCE,
         )
         assert unreadable.status_code == 422
-        assert unreadable.json()["detail"][0]["loc"] == ["body", "grace_days"]
+        assert ("body", "grace_days") in located(unreadable)
         assert (await client.post("/billing/tariffs", json=body, headers=SBM)).status_code == 403
         assert (await client.get("/billing/tariffs", headers=SBM)).status_code == 403
         assert (await client.get("/billing/tariffs")).status_code == 401
@@ -132,7 +133,7 @@ async def test_finance_creates_reviews_and_replaces_a_tariff_and_overlaps_are_re
             headers=FINANCE,
         )
         assert moved_into.status_code == 409
-        assert moved_into.json()["detail"]["field"] == "effective_to"
+        assert "effective_to" in fields(moved_into)
         missing = await client.get(
             "/billing/tariffs/00000000-0000-0000-0000-000000000000", headers=FINANCE
         )
@@ -188,7 +189,7 @@ async def test_a_year_carried_forward_is_a_draft_that_prices_nothing_until_confi
         again = await client.post(
             f"/billing/tariffs/{current['tariff_id']}/carry-forward", headers=FINANCE
         )
-        assert again.status_code == 409 and again.json()["detail"]["field"] == "effective_from"
+        assert again.status_code == 409 and "effective_from" in fields(again)
         assert await scalar(infra, f"SELECT count(*) FROM {schema}.ledger_lines") == 0
 
         confirmed = await client.post(
@@ -244,8 +245,8 @@ async def test_replacing_a_tariff_reprices_what_it_priced_on_the_next_documents(
             headers=FINANCE,
         )
         assert shrunk.status_code == 409, shrunk.text
-        assert shrunk.json()["detail"]["field"] == "effective_from"
-        assert "1 deliveries" in shrunk.json()["detail"]["error"]
+        assert "effective_from" in fields(shrunk)
+        assert "1 deliveries" in problem(shrunk)["detail"]
         replaced = await client.put(
             f"/billing/tariffs/{tariff['tariff_id']}",
             json={**rules, "spot_units": units, "sla": {**rules["sla"], "day_minutes": 390}},

@@ -39,6 +39,7 @@ from tests.support.clock import FakeClock
 from tests.support.db import query, scalar
 from tests.support.infra import Infra
 from tests.support.kafka import read_topic, wait_until
+from tests.support.problems import fields
 from tests.support.services import Namespace, bearer, running
 
 pytestmark = pytest.mark.integration
@@ -202,7 +203,7 @@ async def test_a_late_cancellation_before_its_tariff_is_judged_when_the_tariff_a
             json={"reason": "bereavement"},
             headers=FINANCE,
         )
-        assert waive.status_code == 409 and waive.json()["detail"]["field"] == "appointment_id"
+        assert waive.status_code == 409 and "appointment_id" in fields(waive)
         created = await client.post("/billing/tariffs", json=NEXT_YEAR, headers=FINANCE)
         assert created.json()["priced_now"]["late_cancellations"] == 1
         await wait_until(lambda: counted(0), timeout_s=15, what="nothing counted")
@@ -257,7 +258,7 @@ async def test_an_sla_bought_before_its_tariff_is_priced_and_announced_when_it_a
         )
         assert too_many.status_code == 202, too_many.text
         again = await client.post("/billing/agreements", json=body, headers=FINANCE)
-        assert again.status_code == 409 and again.json()["detail"]["field"] == "academic_year"
+        assert again.status_code == 409 and "academic_year" in fields(again)
         await publish(infra, ns, [recorded[2], recorded[0], recorded[1]])
         await wait_until(lambda: drained(infra, ns), timeout_s=30, what="time consumed")
         assert await read_topic(infra.kafka_bootstrap, ns.topic("eps.billing.agreements.v1")) == []

@@ -33,6 +33,7 @@ from tests.support.clock import FakeClock, suite_now
 from tests.support.db import scalar
 from tests.support.infra import Infra
 from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until
+from tests.support.problems import fields, located
 from tests.support.services import Namespace, bearer, running
 
 pytestmark = pytest.mark.integration
@@ -209,7 +210,7 @@ async def test_the_las_policy_and_level_targets_are_configuration_read_and_repla
             "level_3": {**defaults["level_3"], "first_visit_within_minutes": None},
         }
         unvisited = await client.put(levels_path, json=no_visit, headers=principal)
-        assert unvisited.status_code == 422 and unvisited.json()["detail"]["field"] == "first_visit"
+        assert unvisited.status_code == 422 and "first_visit" in fields(unvisited)
         changed = await client.put(levels_path, json=stricter, headers=principal)
         assert changed.status_code == 200 and changed.json() == stricter
         assert (await client.get(levels_path, headers=principal)).json() == stricter
@@ -272,7 +273,7 @@ async def test_report_asks_scheduling_for_eps_and_records_the_allocation(
         bad = await client.post(
             "/incidents", json={**report_body(now), "level": 4}, headers=bearer(Role.COORDINATOR)
         )
-        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "level"]
+        assert bad.status_code == 422 and ("body", "level") in located(bad)
 
         created = await client.post(
             "/incidents",

@@ -36,6 +36,7 @@ from eps_statutory.bootstrap import SERVICE
 from tests.support.clock import FakeClock, suite_now
 from tests.support.infra import Infra
 from tests.support.kafka import publish_raw, read_topic, wait_until
+from tests.support.problems import fields, located
 from tests.support.services import Namespace, bearer, running
 
 pytestmark = pytest.mark.integration
@@ -211,10 +212,7 @@ async def test_request_allocation_booking_draft_approval_submission(
         unknown = await client.post(
             f"{url}/booking-requests", json={"purpose": "school_visit"}, headers=EP
         )
-        assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"][:2] == [
-            "body",
-            "purpose",
-        ]
+        assert unknown.status_code == 422 and located(unknown) == [("body", "purpose")]
         await publish(
             infra,
             ns,
@@ -252,7 +250,7 @@ async def test_request_allocation_booking_draft_approval_submission(
         assert drafted.status_code == 200 and drafted.json()["status"] == "drafted"
         refused = await client.post(f"{url}/approval", headers=SENIOR)
         assert refused.status_code == 422
-        assert refused.json()["detail"]["field"] == "document.provision"
+        assert "document.provision" in fields(refused)
         assert (await client.post(f"{url}/approval", headers=EP)).status_code == 403
 
         assert (await client.put(f"{url}/draft", json=DOCUMENT, headers=EP)).status_code == 200
@@ -333,12 +331,9 @@ async def test_an_exception_extends_the_deadline(infra: Infra, ns: Namespace) ->
             "parents_notified_on": received.isoformat(),
         }
         holiday = await client.post(url, json={**body, "kind": "school_holiday"}, headers=EP)
-        assert holiday.status_code == 422 and holiday.json()["detail"]["field"] == "kind"
+        assert holiday.status_code == 422 and "kind" in fields(holiday)
         missing = await client.post(url, json={**body, "evidence": []}, headers=EP)
-        assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == [
-            "body",
-            "evidence",
-        ]
+        assert missing.status_code == 422 and located(missing) == [("body", "evidence")]
 
         recorded = await client.post(url, json=body, headers=EP)
         assert recorded.status_code == 201, recorded.text
@@ -546,7 +541,7 @@ async def test_the_las_policy_is_configuration_read_and_replaced_whole_and_audit
         no_weeks = {**five_weeks, "advice_weeks": 0}
         out_of_range = await client.put(url, json=no_weeks, headers=principal)
         assert out_of_range.status_code == 422
-        assert out_of_range.json()["detail"]["field"] == "advice_weeks"
+        assert "advice_weeks" in fields(out_of_range)
         replaced = await client.put(url, json=five_weeks, headers=principal)
         assert replaced.status_code == 200 and replaced.json() == five_weeks
         assert (await client.get(url, headers=SENIOR)).json() == five_weeks

@@ -31,6 +31,47 @@ async def publish_raw(
         await producer.stop()
 
 
+async def publish_with_console_producer(
+    bootstrap: str, topic: str, records: Sequence[tuple[bytes, Sequence[tuple[str, bytes]], bytes]]
+) -> str:
+    """Publish ``(key, headers, value)`` records with Kafka's own console producer (Java, from
+    the jars the project resolves), as an integrator's system in another language would: one
+    line each, ``header:value,...<TAB>key<TAB>value``. Returns what the producer printed."""
+    import localinfra  # deploy/local, on the test path
+
+    lines = []
+    for key, headers, value in records:
+        header_text = ",".join(f"{name}:{raw.decode()}" for name, raw in headers)
+        for part in (header_text, key.decode(), value.decode()):
+            assert not {"\t", "\n"} & set(part), "one record per line, tab-separated"
+        assert all("," not in raw.decode() for _, raw in headers), "headers are comma-separated"
+        lines.append(f"{header_text}\t{key.decode()}\t{value.decode()}\n")
+    command = [
+        *await asyncio.to_thread(localinfra.console_producer),  # resolves the jars if need be
+        "--bootstrap-server",
+        bootstrap,
+        "--topic",
+        topic,
+        "--producer-property",
+        "acks=all",
+        "--property",
+        "parse.key=true",
+        "--property",
+        "parse.headers=true",
+    ]
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    async with asyncio.timeout(120):
+        output, _ = await process.communicate("".join(lines).encode())
+    printed = output.decode(errors="replace")
+    assert process.returncode == 0, f"console producer exited {process.returncode}:\n{printed}"
+    return printed
+
+
 async def partitions_of(bootstrap: str, topic: str) -> list[TopicPartition]:
     """The partitions of a topic, from fresh metadata (empty when the topic does not exist)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)

@@ -23,6 +23,7 @@ from eps_contracts.topics import REFERRALS
 from tests.support.builders import referrals as builders
 from tests.support.builders import statutory as statutory_builders
 from tests.support.clock import suite_now, suite_today
+from tests.support.problems import fields
 from tests.support.system import La, System
 from tests.system.journeys import (
     ALL_DAY,
@@ -121,7 +122,7 @@ async def test_consent_withdrawn_mid_casework_pauses_it_and_cancels_future_appoi
             headers=ep,
         )
     assert "consent" in row["reason"]
-    assert refused.status_code == 422 and refused.json()["detail"]["field"] == "referral_id"
+    assert refused.status_code == 422 and "referral_id" in fields(refused)
     published = await system.events(REFERRALS.name, tenant=la.tenant)
     assert "eps.referrals.casework-paused.v1" in [e["type"] for e in published]
 

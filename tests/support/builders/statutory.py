@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from eps_chassis.london import LONDON
-from eps_contracts.statutory import AdviceDocument, ExceptionKind
+from eps_contracts.statutory import AdviceDocument, ExceptionKind, PsychologicalAdviceRequested
 from eps_statutory.domain.clock import ClockException
 from eps_statutory.domain.commands import Person, RegisterAdviceRequest
 from eps_statutory.domain.model import Advice, AdviceStatus
@@ -35,6 +35,13 @@ def request(**overrides: Any) -> RegisterAdviceRequest:
     )
     values.update(overrides)
     return RegisterAdviceRequest(**values)
+
+
+def requested(**overrides: Any) -> PsychologicalAdviceRequested:
+    """The LA's request for advice as its SEN system sends it: :func:`request`'s fields."""
+    cmd = request(**overrides)
+    fields = PsychologicalAdviceRequested.model_fields
+    return PsychologicalAdviceRequested(**{name: getattr(cmd, name) for name in fields})
 
 
 def exception(

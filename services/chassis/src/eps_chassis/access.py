@@ -9,7 +9,10 @@ children) and do its work, then records the access:
 - on success, in the same transaction as the work, so the record of a change commits with it;
 - on a :class:`DomainError` (not found, forbidden, a refused rule or transition), on the pool
   after the work's transaction has rolled back, with the outcome (``not_found``, ``denied`` or
-  ``refused``); the error is then re-raised for the HTTP layer to answer.
+  ``refused``) and the reason; the error is then re-raised for the HTTP layer to answer.
+
+Refusals before a route's work begins (no valid token, a role not allowed, invalid input) are
+audited by the HTTP layer (``eps_chassis.http``), so every refusal is written once.
 
 Most routes act on one record named in the path: a service declares each kind once as a
 :class:`OneRecord` (its audited name, its view, where its school is), and every such route is
@@ -96,8 +99,10 @@ async def audited_access(
             resource=access.resource if access is not None else resource,
             purpose=purpose,
             outcome=outcome_of(exc),
+            reason=exc.describe(),
             correlation_id=context.correlation_id,
         )
+        exc.audited = True  # the HTTP layer answers it without writing it again
         raise
 
 

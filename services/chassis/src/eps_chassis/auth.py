@@ -13,6 +13,7 @@ serve (``tenancy``); a valid token with the wrong role or tenant is 403.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -58,8 +59,27 @@ class Principal:
         return self.role in (Role.SENCO, Role.SCHOOL_BUSINESS_MANAGER)
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """Who a refused token says its bearer is, when that can be believed: its signature, issuer
+    and audience hold, and it was refused for another reason (expired, an LA not served here).
+    The audit log records such a refusal under these names."""
+
+    subject: str
+    role: str | None
+    tenant: str | None
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.subject}"
+
+
 class AuthError(Exception):
-    pass
+    """A token is refused; ``claimed`` is who it names, when that can be believed."""
+
+    def __init__(self, reason: str, claimed: Claimed | None = None) -> None:
+        super().__init__(reason)
+        self.claimed = claimed
 
 
 class TokenVerifier:
@@ -71,6 +91,7 @@ class TokenVerifier:
         public_key: Any | None = None,
         jwks_url: str | None = None,
         local_authorities: LocalAuthorities = EVERY_LOCAL_AUTHORITY,
+        jwks_cooldown_s: float = 30.0,
     ) -> None:
         if (public_key is None) == (jwks_url is None):
             raise ValueError("configure exactly one of a public key or a JWKS URL")
@@ -78,7 +99,14 @@ class TokenVerifier:
         self.audience = audience
         self.local_authorities = local_authorities  # a token of any other LA is refused
         self._key: Any = public_key
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+        # the issuer's key set, cached for 5 minutes; a token naming a key id it lacks fetches
+        # it again (at most every jwks_cooldown_s, so made-up key ids cannot flood the issuer)
+        self._jwks = (
+            jwt.PyJWKClient(jwks_url, lifespan=300, cooldown_duration=jwks_cooldown_s, timeout=10)
+            if jwks_url
+            else None
+        )
+        self._fetching = asyncio.Lock()
 
     @classmethod
     def from_public_key_file(
@@ -95,25 +123,48 @@ class TokenVerifier:
             local_authorities=local_authorities,
         )
 
-    def verify(self, token: str) -> Principal:
+    async def authenticate(self, token: str) -> Principal:
+        """The principal a token names, verified; the issuer's keys are fetched off the event
+        loop (the fast track shares it), and only when not cached or a key id is new."""
+        return self.verify(token, key=await self._signing_key(token))
+
+    async def _signing_key(self, token: str) -> Any:
+        if self._jwks is None:
+            return self._key
         try:
-            key = self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self._key
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=ALGORITHMS,
-                audience=self.audience,
-                issuer=self.issuer,
-                options={"require": ["exp", "sub", "iss", "aud"]},
-            )
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise AuthError(str(exc)) from exc
+        cached = self._jwks.jwk_set_cache.get() if self._jwks.jwk_set_cache else None
+        known = next((k for k in cached.keys if k.key_id == kid), None) if cached else None
+        if known is not None:
+            return known.key
+        async with self._fetching:  # one fetch at a time; the rest then find it cached
+            try:
+                return (await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)).key
+            except jwt.PyJWTError as exc:
+                raise AuthError(str(exc)) from exc
+
+    def verify(self, token: str, key: Any = None) -> Principal:
+        """The principal a token names, verified against ``key`` (by default the configured
+        key, or the issuer's key set fetched here: blocking, so the HTTP door uses
+        :meth:`authenticate`)."""
+        try:
+            if key is None:
+                key = self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self._key
+            claims = self._decode(token, key)
+        except jwt.ExpiredSignatureError as exc:  # signed by the issuer: who it was is known
+            raise AuthError(str(exc), _claimed(self._decode(token, key, expired=True))) from exc
         except jwt.PyJWTError as exc:
             raise AuthError(str(exc)) from exc
         role = _role_from(claims)
         tenant = claims.get("la")
         if role is None or not isinstance(tenant, str):
-            raise AuthError("token lacks a known role or the local authority (la) claim")
+            raise AuthError(
+                "token lacks a known role or the local authority (la) claim", _claimed(claims)
+            )
         if tenant not in self.local_authorities:
-            raise AuthError(self.local_authorities.refusal(tenant, field="la"))
+            raise AuthError(self.local_authorities.refusal(tenant, field="la"), _claimed(claims))
         school = claims.get("school_urn")
         return Principal(
             subject=str(claims["sub"]),
@@ -121,6 +172,26 @@ class TokenVerifier:
             tenant=tenant,
             school_urn=school if isinstance(school, str) else None,
         )
+
+    def _decode(self, token: str, key: Any, *, expired: bool = False) -> dict[str, Any]:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=ALGORITHMS,
+            audience=self.audience,
+            issuer=self.issuer,
+            options={"require": ["exp", "sub", "iss", "aud"], "verify_exp": not expired},
+        )
+        return claims
+
+
+def _claimed(claims: dict[str, Any]) -> Claimed:
+    role, tenant = _role_from(claims), claims.get("la")
+    return Claimed(
+        subject=str(claims.get("sub")),
+        role=str(role) if role else None,
+        tenant=tenant if isinstance(tenant, str) else None,
+    )
 
 
 def _role_from(claims: dict[str, Any]) -> Role | None:
@@ -138,21 +209,29 @@ async def current_principal(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
 ) -> Principal:
+    """The caller, from the bearer token (401 without a valid one). It is kept on the request
+    (``request.state.principal``, or ``claimed`` for a refused token whose bearer is known), so
+    that a refusal of what they ask is audited under their name (``eps_chassis.http``)."""
     if credentials is None:
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        principal = verifier.verify(credentials.credentials)
+        principal = await verifier.authenticate(credentials.credentials)
     except AuthError as exc:
+        request.state.claimed = exc.claimed
         raise HTTPException(
             401, f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}
         ) from exc
+    request.state.principal = principal
     structlog.contextvars.bind_contextvars(tenant=principal.tenant, actor=principal.actor)
     return principal
 
 
 def require_roles(*roles: Role) -> Any:
-    """FastAPI dependency: the caller must hold one of ``roles``."""
+    """FastAPI dependency: the caller must hold one of ``roles`` (403 otherwise, audited by the
+    HTTP layer with who asked and why it was refused). A route lists it before its body, so
+    that nobody's body is read before they are known to be allowed (``eps_chassis.openapi``
+    checks every route's order when the service is built)."""
 
     async def check(principal: Principal = Depends(current_principal)) -> Principal:
         if principal.role not in roles:
@@ -161,6 +240,7 @@ def require_roles(*roles: Role) -> Any:
             )
         return principal
 
+    check.allowed_roles = roles  # type: ignore[attr-defined]  # documented in OpenAPI
     return Depends(check)
 
 

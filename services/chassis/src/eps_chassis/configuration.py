@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from eps_contracts.base import ContractModel
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
 
 from eps_chassis.access import audited_access
 from eps_chassis.auth import Principal
 from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=ContractModel)
 
 
 def configuration_routes(
@@ -49,8 +49,8 @@ def configuration_routes(
             return await read(access.uow)
 
     async def replace_configuration(
-        body: M = json_body(model),
         principal: Principal = writers,
+        body: M = json_body(model),
         runtime: ServiceRuntime[Any] = Depends(get_runtime),
     ) -> M:
         async with audited_access(

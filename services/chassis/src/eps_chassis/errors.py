@@ -9,11 +9,13 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    """A rule of the domain refuses a command. ``field`` names the input at fault, if any."""
+    """A rule of the domain refuses a command. ``field`` names the input at fault, if any;
+    ``audited`` is set once the refusal is in the audit log (so it is written there once)."""
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+        self.audited = False
 
     def describe(self) -> str:
         """The refusal in one line, the field first: the reason a dead letter carries."""
@@ -22,6 +24,31 @@ class DomainError(Exception):
 
 class NotFound(DomainError):
     """The record the command names does not exist (for this local authority)."""
+
+
+class OwnedElsewhere(NotFound):
+    """The record an id names belongs to another local authority (ids are unique across them:
+    UUIDs, and a school's URN, since a school belongs to one LA).
+
+    To this authority the record does not exist: a caller is answered as for a missing one, in
+    the same words (``message``), and learns nothing of the other; only a school is said to be
+    another's (which LA a school belongs to is public). An event naming it is dead-lettered
+    saying why (:meth:`describe`), for the people who run the platform.
+    """
+
+    def __init__(self, kind: str, key: object, *, field: str, message: str | None = None) -> None:
+        if message is None:
+            message = (
+                "the school belongs to another local authority"
+                if kind == "school"
+                else f"no such {kind}"
+            )
+        super().__init__(message, field=field)
+        self.kind = kind
+        self.key = key
+
+    def describe(self) -> str:
+        return f"{self.field}: {self.kind} {self.key} belongs to another local authority"
 
 
 class Conflict(DomainError):

@@ -212,16 +212,31 @@ async def forget(conn: asyncpg.Connection, held: HeldEvent) -> None:
     )
 
 
+# What a person sees of a held event: what it is and why it waits, not its content.
+_SHOWN = (
+    "SELECT consumer, event_id, event_type, subject, topic, reason, field, awaiting, behind,"
+    " held_at, attempts, last_tried_at, due FROM held_events"
+)
+
+
 async def listing(
     conn: asyncpg.Connection | asyncpg.Pool, tenant: str, limit: int
 ) -> Sequence[asyncpg.Record]:
-    """What a person sees: what each held event is and why it waits, not its content."""
+    """The LA's held events as a person sees them, oldest first."""
+    return await conn.fetch(f"{_SHOWN} WHERE tenant = $1 ORDER BY held_at LIMIT $2", tenant, limit)
+
+
+async def of_subject(
+    conn: asyncpg.Connection | asyncpg.Pool, tenant: str, consumer: str, subject: str
+) -> Sequence[asyncpg.Record]:
+    """One subject's held events of one consumer as a person sees them, in the order consumed
+    (an upstream request's, by the id its sender gave it)."""
     return await conn.fetch(
-        "SELECT consumer, event_id, event_type, subject, topic, reason, field, awaiting, behind,"
-        " held_at, attempts, last_tried_at, due FROM held_events WHERE tenant = $1"
-        " ORDER BY held_at LIMIT $2",
+        f"{_SHOWN} WHERE tenant = $1 AND consumer = $2 AND subject = $3"
+        " ORDER BY held_at, kafka_partition, kafka_offset",
         tenant,
-        limit,
+        consumer,
+        subject,
     )
 
 

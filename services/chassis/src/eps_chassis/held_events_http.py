@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
+from eps_contracts.base import ContractModel
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,8 +44,8 @@ class HeldEventView(BaseModel):
     due: bool = Field(description="Released: it is about to be applied again.")
 
 
-class GiveUpBody(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+class GiveUpBody(ContractModel):
+    model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=500, description="Why it is given up on.")
 
@@ -60,6 +61,12 @@ def _pool(runtime: ServiceRuntime) -> asyncpg.Pool:
 
 
 ConsumerName = Path(min_length=1, max_length=100, pattern=r"^[a-z0-9-]+$")
+
+
+def _unknown_held_event() -> NotFound:
+    refusal = NotFound("no such held event", field="event_id")
+    refusal.audited = True  # just written, naming the held event
+    return refusal
 
 
 def held_events_router(service: str, readers: Sequence[Role]) -> APIRouter:
@@ -92,17 +99,18 @@ def held_events_router(service: str, readers: Sequence[Role]) -> APIRouter:
         await record_access(
             pool, principal, action="retry", resource=resource,
             outcome="allowed" if found else "not_found",
+            reason=None if found else "no such held event",
         )  # fmt: skip
         if not found:
-            raise NotFound("no such held event", field="event_id")
+            raise _unknown_held_event()
         return {"due": True}
 
     @router.post("/{consumer}/{event_id}/dead-letter")
     async def give_up_on_held_event(
         event_id: uuid.UUID,
+        principal: Principal = allowed,
         body: GiveUpBody = json_body(GiveUpBody),
         consumer: str = ConsumerName,
-        principal: Principal = allowed,
         runtime: ServiceRuntime = Depends(_runtime),
     ) -> dict[str, bool]:
         """Give up on it: it goes to the dead-letter topic saying who gave up and why."""
@@ -112,9 +120,10 @@ def held_events_router(service: str, readers: Sequence[Role]) -> APIRouter:
             _pool(runtime), principal, action="dead-letter",
             resource=f"held-event/{consumer}/{event_id}",
             outcome="allowed" if found else "not_found",
+            reason=None if found else "no such held event",
         )  # fmt: skip
         if not found:
-            raise NotFound("no such held event", field="event_id")
+            raise _unknown_held_event()
         return {"dead_lettered": True}
 
     return router

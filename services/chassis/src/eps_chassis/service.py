@@ -26,6 +26,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from eps_contracts import Topic, all_topics, dead_letter_topic
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import Headers, MutableHeaders
@@ -36,11 +37,11 @@ from eps_chassis.auth import Role, TokenVerifier
 from eps_chassis.clock import Clock
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.context import correlated
-from eps_chassis.errors import DomainError
 from eps_chassis.held_events_http import held_events_router
-from eps_chassis.http import status_for
+from eps_chassis.http import BodyLimit, SecurityHeaders, install_problem_handlers
 from eps_chassis.jobs import HOUSEKEEPING, JobContext, JobRunner, PeriodicJob
 from eps_chassis.logging import configure_logging, get_logger, scoped_context
+from eps_chassis.openapi import check_routes, openapi_document
 from eps_chassis.priority import PriorityPoller
 from eps_chassis.relay import OutboxRelay
 from eps_chassis.releases import apply_held_events, give_up_held
@@ -50,6 +51,7 @@ from eps_chassis.tasks import cancel_and_wait
 from eps_chassis.unit_of_work import PostgresUnitOfWork, UnitOfWorkFactory
 
 log = get_logger()
+SERVICE_VERSION = "1.0.0"  # of the HTTP API; a breaking change of a route is a new major
 
 
 @dataclass(frozen=True)
@@ -418,24 +420,29 @@ def create_app(
             await runtime.stop()
 
     app = FastAPI(
-        title=f"EPS {definition.name}", description=definition.description, lifespan=lifespan
+        title=f"EPS {definition.name}",
+        description=definition.description,
+        version=SERVICE_VERSION,
+        lifespan=lifespan,
     )
     app.state.runtime = runtime
     app.state.token_verifier = token_verifier(settings)
 
+    # outermost last: every answer is correlated and carries the security headers; a body is
+    # limited where it is read (after the caller's token and role are checked)
+    app.add_middleware(BodyLimit, max_bytes=settings.http_max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(CorrelationMiddleware)
+    install_problem_handlers(app)
 
+    routers = list(definition.routers)
     if definition.consumers:  # before the service's own routes, e.g. /referrals/{referral_id}
-        app.include_router(held_events_router(definition.name, definition.held_event_readers))
-    for router in definition.routers:
+        routers.insert(0, held_events_router(definition.name, definition.held_event_readers))
+    for router in routers:
         app.include_router(router)
-
-    @app.exception_handler(DomainError)
-    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        detail: dict[str, Any] = {"error": str(exc)}
-        if exc.field:
-            detail["field"] = exc.field
-        return JSONResponse(status_code=status_for(exc), content={"detail": detail})
+    routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
+    check_routes(routes)
+    app.openapi = lambda: _openapi(app, definition.name, routes)  # type: ignore[method-assign]
 
     @app.get("/health/live", include_in_schema=False)
     async def live() -> dict[str, str]:
@@ -451,6 +458,12 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _openapi(app: FastAPI, service: str, routes: list[APIRoute]) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        app.openapi_schema = openapi_document(app, service, routes)
+    return app.openapi_schema
 
 
 async def get_runtime(request: Request) -> ServiceRuntime[Any]:

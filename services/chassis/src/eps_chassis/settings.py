@@ -42,6 +42,9 @@ class ServiceSettings(BaseSettings):
     topic_min_insync_replicas: int = 1
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # The largest request body accepted (413 beyond it, never read whole): the largest a route
+    # takes (a statutory advice, nine sections of up to 20,000 characters) with room to spare.
+    http_max_body_bytes: int = Field(2_097_152, ge=1024)
     log_level: str = "INFO"
     # A warning or error repeated word for word (the Kafka client's reconnections while the
     # broker is away) is written once per this many seconds, with the count held back; 0: all.

@@ -32,6 +32,7 @@ from eps_contracts import Envelope, Event, envelope_for
 from eps_chassis import held_events
 from eps_chassis.clock import Clock, utc_now
 from eps_chassis.context import MessageContext
+from eps_chassis.errors import OwnedElsewhere
 from eps_chassis.outbox import HandOver, OutboxRecord, add_to_outbox, transaction
 
 
@@ -199,6 +200,38 @@ class PostgresRepository:
     @property
     def tenant(self) -> str:
         return self.uow.tenant
+
+    def owned(
+        self,
+        row: asyncpg.Record | None,
+        kind: str,
+        key: object,
+        *,
+        field: str,
+        message: str | None = None,
+    ) -> asyncpg.Record | None:
+        """A row looked up by its id alone (ids are unique across local authorities, so the
+        lookup is the one it was, by the id's own index): this authority's, or None when there
+        is none; another's is refused (``OwnedElsewhere``, which its callers see as missing)."""
+        if row is not None and row["tenant"] != self.tenant:
+            raise OwnedElsewhere(kind, key, field=field, message=message)
+        return row
+
+    async def refuse_anothers(
+        self, table: str, column: str, key: object, kind: str, field: str | None = None
+    ) -> None:
+        """After a write that kept nothing because its id was taken (told before, or an older
+        change): refused when the id is another authority's. Only that rare path pays for it."""
+        row = await self.conn.fetchrow(f"SELECT tenant FROM {table} WHERE {column} = $1", key)
+        self.owned(row, kind, key, field=field or column)
+
+    def kept(
+        self, written: object, kind: str, key: object, *, field: str, message: str | None = None
+    ) -> None:
+        """A write that keeps a record only for the authority that owns its id (an upsert on
+        the id alone that changes nothing of another's) wrote nothing: it is another's."""
+        if not written:
+            raise OwnedElsewhere(kind, key, field=field, message=message)
 
 
 class UnitOfWorkFactory(Generic[U]):

@@ -12,11 +12,13 @@ from datetime import date, datetime
 from typing import Annotated
 
 from eps_chassis.london import LONDON
+from eps_chassis.request_outcomes import RequestOutcome, waiting_events
 from eps_contracts.incidents import IncidentKind, ResponseClock
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from eps_incidents.adapters.repository import incident_from
 from eps_incidents.domain.model import ClockState, Incident, IncidentStatus
+from eps_incidents.entrypoints.events import upstream_reports
 from eps_incidents.service_layer.unit_of_work import PostgresIncidentsUnitOfWork
 
 
@@ -173,6 +175,15 @@ class ReportedIncident(BaseModel):
     incident_id: uuid.UUID
 
 
+class IncidentReportOutcome(RequestOutcome):
+    """What became of an upstream report of a critical incident, by its ``report_id``."""
+
+    report_id: uuid.UUID
+    incident: IncidentView | None = Field(
+        description="The incident it became (applied): who must act, the EPs going, the clocks."
+    )
+
+
 class AddedRotaEntry(BaseModel):
     entry_id: uuid.UUID
 
@@ -195,3 +206,22 @@ async def open_incidents(uow: PostgresIncidentsUnitOfWork) -> OpenIncidents:
     )
     now = uow.clock()
     return OpenIncidents(incidents=[IncidentView.of(incident_from(*r), now) for r in rows])
+
+
+async def report_outcome(
+    uow: PostgresIncidentsUnitOfWork, report_id: uuid.UUID
+) -> IncidentReportOutcome | None:
+    """The incident a report became, else its events held by the upstream consumer; None when
+    neither (not received, or dead-lettered)."""
+    incident_id = await uow.incidents.id_for_report(report_id)
+    shown = await incident(uow, incident_id) if incident_id is not None else None
+    if shown is not None:
+        return IncidentReportOutcome(
+            outcome="applied", report_id=report_id, incident=shown, waiting=[]
+        )
+    waiting = await waiting_events(uow, upstream_reports, report_id)
+    if not waiting:
+        return None
+    return IncidentReportOutcome(
+        outcome="waiting", report_id=report_id, incident=None, waiting=waiting
+    )

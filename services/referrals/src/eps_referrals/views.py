@@ -8,8 +8,11 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
+from eps_chassis.request_outcomes import RequestOutcome, waiting_events
 from pydantic import BaseModel, Field
 
+from eps_referrals.domain.model import referral_id_for
+from eps_referrals.entrypoints.events import upstream
 from eps_referrals.service_layer.unit_of_work import PostgresReferralsUnitOfWork
 
 
@@ -55,6 +58,16 @@ class SubmittedReferral(BaseModel):
     routing: Literal["named_ep", "no_named_ep_yet"]
 
 
+class ReferralRequestOutcome(RequestOutcome):
+    """What became of an upstream request for EP involvement, by its ``request_id``."""
+
+    request_id: uuid.UUID
+    referral: SubmittedReferral | None = Field(
+        description="The referral it became (applied): its id and where it stands."
+    )
+    school_urn: str | None = Field(description="The child's school, once applied.")
+
+
 class RegisteredSchool(BaseModel):
     school_urn: str
     name: str
@@ -94,4 +107,26 @@ def submitted(view: ReferralView) -> SubmittedReferral:
         status=view.status,
         duplicate_of=view.duplicate_of,
         routing=view.routing,
+    )
+
+
+async def request_outcome(
+    uow: PostgresReferralsUnitOfWork, request_id: uuid.UUID
+) -> ReferralRequestOutcome | None:
+    """The referral a request became (its id derives from the request's), else its events held
+    by the upstream consumer; None when neither (not received, or dead-lettered)."""
+    view = await referral(uow, referral_id_for(uow.tenant, request_id))
+    if view is not None:
+        return ReferralRequestOutcome(
+            outcome="applied",
+            request_id=request_id,
+            referral=submitted(view),
+            school_urn=view.school_urn,
+            waiting=[],
+        )
+    waiting = await waiting_events(uow, upstream, request_id)
+    if not waiting:
+        return None
+    return ReferralRequestOutcome(
+        outcome="waiting", request_id=request_id, referral=None, school_urn=None, waiting=waiting
     )

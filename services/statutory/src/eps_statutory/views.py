@@ -9,6 +9,7 @@ from dataclasses import asdict
 from datetime import date, datetime, timedelta
 
 from eps_chassis.london import london_date
+from eps_chassis.request_outcomes import RequestOutcome, waiting_events
 from eps_contracts.statutory import (
     AdviceDocument,
     AllocationRoute,
@@ -23,6 +24,7 @@ from eps_statutory.adapters.repository import OPEN_ADVICE, advice_exceptions, bo
 from eps_statutory.domain import clock, reporting
 from eps_statutory.domain.model import AdviceStatus
 from eps_statutory.domain.reporting import MonthlyTimeliness
+from eps_statutory.entrypoints.events import upstream
 from eps_statutory.service_layer.unit_of_work import PostgresStatutoryUnitOfWork
 
 
@@ -131,6 +133,17 @@ class TribunalTaskView(BaseModel):
     kind: TribunalTaskKind
     ep_id: str | None = Field(description="Empty: the statutory team's.")
     due_on: date
+
+
+class AdviceRequestOutcome(RequestOutcome):
+    """What became of the SEN team's request for advice, by its ``request_id``: the advice (its
+    withdrawal too) and the tribunal tasks of appeals registered on it."""
+
+    request_id: uuid.UUID
+    advice: AdviceSummary | None = Field(description="The advice it became (applied).")
+    tribunal_tasks: list[TribunalTaskView] = Field(
+        description="Tasks the appeals registered on it gave, soonest first."
+    )
 
 
 class TimelinessReport(BaseModel):
@@ -263,4 +276,30 @@ async def timeliness(uow: PostgresStatutoryUnitOfWork, start: date, end: date) -
     submitted = [reporting.SubmittedAdvice(**dict(r)) for r in rows]
     return TimelinessReport(
         local_authority=uow.tenant, months=reporting.monthly_timeliness(submitted)
+    )
+
+
+async def request_outcome(
+    uow: PostgresStatutoryUnitOfWork, request_id: uuid.UUID
+) -> AdviceRequestOutcome | None:
+    """The advice a request became, with its appeals' tasks and any of the request's events
+    still held (an appeal or a withdrawal that came first waits for its request); None when
+    none of them (not received, or dead-lettered)."""
+    advice_id = await uow.advice.id_for_request(request_id)
+    summary = await advice_summary(uow, advice_id) if advice_id is not None else None
+    waiting = await waiting_events(uow, upstream, request_id)
+    if summary is None and not waiting:
+        return None
+    tasks = await uow.conn.fetch(
+        "SELECT task_id, appeal_id, advice_id, kind, ep_id, due_on FROM tribunal_tasks"
+        " WHERE tenant = $1 AND advice_id = $2 ORDER BY due_on, task_id",
+        uow.tenant,
+        advice_id,
+    )
+    return AdviceRequestOutcome(
+        outcome="applied" if summary is not None else "waiting",
+        request_id=request_id,
+        advice=summary,
+        tribunal_tasks=[TribunalTaskView(**t) for t in tasks],
+        waiting=waiting,
     )

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 import asyncpg
+from eps_chassis.errors import OwnedElsewhere
 from eps_chassis.unit_of_work import PostgresRepository
 from eps_contracts.scheduling import CancellationParty, FundingStream
 
@@ -501,24 +502,28 @@ class PostgresSchoolRepository(SchoolRepository, PostgresRepository):
         return bool(inserted)
 
     async def known(self, school_urn: str) -> bool:
-        found = await self.conn.fetchval(
-            "SELECT true FROM schools WHERE tenant = $1 AND school_urn = $2",
-            self.tenant,
-            school_urn,
+        row = await self.conn.fetchrow(
+            "SELECT tenant FROM schools WHERE school_urn = $1", school_urn
         )
-        return bool(found)
+        return self.owned(row, "school", school_urn, field="school_urn") is not None
 
 
 class PostgresDeliveryRepository(DeliveryRepository, PostgresRepository):
     async def add_recorded(self, cmds: Sequence[RecordDeliveredTime]) -> set[uuid.UUID]:
         if not cmds:
             return set()
+        # in the same statement: what of theirs another authority holds (a delivery, a school)
         rows = await self.conn.fetch(
-            "INSERT INTO deliveries (tenant, delivery_id, school_urn, delivered_on, minutes,"
-            " funding_stream, recorded_at, late_cancellation)"
+            "WITH added AS (INSERT INTO deliveries (tenant, delivery_id, school_urn,"
+            " delivered_on, minutes, funding_stream, recorded_at, late_cancellation)"
             " SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::date[], $5::int[],"
             " $6::text[], $7::timestamptz[], $8::bool[])"
-            " ON CONFLICT DO NOTHING RETURNING delivery_id",
+            " ON CONFLICT DO NOTHING RETURNING delivery_id)"
+            " SELECT 'added' AS what, delivery_id::text AS key FROM added"
+            " UNION ALL SELECT 'delivery', delivery_id::text FROM deliveries"
+            " WHERE delivery_id = ANY($2::uuid[]) AND tenant <> $1"
+            " UNION ALL SELECT 'school', school_urn FROM schools"
+            " WHERE school_urn = ANY($3::text[]) AND tenant <> $1",
             self.tenant,
             [c.delivery_id for c in cmds],
             [c.school_urn for c in cmds],
@@ -528,17 +533,26 @@ class PostgresDeliveryRepository(DeliveryRepository, PostgresRepository):
             [c.recorded_at for c in cmds],
             [c.late_cancellation for c in cmds],
         )
-        return {r["delivery_id"] for r in rows}
+        for r in rows:
+            if r["what"] == "delivery":
+                raise OwnedElsewhere("delivery", r["key"], field="delivery_id")
+            if r["what"] == "school":
+                raise OwnedElsewhere("school", r["key"], field="school_urn")
+        return {uuid.UUID(r["key"]) for r in rows}
 
     async def add_changes(self, cmds: Sequence[CorrectDeliveredTime | VoidDeliveredTime]) -> None:
         if not cmds:
             return
-        await self.conn.execute(
-            "INSERT INTO delivery_changes (tenant, delivery_id, change_id, at, minutes,"
-            " funding_stream, voided, reason)"
+        # in the same statement: a delivery of theirs another authority holds
+        another = await self.conn.fetchval(
+            "WITH added AS (INSERT INTO delivery_changes (tenant, delivery_id, change_id, at,"
+            " minutes, funding_stream, voided, reason)"
             " SELECT $1, * FROM unnest($2::uuid[], $3::uuid[], $4::timestamptz[], $5::int[],"
             " $6::text[], $7::bool[], $8::text[])"
-            " ON CONFLICT DO NOTHING",
+            " ON CONFLICT DO NOTHING)"
+            " SELECT delivery_id FROM deliveries WHERE delivery_id = ANY($2::uuid[])"
+            " AND tenant <> $1 UNION SELECT delivery_id FROM delivery_changes"
+            " WHERE delivery_id = ANY($2::uuid[]) AND tenant <> $1 LIMIT 1",
             self.tenant,
             [c.delivery_id for c in cmds],
             [c.change_id if isinstance(c, CorrectDeliveredTime) else c.event_id for c in cmds],
@@ -548,6 +562,8 @@ class PostgresDeliveryRepository(DeliveryRepository, PostgresRepository):
             [isinstance(c, VoidDeliveredTime) for c in cmds],
             [c.reason for c in cmds],
         )
+        if another is not None:
+            raise OwnedElsewhere("delivery", another, field="delivery_id")
 
     async def changes_of(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Change]]:
         changes: dict[uuid.UUID, list[Change]] = {}
@@ -669,7 +685,7 @@ class PostgresCancellationRepository(CancellationRepository, PostgresRepository)
             "INSERT INTO cancellations (tenant, appointment_id, event_id, school_urn,"
             " funding_stream, starts_at, ends_at, cancelled_at, cancelled_by, charged_minutes,"
             " charge_id, decision) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
-            " ON CONFLICT (tenant, appointment_id) DO NOTHING RETURNING true",
+            " ON CONFLICT (appointment_id) DO NOTHING RETURNING true",
             self.tenant,
             cmd.appointment_id,
             cmd.event_id,
@@ -683,6 +699,10 @@ class PostgresCancellationRepository(CancellationRepository, PostgresRepository)
             charge_id,
             charge.reason,
         )
+        if not inserted:  # judged before: here, or by another authority
+            await self.refuse_anothers(
+                "cancellations", "appointment_id", cmd.appointment_id, "appointment"
+            )
         return bool(inserted)
 
     async def add_held(self, cmd: ChargeCancellation, reason: str, at: datetime) -> bool:
@@ -690,7 +710,7 @@ class PostgresCancellationRepository(CancellationRepository, PostgresRepository)
             "INSERT INTO cancellations (tenant, appointment_id, event_id, school_urn,"
             " funding_stream, starts_at, ends_at, cancelled_at, cancelled_by, held_reason,"
             " held_since) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
-            " ON CONFLICT (tenant, appointment_id) DO NOTHING RETURNING true",
+            " ON CONFLICT (appointment_id) DO NOTHING RETURNING true",
             self.tenant,
             cmd.appointment_id,
             cmd.event_id,
@@ -703,6 +723,10 @@ class PostgresCancellationRepository(CancellationRepository, PostgresRepository)
             reason,
             at,
         )
+        if not inserted:  # recorded before: here, or by another authority
+            await self.refuse_anothers(
+                "cancellations", "appointment_id", cmd.appointment_id, "appointment"
+            )
         return bool(inserted)
 
     async def held_between(self, first: date, last: date) -> list[ChargeCancellation]:

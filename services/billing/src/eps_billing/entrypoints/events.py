@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eps_chassis.consumer import EventConsumer
+from eps_chassis.consumer import BatchEventRejected, EventConsumer
+from eps_chassis.errors import OwnedElsewhere
 from eps_chassis.logging import get_logger
 from eps_contracts import Envelope
 from eps_contracts.scheduling import (
@@ -89,9 +90,25 @@ async def on_delivered_time(
     for tenant in sorted(by_tenant):  # one lock order across authorities
         group = by_tenant[tenant]
         # what pricing announces carries the authority, correlation and cause of its events
-        await handlers.price_delivered_time(
-            [command_for(e) for e in group], uow.caused_by(group[0])
-        )
+        try:
+            await handlers.price_delivered_time(
+                [command_for(e) for e in group], uow.caused_by(group[0])
+            )
+        except OwnedElsewhere as exc:  # the event naming it is refused, the others priced
+            raise BatchEventRejected(naming(group, exc.key).id, exc.describe()) from exc
+
+
+def naming(envelopes: Sequence[Envelope[Any]], key: object) -> Envelope[Any]:
+    """The first event naming a delivery or a school (by its id); else the first."""
+    wanted = str(key)
+    return next(
+        (
+            e
+            for e in envelopes
+            if wanted in (str(e.data.delivery_id), getattr(e.data, "school_urn", None))
+        ),
+        envelopes[0],
+    )
 
 
 appointments = EventConsumer(

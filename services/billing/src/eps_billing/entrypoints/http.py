@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from eps_chassis.access import audited_access
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.errors import DomainError, Forbidden, NotFound
 from eps_chassis.http import json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
-from eps_contracts.base import ContractModel
+from eps_contracts.base import ContractModel, within_years
 from eps_contracts.common import SchoolUrn
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from eps_billing import views
 from eps_billing.domain.agreements import AgreementStatus, year_label
@@ -53,6 +53,7 @@ from eps_billing.views import (
 router = APIRouter(prefix="/billing", tags=["billing"])
 
 FINANCE = require_roles(Role.FINANCE, Role.ADMIN)
+IssueDate = Annotated[date, AfterValidator(within_years)]
 URN = Path(pattern=r"^[0-9]{6,7}$", description="DfE unique reference number of the school.")
 READERS = require_roles(Role.FINANCE, Role.ADMIN, Role.SCHOOL_BUSINESS_MANAGER)
 
@@ -92,8 +93,8 @@ class BuyAgreementRequest(ContractModel):
 )
 async def buy_agreement(
     response: Response,
-    body: BuyAgreementRequest = json_body(BuyAgreementRequest),
     principal: Principal = FINANCE,
+    body: BuyAgreementRequest = json_body(BuyAgreementRequest),
     runtime: Runtime = Depends(get_runtime),
 ) -> AgreementView:
     """Buy an SLA: 201 when priced now; 202 with ``status: unpriced`` and the reason when it
@@ -139,8 +140,8 @@ class ChangeDaysRequest(ContractModel):
 @router.put("/agreements/{agreement_id}/days", response_model=AgreementView)
 async def change_agreement_days(
     agreement_id: uuid.UUID,
-    body: ChangeDaysRequest = json_body(ChangeDaysRequest),
     principal: Principal = FINANCE,
+    body: ChangeDaysRequest = json_body(ChangeDaysRequest),
     runtime: Runtime = Depends(get_runtime),
 ) -> AgreementView:
     """New days, within the tariff's limits and never below the time already drawn (422 naming
@@ -162,8 +163,8 @@ class CancelAgreementRequest(ContractModel):
 @router.post("/agreements/{agreement_id}/cancellation", response_model=AgreementView)
 async def cancel_agreement(
     agreement_id: uuid.UUID,
-    body: CancelAgreementRequest = json_body(CancelAgreementRequest),
     principal: Principal = FINANCE,
+    body: CancelAgreementRequest = json_body(CancelAgreementRequest),
     runtime: Runtime = Depends(get_runtime),
 ) -> AgreementView:
     """Cancel the SLA: the time drawn on it is re-priced at spot (adjustments on the next
@@ -234,8 +235,8 @@ class NewTariffBody(TariffBody):
 
 @router.post("/tariffs", status_code=201, response_model=TariffWritten)
 async def create_tariff(
-    body: NewTariffBody = json_body(NewTariffBody),
     principal: Principal = FINANCE,
+    body: NewTariffBody = json_body(NewTariffBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> TariffWritten:
     """A tariff for a span of dates. Overlapping another of the authority's tariffs: 409
@@ -285,8 +286,8 @@ async def read_tariff(
 @router.put("/tariffs/{tariff_id}", response_model=TariffWritten)
 async def replace_tariff(
     tariff_id: uuid.UUID,
-    body: TariffBody = json_body(TariffBody),
     principal: Principal = FINANCE,
+    body: TariffBody = json_body(TariffBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> TariffWritten:
     """Replace a tariff's rules and dates (its status stays). A confirmed one re-prices what it
@@ -370,8 +371,8 @@ class WaiverRequest(ContractModel):
 @router.post("/cancellation-charges/{appointment_id}/waiver", response_model=ChargeWaived)
 async def waive_cancellation_charge(
     appointment_id: uuid.UUID,
-    body: WaiverRequest = json_body(WaiverRequest),
     principal: Principal = FINANCE,
+    body: WaiverRequest = json_body(WaiverRequest),
     runtime: Runtime = Depends(get_runtime),
 ) -> ChargeWaived:
     """Waive the charge (404 when the appointment was not charged): it leaves the school's
@@ -454,8 +455,8 @@ async def read_document(
     responses={200: {"content": {"text/csv": {}}, "description": "One row per document line."}},
 )
 async def export_documents(
-    issued_from: date = Query(description="First issue date (inclusive)."),
-    issued_to: date = Query(description="Last issue date (inclusive)."),
+    issued_from: IssueDate = Query(description="First issue date (inclusive)."),
+    issued_to: IssueDate = Query(description="Last issue date (inclusive)."),
     principal: Principal = FINANCE,
     runtime: Runtime = Depends(get_runtime),
 ) -> Response:

@@ -84,14 +84,21 @@ class PostgresConsentCaseRepository(ConsentCaseRepository, PostgresRepository):
         )
         if inserted:
             self.uow.track(case)
+        else:  # opened before: by this local authority (told again), or by another
+            await self.refuse_anothers("consent_cases", "referral_id", case.referral_id, "referral")
         return bool(inserted)
 
     async def get(self, referral_id: uuid.UUID) -> ConsentCase | None:
         tenant = self.tenant
         row = await self.conn.fetchrow(
-            "SELECT * FROM consent_cases WHERE tenant = $1 AND referral_id = $2 FOR UPDATE",
-            tenant,
+            "SELECT * FROM consent_cases WHERE referral_id = $1 FOR UPDATE", referral_id
+        )
+        row = self.owned(
+            row,
+            "referral",
             referral_id,
+            field="referral_id",
+            message="no consent case for this referral (yet)",
         )
         if row is None:
             return None

@@ -9,12 +9,12 @@ from datetime import date
 from eps_chassis.access import OneRecord
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.configuration import configuration_routes
-from eps_chassis.http import json_body
+from eps_chassis.http import Purpose, json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_contracts.base import ContractModel
 from eps_contracts.common import PersonId
 from eps_contracts.consent import ConsentDecisionKind, ConsentMethod, ConsentScope
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends
 from pydantic import Field
 
 from eps_consent import views
@@ -99,8 +99,8 @@ configuration_routes(
 @router.post("/{referral_id}/decisions", status_code=201, response_model=ConsentCaseView)
 async def record_consent_decision(
     referral_id: uuid.UUID,
-    body: ConsentDecisionBody = json_body(ConsentDecisionBody),
     principal: Principal = RECORDERS,
+    body: ConsentDecisionBody = json_body(ConsentDecisionBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> ConsentCaseView:
     cmd = RecordConsentDecision(
@@ -127,8 +127,8 @@ async def record_consent_decision(
 @router.post("/{referral_id}/capacity-assessments", status_code=201, response_model=ConsentCaseView)
 async def record_capacity_assessment(
     referral_id: uuid.UUID,
-    body: CapacityAssessmentBody = json_body(CapacityAssessmentBody),
     principal: Principal = ASSESSORS,
+    body: CapacityAssessmentBody = json_body(CapacityAssessmentBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> ConsentCaseView:
     cmd = RecordCapacityAssessment(
@@ -153,7 +153,7 @@ async def read_consent_case(
     referral_id: uuid.UUID,
     principal: Principal = READERS,
     runtime: Runtime = Depends(get_runtime),
-    x_purpose: str | None = Header(None),
+    x_purpose: Purpose = None,
 ) -> ConsentCaseView:
     return await CONSENT_CASE.act(
         runtime.uow, principal, referral_id, action="read", purpose=x_purpose

@@ -119,12 +119,11 @@ class PostgresIncidentRepository(IncidentRepository, PostgresRepository):
         )
 
     async def id_for_report(self, report_id: uuid.UUID) -> uuid.UUID | None:
-        value = await self.conn.fetchval(
-            "SELECT incident_id FROM incidents WHERE tenant = $1 AND report_id = $2",
-            self.tenant,
-            report_id,
+        row = await self.conn.fetchrow(
+            "SELECT tenant, incident_id FROM incidents WHERE report_id = $1", report_id
         )
-        return value if isinstance(value, uuid.UUID) else None
+        row = self.owned(row, "incident report", report_id, field="report_id")
+        return row["incident_id"] if row is not None else None
 
     async def add(self, incident: Incident) -> None:
         await self.conn.execute(
@@ -147,10 +146,10 @@ class PostgresIncidentRepository(IncidentRepository, PostgresRepository):
     async def get(self, incident_id: uuid.UUID) -> Incident | None:
         row = await self.conn.fetchrow(
             "SELECT incident_id, tenant, status, state FROM incidents"
-            " WHERE tenant = $1 AND incident_id = $2 FOR UPDATE",
-            self.tenant,
+            " WHERE incident_id = $1 FOR UPDATE",
             incident_id,
         )
+        row = self.owned(row, "incident", incident_id, field="incident_id")
         return self.uow.track(incident_from(*row)) if row is not None else None
 
     async def save(self, incident: Incident) -> None:

@@ -8,12 +8,13 @@ from datetime import date, timedelta
 from eps_chassis.access import OneRecord, audited_access
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.configuration import configuration_routes
-from eps_chassis.http import json_body
+from eps_chassis.http import Purpose, json_body
+from eps_chassis.request_outcomes import request_record
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_contracts.base import ContractModel
 from eps_contracts.common import PersonId
 from eps_contracts.incidents import IncidentReport
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends
 from pydantic import AwareDatetime, Field
 
 from eps_incidents import views
@@ -25,7 +26,13 @@ from eps_incidents.service_layer.unit_of_work import (
     IncidentsUnitOfWork,
     PostgresIncidentsUnitOfWork,
 )
-from eps_incidents.views import AddedRotaEntry, IncidentView, OpenIncidents, ReportedIncident
+from eps_incidents.views import (
+    AddedRotaEntry,
+    IncidentReportOutcome,
+    IncidentView,
+    OpenIncidents,
+    ReportedIncident,
+)
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
@@ -51,7 +58,7 @@ class FirstContactBody(ContractModel):
 
 class VisitBody(ContractModel):
     visited_at: AwareDatetime
-    ep_ids: tuple[PersonId, ...] = Field(min_length=1)
+    ep_ids: tuple[PersonId, ...] = Field(min_length=1, max_length=20)
 
 
 class FollowUpBody(ContractModel):
@@ -81,17 +88,20 @@ class PolicyBody(ContractModel):
     )
 
 
+WEEK_MINUTES = 7 * 24 * 60  # no response target of an incident is further away
+
+
 class LevelTargetsBody(ContractModel):
     eps_needed: int = Field(gt=0, le=20)
     on_site: bool = Field(description="False: a telephone consultation, with no visit.")
     senior_lead_required: bool
     response_minutes: int = Field(gt=0, le=12 * 60, description="Blocked in each EP's diary.")
-    allocate_within_minutes: int = Field(gt=0)
-    first_contact_within_minutes: int = Field(gt=0)
+    allocate_within_minutes: int = Field(gt=0, le=WEEK_MINUTES)
+    first_contact_within_minutes: int = Field(gt=0, le=WEEK_MINUTES)
     first_contact_same_day: bool = Field(
         description="Due by the end of the London day, but never sooner than the minutes."
     )
-    first_visit_within_minutes: int | None = Field(None, gt=0)
+    first_visit_within_minutes: int | None = Field(None, gt=0, le=WEEK_MINUTES)
 
 
 class LevelsBody(ContractModel):
@@ -104,6 +114,14 @@ class LevelsBody(ContractModel):
 
 Runtime = ServiceRuntime[PostgresIncidentsUnitOfWork]
 INCIDENT = OneRecord("incident", views.incident)
+# an upstream report, by the id its sender gave it
+REPORT = request_record(
+    "incident-report",
+    views.report_outcome,
+    service="incidents",
+    field="report_id",
+    record=lambda shown: f"incident/{shown.incident.incident_id}" if shown.incident else None,
+)
 
 
 # --- incidents -----------------------------------------------------------------------------
@@ -111,8 +129,8 @@ INCIDENT = OneRecord("incident", views.incident)
 
 @router.post("", status_code=201, response_model=ReportedIncident)
 async def report_incident(
-    body: IncidentReport = json_body(IncidentReport),
     principal: Principal = RESPONDERS,
+    body: IncidentReport = json_body(IncidentReport),
     runtime: Runtime = Depends(get_runtime),
 ) -> ReportedIncident:
     async with audited_access(
@@ -127,7 +145,7 @@ async def report_incident(
 async def open_incidents(
     principal: Principal = RESPONDERS,
     runtime: Runtime = Depends(get_runtime),
-    x_purpose: str | None = Header(None),
+    x_purpose: Purpose = None,
 ) -> OpenIncidents:
     """Open incidents, oldest first, with their response clocks and allocated EPs."""
     async with audited_access(
@@ -136,12 +154,26 @@ async def open_incidents(
         return await views.open_incidents(access.uow)
 
 
+@router.get("/reports/{report_id}", response_model=IncidentReportOutcome)
+async def read_report_outcome(
+    report_id: uuid.UUID,
+    principal: Principal = RESPONDERS,
+    runtime: Runtime = Depends(get_runtime),
+    x_purpose: Purpose = None,
+) -> IncidentReportOutcome:
+    """What became of a report (from an upstream system on ``eps.upstream.incident-reports.v1``
+    or over HTTP), by the ``report_id`` its sender gave it: the incident it became. On Kafka the
+    same news is ``eps.incidents.incident-reported.v1`` on ``eps.incidents.incident.v1``, whose
+    ``causationid`` is the report's event ``id``."""
+    return await REPORT.act(runtime.uow, principal, report_id, action="read", purpose=x_purpose)
+
+
 @router.get("/{incident_id}", response_model=IncidentView)
 async def read_incident(
     incident_id: uuid.UUID,
     principal: Principal = RESPONDERS,
     runtime: Runtime = Depends(get_runtime),
-    x_purpose: str | None = Header(None),
+    x_purpose: Purpose = None,
 ) -> IncidentView:
     return await INCIDENT.act(runtime.uow, principal, incident_id, action="read", purpose=x_purpose)
 
@@ -191,8 +223,8 @@ async def request_missing_eps(
 @router.post("/{incident_id}/first-contact", response_model=IncidentView)
 async def record_first_contact(
     incident_id: uuid.UUID,
-    body: FirstContactBody = json_body(FirstContactBody),
     principal: Principal = RESPONDERS,
+    body: FirstContactBody = json_body(FirstContactBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> IncidentView:
     cmd = commands.RecordFirstContact(
@@ -210,8 +242,8 @@ async def record_first_contact(
 @router.post("/{incident_id}/visits", response_model=IncidentView)
 async def record_visit(
     incident_id: uuid.UUID,
-    body: VisitBody = json_body(VisitBody),
     principal: Principal = RESPONDERS,
+    body: VisitBody = json_body(VisitBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> IncidentView:
     cmd = commands.RecordVisit(incident_id, body.visited_at, body.ep_ids)
@@ -227,8 +259,8 @@ async def record_visit(
 @router.post("/{incident_id}/follow-up", response_model=IncidentView)
 async def plan_follow_up(
     incident_id: uuid.UUID,
-    body: FollowUpBody = json_body(FollowUpBody),
     principal: Principal = RESPONDERS,
+    body: FollowUpBody = json_body(FollowUpBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> IncidentView:
     cmd = commands.PlanFollowUp(incident_id, body.review_on, body.plan)
@@ -244,8 +276,8 @@ async def plan_follow_up(
 @router.post("/{incident_id}/close", response_model=IncidentView)
 async def close_incident(
     incident_id: uuid.UUID,
-    body: CloseBody = json_body(CloseBody),
     principal: Principal = RESPONDERS,
+    body: CloseBody = json_body(CloseBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> IncidentView:
     cmd = commands.CloseIncident(incident_id, body.summary)
@@ -263,8 +295,8 @@ async def close_incident(
 
 @router.post("/rota/entries", status_code=201, response_model=AddedRotaEntry)
 async def add_rota_entry(
-    body: RotaEntryBody = json_body(RotaEntryBody),
     principal: Principal = MANAGERS,
+    body: RotaEntryBody = json_body(RotaEntryBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> AddedRotaEntry:
     cmd = commands.AddRotaEntry(

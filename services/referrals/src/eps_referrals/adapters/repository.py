@@ -158,10 +158,9 @@ class PostgresReferralRepository(ReferralRepository, _Locks):
 
     async def get(self, referral_id: uuid.UUID) -> Referral | None:
         row = await self.conn.fetchrow(
-            "SELECT * FROM referrals WHERE tenant = $1 AND referral_id = $2 FOR UPDATE",
-            self.tenant,
-            referral_id,
+            "SELECT * FROM referrals WHERE referral_id = $1 FOR UPDATE", referral_id
         )
+        row = self.owned(row, "referral", referral_id, field="referral_id")
         return self.uow.track(_referral(row)) if row is not None else None
 
     async def save(self, referral: Referral) -> None:
@@ -194,12 +193,11 @@ class PostgresReferralRepository(ReferralRepository, _Locks):
         self._in_history.extend(new)
 
     async def id_for_request(self, request_id: uuid.UUID) -> uuid.UUID | None:
-        value = await self.conn.fetchval(
-            "SELECT referral_id FROM referrals WHERE tenant = $1 AND request_id = $2",
-            self.tenant,
-            request_id,
+        row = await self.conn.fetchrow(
+            "SELECT tenant, referral_id FROM referrals WHERE request_id = $1", request_id
         )
-        return value if isinstance(value, uuid.UUID) else None
+        row = self.owned(row, "referral request", request_id, field="request_id")
+        return row["referral_id"] if row is not None else None
 
     async def open_referral_of(self, child_id: uuid.UUID, requester_id: str) -> uuid.UUID | None:
         value = await self.conn.fetchval(
@@ -234,27 +232,30 @@ class PostgresSchoolRepository(SchoolRepository, _Locks):
         await self._lock(f"school:{school_urn}")
 
     async def register(self, school_urn: str, name: str | None, known_from: str) -> None:
-        await self.conn.execute(
+        kept = await self.conn.fetchval(
             "INSERT INTO schools (tenant, school_urn, name, known_from) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (tenant, school_urn) DO UPDATE"
+            " ON CONFLICT (school_urn) DO UPDATE"
             " SET name = coalesce(EXCLUDED.name, schools.name),"
             " known_from = CASE WHEN EXCLUDED.name IS NULL THEN schools.known_from"
-            " ELSE EXCLUDED.known_from END",
+            " ELSE EXCLUDED.known_from END"
+            " WHERE schools.tenant = EXCLUDED.tenant RETURNING true",
             self.tenant,
             school_urn,
             name,
             known_from,
         )
+        self.kept(kept, "school", school_urn, field="school_urn")
 
     async def register_for(self, school_urn: str) -> SchoolRegister:
         row = await self.conn.fetchrow(
             "SELECT EXISTS (SELECT 1 FROM schools WHERE tenant = $1) AS in_use,"
-            " EXISTS (SELECT 1 FROM schools WHERE tenant = $1 AND school_urn = $2) AS knows",
+            " EXISTS (SELECT 1 FROM schools WHERE tenant = $1 AND school_urn = $2) AS knows,"
+            " EXISTS (SELECT 1 FROM schools WHERE school_urn = $2 AND tenant <> $1) AS elsewhere",
             self.tenant,
             school_urn,
         )
         assert row is not None
-        return SchoolRegister(in_use=row["in_use"], knows=row["knows"])
+        return SchoolRegister(in_use=row["in_use"], knows=row["knows"], elsewhere=row["elsewhere"])
 
     async def named_ep(self, school_urn: str | None) -> str | None:
         if school_urn is None:
@@ -293,17 +294,19 @@ class PostgresConsentStatusRepository(ConsentStatusRepository, PostgresRepositor
         return ConsentView(row["involvement"], row["involvement_valid"], row["reason"])
 
     async def set(self, referral_id: uuid.UUID, consent: ConsentView) -> None:
-        await self.conn.execute(
+        kept = await self.conn.fetchval(
             "INSERT INTO consent_statuses (tenant, referral_id, involvement, involvement_valid,"
-            " reason) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, referral_id) DO UPDATE"
+            " reason) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (referral_id) DO UPDATE"
             " SET involvement = EXCLUDED.involvement,"
-            " involvement_valid = EXCLUDED.involvement_valid, reason = EXCLUDED.reason",
+            " involvement_valid = EXCLUDED.involvement_valid, reason = EXCLUDED.reason"
+            " WHERE consent_statuses.tenant = EXCLUDED.tenant RETURNING true",
             self.tenant,
             referral_id,
             consent.involvement,
             consent.valid,
             consent.reason,
         )
+        self.kept(kept, "referral", referral_id, field="referral_id")
 
 
 class PostgresConfigurationRepository(ConfigurationRepository, PostgresRepository):

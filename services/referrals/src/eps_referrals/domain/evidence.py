@@ -8,7 +8,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import date
 
-from eps_chassis.errors import DomainError, Forbidden
+from eps_chassis.errors import DomainError, Forbidden, OwnedElsewhere
 from eps_contracts.common import RequesterKind
 from eps_contracts.referrals import GraduatedApproachEvidence
 
@@ -91,11 +91,13 @@ class SchoolRegister:
 
     Schools are known from the register the LA loads into referrals and from scheduling's named
     EP announcements. ``in_use`` is False while the LA has no school known at all: nothing can
-    be checked yet, so a request is not refused for it.
+    be checked yet, so a request is not refused for it. ``elsewhere``: another local authority
+    holds the school (a school belongs to one).
     """
 
     in_use: bool
     knows: bool
+    elsewhere: bool = False
 
 
 class UnknownSchool(DomainError):
@@ -111,7 +113,10 @@ class UnknownSchool(DomainError):
 
 def check_school(school_urn: str | None, register: SchoolRegister) -> None:
     """A request naming a school names one of the LA's schools (a school without a named EP
-    yet is known, and its referral waits visibly for one; an unknown URN is refused)."""
+    yet is known, and its referral waits visibly for one; an unknown URN is refused, and so
+    is another local authority's school)."""
+    if school_urn is not None and register.elsewhere:
+        raise OwnedElsewhere("school", school_urn, field="child.school_urn")
     if school_urn is None or not register.in_use or register.knows:
         return
     raise UnknownSchool(school_urn)

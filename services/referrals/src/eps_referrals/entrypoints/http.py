@@ -10,7 +10,8 @@ from eps_chassis.access import OneRecord, audited_access
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.configuration import configuration_routes
 from eps_chassis.errors import DomainError
-from eps_chassis.http import json_body
+from eps_chassis.http import Purpose, json_body
+from eps_chassis.request_outcomes import request_record
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_contracts.base import ContractModel
 from eps_contracts.common import RequesterKind
@@ -20,7 +21,7 @@ from eps_contracts.referrals import (
     RedirectDestination,
     ReferralRequested,
 )
-from fastapi import APIRouter, Depends, Header, Path
+from fastapi import APIRouter, Depends, Path
 from pydantic import Field
 
 from eps_referrals import views
@@ -33,7 +34,12 @@ from eps_referrals.service_layer.unit_of_work import (
     PostgresReferralsUnitOfWork,
     ReferralsUnitOfWork,
 )
-from eps_referrals.views import ReferralView, RegisteredSchool, SubmittedReferral
+from eps_referrals.views import (
+    ReferralRequestOutcome,
+    ReferralView,
+    RegisteredSchool,
+    SubmittedReferral,
+)
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
 
@@ -80,6 +86,16 @@ Runtime = ServiceRuntime[PostgresReferralsUnitOfWork]
 
 # a referral is the child's: school staff reach only their own school's
 REFERRAL = OneRecord("referral", views.referral, school=lambda referral: referral.school_urn)
+# an upstream request, by the id its sender gave it: school staff see only what became of their
+# own school's (a request still waiting names no school yet)
+REQUEST = request_record(
+    "referral-request",
+    views.request_outcome,
+    service="referrals",
+    field="request_id",
+    record=lambda shown: f"referral/{shown.referral.referral_id}" if shown.referral else None,
+    school=lambda shown: shown.school_urn,
+)
 
 
 def _triager(principal: Principal) -> tuple[str, bool]:
@@ -89,8 +105,8 @@ def _triager(principal: Principal) -> tuple[str, bool]:
 
 @router.post("", status_code=201, response_model=SubmittedReferral)
 async def submit_referral(
-    body: ReferralRequested = json_body(ReferralRequested),
     principal: Principal = SUBMITTERS,
+    body: ReferralRequested = json_body(ReferralRequested),
     runtime: Runtime = Depends(get_runtime),
 ) -> SubmittedReferral:
     """Submit a request from any source; ``requester.kind`` says which route it came by.
@@ -105,8 +121,8 @@ async def submit_referral(
 @router.post("/sources/{source}", status_code=201, response_model=SubmittedReferral)
 async def submit_referral_from(
     source: RequesterKind,
-    body: ReferralRequested = json_body(ReferralRequested),
     principal: Principal = SUBMITTERS,
+    body: ReferralRequested = json_body(ReferralRequested),
     runtime: Runtime = Depends(get_runtime),
 ) -> SubmittedReferral:
     """Each source's own entry (``/referrals/sources/parent_carer`` and so on): the request
@@ -138,8 +154,8 @@ async def _submit(
 @router.put("/schools/{school_urn}", response_model=RegisteredSchool)
 async def register_school(
     school_urn: Annotated[str, Path(pattern=r"^[0-9]{6,7}$")],
-    body: SchoolBody = json_body(SchoolBody),
     principal: Principal = REGISTRARS,
+    body: SchoolBody = json_body(SchoolBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> RegisteredSchool:
     """Add a school or setting to the LA's register: requests naming any other URN are
@@ -179,12 +195,26 @@ configuration_routes(
 )
 
 
+@router.get("/requests/{request_id}", response_model=ReferralRequestOutcome)
+async def read_request_outcome(
+    request_id: uuid.UUID,
+    principal: Principal = READERS,
+    runtime: Runtime = Depends(get_runtime),
+    x_purpose: Purpose = None,
+) -> ReferralRequestOutcome:
+    """What became of a request (from an upstream system on ``eps.upstream.referral-requests.v1``
+    or over HTTP), by the ``request_id`` its sender gave it: the referral it became and where it
+    stands, or what it waits for. On Kafka the same news is ``eps.referrals.referral-received.v1``
+    on ``eps.referrals.referral.v1`` (its ``request_id``; ``causationid`` the request's event)."""
+    return await REQUEST.act(runtime.uow, principal, request_id, action="read", purpose=x_purpose)
+
+
 @router.get("/{referral_id}", response_model=ReferralView)
 async def read_referral(
     referral_id: uuid.UUID,
     principal: Principal = READERS,
     runtime: Runtime = Depends(get_runtime),
-    x_purpose: str | None = Header(None),
+    x_purpose: Purpose = None,
 ) -> ReferralView:
     return await REFERRAL.act(runtime.uow, principal, referral_id, action="read", purpose=x_purpose)
 
@@ -209,8 +239,8 @@ async def accept_referral(
 @router.post("/{referral_id}/decline", response_model=ReferralView)
 async def decline_referral(
     referral_id: uuid.UUID,
-    body: DeclineBody = json_body(DeclineBody),
     principal: Principal = PRACTITIONERS,
+    body: DeclineBody = json_body(DeclineBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> ReferralView:
     ep_id, senior = _triager(principal)
@@ -227,8 +257,8 @@ async def decline_referral(
 @router.post("/{referral_id}/redirect", response_model=ReferralView)
 async def redirect_referral(
     referral_id: uuid.UUID,
-    body: RedirectBody = json_body(RedirectBody),
     principal: Principal = PRACTITIONERS,
+    body: RedirectBody = json_body(RedirectBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> ReferralView:
     ep_id, senior = _triager(principal)
@@ -247,8 +277,8 @@ async def redirect_referral(
 @router.post("/{referral_id}/casework", response_model=ReferralView)
 async def start_casework_stage(
     referral_id: uuid.UUID,
-    body: StageBody = json_body(StageBody),
     principal: Principal = PRACTITIONERS,
+    body: StageBody = json_body(StageBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> ReferralView:
     cmd = commands.StartCaseworkStage(referral_id, body.stage, body.skip_reason)
@@ -264,8 +294,8 @@ async def start_casework_stage(
 @router.post("/{referral_id}/close", response_model=ReferralView)
 async def close_referral(
     referral_id: uuid.UUID,
-    body: FeedbackRecord = json_body(FeedbackRecord),
     principal: Principal = PRACTITIONERS,
+    body: FeedbackRecord = json_body(FeedbackRecord),
     runtime: Runtime = Depends(get_runtime),
 ) -> ReferralView:
     cmd = commands.CloseReferral(referral_id, body)

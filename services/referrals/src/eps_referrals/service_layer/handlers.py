@@ -70,10 +70,11 @@ async def register_referral(cmd: commands.RegisterReferral, uow: ReferralsUnitOf
 async def record_consent_status(
     cmd: commands.RecordConsentStatus, uow: ReferralsUnitOfWork
 ) -> None:
-    """Keep consent's latest answer; apply it to the referral if it is known yet."""
+    """Keep consent's latest answer; apply it to the referral if it is known yet (another local
+    authority's referral is refused before anything is kept)."""
     consent = ConsentView(cmd.involvement, cmd.involvement_valid, cmd.reason)
-    await uow.consent.set(cmd.referral_id, consent)
     referral = await uow.referrals.get(cmd.referral_id)
+    await uow.consent.set(cmd.referral_id, consent)
     if referral is not None:
         referral.apply_consent(consent)
         await uow.referrals.save(referral)

@@ -417,11 +417,11 @@ class PostgresStaffRepository(StaffRepository, PostgresRepository):
 
     async def get_school(self, school_urn: str) -> School | None:
         row = await self.conn.fetchrow(
-            "SELECT school_urn, latitude, longitude, named_ep_id FROM schools"
-            " WHERE tenant = $1 AND school_urn = $2",
-            self.tenant,
+            "SELECT tenant, school_urn, latitude, longitude, named_ep_id FROM schools"
+            " WHERE school_urn = $1",
             school_urn,
         )
+        row = self.owned(row, "school", school_urn, field="school_urn")
         if row is None:
             return None
         return School(
@@ -429,12 +429,11 @@ class PostgresStaffRepository(StaffRepository, PostgresRepository):
         )
 
     async def lock_school(self, school_urn: str) -> str | None:
-        named = await self.conn.fetchval(
-            "SELECT named_ep_id FROM schools WHERE tenant = $1 AND school_urn = $2 FOR UPDATE",
-            self.tenant,
-            school_urn,
+        row = await self.conn.fetchrow(
+            "SELECT tenant, named_ep_id FROM schools WHERE school_urn = $1 FOR UPDATE", school_urn
         )
-        return named if isinstance(named, str) else None
+        row = self.owned(row, "school", school_urn, field="school_urn")
+        return row["named_ep_id"] if row is not None else None
 
     async def save_school(self, school: School, named_from: date) -> None:
         await self.conn.execute(
@@ -482,27 +481,34 @@ class PostgresStaffRepository(StaffRepository, PostgresRepository):
     async def set_agreement(
         self, agreement_id: uuid.UUID, school_urn: str, academic_year: int, minutes: int
     ) -> None:
-        await self.conn.execute(
+        kept = await self.conn.fetchval(
             "INSERT INTO traded_purchases"
             " (tenant, purchase_id, school_urn, academic_year, minutes, source)"
-            " VALUES ($1, $2, $3, $4, $5, 'billing_sla') ON CONFLICT (tenant, purchase_id)"
+            " VALUES ($1, $2, $3, $4, $5, 'billing_sla') ON CONFLICT (purchase_id)"
             " DO UPDATE SET school_urn = excluded.school_urn,"
             " academic_year = excluded.academic_year, minutes = excluded.minutes"
-            " WHERE traded_purchases.source = 'billing_sla'",
+            " WHERE traded_purchases.source = 'billing_sla'"
+            " AND traded_purchases.tenant = excluded.tenant RETURNING true",
             self.tenant,
             agreement_id,
             school_urn,
             academic_year,
             minutes,
         )
+        if not kept:  # a purchase made here outside billing keeps its own terms
+            await self.refuse_anothers(
+                "traded_purchases", "purchase_id", agreement_id, "agreement", "agreement_id"
+            )
 
     async def remove_agreement(self, agreement_id: uuid.UUID) -> None:
-        await self.conn.execute(
-            "DELETE FROM traded_purchases WHERE tenant = $1 AND purchase_id = $2"
-            " AND source = 'billing_sla'",
+        another = await self.conn.fetchval(
+            "WITH gone AS (DELETE FROM traded_purchases WHERE tenant = $1 AND purchase_id = $2"
+            " AND source = 'billing_sla') SELECT EXISTS (SELECT 1 FROM traded_purchases"
+            " WHERE purchase_id = $2 AND tenant <> $1)",
             self.tenant,
             agreement_id,
         )
+        self.kept(not another, "agreement", agreement_id, field="agreement_id")
 
     async def allowance(self, school_urn: str, academic_year: int) -> SchoolAllowance:
         row = await self.conn.fetchrow(
@@ -598,11 +604,10 @@ class PostgresAppointmentRepository(AppointmentRepository, PostgresRepository):
 
     async def for_request(self, request_id: uuid.UUID) -> Appointment | None:
         row = await self.conn.fetchrow(
-            f"SELECT {_APPOINTMENT_COLUMNS} FROM appointments"
-            " WHERE tenant = $1 AND request_id = $2",
-            self.tenant,
+            f"SELECT tenant, {_APPOINTMENT_COLUMNS} FROM appointments WHERE request_id = $1",
             request_id,
         )
+        row = self.owned(row, "booking request", request_id, field="request_id")
         return self._tracked(row) if row else None
 
     async def diaries(
@@ -811,18 +816,21 @@ class PostgresReadModelRepository(ReadModelRepository, PostgresRepository):
     async def record_consent(
         self, referral_id: uuid.UUID, child_id: uuid.UUID, valid: bool, at: datetime
     ) -> None:
-        await self.conn.execute(
+        kept = await self.conn.fetchval(
             "INSERT INTO consent_status (tenant, referral_id, child_id, involvement_valid,"
-            " changed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, referral_id)"
+            " changed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (referral_id)"
             " DO UPDATE SET child_id = excluded.child_id,"
             " involvement_valid = excluded.involvement_valid, changed_at = excluded.changed_at"
-            " WHERE consent_status.changed_at <= excluded.changed_at",
+            " WHERE consent_status.changed_at <= excluded.changed_at"
+            " AND consent_status.tenant = excluded.tenant RETURNING true",
             self.tenant,
             referral_id,
             child_id,
             valid,
             at,
         )
+        if not kept:  # an older change than the one kept, or another authority's referral
+            await self.refuse_anothers("consent_status", "referral_id", referral_id, "referral")
 
     async def consent_valid(
         self, referral_id: uuid.UUID | None, child_id: uuid.UUID | None
@@ -841,54 +849,59 @@ class PostgresReadModelRepository(ReadModelRepository, PostgresRepository):
     async def record_referral(
         self, referral_id: uuid.UUID, child_id: uuid.UUID, school_urn: str | None
     ) -> None:
-        await self.conn.execute(
+        kept = await self.conn.fetchval(
             "INSERT INTO referrals (tenant, referral_id, child_id, school_urn)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
             self.tenant,
             referral_id,
             child_id,
             school_urn,
         )
+        if not kept:  # told before: by this authority, or by another
+            await self.refuse_anothers("referrals", "referral_id", referral_id, "referral")
 
     async def referral(self, referral_id: uuid.UUID) -> tuple[uuid.UUID, str | None] | None:
         row = await self.conn.fetchrow(
-            "SELECT child_id, school_urn FROM referrals WHERE tenant = $1 AND referral_id = $2",
-            self.tenant,
+            "SELECT tenant, child_id, school_urn FROM referrals WHERE referral_id = $1",
             referral_id,
         )
+        row = self.owned(row, "referral", referral_id, field="referral_id")
         return (row["child_id"], row["school_urn"]) if row else None
 
     async def record_advice(self, advice_id: uuid.UUID, status: str, at: datetime) -> None:
-        await self.conn.execute(
+        kept = await self.conn.fetchval(
             "INSERT INTO advice_requests (tenant, advice_id, status, changed_at)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, advice_id) DO UPDATE"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (advice_id) DO UPDATE"
             " SET status = excluded.status, changed_at = excluded.changed_at"
-            " WHERE advice_requests.status = 'open'",
+            " WHERE advice_requests.status = 'open'"
+            " AND advice_requests.tenant = excluded.tenant RETURNING true",
             self.tenant,
             advice_id,
             status,
             at,
         )
+        if not kept:  # closed before, or another authority's
+            await self.refuse_anothers("advice_requests", "advice_id", advice_id, "advice request")
 
     async def advice_status(self, advice_id: uuid.UUID) -> str | None:
-        value = await self.conn.fetchval(  # share-locked, as consent is
-            "SELECT status FROM advice_requests WHERE tenant = $1 AND advice_id = $2 FOR SHARE",
-            self.tenant,
+        row = await self.conn.fetchrow(  # share-locked, as consent is
+            "SELECT tenant, status FROM advice_requests WHERE advice_id = $1 FOR SHARE",
             advice_id,
         )
-        return value if isinstance(value, str) else None
+        row = self.owned(row, "advice request", advice_id, field="advice_id")
+        return row["status"] if row is not None else None
 
 
 class PostgresFastTrackRepository(FastTrackRepository, PostgresRepository):
     async def answer(self, incident_id: uuid.UUID, attempt: int = 1) -> str | None:
-        value = await self.conn.fetchval(
-            "SELECT answer::text FROM fast_track_allocations"
-            " WHERE tenant = $1 AND incident_id = $2 AND attempt = $3",
-            self.tenant,
+        row = await self.conn.fetchrow(  # this attempt's answer, else any of the incident's
+            "SELECT tenant, attempt, answer::text AS answer FROM fast_track_allocations"
+            " WHERE incident_id = $1 ORDER BY attempt = $2 DESC LIMIT 1",
             incident_id,
             attempt,
         )
-        return value if isinstance(value, str) else None
+        row = self.owned(row, "incident", incident_id, field="incident_id")
+        return row["answer"] if row is not None and row["attempt"] == attempt else None
 
     async def allocated_ep_ids(self, incident_id: uuid.UUID) -> set[str]:
         rows = await self.conn.fetch(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from eps_chassis.consumer import EventConsumer
-from eps_chassis.errors import NotFound, NotYetKnown
+from eps_chassis.errors import NotFound, NotYetKnown, OwnedElsewhere
 from eps_contracts import Envelope, topics
 from eps_contracts.billing import (
     AGREEMENTS,
@@ -188,7 +188,7 @@ async def _record_agreement(
     try:
         await handlers.record_agreement(cmd, uow)
     except NotFound as exc:
-        if exc.field != "school_urn":
+        if exc.field != "school_urn" or isinstance(exc, OwnedElsewhere):
             raise
         awaiting = handlers.school_awaited(uow.tenant, data.school_urn)
         raise NotYetKnown(str(exc), awaiting=awaiting, field="school_urn") from exc

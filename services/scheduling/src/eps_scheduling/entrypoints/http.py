@@ -11,12 +11,13 @@ from eps_chassis.access import OneRecord, audited_access
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.configuration import configuration_routes
 from eps_chassis.errors import DomainError
-from eps_chassis.http import json_body
+from eps_chassis.http import NOT_CONTROL, Purpose, json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
+from eps_contracts.base import ContractModel, within_years
 from eps_contracts.common import PersonId, SchoolUrn
 from eps_contracts.scheduling import AppointmentKind, CancellationParty, FundingStream
-from fastapi import APIRouter, Depends, Header, Path, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from eps_scheduling import views
 from eps_scheduling.domain import commands
@@ -64,10 +65,13 @@ MAX_VIEW_DAYS = 92
 
 ClockTime = Annotated[str, Field(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
+MonthDay = tuple[Annotated[int, Field(ge=1, le=12)], Annotated[int, Field(ge=1, le=31)]]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+class Body(ContractModel):
+    """A request body: strict, and no field the route does not know."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class DayHours(Body):
@@ -79,7 +83,7 @@ class DayHours(Body):
 class EpBody(Body):
     ep_id: PersonId
     role: EpRole
-    working_pattern: tuple[DayHours, ...] = Field(min_length=1)
+    working_pattern: tuple[DayHours, ...] = Field(min_length=1, max_length=7)
     weekly_capacity_minutes: int = Field(gt=0, le=7 * 24 * 60)
     base_latitude: float = Field(ge=-90, le=90)
     base_longitude: float = Field(ge=-180, le=180)
@@ -117,8 +121,8 @@ class PolicyBody(Body):
         14, ge=0, le=120, description="Planning meetings are proposed at least this far ahead."
     )
     reschedule_horizon_days: int = Field(gt=0, le=365)
-    autumn_term: tuple[tuple[int, int], tuple[int, int]]
-    spring_term: tuple[tuple[int, int], tuple[int, int]]
+    autumn_term: tuple[MonthDay, MonthDay] = Field(description="First and last day (month, day).")
+    spring_term: tuple[MonthDay, MonthDay] = Field(description="First and last day (month, day).")
 
 
 class BookingBody(Body):
@@ -190,6 +194,8 @@ class TradedTimeAdded(BaseModel):
 
 Runtime = ServiceRuntime[PostgresSchedulingUnitOfWork]
 SchoolUrnPath = Annotated[str, Path(pattern=r"^[0-9]{6,7}$")]
+EpIdPath = Annotated[str, Path(min_length=1, max_length=100, pattern=NOT_CONTROL)]
+Moment = Annotated[datetime, Query(), AfterValidator(within_years)]
 AcademicYearPath = Annotated[int, Path(ge=2000, le=2100)]
 
 
@@ -244,9 +250,9 @@ configuration_routes(
 
 @router.put("/eps/{ep_id}", response_model=EpRegistered)
 async def register_ep(
-    ep_id: Annotated[str, Path(min_length=1, max_length=100)],
-    body: EpBody = json_body(EpBody),
+    ep_id: EpIdPath,
     principal: Principal = ADMINS,
+    body: EpBody = json_body(EpBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> EpRegistered:
     if body.ep_id != ep_id:
@@ -281,8 +287,8 @@ async def list_eps(
 @router.put("/schools/{school_urn}", response_model=SchoolRegistered)
 async def register_school(
     school_urn: SchoolUrnPath,
-    body: SchoolBody = json_body(SchoolBody),
     principal: Principal = ADMINS,
+    body: SchoolBody = json_body(SchoolBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> SchoolRegistered:
     """Register or update a school. A new named EP takes over the school's planning meetings
@@ -302,8 +308,8 @@ async def register_school(
 async def set_core_allocation(
     school_urn: SchoolUrnPath,
     academic_year: AcademicYearPath,
-    body: CoreAllocationBody = json_body(CoreAllocationBody),
     principal: Principal = ADMINS,
+    body: CoreAllocationBody = json_body(CoreAllocationBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> CoreAllocation:
     cmd = commands.SetCoreAllocation(school_urn, academic_year, body.core_minutes)
@@ -320,8 +326,8 @@ async def set_core_allocation(
 @router.post("/schools/{school_urn}/traded-time", status_code=201, response_model=TradedTimeAdded)
 async def add_traded_time(
     school_urn: SchoolUrnPath,
-    body: TradedTimeBody = json_body(TradedTimeBody),
     principal: Principal = ADMINS,
+    body: TradedTimeBody = json_body(TradedTimeBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> TradedTimeAdded:
     """Traded time bought outside billing (e.g. hours agreed directly). An SLA bought in billing
@@ -363,8 +369,8 @@ async def school_allowance(
 )
 async def propose_planning_meetings(
     school_urn: SchoolUrnPath,
-    body: PlanningBody = json_body(PlanningBody),
     principal: Principal = ADMINS,
+    body: PlanningBody = json_body(PlanningBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> list[AppointmentView]:
     cmd = commands.ProposePlanningMeetings(school_urn, body.academic_year)
@@ -383,8 +389,8 @@ async def propose_planning_meetings(
 
 @router.post("/appointments", status_code=201, response_model=AppointmentView)
 async def book_appointment(
-    body: BookingBody = json_body(BookingBody),
     principal: Principal = BOOKERS,
+    body: BookingBody = json_body(BookingBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> AppointmentView:
     cmd = commands.BookAppointment(
@@ -410,8 +416,8 @@ async def book_appointment(
 @router.post("/appointments/{appointment_id}/cancel", response_model=AppointmentView)
 async def cancel_appointment(
     appointment_id: uuid.UUID,
-    body: CancelBody = json_body(CancelBody),
     principal: Principal = BOOKERS,
+    body: CancelBody = json_body(CancelBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> AppointmentView:
     cmd = commands.CancelAppointment(appointment_id, body.reason, body.cancelled_by)
@@ -427,8 +433,8 @@ async def cancel_appointment(
 @router.post("/appointments/{appointment_id}/reschedule", response_model=AppointmentView)
 async def reschedule_appointment(
     appointment_id: uuid.UUID,
-    body: RescheduleBody = json_body(RescheduleBody),
     principal: Principal = BOOKERS,
+    body: RescheduleBody = json_body(RescheduleBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> AppointmentView:
     cmd = commands.RescheduleAppointment(appointment_id, body.starts_at, body.reason, body.ep_id)
@@ -444,8 +450,8 @@ async def reschedule_appointment(
 @router.post("/appointments/{appointment_id}/complete", response_model=DeliveryRecorded)
 async def complete_appointment(
     appointment_id: uuid.UUID,
-    body: CompleteBody = json_body(CompleteBody),
     principal: Principal = BOOKERS,
+    body: CompleteBody = json_body(CompleteBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> DeliveryRecorded:
     cmd = commands.CompleteAppointment(appointment_id, body.delivered_minutes, body.funding_stream)
@@ -462,8 +468,8 @@ async def complete_appointment(
 @router.post("/deliveries/{delivery_id}/corrections", response_model=DeliveryMinutes)
 async def correct_delivered_time(
     delivery_id: uuid.UUID,
-    body: CorrectionBody = json_body(CorrectionBody),
     principal: Principal = SUPERVISORS,
+    body: CorrectionBody = json_body(CorrectionBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> DeliveryMinutes:
     cmd = commands.CorrectDeliveredTime(
@@ -481,8 +487,8 @@ async def correct_delivered_time(
 @router.post("/deliveries/{delivery_id}/void", response_model=DeliveryVoided)
 async def void_delivered_time(
     delivery_id: uuid.UUID,
-    body: ReasonBody = json_body(ReasonBody),
     principal: Principal = SUPERVISORS,
+    body: ReasonBody = json_body(ReasonBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> DeliveryVoided:
     cmd = commands.VoidDeliveredTime(delivery_id, body.reason)
@@ -507,12 +513,12 @@ def _view_window(start: datetime, end: datetime) -> None:
 
 @router.get("/eps/{ep_id}/diary", response_model=list[DiaryEntry])
 async def ep_diary(
-    ep_id: str,
-    start: Annotated[datetime, Query()],
-    end: Annotated[datetime, Query()],
+    ep_id: EpIdPath,
+    start: Moment,
+    end: Moment,
     principal: Principal = DIARY_READERS,
     runtime: Runtime = Depends(get_runtime),
-    x_purpose: str | None = Header(None),
+    x_purpose: Purpose = None,
 ) -> list[DiaryEntry]:
     """An EP's appointments overlapping [start, end), children's among them (one audited read
     of the diary)."""
@@ -526,11 +532,11 @@ async def ep_diary(
 @router.get("/schools/{school_urn}/appointments", response_model=list[DiaryEntry])
 async def school_appointments(
     school_urn: SchoolUrnPath,
-    start: Annotated[datetime, Query()],
-    end: Annotated[datetime, Query()],
+    start: Moment,
+    end: Moment,
     principal: Principal = SCHOOL_READERS,
     runtime: Runtime = Depends(get_runtime),
-    x_purpose: str | None = Header(None),
+    x_purpose: Purpose = None,
 ) -> list[DiaryEntry]:
     """A school's appointments overlapping [start, end) (school staff: their own school's)."""
     _view_window(start, end)

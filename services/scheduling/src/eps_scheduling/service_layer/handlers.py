@@ -14,7 +14,14 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
-from eps_chassis.errors import Conflict, DomainError, NotFound, NotYetKnown, reference
+from eps_chassis.errors import (
+    Conflict,
+    DomainError,
+    NotFound,
+    NotYetKnown,
+    OwnedElsewhere,
+    reference,
+)
 from eps_chassis.london import academic_year_of, london_date
 from eps_contracts.scheduling import (
     AllocatedEp,
@@ -328,6 +335,8 @@ async def answer_booking_request(cmd: commands.BookAppointment, uow: SchedulingU
     except UnknownAdvice as exc:
         awaiting = advice_awaited(uow.tenant, exc.advice_id)
         raise NotYetKnown(str(exc), awaiting=awaiting, field=exc.field) from exc
+    except OwnedElsewhere:
+        raise  # not an answer to give another local authority: the request is refused
     except DomainError as exc:
         assert cmd.request_id is not None and cmd.case_ref is not None
         uow.publish(

@@ -145,17 +145,26 @@ class PostgresPolicyRepository(PolicyRepository, PostgresRepository):
         )
 
 
+# a school belongs to one local authority: one another authority holds ($2, for tenant $1)
+_NOBODY_ELSES_SCHOOL = (
+    "NOT EXISTS (SELECT 1 FROM named_eps WHERE school_urn = $2 AND tenant <> $1)"
+    " AND NOT EXISTS (SELECT 1 FROM known_schools WHERE school_urn = $2 AND tenant <> $1)"
+)
+
+
 class PostgresSchoolRepository(SchoolRepository, PostgresRepository):
     async def record_named_ep(self, school_urn: str, ep_id: str, effective_from: date) -> None:
-        await self.conn.execute(
+        kept = await self.conn.fetchval(
             "INSERT INTO named_eps (tenant, school_urn, effective_from, ep_id)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, school_urn, effective_from)"
-            " DO UPDATE SET ep_id = EXCLUDED.ep_id",
+            f" SELECT $1, $2, $3, $4 WHERE {_NOBODY_ELSES_SCHOOL}"
+            " ON CONFLICT (tenant, school_urn, effective_from)"
+            " DO UPDATE SET ep_id = EXCLUDED.ep_id RETURNING true",
             self.tenant,
             school_urn,
             effective_from,
             ep_id,
         )
+        self.kept(kept, "school", school_urn, field="school_urn")
 
     async def named_ep_on(self, school_urn: str, day: date) -> str | None:
         value = await self.conn.fetchval(
@@ -168,13 +177,16 @@ class PostgresSchoolRepository(SchoolRepository, PostgresRepository):
         return value if isinstance(value, str) else None
 
     async def remember(self, school_urn: str, name: str) -> None:
-        await self.conn.execute(
-            "INSERT INTO known_schools (tenant, school_urn, name) VALUES ($1, $2, $3)"
-            " ON CONFLICT (tenant, school_urn) DO UPDATE SET name = EXCLUDED.name",
+        kept = await self.conn.fetchval(
+            "INSERT INTO known_schools (tenant, school_urn, name)"
+            f" SELECT $1, $2, $3 WHERE {_NOBODY_ELSES_SCHOOL}"
+            " ON CONFLICT (school_urn) DO UPDATE SET name = EXCLUDED.name"
+            " WHERE known_schools.tenant = EXCLUDED.tenant RETURNING true",
             self.tenant,
             school_urn,
             name,
         )
+        self.kept(kept, "school", school_urn, field="school_urn")
 
     async def known(self) -> list[KnownSchool]:
         rows = await self.conn.fetch(
@@ -315,12 +327,11 @@ class PostgresAdviceRepository(AdviceRepository, PostgresRepository):
         )
 
     async def id_for_request(self, request_id: uuid.UUID) -> uuid.UUID | None:
-        value = await self.conn.fetchval(
-            "SELECT advice_id FROM advice WHERE tenant = $1 AND request_id = $2",
-            self.tenant,
-            request_id,
+        row = await self.conn.fetchrow(
+            "SELECT tenant, advice_id FROM advice WHERE request_id = $1", request_id
         )
-        return value if isinstance(value, uuid.UUID) else None
+        row = self.owned(row, "request for advice", request_id, field="request_id")
+        return row["advice_id"] if row is not None else None
 
     async def add(self, advice: Advice) -> None:
         await self.conn.execute(
@@ -379,9 +390,10 @@ class PostgresAdviceRepository(AdviceRepository, PostgresRepository):
 
     async def get(self, advice_id: uuid.UUID) -> Advice | None:
         row = await self.conn.fetchrow(
-            f"SELECT {_ADVICE_COLUMNS} FROM advice WHERE tenant = $1 AND advice_id = $2 FOR UPDATE",
-            self.tenant,
-            advice_id,
+            f"SELECT {_ADVICE_COLUMNS} FROM advice WHERE advice_id = $1 FOR UPDATE", advice_id
+        )
+        row = self.owned(
+            row, "advice", advice_id, field="advice_id", message=f"no advice {advice_id}"
         )
         if row is None:
             return None

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable
 
 from eps_chassis.consumer import EventConsumer
-from eps_chassis.errors import NotFound, NotYetKnown
+from eps_chassis.errors import NotFound, NotYetKnown, OwnedElsewhere
 from eps_contracts import Envelope
 from eps_contracts.scheduling import (
     APPOINTMENTS,
@@ -84,7 +84,7 @@ async def _about_request(
     try:
         await work
     except NotFound as exc:
-        if exc.field != "request_id":
+        if exc.field != "request_id" or isinstance(exc, OwnedElsewhere):
             raise
         awaiting = handlers.request_awaited(uow.tenant, request_id)
         raise NotYetKnown(str(exc), awaiting=awaiting, field="request_id") from exc

@@ -10,14 +10,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict
 from datetime import date
+from typing import Annotated
 
 from eps_chassis.access import OneRecord, audited_access
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.configuration import configuration_routes
-from eps_chassis.http import json_body
+from eps_chassis.http import Purpose, json_body
+from eps_chassis.request_outcomes import request_record
 from eps_chassis.service import ServiceRuntime, get_runtime
+from eps_contracts.base import ContractModel
 from eps_contracts.statutory import AdviceDocument, AssessmentPurpose
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from eps_statutory import views
@@ -39,6 +42,7 @@ from eps_statutory.service_layer.unit_of_work import (
     StatutoryUnitOfWork,
 )
 from eps_statutory.views import (
+    AdviceRequestOutcome,
     AdviceSummary,
     AdviceView,
     AtRiskAdvice,
@@ -54,22 +58,31 @@ EPS = require_roles(Role.EP, *SENIOR)
 SENIOR_EPS = require_roles(*SENIOR)
 MANAGERS = require_roles(*SENIOR, Role.ADMIN)
 POLICY_OWNERS = require_roles(Role.PRINCIPAL_EP, Role.ADMIN)
+REQUEST_READERS = require_roles(Role.EP, *SENIOR, Role.ADMIN)  # the SEN team's system: admin
 
 
-class ExceptionBody(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+class Body(ContractModel):
+    """A request body: strict, and no field the route does not know."""
 
-    kind: str = Field(description="A reg 8(2) exception (school holidays are not one).")
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExceptionBody(Body):
+    kind: str = Field(
+        min_length=1,
+        max_length=100,
+        description="A reg 8(2) exception (school holidays are not one).",
+    )
     starts_on: date
     ends_on: date = Field(description="Last day of the exception (inclusive).")
     reason: str = Field(min_length=1, max_length=2000)
-    evidence: tuple[str, ...] = Field(min_length=1, max_length=20)
+    evidence: tuple[Annotated[str, Field(min_length=1, max_length=500)], ...] = Field(
+        min_length=1, max_length=20
+    )
     parents_notified_on: date = Field(description="Date the parents were told (CoP 9.42).")
 
 
-class BookingRequestBody(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
+class BookingRequestBody(Body):
     purpose: AssessmentPurpose = Field(
         AssessmentPurpose.ASSESSMENT_VISIT,
         description="What the booking is for: the assessment visit (the default), meeting the"
@@ -84,43 +97,35 @@ class BookingRequested(BaseModel):
     purpose: AssessmentPurpose
 
 
-_parse_booking_request = json_body(BookingRequestBody).dependency
-
-
-async def booking_request_body(request: Request) -> BookingRequestBody:
-    """The optional body of a booking request: none means an assessment visit."""
-    if not (await request.body()).strip():
-        return BookingRequestBody()
-    assert _parse_booking_request is not None
-    body: BookingRequestBody = await _parse_booking_request(request)
-    return body
-
-
-class WithdrawalBody(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
+class WithdrawalBody(Body):
     withdrawn_on: date = Field(description="Europe/London date the LA withdrew its request.")
     reason: str = Field(min_length=1, max_length=500, description="Why, in the LA's words.")
 
 
-class PolicyBody(BaseModel):
+class PolicyBody(Body):
     """The whole of an LA's policy (see :class:`LaPolicy` for each figure's meaning)."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
-    advice_weeks: int
-    at_risk_days: int
+    advice_weeks: int = Field(ge=1, le=52)
+    at_risk_days: int = Field(ge=0, le=365)
     exception_rule: ExceptionRule
     allocation_rule: AllocationRule
-    assessment_minutes: int
-    booking_margin_days: int
-    tribunal_evidence_lead_days: int
+    assessment_minutes: int = Field(gt=0, le=8 * 60)
+    booking_margin_days: int = Field(ge=0, le=365, description="Fewer than the advice's days.")
+    tribunal_evidence_lead_days: int = Field(ge=0, le=365)
 
 
 Runtime = ServiceRuntime[PostgresStatutoryUnitOfWork]
 # an advice as it stands (its clock, its state), and as written (its document too)
 ADVICE = OneRecord("advice", views.advice_summary, field="advice_id")
 ADVICE_DOCUMENT = OneRecord("advice", views.advice, field="advice_id")
+# the SEN team's request, by the id it gave it
+REQUEST = request_record(
+    "advice-request",
+    views.request_outcome,
+    service="statutory",
+    field="request_id",
+    record=lambda shown: f"advice/{shown.advice.advice_id}" if shown.advice else None,
+)
 
 
 def person(principal: Principal) -> Person:
@@ -151,6 +156,21 @@ configuration_routes(
 )
 
 
+@router.get("/requests/{request_id}", response_model=AdviceRequestOutcome)
+async def read_request_outcome(
+    request_id: uuid.UUID,
+    principal: Principal = REQUEST_READERS,
+    runtime: Runtime = Depends(get_runtime),
+    x_purpose: Purpose = None,
+) -> AdviceRequestOutcome:
+    """What became of a request for advice (``eps.upstream.statutory-requests.v1``), by the
+    ``request_id`` the SEN team gave it: the advice, where it stands (withdrawn too), the tasks
+    of appeals on it, and any of its events still waiting. On Kafka the same news is
+    ``eps.statutory.advice-request-received.v1`` (then the advice's lifecycle, withdrawal and
+    ``tribunal-tasks-created``) on ``eps.statutory.advice.v1``, ``causationid`` the event."""
+    return await REQUEST.act(runtime.uow, principal, request_id, action="read", purpose=x_purpose)
+
+
 @router.get("/advice/open", response_model=list[OpenAdvice])
 async def list_open_advice(
     principal: Principal = EPS, runtime: Runtime = Depends(get_runtime)
@@ -178,7 +198,7 @@ async def read_advice(
     advice_id: uuid.UUID,
     principal: Principal = EPS,
     runtime: Runtime = Depends(get_runtime),
-    x_purpose: str | None = Header(None),
+    x_purpose: Purpose = None,
 ) -> AdviceView:
     return await ADVICE_DOCUMENT.act(
         runtime.uow, principal, advice_id, action="read", purpose=x_purpose
@@ -188,8 +208,8 @@ async def read_advice(
 @router.put("/advice/{advice_id}/draft", response_model=AdviceSummary)
 async def save_draft(
     advice_id: uuid.UUID,
-    body: AdviceDocument = json_body(AdviceDocument),
     principal: Principal = EPS,
+    body: AdviceDocument = json_body(AdviceDocument),
     runtime: Runtime = Depends(get_runtime),
 ) -> AdviceSummary:
     cmd = SaveDraft(advice_id, body, author=person(principal))
@@ -237,8 +257,8 @@ async def submit_advice(
 @router.post("/advice/{advice_id}/withdrawal", response_model=AdviceSummary)
 async def withdraw_advice(
     advice_id: uuid.UUID,
-    body: WithdrawalBody = json_body(WithdrawalBody),
     principal: Principal = MANAGERS,
+    body: WithdrawalBody = json_body(WithdrawalBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> AdviceSummary:
     """Record the LA's withdrawal of its request (told other than through its system): the
@@ -256,8 +276,8 @@ async def withdraw_advice(
 @router.post("/advice/{advice_id}/exceptions", status_code=201, response_model=AdviceSummary)
 async def record_exception(
     advice_id: uuid.UUID,
-    body: ExceptionBody = json_body(ExceptionBody),
     principal: Principal = EPS,
+    body: ExceptionBody = json_body(ExceptionBody),
     runtime: Runtime = Depends(get_runtime),
 ) -> AdviceSummary:
     cmd = RecordException(advice_id=advice_id, **body.model_dump(), recorded_by=principal.subject)
@@ -275,8 +295,8 @@ async def record_exception(
 )
 async def request_assessment_booking(
     advice_id: uuid.UUID,
-    body: BookingRequestBody = Depends(booking_request_body),
     principal: Principal = EPS,
+    body: BookingRequestBody = json_body(BookingRequestBody, required=False),
     runtime: Runtime = Depends(get_runtime),
 ) -> BookingRequested:
     """Ask scheduling to book a piece of the assessment work: another purpose (meeting the
