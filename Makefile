@@ -7,7 +7,7 @@ export UV_LINK_MODE ?= copy
 
 .PHONY: help install run test lint typecheck contracts contracts-check test-unit \
         test-integration test-system infra-up infra-down infra-status bench token \
-        asyncapi-tools asyncapi-check compose-tools
+        asyncapi-tools asyncapi-check compose-tools openapi-tools openapi-lint fuzz
 
 help:
 	@echo "make run        install, start Kafka + PostgreSQL + every service (Ctrl-C stops all)"
@@ -16,6 +16,8 @@ help:
 	@echo "make bench      benchmarks (raw Kafka/PostgreSQL baselines and the services)"
 	@echo "make contracts  regenerate JSON Schemas and AsyncAPI documents"
 	@echo "make asyncapi-check   parse the AsyncAPI documents, validate a sample of every event"
+	@echo "make openapi-lint     lint the OpenAPI documents (Redocly CLI, recommended rules)"
+	@echo "make fuzz       fuzz every operation of every service's OpenAPI (schemathesis, many examples)"
 	@echo "make infra-up | infra-down | infra-status   local Kafka and PostgreSQL only"
 	@echo "make token ROLE=senco [SCHOOL=123456] [LA=leicester-city]   a local bearer token"
 
@@ -27,28 +29,25 @@ $(UV):
 install: $(UV)
 	$(UV) sync --frozen
 
-# The AsyncAPI project's parser and ajv (tools/asyncapi), which the contract tests run.
+# Node tools, each an npm package of its own installed from its lock file: the AsyncAPI
+# project's parser and ajv (tools/asyncapi) and Redocly CLI (tools/openapi), which the contract
+# tests run, and dclint (deploy/docker/compose-check), which validates docker-compose.yml.
 ASYNCAPI_TOOLS := tools/asyncapi
-$(ASYNCAPI_TOOLS)/node_modules/.package-lock.json: $(ASYNCAPI_TOOLS)/package.json $(ASYNCAPI_TOOLS)/package-lock.json
+OPENAPI_TOOLS := tools/openapi
+COMPOSE_TOOLS := deploy/docker/compose-check
+%/node_modules/.package-lock.json: %/package.json %/package-lock.json
 	@command -v npm >/dev/null || { echo "Node 20+ and npm are needed: apt-get install nodejs npm"; exit 1; }
-	cd $(ASYNCAPI_TOOLS) && npm ci --ignore-scripts --no-audit --no-fund
+	cd $* && npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
 asyncapi-tools: $(ASYNCAPI_TOOLS)/node_modules/.package-lock.json
-
-# dclint (deploy/docker/compose-check), which validates docker-compose.yml in the unit tests.
-COMPOSE_TOOLS := deploy/docker/compose-check
-$(COMPOSE_TOOLS)/node_modules/.package-lock.json: $(COMPOSE_TOOLS)/package.json $(COMPOSE_TOOLS)/package-lock.json
-	@command -v npm >/dev/null || { echo "Node 20+ and npm are needed: apt-get install nodejs npm"; exit 1; }
-	cd $(COMPOSE_TOOLS) && npm ci --ignore-scripts --no-audit --no-fund
-	touch $@
-
+openapi-tools: $(OPENAPI_TOOLS)/node_modules/.package-lock.json
 compose-tools: $(COMPOSE_TOOLS)/node_modules/.package-lock.json
 
 run: install
 	$(RUN) python deploy/local/run.py
 
-test: install asyncapi-tools compose-tools lint typecheck contracts-check
+test: install asyncapi-tools compose-tools openapi-tools lint typecheck contracts-check
 	$(RUN) pytest -p no:cacheprovider
 
 lint: install
@@ -70,8 +69,16 @@ asyncapi-check: install asyncapi-tools
 	node $(ASYNCAPI_TOOLS)/check.mjs --schemas contracts/schemas \
 		--samples var/contract-samples.json contracts/asyncapi/*.yaml
 
-test-unit: install asyncapi-tools compose-tools
+test-unit: install asyncapi-tools compose-tools openapi-tools
 	$(RUN) pytest -p no:cacheprovider tests/unit
+
+openapi-lint: install openapi-tools
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(OPENAPI_TOOLS)/node_modules/.bin/redocly \
+		lint --config $(OPENAPI_TOOLS)/redocly.yaml contracts/openapi/*.json
+
+# The fuzz run of make test, with many more examples per operation (EPS_FUZZ_EXAMPLES).
+fuzz: install
+	EPS_FUZZ_EXAMPLES=$${EPS_FUZZ_EXAMPLES:-200} $(RUN) pytest -p no:cacheprovider -s tests/integration/test_fuzz.py
 
 test-integration: install
 	$(RUN) pytest -p no:cacheprovider tests/integration

@@ -5,6 +5,7 @@ chassis defines them, so the generator depends on both, and lives where that may
 
     contracts/schemas/<event type>.json   JSON Schema of each event, envelope included
     contracts/asyncapi/<service>.yaml     AsyncAPI 3.0 document of each service
+    contracts/openapi/<service>.json      OpenAPI document of each service's HTTP API
 
 `--check` fails when an artifact is stale or a model change breaks the committed schema;
 writing refuses a breaking change unless --allow-breaking is given (then bump the version).
@@ -21,13 +22,14 @@ from pathlib import Path
 
 import yaml
 from eps_chassis.asyncapi import build_asyncapi
-from eps_chassis.service import installed_services
+from eps_chassis.service import installed_services, service_app
 from eps_contracts.examples import sample_records
 from eps_contracts.schemas import all_event_schemas, check_against_committed
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMAS = REPO / "contracts" / "schemas"
 ASYNCAPI = REPO / "contracts" / "asyncapi"
+OPENAPI = REPO / "contracts" / "openapi"
 
 
 def expected_files() -> dict[Path, str]:
@@ -35,6 +37,8 @@ def expected_files() -> dict[Path, str]:
     for definition in installed_services():
         document = yaml.safe_dump(build_asyncapi(definition), sort_keys=False, width=100)
         files[ASYNCAPI / f"{definition.name}.yaml"] = document
+        openapi = service_app(definition).openapi()
+        files[OPENAPI / f"{definition.name}.json"] = json.dumps(openapi, indent=2) + "\n"
     return files
 
 
@@ -45,7 +49,7 @@ def stale_files() -> list[str]:
         for p, text in expected.items()
         if not p.exists() or p.read_text() != text
     ]
-    for directory, pattern in ((SCHEMAS, "*.json"), (ASYNCAPI, "*.yaml")):
+    for directory, pattern in ((SCHEMAS, "*.json"), (ASYNCAPI, "*.yaml"), (OPENAPI, "*.json")):
         for path in directory.glob(pattern):
             if path not in expected:
                 problems.append(f"{path.relative_to(REPO)} has no model any more")
@@ -72,6 +76,7 @@ def main() -> int:
         return 1
     SCHEMAS.mkdir(exist_ok=True)
     ASYNCAPI.mkdir(exist_ok=True)
+    OPENAPI.mkdir(exist_ok=True)
     for path, text in expected_files().items():
         path.write_text(text)
     print(f"wrote {len(expected_files())} files")

@@ -69,8 +69,16 @@ def _unknown_held_event() -> NotFound:
     return refusal
 
 
+HELD_EVENTS_TAG = {
+    "name": "held events",
+    "description": "Events that are valid but wait for data the service does not have yet: what"
+    " each waits for and why (never its content); retry one now, or give up on it (it is"
+    " dead-lettered, saying who gave up and why).",
+}
+
+
 def held_events_router(service: str, readers: Sequence[Role]) -> APIRouter:
-    router = APIRouter(prefix=f"/{service}/held-events", tags=["held events"])
+    router = APIRouter(prefix=f"/{service}/held-events", tags=[HELD_EVENTS_TAG["name"]])
     allowed = require_roles(*readers)
 
     @router.get("", response_model=list[HeldEventView])

@@ -10,7 +10,7 @@ from paths. :func:`openapi_document` completes it:
   (with the roles allowed) everywhere, 422 where there is input, 404 where a record is named
   (a path parameter or a body), 409 where state changes, 413 and 415 where a body is read;
 - stable operation ids, ``<service>.<route function>`` (or the id a route names itself);
-- the servers, the contact, and who may call each operation.
+- the servers, the contact, the bearer JWT and who may call each operation (``x-eps-roles``).
 
 :func:`check_routes` refuses, when a service is built, a route that would read its body before
 knowing who calls (its role check must come first) or that takes a body some other way.
@@ -31,6 +31,12 @@ from pydantic.json_schema import models_json_schema
 from eps_chassis.http import PROBLEM_JSON, FieldError, Problem
 
 _REF = "#/components/schemas/{model}"
+_BEARER = {
+    "bearerFormat": "JWT",
+    "description": "A JWT (ES256 or RS256) from the local authority's identity provider, with"
+    " the claims `sub` (who), `role` (or Entra-style `roles`), `la` (the local authority) and,"
+    " for school staff, `school_urn`. Each operation names the roles it allows (`x-eps-roles`).",
+}
 _ERRORS = {
     401: "No valid bearer token (missing, expired, forged, or of an LA not served here).",
     403: "The caller's role, school or local authority may not do this.",
@@ -91,10 +97,15 @@ def openapi_document(app: FastAPI, service: str, routes: Sequence[APIRoute]) -> 
         version=app.version,
         description=app.description,
         routes=app.routes,
+        tags=app.openapi_tags,
         servers=[{"url": "/", "description": "This service (see the README for its port)."}],
         contact={"name": "Educational Psychology Service platform"},
     )
-    schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+    components = document.setdefault("components", {})
+    schemas: dict[str, Any] = components.setdefault("schemas", {})
+    for scheme in components.get("securitySchemes", {}).values():
+        if scheme.get("scheme") == "bearer":
+            scheme.update(_BEARER)
     bodies = {model for route in routes if (found := body_of(route)) for model in [found[0]]}
     body_refs = _add_models(schemas, sorted(bodies, key=lambda m: m.__name__))
     _add_models(schemas, [Problem, FieldError])
@@ -116,17 +127,29 @@ def _add_models(schemas: dict[str, Any], models: Sequence[type[Any]]) -> dict[ty
         return {}
     refs, definitions = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
     defs: dict[str, Any] = definitions.get("$defs", {})
-    taken = {name for name, schema in defs.items() if schemas.get(name, schema) != schema}
-    renamed = {name: f"{name}-Input" for name in taken}
-    text = json.dumps(defs)
-    for old, new in renamed.items():
-        text = text.replace(json.dumps(_REF.format(model=old)), json.dumps(_REF.format(model=new)))
-    for name, schema in json.loads(text).items():
+    # A schema that refers to a renamed one is renamed too, else the response's form of it
+    # would be replaced by one referring to the input forms (and its own left unused).
+    renamed: dict[str, str] = {}
+    while True:
+        found_defs = _with_refs_renamed(defs, renamed)
+        taken = {n for n, s in found_defs.items() if schemas.get(n, s) != s} - set(renamed)
+        if not taken:
+            break
+        renamed |= {name: f"{name}-Input" for name in taken}
+    for name, schema in found_defs.items():
         schemas[renamed.get(name, name)] = schema
     found = {}
     for (model, _), ref in refs.items():
         name = ref["$ref"].rsplit("/", 1)[1]
         found[model] = _REF.format(model=renamed.get(name, name))
+    return found
+
+
+def _with_refs_renamed(defs: dict[str, Any], renamed: dict[str, str]) -> dict[str, Any]:
+    text = json.dumps(defs)
+    for old, new in renamed.items():
+        text = text.replace(json.dumps(_REF.format(model=old)), json.dumps(_REF.format(model=new)))
+    found: dict[str, Any] = json.loads(text)
     return found
 
 
@@ -147,6 +170,7 @@ def _complete(
             "content": {"application/json": {"schema": {"$ref": body_refs[model]}}},
         }
     if roles is not None:
+        operation["x-eps-roles"] = list(roles)
         who = f"Who may call: {', '.join(roles)}."
         described = operation.get("description")
         operation["description"] = f"{described}\n\n{who}" if described else who

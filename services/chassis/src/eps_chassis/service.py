@@ -37,7 +37,7 @@ from eps_chassis.auth import Role, TokenVerifier
 from eps_chassis.clock import Clock
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.context import correlated
-from eps_chassis.held_events_http import held_events_router
+from eps_chassis.held_events_http import HELD_EVENTS_TAG, held_events_router
 from eps_chassis.http import BodyLimit, SecurityHeaders, install_problem_handlers
 from eps_chassis.jobs import HOUSEKEEPING, JobContext, JobRunner, PeriodicJob
 from eps_chassis.logging import configure_logging, get_logger, scoped_context
@@ -419,12 +419,7 @@ def create_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(
-        title=f"EPS {definition.name}",
-        description=definition.description,
-        version=SERVICE_VERSION,
-        lifespan=lifespan,
-    )
+    app = service_app(definition, lifespan)
     app.state.runtime = runtime
     app.state.token_verifier = token_verifier(settings)
 
@@ -434,15 +429,6 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.add_middleware(CorrelationMiddleware)
     install_problem_handlers(app)
-
-    routers = list(definition.routers)
-    if definition.consumers:  # before the service's own routes, e.g. /referrals/{referral_id}
-        routers.insert(0, held_events_router(definition.name, definition.held_event_readers))
-    for router in routers:
-        app.include_router(router)
-    routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
-    check_routes(routes)
-    app.openapi = lambda: _openapi(app, definition.name, routes)  # type: ignore[method-assign]
 
     @app.get("/health/live", include_in_schema=False)
     async def live() -> dict[str, str]:
@@ -457,6 +443,28 @@ def create_app(
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    return app
+
+
+def service_app(definition: ServiceDefinition, lifespan: Any = None) -> FastAPI:
+    """A service's routes and their OpenAPI document, and nothing running: what
+    :func:`create_app` serves, and what ``tools/contracts.py`` publishes (``contracts/openapi``)."""
+    app = FastAPI(
+        title=f"EPS {definition.name}",
+        description=definition.description,
+        version=SERVICE_VERSION,
+        lifespan=lifespan,
+        openapi_tags=[{"name": definition.name, "description": definition.description}],
+    )
+    routers = list(definition.routers)
+    if definition.consumers:  # before the service's own routes, e.g. /referrals/{referral_id}
+        routers.insert(0, held_events_router(definition.name, definition.held_event_readers))
+        app.openapi_tags = [*(app.openapi_tags or []), HELD_EVENTS_TAG]
+    for router in routers:
+        app.include_router(router)
+    routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
+    check_routes(routes)
+    app.openapi = lambda: _openapi(app, definition.name, routes)  # type: ignore[method-assign]
     return app
 
 
