@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import socket
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,6 +26,7 @@ import launcher
 from eps_chassis.auth import Role, ensure_local_keys
 from eps_chassis.service import ServiceDefinition, installed_services
 from eps_contracts import Envelope, Event, envelope_for
+from eps_contracts.local_authorities import LOCAL_AUTHORITIES
 
 from tests.support.clock import suite_now, suite_offset
 from tests.support.infra import REPO, Infra
@@ -159,6 +159,14 @@ class System:
         return [e for e in decoded if tenant is None or e.get("tenant") == tenant]
 
 
+# the authorities the integration tests name are left to them
+_UNUSED_AUTHORITIES = iter(
+    la.id
+    for la in LOCAL_AUTHORITIES
+    if la.id not in {"leicester-city", "leicestershire", "rutland"}
+)
+
+
 @dataclass(frozen=True)
 class La:
     """One local authority's people, for one journey: their bearer headers."""
@@ -167,7 +175,12 @@ class La:
 
     @classmethod
     def new(cls, journey: str) -> La:
-        return cls(f"{journey}-{uuid.uuid4().hex[:6]}")
+        """A local authority of the journey's own, so journeys never see each other's records:
+        a real one (the services refuse any other), none the integration tests use by name."""
+        tenant = next(_UNUSED_AUTHORITIES, None)
+        if tenant is None:
+            raise RuntimeError(f"no local authority left for the journey {journey!r}")
+        return cls(tenant)
 
     def as_(
         self, role: Role, *, subject: str | None = None, school_urn: str | None = None
