@@ -3,7 +3,15 @@
 Each bounded context has one module; importing this package registers every event and topic.
 """
 
-from eps_contracts import billing, consent, incidents, referrals, scheduling, statutory
+from eps_contracts import (
+    billing,
+    consent,
+    incidents,
+    notifications,
+    referrals,
+    scheduling,
+    statutory,
+)
 from eps_contracts.base import ContractModel, Event
 from eps_contracts.envelope import CONTENT_TYPE, Envelope, RawEnvelope, envelope_for
 from eps_contracts.topics import Topic, all_topics, dead_letter_topic
@@ -21,6 +29,7 @@ __all__ = [
     "dead_letter_topic",
     "envelope_for",
     "incidents",
+    "notifications",
     "referrals",
     "scheduling",
     "statutory",

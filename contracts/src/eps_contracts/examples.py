@@ -83,7 +83,10 @@ _BY_NAME: dict[str, Any] = {
     "professionals_involved": "Speech and language therapist",
     "provision": "Small-group literacy intervention three times a week.",
     "reason": "Example reason given by the person who made the change.",
+    "recipient": "coordinator-1",
     "relationship": "mother",
+    # a local authority's default minimum evidence (two cycles): the sample request is applied
+    "review_cycles_completed": 2,
     "reported_by": "Headteacher",
     "school_name": "Example Primary School",
     "service_name": "Speech and language therapy",
@@ -95,7 +98,10 @@ _BY_NAME: dict[str, Any] = {
     "starts_at": "2026-11-02T09:30:00+00:00",
     "strategies_tried": "Precision teaching",
     "summary": "Example summary.",
+    "template_id": "f33517ff-2a88-4f6e-b855-c550268ce08a",
     "tenant": SAMPLE_TENANT,
+    "text": "EPS critical incident, level 2 (sudden death of pupil) at school 123456, reported"
+    " 09:30. Acknowledge in the EPS console. Ref 6f1c2d3e.",
     "total_pence": 126000,
     "valid_from": "2026-09-01",
     "valid_to": "2027-08-31",

@@ -185,6 +185,18 @@ class IncidentLeftUnassigned(_IncidentEvent):
     event_type: ClassVar[str] = "eps.incidents.incident-left-unassigned.v1"
 
     reason: str = Field(max_length=200, description="Why nobody could be assigned.")
+    principal_ep_id: PersonId | None = Field(
+        None,
+        description="The local authority's principal EP, who is told (None: none configured,"
+        " as when nobody is on call and no principal EP is set).",
+    )
+
+
+class EpGoing(ContractModel):
+    """One EP going to the incident and when their response starts."""
+
+    ep_id: PersonId
+    starts_at: AwareDatetime = Field(description="When the EP is due (scheduling's booking).")
 
 
 class IncidentEpsAllocated(_IncidentEvent):
@@ -194,6 +206,12 @@ class IncidentEpsAllocated(_IncidentEvent):
 
     ep_ids: tuple[PersonId, ...] = Field(
         description="Every EP now going to the incident (from all of scheduling's answers)."
+    )
+    eps_going: tuple[EpGoing, ...] = Field(
+        (),
+        max_length=50,
+        description="The same EPs with when each is due, so each can be told when to go"
+        " (empty from producers older than this field).",
     )
     shortfall: int = Field(ge=0, description="EPs the level needs that are still missing.")
     shortfall_reason: str | None = Field(
@@ -242,6 +260,11 @@ class IncidentResponseTargetBreached(_IncidentEvent):
 
     clock: ResponseClock
     due_at: AwareDatetime
+    principal_ep_id: PersonId | None = Field(
+        None,
+        description="The local authority's principal EP, who is told of the breach (None: none"
+        " configured, or a producer older than this field).",
+    )
 
 
 class OnCallRotaGapFound(Event):

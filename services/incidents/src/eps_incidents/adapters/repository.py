@@ -356,6 +356,7 @@ def incident_state(i: Incident) -> str:
             "acknowledge_within_minutes": _minutes(i.acknowledge_within),
             "chain": list(i.chain),
             "chain_position": i.chain_position,
+            "principal_ep_id": i.principal_ep_id,
             "assigned_at": iso(i.assigned_at),
             "escalations": [
                 {"at": iso(e.at), "from": e.from_person, "to": e.to_person, "reason": e.reason}
@@ -401,6 +402,7 @@ def incident_from(incident_id: uuid.UUID, tenant: str, status: str, raw: str) ->
         chain=tuple(s["chain"]),
         status=IncidentStatus(status),
         chain_position=s["chain_position"],
+        principal_ep_id=s.get("principal_ep_id"),  # stored before it was kept: unknown
         assigned_at=_dt(s["assigned_at"]),
         escalations=[
             Escalation(datetime.fromisoformat(e["at"]), e["from"], e["to"], e["reason"])

@@ -24,6 +24,7 @@ from eps_chassis.errors import Conflict, DomainError, Forbidden
 from eps_chassis.london import london_date
 from eps_contracts import Event
 from eps_contracts.incidents import (
+    EpGoing,
     FastTrackAllocationRequested,
     IncidentAcknowledged,
     IncidentClosed,
@@ -99,6 +100,7 @@ class Incident:
     targets: LevelTargets
     acknowledge_within: timedelta
     chain: tuple[str, ...]  # who must acknowledge, in turn
+    principal_ep_id: str | None = None  # the LA's principal EP when reported (told of breaches)
     status: IncidentStatus = IncidentStatus.REPORTED
     chain_position: int = 0
     assigned_at: datetime | None = None
@@ -141,6 +143,7 @@ class Incident:
             targets=targets,
             acknowledge_within=policy.acknowledge_within,
             chain=rota.escalation_chain(now, policy.principal_ep_id),
+            principal_ep_id=policy.principal_ep_id,
             assigned_at=now,
         )
         first = incident.assigned_to
@@ -167,6 +170,7 @@ class Incident:
                     incident_id=incident.incident_id,
                     at=now,
                     reason="nobody on call and no principal EP configured",
+                    principal_ep_id=incident.principal_ep_id,
                 )
             )
         if incident.escalations:
@@ -221,11 +225,26 @@ class Incident:
         if due is None or now < due:
             return False
         minutes = int(self.acknowledge_within.total_seconds() // 60)
+        self._escalate(now, f"not acknowledged within {minutes} minutes")
+        return True
+
+    def escalate_unreachable(self, person: str, now: datetime, reason: str) -> bool:
+        """Hand the incident to the next person at once when the one it waits on could not be
+        told (every page to them failed for good): waiting out their timeout helps nobody.
+
+        Nothing changes when the incident no longer waits on that person (acknowledged,
+        already escalated past them) or nobody follows them on the chain."""
+        if self.escalation_due_at is None or self.assigned_to != person:
+            return False
+        self._escalate(now, f"could not be reached: {reason}"[:200])
+        return True
+
+    def _escalate(self, now: datetime, reason: str) -> None:
         escalation = Escalation(
             at=now,
             from_person=self.assigned_to,
             to_person=self.chain[self.chain_position + 1],
-            reason=f"not acknowledged within {minutes} minutes",
+            reason=reason,
         )
         self.chain_position += 1
         self.assigned_at = now
@@ -239,7 +258,6 @@ class Incident:
                 reason=escalation.reason,
             )
         )
-        return True
 
     def acknowledge(self, by: str, now: datetime, *, may_act_for_anyone: bool) -> None:
         self._require(IncidentStatus.REPORTED, action="acknowledge")
@@ -345,6 +363,9 @@ class Incident:
                 incident_id=self.incident_id,
                 at=allocated_at,
                 ep_ids=tuple(e.ep_id for e in self.allocated_eps),
+                eps_going=tuple(
+                    EpGoing(ep_id=e.ep_id, starts_at=e.starts_at) for e in self.allocated_eps
+                ),
                 shortfall=self.shortfall,
                 shortfall_reason=self.shortfall_reason,
             )
@@ -470,6 +491,7 @@ class Incident:
                         at=reading.done_at or now,
                         clock=reading.clock,
                         due_at=reading.due_at,
+                        principal_ep_id=self.principal_ep_id,
                     )
                 )
         return found
