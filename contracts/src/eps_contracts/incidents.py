@@ -142,6 +142,13 @@ class _IncidentEvent(Event):
     at: AwareDatetime = Field(description="When it happened.")
 
 
+class ClockDue(ContractModel):
+    """When one of an incident's response clocks is due."""
+
+    clock: ResponseClock
+    due_at: AwareDatetime
+
+
 class IncidentReported(_IncidentEvent):
     """A critical incident was reported and handed to the coordinator on call."""
 
@@ -155,6 +162,12 @@ class IncidentReported(_IncidentEvent):
     staff_affected: int = Field(ge=0)
     assigned_to: PersonId | None = Field(
         description="Who must acknowledge it first (None: nobody on call, no principal EP set)."
+    )
+    due: tuple[ClockDue, ...] = Field(
+        (),
+        max_length=4,
+        description="When each response clock is due, by the local authority's targets when it"
+        " was reported (they keep those targets); empty from producers older than this field.",
     )
 
 

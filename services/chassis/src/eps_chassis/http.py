@@ -187,7 +187,8 @@ class SecurityHeaders:
     """Every response: ``Cache-Control: no-store`` (a child's record is never kept by a browser
     or a proxy), ``X-Content-Type-Options: nosniff``, no framing (``frame-ancestors 'none'``,
     ``X-Frame-Options: DENY``), ``Referrer-Policy: no-referrer``, and a content security policy
-    that allows nothing (the API answers JSON) except to the documentation pages."""
+    that allows nothing (the API answers JSON) except to the documentation pages and to a
+    response that sets its own (the console's pages)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -205,7 +206,8 @@ class SecurityHeaders:
                 headers["x-content-type-options"] = "nosniff"
                 headers["x-frame-options"] = "DENY"
                 headers["referrer-policy"] = "no-referrer"
-                headers["content-security-policy"] = policy
+                if "content-security-policy" not in headers:  # a page may set its own
+                    headers["content-security-policy"] = policy
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

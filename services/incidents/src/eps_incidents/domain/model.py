@@ -24,6 +24,7 @@ from eps_chassis.errors import Conflict, DomainError, Forbidden
 from eps_chassis.london import london_date
 from eps_contracts import Event
 from eps_contracts.incidents import (
+    ClockDue,
     EpGoing,
     FastTrackAllocationRequested,
     IncidentAcknowledged,
@@ -161,6 +162,7 @@ class Incident:
                 pupils_affected=report.pupils_affected,
                 staff_affected=report.staff_affected,
                 assigned_to=incident.assigned_to,
+                due=tuple(ClockDue(clock=c, due_at=due) for c, due, _ in incident._clock_targets()),
             )
         )
         incident.events.append(incident._fast_track_request(now))

@@ -1,0 +1,71 @@
+"""What the console's pages share within one process, made once from the service's settings:
+the session signer, the incidents API client, the live changes and the sign-in."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from fastapi import Request
+from starlette.staticfiles import StaticFiles
+
+from eps_console.adapters.incidents_api import IncidentsApi
+from eps_console.adapters.live import Changes
+from eps_console.adapters.sessions import Sessions
+from eps_console.adapters.sign_in import OpenIdConnect
+from eps_console.settings import ConsoleSettings
+
+FRONTEND = Path(__file__).resolve().parents[3] / "frontend"
+"""services/console/frontend: its npm packages (`make console-frontend` installs them)."""
+
+
+@dataclass
+class Console:
+    settings: ConsoleSettings
+    sessions: Sessions
+    incidents: IncidentsApi
+    changes: Changes
+    oidc: OpenIdConnect | None
+    frontend: Path = FRONTEND
+    static: dict[str, StaticFiles] | None = None
+    govuk_css: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, settings: ConsoleSettings, schema: str) -> Console:
+        secret = settings.console_session_secret
+        oidc = None
+        if settings.console_oidc_issuer and settings.console_oidc_client_id:
+            client_secret = settings.console_oidc_client_secret
+            oidc = OpenIdConnect(
+                settings.console_oidc_issuer,
+                settings.console_oidc_client_id,
+                client_secret.get_secret_value() if client_secret else None,
+                settings.console_oidc_scope,
+            )
+        client = httpx.AsyncClient(base_url=settings.console_incidents_url, timeout=10)
+        return cls(
+            settings=settings,
+            # without a secret (the development sign-in only: see settings), sessions last as
+            # long as the process
+            sessions=Sessions(
+                secret.get_secret_value() if secret else secrets.token_urlsafe(32),
+                settings.console_session_max_age_s,
+            ),
+            incidents=IncidentsApi(client),
+            changes=Changes(settings.database_url, schema),
+            oidc=oidc,
+        )
+
+
+def console_of(request: Request) -> Console:
+    """The process's console state, kept on the running service (made on first use; a test
+    may set its own, e.g. an incidents client bound to an in-process service)."""
+    runtime = request.app.state.runtime
+    console: Console | None = getattr(runtime, "console", None)
+    if console is None:
+        assert isinstance(runtime.settings, ConsoleSettings)
+        console = Console.of(runtime.settings, runtime.definition.db_schema)
+        runtime.console = console
+    return console

@@ -1,0 +1,56 @@
+"""The console in tests: signing in through its development sign-in, as a browser would."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+from eps_chassis.auth import Role, ensure_local_keys
+from eps_chassis.service import ServiceRuntime
+from eps_console.adapters.incidents_api import IncidentsApi
+from eps_console.adapters.web import Console
+from eps_console.settings import ConsoleSettings
+
+from tests.support.services import KEYS_DIR
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def development_sign_in() -> dict[str, Any]:
+    """The console's settings for its development sign-in, with the suite's signing key."""
+    private, _ = ensure_local_keys(KEYS_DIR)
+    return {"console_dev_sign_in": True, "console_dev_signing_key_file": private}
+
+
+def acting_through(console: ServiceRuntime[Any], incidents: httpx.AsyncClient) -> None:
+    """The console calls the in-process incidents service through ``incidents``'s transport."""
+    settings = console.settings
+    assert isinstance(settings, ConsoleSettings)
+    state = Console.of(settings, console.definition.db_schema)
+    state.incidents = IncidentsApi(incidents)
+    console.console = state  # type: ignore[attr-defined]
+
+
+def csrf_of(page: str) -> str:
+    found = CSRF.search(page)
+    assert found, "the page has no form with a CSRF token"
+    return found.group(1)
+
+
+async def sign_in(client: httpx.AsyncClient, role: Role, *, tenant: str, subject: str) -> str:
+    """Sign ``client`` in (its cookie jar keeps the session); the session's CSRF token."""
+    form = await client.get("/console/dev/sign-in")
+    assert form.status_code == 200, form.text
+    signed = await client.post(
+        "/console/dev/sign-in",
+        data={
+            "csrf_token": csrf_of(form.text),
+            "role": role.value,
+            "la": tenant,
+            "subject": subject,
+        },
+    )
+    assert signed.status_code == 303, signed.text
+    home = await client.get("/console", follow_redirects=True)
+    return csrf_of(home.text)
