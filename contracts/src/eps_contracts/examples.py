@@ -80,6 +80,8 @@ _BY_NAME: dict[str, Any] = {
     "period_end": "2026-10-31",
     "period_start": "2026-10-01",
     "parent_views": "Parents want more support with reading at home.",
+    # a priority group the sample's exclusion tier goes with (the tier needs this group)
+    "priority_groups": "risk_of_exclusion",
     "professionals_involved": "Speech and language therapist",
     "provision": "Small-group literacy intervention three times a week.",
     "reason": "Example reason given by the person who made the change.",
