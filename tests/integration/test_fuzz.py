@@ -1,0 +1,183 @@
+"""A property-based fuzz run of every service's OpenAPI document (schemathesis).
+
+Each service runs as in the other integration tests (real PostgreSQL and Kafka), and every
+operation its document lists is called with requests generated from the document: inputs that
+fit it and inputs that break it, as each role the operation allows (``x-eps-roles``) and with no
+token. Every answer must be what the document promises: never a 5xx, a status code and content
+type it lists, a body valid against its schema, and input that breaks the document refused
+with a 4xx.
+
+Bounded here (``EPS_FUZZ_EXAMPLES``: 10 per operation, the same ones on every run); ``make
+fuzz`` runs 100 per operation, new ones each time, and prints the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from eps_billing.bootstrap import SERVICE as BILLING
+from eps_chassis.auth import Role
+from eps_chassis.service import Service
+from eps_consent.bootstrap import SERVICE as CONSENT
+from eps_incidents.bootstrap import SERVICE as INCIDENTS
+from eps_referrals.bootstrap import SERVICE as REFERRALS
+from eps_scheduling.bootstrap import SERVICE as SCHEDULING
+from eps_statutory.bootstrap import SERVICE as STATUTORY
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Err
+from schemathesis.specs.openapi.adapter import responses as response_schemas
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.support.infra import Infra
+from tests.support.services import Namespace, bearer, running
+
+pytestmark = [
+    pytest.mark.integration,
+    # schemathesis's own strategies draw from `random`, which Hypothesis frowns upon
+    pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
+]
+
+SERVICES = [REFERRALS, CONSENT, SCHEDULING, INCIDENTS, STATUTORY, BILLING]
+DEFAULT_EXAMPLES = 10
+EXAMPLES = int(os.environ.get("EPS_FUZZ_EXAMPLES", DEFAULT_EXAMPLES))
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
+SCHOOL = "123456"
+
+# schemathesis 4.32 rewrites a response schema's tuples (`prefixItems`, OpenAPI 3.1's JSON Schema
+# 2020-12) into Draft 4's `items: [...]`, then checks the result as 2020-12, where it is invalid:
+# every response with a tuple (scheduling's terms, `[[9, 1], [12, 19]]`) failed as "Invalid
+# Schema Object". Its request side already keeps tuples as they are for 3.1; so does this.
+response_schemas.to_json_schema = functools.partial(  # type: ignore[assignment]
+    response_schemas.to_json_schema, convert_prefix_items=False
+)
+
+
+@dataclass
+class Tally:
+    operations: int = 0
+    requests: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+
+    def server_errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status >= 500)
+
+
+def caller(role: str | None) -> dict[str, str]:
+    if role is None:
+        return {}
+    school = SCHOOL if Role(role) in (Role.SENCO, Role.SCHOOL_BUSINESS_MANAGER) else None
+    return bearer(Role(role), school_urn=school)
+
+
+def fuzz(
+    document: dict[str, Any], client: httpx.AsyncClient, loop: asyncio.AbstractEventLoop
+) -> Tally:
+    """Every operation of ``document``, called through ``client`` (whose service runs on
+    ``loop``; this runs in a thread of its own, as Hypothesis's tests are synchronous)."""
+    tally = Tally()
+    schema = schemathesis.openapi.from_dict(document)
+    for result in schema.get_all_operations():
+        if isinstance(result, Err):  # an operation the document describes wrongly
+            tally.failures.append(f"the document: {result.err()}")
+            continue
+        operation = result.ok()
+        tally.operations += 1
+        # the roles first: Hypothesis tries the first choice most (a token-less call is simple)
+        callers = [caller(r) for r in operation.definition.raw.get("x-eps-roles", [])] + [
+            caller(None)
+        ]
+        cases = st.one_of(
+            operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+            operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+        )
+
+        @settings(
+            max_examples=EXAMPLES,
+            derandomize=EXAMPLES == DEFAULT_EXAMPLES,
+            database=None,
+            deadline=None,
+            phases=[Phase.explicit, Phase.generate, Phase.shrink],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=cases, headers=st.sampled_from(callers))
+        def call(case: schemathesis.Case, headers: dict[str, str]) -> None:
+            case.headers.pop("Authorization", None)  # the generated one: a real one or none
+            case.headers.update(headers)
+            sent = case.as_transport_kwargs(base_url="http://test")
+            request = client.request(
+                sent["method"],
+                sent["url"],
+                headers=sent["headers"],
+                params=sent.get("params"),
+                json=sent.get("json"),
+                content=sent.get("data"),
+            )
+            response = asyncio.run_coroutine_threadsafe(request, loop).result(timeout=60)
+            tally.requests += 1
+            tally.statuses[response.status_code] += 1
+            case.validate_response(response, checks=CHECKS, headers=sent["headers"])
+
+        try:
+            call()
+        except (Exception, BaseExceptionGroup) as failure:  # each operation's, then the next
+            tally.failures.append(f"{operation.label}: {failure}")
+    return tally
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.definition().name)
+async def test_every_operation_answers_as_its_document_says(
+    service: Service[Any], infra: Infra, ns: Namespace
+) -> None:
+    async with running(service, infra, ns) as (_, client):
+        document = (await client.get("/openapi.json")).json()
+        loop = asyncio.get_running_loop()
+        tally = await asyncio.to_thread(fuzz, document, client, loop)
+
+    name = service.definition().name
+    print(
+        f"\nfuzz {name}: {tally.operations} operations, {tally.requests} requests,"
+        f" {tally.server_errors()} server errors, {len(tally.failures)} failing operations,"
+        f" statuses {dict(sorted(tally.statuses.items()))}"
+    )
+    assert tally.failures == [], "\n\n".join(tally.failures)
+    assert tally.server_errors() == 0
+    assert tally.operations == sum(len(p) for p in document["paths"].values())
+    assert tally.requests >= tally.operations * min(EXAMPLES, 2)
+
+
+async def test_the_run_finds_answers_that_break_the_document(infra: Infra, ns: Namespace) -> None:
+    """The checks are real: told that every problem names its ``instance`` (none does), the
+    run finds the refusals that break the document."""
+    async with running(CONSENT, infra, ns) as (_, client):
+        document = (await client.get("/openapi.json")).json()
+        problem = document["components"]["schemas"]["Problem"]
+        problem["required"] = [*problem["required"], "instance"]
+        tally = await asyncio.to_thread(fuzz, document, client, asyncio.get_running_loop())
+
+    assert len(tally.failures) > tally.operations / 2
+    assert all('"instance" is a required property' in f for f in tally.failures)
