@@ -14,7 +14,7 @@ help:
 	@echo "make test       lint, type-check, contract checks, unit, integration and system tests"
 	@echo "                (EPS_TEST_NOW=2026-11-29T02:00:00+00:00 make test: the suite at that moment)"
 	@echo "make bench      benchmarks (raw Kafka/PostgreSQL baselines and the services)"
-	@echo "make contracts  regenerate JSON Schemas, AsyncAPI documents and the guide's examples"
+	@echo "make contracts  regenerate JSON Schemas and AsyncAPI documents"
 	@echo "make asyncapi-check   parse the AsyncAPI documents, validate a sample of every event"
 	@echo "make openapi-lint     lint the OpenAPI documents (Redocly CLI, recommended rules)"
 	@echo "make fuzz       fuzz every operation of every service's OpenAPI (schemathesis, many examples)"
@@ -44,28 +44,10 @@ asyncapi-tools: $(ASYNCAPI_TOOLS)/node_modules/.package-lock.json
 openapi-tools: $(OPENAPI_TOOLS)/node_modules/.package-lock.json
 compose-tools: $(COMPOSE_TOOLS)/node_modules/.package-lock.json
 
-# The console's pages load GOV.UK Frontend, htmx and its SSE extension as their npm packages
-# publish them (no bundler); its browser tests inject axe-core from the same install.
-.PHONY: console-frontend chromium
-CONSOLE_FRONTEND := services/console/frontend
-$(CONSOLE_FRONTEND)/node_modules/.package-lock.json: $(CONSOLE_FRONTEND)/package.json $(CONSOLE_FRONTEND)/package-lock.json
-	@command -v npm >/dev/null || { echo "Node 20+ and npm are needed: apt-get install nodejs npm"; exit 1; }
-	cd $(CONSOLE_FRONTEND) && npm ci --ignore-scripts --no-audit --no-fund
-	touch $@
-
-console-frontend: $(CONSOLE_FRONTEND)/node_modules/.package-lock.json
-
-# Headless Chromium for the console's browser tests: Debian's package (Playwright drives it;
-# it never downloads a browser of its own).
-SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
-chromium:
-	@command -v chromium >/dev/null || { $(SUDO) apt-get update && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium; }
-
-run: install console-frontend
+run: install
 	$(RUN) python deploy/local/run.py
 
-test: install console-frontend chromium asyncapi-tools compose-tools openapi-tools lint typecheck contracts-check
+test: install asyncapi-tools compose-tools openapi-tools lint typecheck contracts-check
 	$(RUN) pytest -p no:cacheprovider
 
 lint: install
@@ -77,7 +59,6 @@ typecheck: install
 
 contracts: install
 	$(RUN) python tools/contracts.py
-	$(RUN) cog -r -I . docs/integrating.md
 
 contracts-check: install
 	$(RUN) python tools/contracts.py --check
