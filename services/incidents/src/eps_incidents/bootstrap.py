@@ -20,7 +20,11 @@ def definition(settings: IncidentsSettings) -> ServiceDefinition:
         description="Critical incidents from first report to closure, for on-call coordinators.",
         migrations=Path(__file__).parent / "migrations",
         unit_of_work=PostgresIncidentsUnitOfWork,
-        consumers=[events.fast_track_allocations, events.upstream_reports],
+        consumers=[
+            events.fast_track_allocations,
+            events.upstream_reports,
+            events.notification_failures,
+        ],
         routers=[http.router],
         publishes=[FAST_TRACK_REQUESTS, INCIDENTS, ON_CALL_ROTA],
         jobs=incidents_jobs(settings),

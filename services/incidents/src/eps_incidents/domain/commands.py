@@ -97,3 +97,12 @@ class SetLevelTargets:
     """Set what each level of incident needs and how fast, for this local authority."""
 
     levels: tuple[LevelTargets, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EscalateUnreachable:
+    """Every page to ``person`` about the incident failed for good: they cannot be told."""
+
+    incident_id: uuid.UUID
+    person: str
+    reason: str

@@ -10,6 +10,7 @@ from __future__ import annotations
 from eps_chassis.consumer import EventConsumer
 from eps_contracts import Envelope
 from eps_contracts.incidents import UPSTREAM_INCIDENT_REPORTS, IncidentReportSubmitted
+from eps_contracts.notifications import NOTIFICATIONS, NotificationFailed, Purpose
 from eps_contracts.scheduling import FAST_TRACK_ALLOCATIONS, FastTrackEpsAllocated
 
 from eps_incidents.domain import commands
@@ -30,6 +31,15 @@ fast_track_allocations = EventConsumer(
     batch_timeout_ms=100,  # a poll returns as soon as a record arrives (priority: no idle sleep)
     description="Scheduling's answers to fast-track requests: who is going and when.",
 )
+
+notification_failures = EventConsumer(
+    name="notification-failures",
+    topics=[NOTIFICATIONS],
+    batch_size=50,
+    batch_timeout_ms=20,
+    description="Pages that could not reach the person an incident waits on: escalate now.",
+)
+PAGES_ASKING_TO_ACKNOWLEDGE = {Purpose.INCIDENT_REPORTED, Purpose.INCIDENT_ESCALATED}
 
 
 @upstream_reports.on(IncidentReportSubmitted)
@@ -53,3 +63,13 @@ async def on_fast_track_eps_allocated(
         attempt=data.attempt,
     )
     await handlers.record_fast_track_allocation(cmd, uow)
+
+
+@notification_failures.on(NotificationFailed)
+async def on_notification_failed(
+    event: Envelope[NotificationFailed], uow: IncidentsUnitOfWork
+) -> None:
+    data = event.data
+    if data.permanent and data.person_unreached and data.purpose in PAGES_ASKING_TO_ACKNOWLEDGE:
+        cmd = commands.EscalateUnreachable(data.incident_id, data.recipient, data.reason)
+        await handlers.escalate_unreachable(cmd, uow)

@@ -63,6 +63,16 @@ async def record_fast_track_allocation(
     await uow.incidents.save(incident)
 
 
+async def escalate_unreachable(cmd: commands.EscalateUnreachable, uow: IncidentsUnitOfWork) -> bool:
+    """Hand the incident to the next person now when the one it waits on could not be paged
+    (an incident this service does not hold, or no longer waiting on them, is left alone)."""
+    incident = await uow.incidents.get(cmd.incident_id)
+    if incident is None or not incident.escalate_unreachable(cmd.person, uow.clock(), cmd.reason):
+        return False
+    await uow.incidents.save(incident)
+    return True
+
+
 async def request_missing_eps(cmd: commands.RequestMissingEps, uow: IncidentsUnitOfWork) -> None:
     """Publish a new fast-track request (next attempt) for the EPs the level still needs."""
     incident = await _load(uow, cmd.incident_id)

@@ -29,9 +29,12 @@ from eps_notifications.domain.model import (
 )
 from eps_notifications.settings import NotificationsSettings
 
-# Notify's answers worth trying again: rate limits and its own faults (a connection error or a
-# timeout reaches us as 503); a 400 (a number that cannot exist) or 403 (a key refused) is not.
-TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Notify's one answer not worth trying again: 400, the request itself is wrong (a number that
+# cannot be a mobile, an address that cannot be one). Everything else is tried again with
+# backoff until the attempts run out: its rate limit (429) and its own faults (5xx; a
+# connection error or a timeout reaches us as 503), and a key or template refused (403, 404),
+# which an operator puts right, so that a misconfiguration never walks the whole chain.
+PERMANENT_STATUSES = frozenset({400})
 # What Notify's status look-up says (https://docs.notifications.service.gov.uk/python.html)
 DELIVERED = frozenset({"delivered", "sent"})  # "sent": an international SMS, no receipt
 PERMANENT = frozenset({"permanent-failure", "validation-failed", "virus-scan-failed"})
@@ -40,9 +43,9 @@ TEMPORARY = frozenset({"temporary-failure", "technical-failure"})
 
 def _notify_error(error: APIError) -> TemporaryFailure | PermanentFailure:
     reason = f"GOV.UK Notify {error.status_code}: {error.message}"[:500]
-    if error.status_code in TRANSIENT_STATUSES:
-        return TemporaryFailure(reason)
-    return PermanentFailure(reason)
+    if error.status_code in PERMANENT_STATUSES:
+        return PermanentFailure(reason)
+    return TemporaryFailure(reason)
 
 
 class Senders:
@@ -95,8 +98,8 @@ class Senders:
     def _status_from_notify(self, provider_id: str) -> DeliveryStatus:
         try:
             status = str(self._notify().get_notification_by_id(provider_id)["status"])
-        except APIError as error:
-            return OnItsWay() if error.status_code in TRANSIENT_STATUSES else _notify_error(error)
+        except APIError:
+            return OnItsWay()  # asked again next round
         if status in DELIVERED:
             return Delivered()
         if status in PERMANENT:
