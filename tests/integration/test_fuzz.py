@@ -18,19 +18,15 @@ import functools
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-from eps_billing.bootstrap import SERVICE as BILLING
 from eps_chassis.auth import Role
 from eps_chassis.service import Service
 from eps_consent.bootstrap import SERVICE as CONSENT
-from eps_incidents.bootstrap import SERVICE as INCIDENTS
-from eps_referrals.bootstrap import SERVICE as REFERRALS
-from eps_scheduling.bootstrap import SERVICE as SCHEDULING
-from eps_statutory.bootstrap import SERVICE as STATUTORY
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -54,7 +50,10 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
 ]
 
-SERVICES = [REFERRALS, CONSENT, SCHEDULING, INCIDENTS, STATUTORY, BILLING]
+# every service installed here, as tools/contracts.py publishes their documents
+SERVICES: list[Service[Any]] = sorted(
+    (ep.load() for ep in entry_points(group="eps.services")), key=lambda s: s.definition().name
+)
 DEFAULT_EXAMPLES = 10
 EXAMPLES = int(os.environ.get("EPS_FUZZ_EXAMPLES", DEFAULT_EXAMPLES))
 CHECKS = [
