@@ -14,7 +14,7 @@ help:
 	@echo "make test       lint, type-check, contract checks, unit, integration and system tests"
 	@echo "                (EPS_TEST_NOW=2026-11-29T02:00:00+00:00 make test: the suite at that moment)"
 	@echo "make bench      benchmarks (raw Kafka/PostgreSQL baselines and the services)"
-	@echo "make contracts  regenerate JSON Schemas and AsyncAPI documents"
+	@echo "make contracts  regenerate JSON Schemas, AsyncAPI documents and the guide's examples"
 	@echo "make asyncapi-check   parse the AsyncAPI documents, validate a sample of every event"
 	@echo "make openapi-lint     lint the OpenAPI documents (Redocly CLI, recommended rules)"
 	@echo "make fuzz       fuzz every operation of every service's OpenAPI (schemathesis, many examples)"
@@ -59,6 +59,7 @@ typecheck: install
 
 contracts: install
 	$(RUN) python tools/contracts.py
+	$(RUN) cog -r -I . docs/integrating.md
 
 contracts-check: install
 	$(RUN) python tools/contracts.py --check

@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from eps_chassis.auth import Role
 from eps_contracts import Envelope, Event, dead_letter_topic, envelope_for, topics
@@ -37,7 +36,7 @@ from tests.support.clock import suite_now, suite_today
 from tests.support.cloudevents import KafkaMessage, binary, structured
 from tests.support.infra import Infra
 from tests.support.kafka import publish_with_console_producer, read_topic, wait_until
-from tests.support.services import Namespace, bearer, running
+from tests.support.services import Namespace, bearer, get_json_or_none, running
 
 pytestmark = pytest.mark.integration
 
@@ -74,15 +73,6 @@ def advice_request() -> PsychologicalAdviceRequested:
 
 def as_record(message: KafkaMessage) -> tuple[bytes, list[tuple[str, bytes]], bytes]:
     return message.key, message.headers, message.value
-
-
-async def outcome(client: httpx.AsyncClient, path: str, role: Role) -> dict[str, Any] | None:
-    response = await client.get(path, headers=bearer(role))
-    if response.status_code == 404:
-        return None
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def causes(infra: Infra, ns: Namespace, wanted: set[str]) -> dict[uuid.UUID, str]:
@@ -231,11 +221,17 @@ async def test_every_upstream_topic_takes_both_modes_from_kafkas_console_produce
 
         async def all_applied() -> bool:
             shown = [
-                *[await outcome(referrals, p, Role.COORDINATOR) for p in referral_paths.values()],
-                *[await outcome(incidents, p, Role.COORDINATOR) for p in report_paths.values()],
+                *[
+                    await get_json_or_none(referrals, p, Role.COORDINATOR)
+                    for p in referral_paths.values()
+                ],
+                *[
+                    await get_json_or_none(incidents, p, Role.COORDINATOR)
+                    for p in report_paths.values()
+                ],
             ]
             appealed, withdrawn = [
-                await outcome(statutory, p, Role.ADMIN) for p in request_paths.values()
+                await get_json_or_none(statutory, p, Role.ADMIN) for p in request_paths.values()
             ]
             return (
                 None not in shown
@@ -248,27 +244,29 @@ async def test_every_upstream_topic_takes_both_modes_from_kafkas_console_produce
         await wait_until(all_applied, timeout_s=60, what="every upstream event applied")
 
         for envelope in (referral_structured, referral_binary):
-            shown = await outcome(referrals, referral_paths[envelope], Role.COORDINATOR)
+            shown = await get_json_or_none(referrals, referral_paths[envelope], Role.COORDINATOR)
             assert shown is not None and shown["outcome"] == "applied", shown
             assert shown["referral"]["status"] == "awaiting_consent"
             read = await referrals.get(
                 f"/referrals/{shown['referral']['referral_id']}", headers=bearer(Role.COORDINATOR)
             )
             assert read.json()["request_id"] == str(envelope.data.request_id)
-        waiting = await outcome(referrals, referral_paths[referral_waiting], Role.COORDINATOR)
+        waiting = await get_json_or_none(
+            referrals, referral_paths[referral_waiting], Role.COORDINATOR
+        )
         assert waiting is not None and waiting["outcome"] == "waiting", waiting
         assert waiting["referral"] is None
         [held] = waiting["waiting"]
         assert held["event_id"] == str(referral_waiting.id)
         assert held["field"] == "child.school_urn" and UNREGISTERED_SCHOOL in held["reason"]
         for report in (report_structured, report_binary):
-            shown = await outcome(incidents, report_paths[report], Role.COORDINATOR)
+            shown = await get_json_or_none(incidents, report_paths[report], Role.COORDINATOR)
             assert shown is not None and shown["outcome"] == "applied"
             assert shown["incident"]["school_urn"] == report.data.school_urn
-        appealed = await outcome(statutory, request_paths[request_structured], Role.ADMIN)
+        appealed = await get_json_or_none(statutory, request_paths[request_structured], Role.ADMIN)
         assert appealed is not None
         assert {t["appeal_id"] for t in appealed["tribunal_tasks"]} == {str(appeal.data.appeal_id)}
-        withdrawn = await outcome(statutory, request_paths[request_binary], Role.ADMIN)
+        withdrawn = await get_json_or_none(statutory, request_paths[request_binary], Role.ADMIN)
         assert withdrawn is not None and withdrawn["advice"]["withdrawn_on"] == str(suite_today())
 
         # on Kafka, each outcome's first event names the request's event as its cause

@@ -115,6 +115,19 @@ def bearer(
     return {"Authorization": f"Bearer {bearer_token}"}
 
 
+async def get_json_or_none(
+    client: httpx.AsyncClient, path: str, role: Role
+) -> dict[str, Any] | None:
+    """What ``path`` answers a caller with ``role``: its JSON object, or None for a 404 (not
+    there yet); any other status fails the test."""
+    response = await client.get(path, headers=bearer(role))
+    if response.status_code == 404:
+        return None
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
 @contextlib.asynccontextmanager
 async def running(
     service: Service[Any],
