@@ -29,6 +29,8 @@ from eps_contracts.notifications import NOTIFICATIONS
 from eps_incidents.bootstrap import SERVICE as INCIDENTS
 from eps_incidents.entrypoints import jobs as incident_jobs
 from eps_notifications.bootstrap import SERVICE as NOTIFICATIONS_SERVICE
+from eps_notifications.domain import commands
+from eps_notifications.service_layer import handlers
 
 from tests.integration.test_incidents import report_body, set_up_rota
 from tests.support.clock import FakeClock, suite_now
@@ -359,3 +361,41 @@ async def test_an_allocated_ep_is_told_where_and_when_by_smtp_email(
             if e["type"].endswith("notification-sent.v1") and e["data"]["recipient"] == "ep-7"
         ]
         assert [(s["channel"], s["provider"]) for s in sent] == [("email", "smtp")]
+
+
+async def test_a_send_whose_outcome_was_lost_is_found_by_its_reference_not_sent_again(
+    infra: Infra, ns: Namespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record_send_outcome = handlers.record_send_outcome
+    lost: list[uuid.UUID] = []
+
+    async def crash_after_the_first_send(cmd: commands.RecordSendOutcome, uow: Any) -> None:
+        if not lost:  # the process stops between the send and recording it
+            lost.append(cmd.notification_id)
+            raise RuntimeError("stopped before the outcome was recorded")
+        await record_send_outcome(cmd, uow)
+
+    monkeypatch.setattr(handlers, "record_send_outcome", crash_after_the_first_send)
+    in_doubt_soon = {**FAST, "notifications_in_doubt_after_s": 0.5}
+    async with (
+        stand_ins() as far,
+        running(NOTIFICATIONS_SERVICE, infra, ns, **far.settings(), **in_doubt_soon) as (_, client),
+    ):
+        await set_contacts(client)
+        await publish(infra, ns, reported(uuid.uuid4()))
+
+        async def recorded_as_sent() -> bool:
+            types = [e["type"] for e in await notification_events(infra, ns)]
+            return "eps.notifications.notification-sent.v1" in types
+
+        await wait_until(recorded_as_sent, timeout_s=20, what="the lost send found and recorded")
+        await asyncio.sleep(0.5)
+        assert lost, "the first outcome was lost"
+        [sms] = far.notify.to(MOBILES["test-coordinator"])
+        [sent] = [
+            e["data"]
+            for e in await notification_events(infra, ns)
+            if e["type"].endswith("notification-sent.v1")
+        ]
+        assert sent["notification_id"] == sms["reference"] == str(lost[0])
+        assert sent["attempt"] == 1

@@ -107,6 +107,29 @@ async def test_nobody_acknowledging_escalates_to_the_backup_then_the_principal()
     assert uow.incidents.incidents[incident_id].assigned_to == "pep-1"
 
 
+async def test_someone_who_cannot_be_paged_is_passed_over_at_once() -> None:
+    clock = FakeClock(T0)
+    uow = await on_call(clock)
+    incident_id = await reported(uow)
+    unreachable = commands.EscalateUnreachable(incident_id, "coord-a", "GOV.UK Notify 400")
+    not_waiting = commands.EscalateUnreachable(incident_id, "coord-b", "GOV.UK Notify 400")
+    assert not await handlers.escalate_unreachable(not_waiting, uow), "not the one it waits on"
+    assert await handlers.escalate_unreachable(unreachable, uow)  # no 15 minutes' wait
+    assert not await handlers.escalate_unreachable(unreachable, uow), "told twice: once"
+    [escalated] = [e for e in uow.events_of(IncidentEscalated) if e.at == T0]
+    assert (escalated.from_person, escalated.to_person) == ("coord-a", "coord-b")
+    assert escalated.reason == "could not be reached: GOV.UK Notify 400"
+    clock.advance(minutes=14)  # the backup gets the whole of their time
+    assert await handlers.escalate_unacknowledged(uow) == 0
+    await handlers.acknowledge_incident(
+        commands.AcknowledgeIncident(incident_id, "coord-b", may_act_for_anyone=False), uow
+    )
+    gone = commands.EscalateUnreachable(incident_id, "coord-b", "GOV.UK Notify 400")
+    assert not await handlers.escalate_unreachable(gone, uow), "acknowledged: nothing to move"
+    missing = commands.EscalateUnreachable(uuid.uuid4(), "coord-a", "GOV.UK Notify 400")
+    assert not await handlers.escalate_unreachable(missing, uow)
+
+
 async def test_only_someone_on_the_chain_or_a_senior_ep_acknowledges() -> None:
     clock = FakeClock(T0)
     uow = await on_call(clock)

@@ -8,11 +8,13 @@ authority, each message in a unit of work of its own LA.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
 from eps_chassis.context import MessageContext
 from eps_chassis.jobs import JobContext, PeriodicJob
+from eps_chassis.logging import get_logger
 
 from eps_notifications.adapters.channels import Senders
 from eps_notifications.adapters.repository import awaiting_delivery, due_for_sending
@@ -21,7 +23,10 @@ from eps_notifications.domain.model import RetryPolicy
 from eps_notifications.service_layer import handlers
 from eps_notifications.settings import NotificationsSettings
 
+log = get_logger()
+
 SEND = "send-due-notifications"
+SENDS_AT_ONCE = 4  # one message slow to answer holds up no other (within the pool's size)
 DELIVERY = "check-delivery-status"
 
 
@@ -40,8 +45,20 @@ def notifications_jobs(settings: NotificationsSettings, senders: Senders) -> lis
     async def send_due(context: JobContext) -> None:
         async with context.uow.pool.acquire() as conn:
             due = await due_for_sending(conn, context.clock(), in_doubt_after)
-        for tenant, notification_id in due:
-            await _send_one(context, tenant, notification_id)
+        at_once = asyncio.Semaphore(SENDS_AT_ONCE)
+
+        async def send(tenant: str, notification_id: uuid.UUID) -> None:
+            async with at_once:
+                try:
+                    await _send_one(context, tenant, notification_id)
+                except Exception as exc:  # left as it was: retried (or looked up) next round
+                    log.error(
+                        "sending failed", notification_id=str(notification_id), error=repr(exc)
+                    )
+
+        async with asyncio.TaskGroup() as group:
+            for tenant, notification_id in due:
+                group.create_task(send(tenant, notification_id))
 
     async def _send_one(context: JobContext, tenant: str, notification_id: uuid.UUID) -> None:
         as_service = MessageContext(tenant, context.actor)
