@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from eps_contracts import Envelope, Event, all_topics, dead_letter_topic
@@ -29,6 +30,8 @@ from eps_contracts.binding import (
 from eps_contracts.examples import sample_envelope
 from eps_contracts.topics import Topic
 
+REPO = Path(__file__).resolve().parents[1]
+JAVA_EXAMPLE = REPO / "docs" / "examples" / "PublishCloudEvent.java"
 UPSTREAM_PREFIX = "eps.upstream."
 BOOTSTRAP = "127.0.0.1:19092"  # the local broker of `make run` (and Docker Compose's, published)
 PRODUCER = "kafka-console-producer.sh"
@@ -182,3 +185,8 @@ def _example(
     yield "```bash"
     yield producer_command(topic.name, [producer_line(record)])
     yield "```\n"
+
+
+def java_example() -> str:
+    """The Java program publishing an event in binary mode, as the guide shows it."""
+    return f"```java\n{JAVA_EXAMPLE.read_text()}```\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shlex
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,6 +49,12 @@ async def console_producer() -> list[str]:
     import localinfra  # deploy/local, on the test path
 
     return await asyncio.to_thread(localinfra.console_producer)  # resolves the jars if need be
+
+
+async def kafka_classpath() -> str:
+    import localinfra
+
+    return await asyncio.to_thread(localinfra.kafka_classpath)
 
 
 def commands(mode: str) -> dict[str, guide.ProducerCommand]:
@@ -286,3 +293,41 @@ async def test_each_kind_of_bad_event_is_dead_lettered_with_the_reason_the_guide
             (name, raw.decode()) for name, raw in letter.headers if not name.startswith("dlq-")
         )
         assert (original, letter.key.decode(), letter.value.decode()) in published
+
+
+async def test_the_guides_java_program_publishes_a_worked_example_in_binary_mode(
+    infra: Infra, ns: Namespace
+) -> None:
+    command = guide.examples()["java command"]
+    argv = shlex.split(command.replace("\\\n", " "))
+    assert argv[:3] == ["java", "-cp", "$(uv run python deploy/local/localinfra.py classpath)"]
+    program, bootstrap, topic, redirect, _ = argv[3:]
+    assert (bootstrap, redirect) == ("127.0.0.1:19092", "<")
+    event = guide.examples()[f"{REFERRAL_REQUESTED} structured value"]
+    async with running(REFERRALS, infra, ns, clock=sample_clock()) as (_, referrals):
+        process = await asyncio.create_subprocess_exec(
+            *("java", "-cp", await kafka_classpath(), program, infra.kafka_bootstrap),
+            ns.topic(topic),
+            cwd=guide.REPO,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        async with asyncio.timeout(180):
+            output, _ = await process.communicate(event.encode())
+        assert process.returncode == 0, output.decode(errors="replace")
+        path = outcome_path("referrals", REFERRAL_REQUESTED)
+
+        async def applied() -> bool:
+            outcome = await get_json_or_none(referrals, path, Role.ADMIN)
+            return outcome is not None and outcome["outcome"] == "applied"
+
+        await wait_until(applied, what="the referral request the Java program published, applied")
+    [record] = await records(infra, ns, topic)
+    sent = json.loads(event)
+    headers = {name: raw.decode() for name, raw in record.headers}
+    assert record.key.decode() == sent["subject"]
+    assert json.loads(record.value) == sent["data"]
+    assert headers["content-type"] == "application/json"
+    assert headers["ce_type"] == REFERRAL_REQUESTED and headers["ce_id"] == sent["id"]
+    assert "ce_causationid" not in headers  # null: no header
