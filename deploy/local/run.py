@@ -14,6 +14,7 @@ from pathlib import Path
 
 import launcher  # beside this file
 import localinfra
+import standins
 from eps_chassis.auth import Role, ensure_local_keys, issue_token
 from eps_chassis.service import installed_services
 
@@ -30,6 +31,7 @@ def main() -> int:
         "DATABASE_URL": infra.database_url,
         "EPS_AUTH_PUBLIC_KEY_FILE": str(public),
     }
+    paging_far_ends = standins.launch(REPO / "var" / "local" / "logs")
     processes = [
         launcher.start_service(
             definition,
@@ -61,6 +63,8 @@ def main() -> int:
     finally:
         print("stopping services ...")
         launcher.stop(processes)
+        paging_far_ends.terminate()
+        paging_far_ends.wait()
         if infra.started:  # what was running before `make run` is left running
             print(f"stopping {' and '.join(infra.started)} ...")
             localinfra.down(only=infra.started)
@@ -77,6 +81,10 @@ def print_banner(
     print(f"PostgreSQL  {infra.database_url}")
     for p in processes:
         print(f"{p.name:<11} {p.url}/docs   (metrics /metrics, health /health/ready)")
+    print(
+        f"paging      stand-ins for GOV.UK Notify (127.0.0.1:{standins.NOTIFY_PORT}) and SMTP"
+        f" (127.0.0.1:{standins.SMTP_PORT}); what they received: {standins.SENT_URL}"
+    )
     print()
     print("Tokens (valid 8 hours; another with: make token ROLE=<role> [SCHOOL=<urn>]):")
     for role in Role:

@@ -105,8 +105,9 @@ class NotificationFailed(_NotificationEvent):
     )
     person_unreached: bool = Field(
         False,
-        description="Every channel of this message to this person has failed permanently:"
-        " the person was not told (the escalation chain should move on).",
+        description="Every channel of this message to this person was tried and failed"
+        " permanently: the person could not be told (the escalation chain should move on)."
+        " False for a person with no contact details: nothing was tried.",
     )
 
 

@@ -8,14 +8,15 @@ import argparse
 
 import uvicorn
 
+from standins import NOTIFY_PORT, SMTP_PORT
 from standins.notify import NotifyStandIn
 from standins.smtp import SmtpStandIn
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--notify-port", type=int, default=8025)
-    parser.add_argument("--smtp-port", type=int, default=8026)
+    parser.add_argument("--notify-port", type=int, default=NOTIFY_PORT)
+    parser.add_argument("--smtp-port", type=int, default=SMTP_PORT)
     args = parser.parse_args()
     notify, smtp = NotifyStandIn(), SmtpStandIn()
     controller = smtp.start(port=args.smtp_port)

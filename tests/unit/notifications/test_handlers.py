@@ -97,7 +97,7 @@ async def test_nobody_is_asked_to_acknowledge_an_acknowledged_incident() -> None
     assert [(n.channel, n.provider) for n in going] == [(Channel.EMAIL, Provider.SMTP)]
 
 
-async def test_a_person_with_no_contact_details_is_recorded_as_not_reached() -> None:
+async def test_a_person_with_no_contact_details_is_recorded_as_failed_not_passed_over() -> None:
     incident = uuid.uuid4()
     uow = uow_with_incident(incident)
     [note] = await handlers.page(page(incident, Purpose.INCIDENT_REPORTED, "stranger"), uow)
@@ -106,7 +106,7 @@ async def test_a_person_with_no_contact_details_is_recorded_as_not_reached() -> 
     assert (failed.recipient, failed.permanent, failed.person_unreached) == (
         "stranger",
         True,
-        True,
+        False,  # nothing was tried: the chain waits the level's timeout as usual
     )
     assert failed.reason == handlers.NO_CONTACT and failed.attempt == 0
 

@@ -164,7 +164,10 @@ class Notification:
         now: datetime,
         reason: str,
     ) -> Notification:
-        """A page for someone the LA has no contact details for: failed at once, for good."""
+        """A page for someone the LA has no contact details for: failed at once, for good, and
+        shown as such. The chain is not moved on for it: the person may be watching the
+        console, so the level's timeout applies (a provider refusing every channel moves it
+        on at once: the person was tried and could not be told)."""
         notification = cls.new(
             incident_id=incident_id,
             recipient=recipient,
@@ -176,7 +179,7 @@ class Notification:
             message=message,
             now=now,
         )
-        notification._fail(now, reason, permanent=True, person_unreached=True)
+        notification._fail(now, reason, permanent=True, person_unreached=False)
         return notification
 
     # --- sending ---------------------------------------------------------------------------
