@@ -22,7 +22,6 @@ from typing import Any
 from eps_contracts import Envelope, Event, all_topics, dead_letter_topic
 from eps_contracts.binding import (
     BINARY_HEADER_PREFIX,
-    OPTIONAL_ATTRIBUTES,
     KafkaRecord,
     binary_record,
     structured_record,
@@ -100,6 +99,7 @@ def envelope_attributes() -> str:
         "| attribute | binary mode: header | required | what it holds |",
         "|---|---|---|---|",
     ]
+    required_attributes = Envelope[Event].model_json_schema(mode="validation")["required"]
     for name, field in Envelope.model_fields.items():
         if name == "data":
             header = "the record value"
@@ -107,9 +107,12 @@ def envelope_attributes() -> str:
             header = "`content-type`"
         else:
             header = f"`{BINARY_HEADER_PREFIX}{name}`"
-        required = "no" if name in OPTIONAL_ATTRIBUTES else "yes"
-        if name in ("specversion", "datacontenttype"):
-            required = f"yes: `{field.default}`"
+        if name in required_attributes:
+            required = "yes"
+        elif field.default is not None:
+            required = f"no: `{field.default}` when left out"
+        else:
+            required = "no"
         what = (field.description or "").replace("|", "\\|")
         if name == "tenant":
             what = "The local authority: an `id` of `contracts/local-authorities.csv`."
