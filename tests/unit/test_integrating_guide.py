@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 import yaml
 from cogapp import Cog
+from eps_chassis.http import Problem
 from eps_contracts import Event, all_topics
 from eps_contracts.examples import sample_records
+from eps_referrals.views import ReferralRequestOutcome
+from pydantic import BaseModel
 
 from tests.support.guide import GUIDE, REPO, examples, producer_command
 
@@ -64,6 +67,29 @@ def published_event_types() -> set[str]:
         for document in DOCUMENTS
         for message in yaml.safe_load(document.read_text())["components"]["messages"].values()
     }
+
+
+# The HTTP answers the guide shows (the integration test reads the same from the services).
+RESPONSES: dict[str, type[BaseModel]] = {
+    "waiting response": ReferralRequestOutcome,
+    "applied response": ReferralRequestOutcome,
+    "404 response": Problem,
+}
+
+
+def test_every_json_block_of_the_guide_is_an_example_its_contract_reads_whole() -> None:
+    text = GUIDE.read_text()
+    shown = examples()
+    labelled_json = [label for label in shown if f"<!-- example: {label} -->\n```json\n" in text]
+
+    assert text.count("```json\n") == len(labelled_json), "every JSON block is a labelled example"
+    for label in labelled_json:
+        if label.endswith(" value"):  # an event: see the AsyncAPI and JSON Schema check below
+            assert label.split()[0] in UPSTREAM, label
+            continue
+        example = json.loads(shown[label])
+        read = RESPONSES[label].model_validate(example)
+        assert read.model_dump(mode="json") == example, f"{label}: no field more, none less"
 
 
 def guide_samples(text: str | None = None) -> list[dict[str, Any]]:
