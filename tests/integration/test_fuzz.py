@@ -42,6 +42,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.support.infra import Infra
+from tests.support.problems import located
 from tests.support.services import Namespace, bearer, running
 
 pytestmark = [
@@ -136,8 +137,12 @@ def fuzz(
                 json=sent.get("json"),
                 content=sent.get("data"),
             )
-            response = asyncio.run_coroutine_threadsafe(request, loop).result(timeout=60)
             tally.requests += 1
+            try:
+                response = asyncio.run_coroutine_threadsafe(request, loop).result(timeout=60)
+            except Exception:  # raised through the ASGI transport: served, it is a 500
+                tally.statuses[500] += 1
+                raise
             tally.statuses[response.status_code] += 1
             case.validate_response(response, checks=CHECKS, headers=sent["headers"])
 
@@ -180,3 +185,29 @@ async def test_the_run_finds_answers_that_break_the_document(infra: Infra, ns: N
 
     assert len(tally.failures) > tally.operations / 2
     assert all('"instance" is a required property' in f for f in tally.failures)
+
+
+# --- what the fuzz run found ---------------------------------------------------------------
+
+
+async def test_a_person_given_twice_in_the_contacts_is_422_naming_the_field(
+    infra: Infra, ns: Namespace
+) -> None:
+    """The same person twice in an LA's contacts broke the table's key: a 500."""
+    notifications = next(s for s in SERVICES if s.definition().name == "notifications")
+    twice = {
+        "contacts": [
+            {"person_id": "ep-1", "mobile": "07700 900001"},
+            {"person_id": "ep-1", "email": "ep-1@example.org"},
+        ]
+    }
+    async with running(notifications, infra, ns) as (_, client):
+        answer = await client.put(
+            "/notifications/configuration/contacts", json=twice, headers=caller("admin")
+        )
+        kept = await client.get("/notifications/configuration/contacts", headers=caller("admin"))
+
+    assert answer.status_code == 422
+    assert located(answer) == [("body", "contacts")]
+    assert "given more than once: ep-1" in answer.json()["errors"][0]["detail"]
+    assert kept.json()["contacts"] == []

@@ -4,6 +4,7 @@ what was sent about an incident. Both audited."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from typing import TypeAlias
 
 from eps_chassis.access import audited_access
@@ -15,7 +16,7 @@ from eps_contracts.base import ContractModel
 from eps_contracts.common import PersonId
 from eps_contracts.notifications import Provider
 from fastapi import APIRouter, Depends
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from eps_notifications import views
 from eps_notifications.domain.commands import SetContacts
@@ -56,6 +57,15 @@ class ContactsBody(ContractModel):
         description="Told of a breached target or an unassigned incident when no principal EP"
         " is known (e.g. the out-of-hours duty manager); needs contacts of their own.",
     )
+
+    @field_validator("contacts")
+    @classmethod
+    def one_entry_per_person(cls, contacts: tuple[ContactBody, ...]) -> tuple[ContactBody, ...]:
+        entries = Counter(c.person_id for c in contacts)
+        twice = sorted(person for person, n in entries.items() if n > 1)
+        if twice:
+            raise ValueError(f"one entry per person; given more than once: {', '.join(twice)}")
+        return contacts
 
 
 def _body(directory: ContactDirectory) -> ContactsBody:
