@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,6 +24,7 @@ from typing import Any
 
 import httpx
 import launcher
+import standins
 from eps_chassis.auth import Role, ensure_local_keys
 from eps_chassis.service import ServiceDefinition, installed_services
 from eps_contracts import Envelope, Event, envelope_for
@@ -42,6 +44,9 @@ SHORT_INTERVALS = {
     "EPS_HELD_RELEASE_INTERVAL_S": "0.5",
     "EPS_RELAY_CLAIM_TIMEOUT_S": "5",
     "EPS_BILLING_FINALISE_INTERVAL_S": "1",
+    "EPS_NOTIFICATIONS_SEND_INTERVAL_S": "0.2",
+    "EPS_NOTIFICATIONS_STATUS_INTERVAL_S": "0.5",
+    "EPS_NOTIFICATIONS_RETRY_FIRST_S": "0.5",
 }
 
 
@@ -61,6 +66,15 @@ class System:
     processes: dict[str, launcher.ServiceProcess] = field(default_factory=dict)
     replicas: list[launcher.ServiceProcess] = field(default_factory=list)
     offsets: dict[str, float] = field(default_factory=dict)
+    # paging's far ends (deploy/local/standins), a process of their own on ports of the run's
+    notify_port: int = field(default_factory=free_port)
+    smtp_port: int = field(default_factory=free_port)
+    paging_far_ends: subprocess.Popen[bytes] | None = None
+
+    @property
+    def sent_url(self) -> str:
+        """What the Notify and SMTP stand-ins received, newest first (``{"sent": [...]}``)."""
+        return f"http://127.0.0.1:{self.notify_port}/sent"
 
     # --- processes ------------------------------------------------------------------------
 
@@ -73,6 +87,8 @@ class System:
             "EPS_TOPIC_PREFIX": self.ns.topic_prefix,
             "EPS_DB_SCHEMA": self.ns.schema(name),
             "EPS_CLOCK_OFFSET_S": str(self.offsets.get(name, suite_offset().total_seconds())),
+            "EPS_NOTIFY_BASE_URL": f"http://127.0.0.1:{self.notify_port}",
+            "EPS_SMTP_PORT": str(self.smtp_port),
             **SHORT_INTERVALS,
         }
 
@@ -93,6 +109,7 @@ class System:
         return process
 
     def start_all(self) -> None:
+        self.paging_far_ends = standins.launch(self.log_dir, self.notify_port, self.smtp_port)
         for name in self.definitions:
             self.start(name)
         self.wait_ready(list(self.processes.values()))
@@ -112,6 +129,9 @@ class System:
 
     def stop_all(self) -> None:
         launcher.stop([*self.replicas, *self.processes.values()])
+        if self.paging_far_ends is not None:
+            self.paging_far_ends.terminate()
+            self.paging_far_ends.wait()
 
     @contextlib.contextmanager
     def hung(self, process: launcher.ServiceProcess) -> Iterator[None]:

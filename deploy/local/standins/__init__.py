@@ -14,13 +14,17 @@ SMTP_PORT = 8026
 SENT_URL = f"http://127.0.0.1:{NOTIFY_PORT}/sent"
 
 
-def launch(log_dir: Path) -> subprocess.Popen[bytes]:
-    """The stand-ins as a process of their own (`make run`), on the ports the notifications
-    service's settings default to; its output in ``log_dir/standins.log``."""
+def launch(
+    log_dir: Path, notify_port: int = NOTIFY_PORT, smtp_port: int = SMTP_PORT
+) -> subprocess.Popen[bytes]:
+    """The stand-ins as a process of their own (`make run`, the system tests), by default on
+    the ports the notifications service's settings default to; output in
+    ``log_dir/standins.log``."""
     log_dir.mkdir(parents=True, exist_ok=True)
+    ports = ["--notify-port", str(notify_port), "--smtp-port", str(smtp_port)]
     with (log_dir / "standins.log").open("ab") as output:
         return subprocess.Popen(
-            [sys.executable, "-m", "standins"],
+            [sys.executable, "-m", "standins", *ports],
             cwd=Path(__file__).resolve().parents[1],  # deploy/local, where the package lives
             stdout=output,
             stderr=output,
