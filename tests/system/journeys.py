@@ -184,3 +184,40 @@ async def book(
         return result
 
     return await eventually(booked, "the appointment booked")
+
+
+async def on_call(
+    incidents: httpx.AsyncClient, la: La, coordinator_id: str, principal_ep_id: str
+) -> None:
+    """The LA's escalation policy (15 minutes, then the principal EP) and ``coordinator_id``
+    on call from an hour ago for a day."""
+    manager = la.as_(Role.PRINCIPAL_EP, subject=principal_ep_id)
+    policy = {
+        "acknowledge_within_minutes": 15,
+        "principal_ep_id": principal_ep_id,
+        "rota_gap_lookahead_hours": 48,
+    }
+    ok(await incidents.put("/incidents/configuration/policy", json=policy, headers=manager))
+    entry = {
+        "coordinator_id": coordinator_id,
+        "position": "primary",
+        "starts_at": (suite_now() - timedelta(hours=1)).isoformat(),
+        "ends_at": (suite_now() + timedelta(hours=24)).isoformat(),
+    }
+    ok(await incidents.post("/incidents/rota/entries", json=entry, headers=manager), 201)
+
+
+def phoned_in_report(
+    school_urn: str, *, kind: str = "sudden_death_of_pupil", minutes_ago: int = 30
+) -> dict[str, Any]:
+    """A level-2 incident as a headteacher reports it by phone (``POST /incidents``)."""
+    return {
+        "report_id": str(uuid.uuid4()),
+        "school_urn": school_urn,
+        "kind": kind,
+        "occurred_at": (suite_now() - timedelta(minutes=minutes_ago)).isoformat(),
+        "reported_by": "Headteacher, by phone",
+        "pupils_affected": 30,
+        "staff_affected": 3,
+        "level": 2,
+    }

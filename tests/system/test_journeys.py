@@ -34,6 +34,8 @@ from tests.system.journeys import (
     london_at,
     minutes_left_today,
     ok,
+    on_call,
+    phoned_in_report,
     referral_in_casework,
     register_ep,
     register_school,
@@ -194,20 +196,8 @@ async def test_a_critical_incident_reported_upstream_and_by_phone_displaces_rout
             await register_ep(scheduling, la, ep_id, pattern=ALL_DAY, on_rota=on_rota)
         await register_school(scheduling, la, school, named)
         await register_school(scheduling, la, other_school, spare)
-        policy = {
-            "acknowledge_within_minutes": 15,
-            "principal_ep_id": "pep-1",
-            "rota_gap_lookahead_hours": 48,
-        }
+        await on_call(incidents, la, "coord-1", "pep-1")
         manager = la.as_(Role.PRINCIPAL_EP, subject="pep-1")
-        ok(await incidents.put("/incidents/configuration/policy", json=policy, headers=manager))
-        entry = {
-            "coordinator_id": "coord-1",
-            "position": "primary",
-            "starts_at": (suite_now() - timedelta(hours=1)).isoformat(),
-            "ends_at": (suite_now() + timedelta(hours=24)).isoformat(),
-        }
-        ok(await incidents.post("/incidents/rota/entries", json=entry, headers=manager), 201)
         # this LA visits a sudden death within two hours, for an hour and a half
         level_2 = {
             "eps_needed": 2,
@@ -229,20 +219,7 @@ async def test_a_critical_incident_reported_upstream_and_by_phone_displaces_rout
             for appointment in await busy(scheduling, la, ep_id, school, hours=4)
         ]
         reported = ok(
-            await incidents.post(
-                "/incidents",
-                json={
-                    "report_id": str(uuid.uuid4()),
-                    "school_urn": school,
-                    "kind": "sudden_death_of_pupil",
-                    "occurred_at": (suite_now() - timedelta(minutes=30)).isoformat(),
-                    "reported_by": "Headteacher, by phone",
-                    "pupils_affected": 30,
-                    "staff_affected": 3,
-                    "level": 2,
-                },
-                headers=coordinator,
-            ),
+            await incidents.post("/incidents", json=phoned_in_report(school), headers=coordinator),
             201,
         )
         upstream = IncidentReportSubmitted(

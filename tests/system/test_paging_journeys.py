@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from eps_chassis.auth import Role
 
-from tests.support.clock import suite_now
 from tests.support.system import La, System
-from tests.system.journeys import eventually, ok, register_ep, register_school
+from tests.system.journeys import (
+    eventually,
+    ok,
+    on_call,
+    phoned_in_report,
+    register_ep,
+    register_school,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -44,19 +49,7 @@ async def test_the_coordinator_is_paged_and_the_eps_going_are_told_where_and_whe
         for ep_id in eps:
             await register_ep(scheduling, la, ep_id)
         await register_school(scheduling, la, school, "ep-p1")
-        policy = {
-            "acknowledge_within_minutes": 15,
-            "principal_ep_id": "pep-7",
-            "rota_gap_lookahead_hours": 48,
-        }
-        ok(await incidents.put("/incidents/configuration/policy", json=policy, headers=manager))
-        entry = {
-            "coordinator_id": "coord-7",
-            "position": "primary",
-            "starts_at": (suite_now() - timedelta(hours=1)).isoformat(),
-            "ends_at": (suite_now() + timedelta(hours=24)).isoformat(),
-        }
-        ok(await incidents.post("/incidents/rota/entries", json=entry, headers=manager), 201)
+        await on_call(incidents, la, "coord-7", "pep-7")
         contacts = {
             "contacts": [
                 {"person_id": "coord-7", "mobile": COORDINATOR_MOBILE},
@@ -65,23 +58,8 @@ async def test_the_coordinator_is_paged_and_the_eps_going_are_told_where_and_whe
         }
         url = "/notifications/configuration/contacts"
         ok(await notifications.put(url, json=contacts, headers=manager))
-        reported = ok(
-            await incidents.post(
-                "/incidents",
-                json={
-                    "report_id": str(uuid.uuid4()),
-                    "school_urn": school,
-                    "kind": "serious_accident",
-                    "occurred_at": (suite_now() - timedelta(minutes=15)).isoformat(),
-                    "reported_by": "Headteacher, by phone",
-                    "pupils_affected": 12,
-                    "staff_affected": 2,
-                    "level": 2,
-                },
-                headers=coordinator,
-            ),
-            201,
-        )
+        report = phoned_in_report(school, kind="serious_accident")
+        reported = ok(await incidents.post("/incidents", json=report, headers=coordinator), 201)
         incident_id = reported["incident_id"]
 
         async def paged() -> list[dict[str, Any]]:
