@@ -135,6 +135,8 @@ async def test_the_guides_commands_publish_every_upstream_event_and_each_outcome
         assert waiting is not None and waiting["outcome"] == "waiting", waiting
         assert guide.shape(waiting) == guide.shape(example_response("waiting"))
         assert waiting["waiting"][0]["field"] == "child.school_urn"
+        held = await referrals.get("/referrals/held-events", headers=bearer(Role.ADMIN))
+        assert [h["event_id"] for h in held.json()] == [waiting["waiting"][0]["event_id"]]
         await register_school(referrals, SCHOOL, "leicester-city")
 
         async def referral_applied() -> bool:
