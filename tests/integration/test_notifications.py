@@ -16,7 +16,7 @@ import pytest
 from eps_chassis.auth import Role
 from eps_chassis.london import LONDON
 from eps_chassis.service import ServiceRuntime
-from eps_contracts import Event, envelope_for
+from eps_contracts import Envelope, Event, envelope_for
 from eps_contracts.incidents import (
     EpGoing,
     IncidentAcknowledged,
@@ -66,7 +66,7 @@ async def set_contacts(client: httpx.AsyncClient, **extra: Any) -> None:
     assert response.status_code == 200, response.text
 
 
-async def publish(infra: Infra, ns: Namespace, event: Event, *, times: int = 1) -> uuid.UUID:
+async def publish(infra: Infra, ns: Namespace, event: Event, *, times: int = 1) -> Envelope[Event]:
     """The event as incidents publishes it (one envelope, ``times`` copies of its record)."""
     envelope = envelope_for(
         event, source="/eps/incidents", tenant=TENANT, actor="service:incidents", time=suite_now()
@@ -77,7 +77,7 @@ async def publish(infra: Infra, ns: Namespace, event: Event, *, times: int = 1) 
         [envelope.model_dump_json().encode()] * times,
         key=envelope.subject.encode(),
     )
-    return envelope.id
+    return envelope
 
 
 def reported(
@@ -135,7 +135,7 @@ async def test_a_page_is_sent_once_when_its_event_arrives_twice_and_holds_no_chi
     ):
         await set_contacts(client)
         event = reported(incident_id)
-        await publish(infra, ns, event, times=2)
+        envelope = await publish(infra, ns, event, times=2)
         await paged(far, "test-coordinator")
         await all_consumed(infra, ns)
         await asyncio.sleep(0.5)  # several send rounds
@@ -157,6 +157,9 @@ async def test_a_page_is_sent_once_when_its_event_arrives_twice_and_holds_no_chi
         sent = [e for e in published if e["type"] == "eps.notifications.notification-sent.v1"]
         assert len(sent) == 1 and sent[0]["data"]["recipient"] == "test-coordinator"
         assert sent[0]["data"]["notification_id"] == sms["reference"]
+        # sent later by a job, in the conversation of the event that caused it
+        assert sent[0]["correlationid"] == str(envelope.correlationid)
+        assert sent[0]["causationid"] == str(envelope.id)
         assert "+44" not in json.dumps(published), "no phone number leaves the service"
         listed = await client.get(
             f"/notifications/incidents/{incident_id}", headers=bearer(Role.COORDINATOR)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import abc
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
+from eps_chassis.context import MessageContext
 from eps_chassis.unit_of_work import PostgresRepository
 from eps_contracts.notifications import Channel, Provider, Purpose
 
@@ -112,13 +114,14 @@ class PostgresNotificationRepository(NotificationRepository, PostgresRepository)
     async def add(self, notification: Notification) -> bool:
         n = notification
         inserted = await self.conn.fetchval(
-            f"INSERT INTO notifications (tenant, {_COLUMNS}, updated_at)"
+            f"INSERT INTO notifications (tenant, {_COLUMNS}, updated_at, correlation_id)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,"
-            " $17, $18, $19, $19) ON CONFLICT (cause_event_id, recipient, channel) DO NOTHING"
-            " RETURNING true",
+            " $17, $18, $19, $19, $20)"
+            " ON CONFLICT (cause_event_id, recipient, channel) DO NOTHING RETURNING true",
             self.tenant,
             *self._values(n),
             n.created_at,
+            self.uow.context.correlation_id,  # the conversation of the event that caused it
         )
         if inserted:
             self.uow.track(n)
@@ -293,13 +296,29 @@ class PostgresContactRepository(ContactRepository, PostgresRepository):
 # --- the jobs' rounds (across every local authority) -------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A message due, and the conversation its events belong to."""
+
+    tenant: str
+    notification_id: uuid.UUID
+    correlation_id: uuid.UUID | None
+    cause_event_id: uuid.UUID
+
+    def context(self, actor: str) -> MessageContext:
+        """Acting as the service in the conversation of the incident event behind it."""
+        if self.correlation_id is None:
+            return MessageContext(self.tenant, actor, causation_id=self.cause_event_id)
+        return MessageContext(self.tenant, actor, self.correlation_id, self.cause_event_id)
+
+
 async def due_for_sending(
     conn: asyncpg.Connection, now: datetime, in_doubt_after: timedelta, limit: int = 100
-) -> list[tuple[str, uuid.UUID]]:
+) -> list[Due]:
     """Notifications to send now: due (first attempt or retry), or claimed so long ago with no
     outcome that the attempt is in doubt. Oldest first."""
     rows = await conn.fetch(
-        "SELECT tenant, notification_id FROM notifications"
+        "SELECT tenant, notification_id, correlation_id, cause_event_id FROM notifications"
         " WHERE (status = 'pending' AND next_attempt_at <= $1)"
         " OR (status = 'sending' AND claimed_at <= $2)"
         " ORDER BY next_attempt_at LIMIT $3",
@@ -307,17 +326,17 @@ async def due_for_sending(
         now - in_doubt_after,
         limit,
     )
-    return [(r["tenant"], r["notification_id"]) for r in rows]
+    return [Due(*r) for r in rows]
 
 
-async def awaiting_delivery(
-    conn: asyncpg.Connection, limit: int = 200
-) -> list[tuple[str, uuid.UUID, str]]:
-    """Notifications Notify accepted and has not yet reported delivered or failed."""
+async def awaiting_delivery(conn: asyncpg.Connection, limit: int = 200) -> list[tuple[Due, str]]:
+    """Notifications Notify accepted and has not yet reported delivered or failed, with the id
+    Notify gave each."""
     rows = await conn.fetch(
-        "SELECT tenant, notification_id, provider_id FROM notifications"
+        "SELECT tenant, notification_id, correlation_id, cause_event_id, provider_id"
+        " FROM notifications"
         " WHERE status = 'sent' AND provider = 'govuk_notify' AND provider_id IS NOT NULL"
         " ORDER BY updated_at LIMIT $1",
         limit,
     )
-    return [(r["tenant"], r["notification_id"], r["provider_id"]) for r in rows]
+    return [(Due(*r[:4]), r["provider_id"]) for r in rows]

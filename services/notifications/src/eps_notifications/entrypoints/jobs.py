@@ -9,15 +9,13 @@ authority, each message in a unit of work of its own LA.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import timedelta
 
-from eps_chassis.context import MessageContext
 from eps_chassis.jobs import JobContext, PeriodicJob
 from eps_chassis.logging import get_logger
 
 from eps_notifications.adapters.channels import Senders
-from eps_notifications.adapters.repository import awaiting_delivery, due_for_sending
+from eps_notifications.adapters.repository import Due, awaiting_delivery, due_for_sending
 from eps_notifications.domain import commands
 from eps_notifications.domain.model import RetryPolicy
 from eps_notifications.service_layer import handlers
@@ -47,38 +45,40 @@ def notifications_jobs(settings: NotificationsSettings, senders: Senders) -> lis
             due = await due_for_sending(conn, context.clock(), in_doubt_after)
         at_once = asyncio.Semaphore(SENDS_AT_ONCE)
 
-        async def send(tenant: str, notification_id: uuid.UUID) -> None:
+        async def send(message: Due) -> None:
             async with at_once:
                 try:
-                    await _send_one(context, tenant, notification_id)
+                    await _send_one(context, message)
                 except Exception as exc:  # left as it was: retried (or looked up) next round
                     log.error(
-                        "sending failed", notification_id=str(notification_id), error=repr(exc)
+                        "sending failed",
+                        notification_id=str(message.notification_id),
+                        error=repr(exc),
                     )
 
         async with asyncio.TaskGroup() as group:
-            for tenant, notification_id in due:
-                group.create_task(send(tenant, notification_id))
+            for message in due:
+                group.create_task(send(message))
 
-    async def _send_one(context: JobContext, tenant: str, notification_id: uuid.UUID) -> None:
-        as_service = MessageContext(tenant, context.actor)
+    async def _send_one(context: JobContext, message: Due) -> None:
+        as_service = message.context(context.actor)
         async with context.uow(as_service) as uow:
-            claim = commands.ClaimForSending(notification_id, in_doubt_after)
+            claim = commands.ClaimForSending(message.notification_id, in_doubt_after)
             order = await handlers.claim_for_sending(claim, uow)
         if order is None:
             return
         outcome = await senders.send(order)
         async with context.uow(as_service) as uow:
-            cmd = commands.RecordSendOutcome(notification_id, outcome, retry)
+            cmd = commands.RecordSendOutcome(message.notification_id, outcome, retry)
             await handlers.record_send_outcome(cmd, uow)
 
     async def check_delivery(context: JobContext) -> None:
         async with context.uow.pool.acquire() as conn:
             sent = await awaiting_delivery(conn)
-        for tenant, notification_id, provider_id in sent:
+        for message, provider_id in sent:
             status = await senders.delivery_status(provider_id)
-            async with context.uow(MessageContext(tenant, context.actor)) as uow:
-                cmd = commands.RecordDeliveryStatus(notification_id, status, retry)
+            async with context.uow(message.context(context.actor)) as uow:
+                cmd = commands.RecordDeliveryStatus(message.notification_id, status, retry)
                 await handlers.record_delivery_status(cmd, uow)
 
     return [
