@@ -92,3 +92,15 @@ def test_a_lint_problem_fails_the_check(tmp_path: Path) -> None:
 
     assert report["totals"]["errors"] == 1
     assert report["problems"][0]["ruleId"] == "operation-operationId-unique"
+
+
+def test_every_answer_names_the_headers_it_carries() -> None:
+    for path in DOCUMENTS:
+        document = json.loads(path.read_text())
+        for operation in (o for p in document["paths"].values() for o in p.values()):
+            parameters = operation.get("parameters", [])
+            assert {"$ref": "#/components/parameters/X-Correlation-Id"} in parameters
+            for status, response in operation["responses"].items():
+                headers = response["headers"]
+                assert headers["X-Correlation-Id"]["$ref"].endswith("/X-Correlation-Id")
+                assert ("WWW-Authenticate" in headers) == (status == "401"), (path.name, status)

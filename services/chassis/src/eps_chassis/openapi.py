@@ -10,7 +10,9 @@ from paths. :func:`openapi_document` completes it:
   (with the roles allowed) everywhere, 422 where there is input, 404 where a record is named
   (a path parameter or a body), 409 where state changes, 413 and 415 where a body is read;
 - stable operation ids, ``<service>.<route function>`` (or the id a route names itself);
-- the servers, the contact, the bearer JWT and who may call each operation (``x-eps-roles``).
+- the servers, the contact, the bearer JWT and who may call each operation (``x-eps-roles``);
+- the headers every answer carries (``X-Correlation-Id``; ``WWW-Authenticate`` with a 401), and
+  the correlation id a caller may send.
 
 :func:`check_routes` refuses, when a service is built, a route that would read its body before
 knowing who calls (its role check must come first) or that takes a body some other way.
@@ -18,6 +20,7 @@ knowing who calls (its role check must come first) or that takes a body some oth
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -36,6 +39,24 @@ _BEARER = {
     "description": "A JWT (ES256 or RS256) from the local authority's identity provider, with"
     " the claims `sub` (who), `role` (or Entra-style `roles`), `la` (the local authority) and,"
     " for school staff, `school_urn`. Each operation names the roles it allows (`x-eps-roles`).",
+}
+_CORRELATION = {
+    "description": "The request's correlation id, carried by the events, audit rows and log lines"
+    " it causes: the caller's when it is a UUID, else a new one (a caller's id in another form is"
+    " echoed back and logged beside it).",
+    "schema": {"type": "string"},
+}
+_HEADERS = {
+    "X-Correlation-Id": {**_CORRELATION, "required": True},
+    "WWW-Authenticate": {
+        "description": "`Bearer`: a bearer token is needed.",
+        "required": True,
+        "schema": {"type": "string", "const": "Bearer"},
+    },
+}
+_PARAMETERS = {
+    "X-Correlation-Id": {"name": "X-Correlation-Id", "in": "header", "required": False}
+    | _CORRELATION,
 }
 _ERRORS = {
     401: "No valid bearer token (missing, expired, forged, or of an LA not served here).",
@@ -103,6 +124,8 @@ def openapi_document(app: FastAPI, service: str, routes: Sequence[APIRoute]) -> 
     )
     components = document.setdefault("components", {})
     schemas: dict[str, Any] = components.setdefault("schemas", {})
+    components["headers"] = copy.deepcopy(_HEADERS)
+    components["parameters"] = copy.deepcopy(_PARAMETERS)
     for scheme in components.get("securitySchemes", {}).values():
         if scheme.get("scheme") == "bearer":
             scheme.update(_BEARER)
@@ -198,3 +221,11 @@ def _complete(
                 "content": {PROBLEM_JSON: {"schema": {"$ref": _REF.format(model="Problem")}}},
             },
         )
+    operation.setdefault("parameters", []).append(
+        {"$ref": "#/components/parameters/X-Correlation-Id"}
+    )
+    for code, response in responses.items():
+        headers = response.setdefault("headers", {})
+        headers["X-Correlation-Id"] = {"$ref": "#/components/headers/X-Correlation-Id"}
+        if code == "401":
+            headers["WWW-Authenticate"] = {"$ref": "#/components/headers/WWW-Authenticate"}
