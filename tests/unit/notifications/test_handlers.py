@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from eps_contracts.notifications import (
     Channel,
@@ -56,7 +57,7 @@ def uow_with_incident(incident_id: uuid.UUID) -> PagingUnitOfWork:
     return uow
 
 
-def page(incident_id: uuid.UUID, purpose: Purpose, to: str | None, **kw: object) -> commands.Page:
+def page(incident_id: uuid.UUID, purpose: Purpose, to: str | None, **kw: Any) -> commands.Page:
     return commands.Page(incident_id, uuid.uuid4(), purpose, to, **kw)
 
 
@@ -192,3 +193,16 @@ async def test_a_person_is_unreached_only_once_every_channel_failed_for_good() -
         (Channel.SMS, False),
         (Channel.EMAIL, True),
     ]
+
+
+async def test_a_page_acknowledged_while_it_was_being_sent_is_not_retried() -> None:
+    incident = uuid.uuid4()
+    uow = uow_with_incident(incident)
+    [note] = await handlers.page(page(incident, Purpose.INCIDENT_REPORTED, "coord-1"), uow)
+    await claimed(uow, note.notification_id)
+    await handlers.stop_chain(commands.StopChain(incident), uow)  # while Notify is answering
+    cmd = commands.RecordSendOutcome(note.notification_id, TemporaryFailure("503"), RETRY)
+    await handlers.record_send_outcome(cmd, uow)
+    assert note.status == Status.WITHDRAWN
+    [withdrawn] = uow.events_of(NotificationWithdrawn)
+    assert withdrawn.reason == handlers.ACKNOWLEDGED

@@ -12,6 +12,8 @@ before sending it again.
 
 from __future__ import annotations
 
+import uuid
+
 from eps_chassis.logging import get_logger
 from eps_contracts.notifications import Purpose
 
@@ -35,6 +37,7 @@ from eps_notifications.service_layer.unit_of_work import NotificationsUnitOfWork
 log = get_logger()
 
 NO_CONTACT = "no contact details for this person: add them to the LA's contacts"
+ACKNOWLEDGED = "the incident was acknowledged"
 
 
 async def record_incident(cmd: commands.RecordIncident, uow: NotificationsUnitOfWork) -> None:
@@ -127,7 +130,7 @@ async def stop_chain(cmd: commands.StopChain, uow: NotificationsUnitOfWork) -> i
     await uow.incidents.acknowledge(cmd.incident_id)
     now, withdrawn = uow.clock(), 0
     for n in await uow.notifications.waiting(cmd.incident_id):
-        if n.purpose in CHAIN_PURPOSES and n.withdraw(now, "the incident was acknowledged"):
+        if n.purpose in CHAIN_PURPOSES and n.withdraw(now, ACKNOWLEDGED):
             await uow.notifications.save(n)
             withdrawn += 1
     return withdrawn
@@ -187,12 +190,20 @@ async def _record_failure(
     uow: NotificationsUnitOfWork,
 ) -> None:
     """A failure of one channel; when every other channel to the person has failed for good
-    too, its event says the person was not reached (the escalation chain moves on)."""
+    too, its event says the person was not reached (the escalation chain moves on). A page
+    asking for an acknowledgement that came while it was being sent is not tried again."""
     unreached = await uow.notifications.others_failed(n)
     if isinstance(failure, TemporaryFailure):
         n.failed_temporarily(uow.clock(), failure.reason, retry, siblings_unreached=unreached)
     else:
         n.failed_permanently(uow.clock(), failure.reason, siblings_unreached=unreached)
+    if n.purpose in CHAIN_PURPOSES and await _acknowledged(n.incident_id, uow):
+        n.withdraw(uow.clock(), ACKNOWLEDGED)
+
+
+async def _acknowledged(incident_id: uuid.UUID, uow: NotificationsUnitOfWork) -> bool:
+    facts = await uow.incidents.get(incident_id)
+    return facts is not None and facts.acknowledged
 
 
 # --- configuration ---------------------------------------------------------------------------
