@@ -212,6 +212,12 @@ async def test_no_page_once_the_incident_is_acknowledged(infra: Infra, ns: Names
             return any(e["type"].endswith("notification-failed.v1") for e in published)
 
         await wait_until(waiting_to_retry, timeout_s=15, what="a temporary failure")
+
+        async def gauged_as_pending() -> bool:
+            gauge = 'eps_notifications_waiting{service="notifications",status="pending"} 1.0'
+            return gauge in (await client.get("/metrics")).text
+
+        await wait_until(gauged_as_pending, timeout_s=10, what="the waiting message gauged")
         await publish(
             infra,
             ns,

@@ -340,3 +340,16 @@ async def awaiting_delivery(conn: asyncpg.Connection, limit: int = 200) -> list[
         limit,
     )
     return [(Due(*r[:4]), r["provider_id"]) for r in rows]
+
+
+async def waiting_counts(conn: asyncpg.Connection, now: datetime) -> tuple[dict[str, int], float]:
+    """How many messages are in each unsettled state, and the age in seconds of the oldest one
+    still to be sent (for the gauges)."""
+    rows = await conn.fetch(
+        "SELECT status, count(*) AS n, min(created_at) FILTER (WHERE status = 'pending')"
+        " AS oldest FROM notifications WHERE status IN ('pending', 'sending', 'sent')"
+        " GROUP BY status"
+    )
+    oldest = min((r["oldest"] for r in rows if r["oldest"] is not None), default=None)
+    age = (now - oldest).total_seconds() if oldest is not None else 0.0
+    return {r["status"]: r["n"] for r in rows}, max(age, 0.0)

@@ -14,8 +14,14 @@ from datetime import timedelta
 from eps_chassis.jobs import JobContext, PeriodicJob
 from eps_chassis.logging import get_logger
 
+from eps_notifications import metrics
 from eps_notifications.adapters.channels import Senders
-from eps_notifications.adapters.repository import Due, awaiting_delivery, due_for_sending
+from eps_notifications.adapters.repository import (
+    Due,
+    awaiting_delivery,
+    due_for_sending,
+    waiting_counts,
+)
 from eps_notifications.domain import commands
 from eps_notifications.domain.model import RetryPolicy
 from eps_notifications.service_layer import handlers
@@ -43,6 +49,10 @@ def notifications_jobs(settings: NotificationsSettings, senders: Senders) -> lis
     async def send_due(context: JobContext) -> None:
         async with context.uow.pool.acquire() as conn:
             due = await due_for_sending(conn, context.clock(), in_doubt_after)
+            counts, oldest = await waiting_counts(conn, context.clock())
+        for status in metrics.WAITING_STATUSES:
+            metrics.WAITING.labels(context.service, status).set(counts.get(status, 0))
+        metrics.OLDEST_PENDING.labels(context.service).set(oldest)
         at_once = asyncio.Semaphore(SENDS_AT_ONCE)
 
         async def send(message: Due) -> None:
