@@ -40,23 +40,26 @@ _BEARER = {
     " the claims `sub` (who), `role` (or Entra-style `roles`), `la` (the local authority) and,"
     " for school staff, `school_urn`. Each operation names the roles it allows (`x-eps-roles`).",
 }
-_CORRELATION = {
-    "description": "The request's correlation id, carried by the events, audit rows and log lines"
-    " it causes: the caller's when it is a UUID, else a new one (a caller's id in another form is"
-    " echoed back and logged beside it).",
-    "schema": {"type": "string"},
-}
 _HEADERS = {
-    "X-Correlation-Id": {**_CORRELATION, "required": True},
+    "X-Correlation-Id": {
+        "description": "The request's correlation id, carried by the events, audit rows and log"
+        " lines it causes: the caller's when it is a UUID, else a new one (a caller's id in"
+        " another form is echoed back and logged beside it).",
+        "required": True,
+        "schema": {"type": "string"},
+    },
     "WWW-Authenticate": {
         "description": "`Bearer`: a bearer token is needed.",
         "required": True,
         "schema": {"type": "string", "const": "Bearer"},
     },
 }
-_PARAMETERS = {
-    "X-Correlation-Id": {"name": "X-Correlation-Id", "in": "header", "required": False}
-    | _CORRELATION,
+_CORRELATION_PARAMETER = {
+    "name": "X-Correlation-Id",
+    "in": "header",
+    "required": False,
+    "description": "The caller's correlation id (a UUID), echoed in the answer's header.",
+    "schema": {"type": "string"},
 }
 _ERRORS = {
     401: "No valid bearer token (missing, expired, forged, or of an LA not served here).",
@@ -125,7 +128,6 @@ def openapi_document(app: FastAPI, service: str, routes: Sequence[APIRoute]) -> 
     components = document.setdefault("components", {})
     schemas: dict[str, Any] = components.setdefault("schemas", {})
     components["headers"] = copy.deepcopy(_HEADERS)
-    components["parameters"] = copy.deepcopy(_PARAMETERS)
     for scheme in components.get("securitySchemes", {}).values():
         if scheme.get("scheme") == "bearer":
             scheme.update(_BEARER)
@@ -221,9 +223,7 @@ def _complete(
                 "content": {PROBLEM_JSON: {"schema": {"$ref": _REF.format(model="Problem")}}},
             },
         )
-    operation.setdefault("parameters", []).append(
-        {"$ref": "#/components/parameters/X-Correlation-Id"}
-    )
+    operation.setdefault("parameters", []).append(copy.deepcopy(_CORRELATION_PARAMETER))
     for code, response in responses.items():
         headers = response.setdefault("headers", {})
         headers["X-Correlation-Id"] = {"$ref": "#/components/headers/X-Correlation-Id"}
