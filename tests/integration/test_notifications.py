@@ -343,6 +343,13 @@ async def test_an_allocated_ep_is_told_where_and_when_by_smtp_email(
     ):
         ep = {"person_id": "ep-7", "email": "ep7@example.org", "email_via": "smtp"}
         await set_contacts(client, more=[ep])
+        school = {"school_urn": SCHOOL, "name": "Example Primary", "address": "1 High St, LE1"}
+        schools = await client.put(
+            "/notifications/configuration/schools",
+            json={"schools": [school]},
+            headers=bearer(Role.PRINCIPAL_EP),
+        )
+        assert schools.status_code == 200, schools.text
         await publish(infra, ns, reported(incident_id))
         allocated = IncidentEpsAllocated(
             incident_id=incident_id,
@@ -361,8 +368,8 @@ async def test_an_allocated_ep_is_told_where_and_when_by_smtp_email(
         await asyncio.sleep(0.5)
         [email] = far.smtp.to("ep7@example.org")
         at = starts_at.astimezone(LONDON)
-        assert f"Be there by {at:%H:%M on %a %d %b}" in email["body"]
-        assert "school 123456" in email["body"]
+        assert f"Be there by {at:%H:%M on %a %d %b}. Address: 1 High St, LE1." in email["body"]
+        assert "at Example Primary (123456)" in email["body"]
         assert email["subject"].startswith("Critical incident: you are going")
         sent = [
             e["data"]

@@ -11,9 +11,10 @@ from eps_notifications.adapters.repository import (
     ContactRepository,
     IncidentFactsRepository,
     NotificationRepository,
+    SchoolRepository,
 )
 from eps_notifications.domain.messages import IncidentFacts
-from eps_notifications.domain.model import ContactDirectory, Notification, Status
+from eps_notifications.domain.model import ContactDirectory, Notification, School, Status
 from eps_notifications.service_layer.unit_of_work import NotificationsUnitOfWork
 
 from tests.support.fakes import TENANT, FakeUnitOfWork
@@ -108,13 +109,29 @@ class FakeContactRepository(ContactRepository):
         self.kept = directory
 
 
+class FakeSchoolRepository(SchoolRepository):
+    def __init__(self) -> None:
+        self.kept: dict[str, School] = {}
+
+    async def get(self, school_urn: str) -> School | None:
+        return self.kept.get(school_urn)
+
+    async def all(self) -> tuple[School, ...]:
+        return tuple(self.kept[urn] for urn in sorted(self.kept))
+
+    async def replace(self, schools: tuple[School, ...]) -> None:
+        self.kept = {s.school_urn: s for s in schools}
+
+
 class FakeNotificationsUnitOfWork(FakeUnitOfWork, NotificationsUnitOfWork):
     notifications: FakeNotificationRepository
     incidents: FakeIncidentFactsRepository
     contacts: FakeContactRepository
+    schools: FakeSchoolRepository
 
     def __init__(self, *, tenant: str = TENANT, clock: Clock | None = None) -> None:
         super().__init__(tenant=tenant, clock=clock)
         self.notifications = FakeNotificationRepository(self)
         self.incidents = FakeIncidentFactsRepository()
         self.contacts = FakeContactRepository()
+        self.schools = FakeSchoolRepository()

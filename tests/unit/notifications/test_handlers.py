@@ -23,6 +23,7 @@ from eps_notifications.domain.model import (
     ContactDirectory,
     PermanentFailure,
     RetryPolicy,
+    School,
     Status,
     TemporaryFailure,
 )
@@ -125,12 +126,20 @@ async def test_a_breach_without_a_principal_ep_goes_to_the_duty_person() -> None
 async def test_an_allocated_ep_is_told_once_per_incident_as_answers_accumulate() -> None:
     incident = uuid.uuid4()
     uow = uow_with_incident(incident)
+    await handlers.set_schools(
+        commands.SetSchools((School("123456", "Example Primary", "1 High Street, LE1 1AA"),)),
+        uow,
+    )
     starts = NIGHT + timedelta(hours=1)
     await handlers.page(page(incident, Purpose.EPS_ALLOCATED, "ep-7", starts_at=starts), uow)
     # a later answer lists every EP going, this one again
     assert await handlers.page(page(incident, Purpose.EPS_ALLOCATED, "ep-7"), uow) == []
     [note] = uow.notifications.to("ep-7")
-    assert "Be there by 03:00 on Sun 29 Nov" in note.message.text
+    assert note.message.text == (
+        "EPS critical incident, level 2 (sudden death of pupil) at Example Primary (123456):"
+        " you are allocated to respond. Be there by 03:00 on Sun 29 Nov. Address: 1 High"
+        f" Street, LE1 1AA. Details in the EPS console. Ref {incident.hex[:8]}."
+    )
 
 
 async def claimed(uow: FakeNotificationsUnitOfWork, notification_id: uuid.UUID) -> None:

@@ -24,6 +24,7 @@ from eps_notifications.domain.model import (
     ContactDirectory,
     Message,
     Notification,
+    School,
     Status,
 )
 
@@ -70,6 +71,19 @@ class IncidentFactsRepository(abc.ABC):
 
     @abc.abstractmethod
     async def acknowledge(self, incident_id: uuid.UUID) -> None: ...
+
+
+class SchoolRepository(abc.ABC):
+    """The schools the LA names to the people it sends there (name, address)."""
+
+    @abc.abstractmethod
+    async def get(self, school_urn: str) -> School | None: ...
+
+    @abc.abstractmethod
+    async def all(self) -> tuple[School, ...]: ...
+
+    @abc.abstractmethod
+    async def replace(self, schools: tuple[School, ...]) -> None: ...
 
 
 class ContactRepository(abc.ABC):
@@ -290,6 +304,30 @@ class PostgresContactRepository(ContactRepository, PostgresRepository):
             " ON CONFLICT (tenant) DO UPDATE SET duty_person_id = EXCLUDED.duty_person_id",
             self.tenant,
             directory.duty_person_id,
+        )
+
+
+class PostgresSchoolRepository(SchoolRepository, PostgresRepository):
+    async def get(self, school_urn: str) -> School | None:
+        row = await self.conn.fetchrow(
+            "SELECT school_urn, name, address FROM schools WHERE tenant = $1 AND school_urn = $2",
+            self.tenant,
+            school_urn,
+        )
+        return School(*row) if row is not None else None
+
+    async def all(self) -> tuple[School, ...]:
+        rows = await self.conn.fetch(
+            "SELECT school_urn, name, address FROM schools WHERE tenant = $1 ORDER BY school_urn",
+            self.tenant,
+        )
+        return tuple(School(*r) for r in rows)
+
+    async def replace(self, schools: tuple[School, ...]) -> None:
+        await self.conn.execute("DELETE FROM schools WHERE tenant = $1", self.tenant)
+        await self.conn.executemany(
+            "INSERT INTO schools (tenant, school_urn, name, address) VALUES ($1, $2, $3, $4)",
+            [(self.tenant, s.school_urn, s.name, s.address) for s in schools],
         )
 
 

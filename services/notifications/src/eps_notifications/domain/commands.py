@@ -14,6 +14,7 @@ from eps_notifications.domain.model import (
     ContactDirectory,
     DeliveryStatus,
     RetryPolicy,
+    School,
     SendOutcome,
 )
 
@@ -68,3 +69,8 @@ class RecordDeliveryStatus:
 @dataclass(frozen=True, slots=True)
 class SetContacts:
     directory: ContactDirectory
+
+
+@dataclass(frozen=True, slots=True)
+class SetSchools:
+    schools: tuple[School, ...]

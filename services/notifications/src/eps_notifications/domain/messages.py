@@ -1,6 +1,7 @@
 """What a page says. Built only from the incident's events, which carry no child's name or
-other personal data about a child: the school (its URN), the level and kind of incident, the
-times; a short reference to find the incident in the console. Nothing more reaches a phone.
+other personal data about a child: the school (its URN, and its name and address when the LA
+has given them), the level and kind of incident, the times; a short reference to find the
+incident in the console. Nothing more reaches a phone.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class IncidentFacts:
     kind: str | None = None
     reported_at: datetime | None = None
     acknowledged: bool = False
+    school_name: str | None = None  # from the LA's schools, when it has given them
+    school_address: str | None = None
 
 
 def reference(incident_id: uuid.UUID) -> str:
@@ -40,6 +43,8 @@ def _what(facts: IncidentFacts) -> str:
     level = f", level {facts.level}" if facts.level else ""
     kind = f" ({facts.kind.replace('_', ' ')})" if facts.kind else ""
     school = f" at school {facts.school_urn}" if facts.school_urn else ""
+    if facts.school_name:
+        school = f" at {facts.school_name} ({facts.school_urn})"
     return f"EPS critical incident{level}{kind}{school}"
 
 
@@ -67,6 +72,8 @@ def escalated(facts: IncidentFacts, reason: str) -> Message:
 
 def allocated(facts: IncidentFacts, starts_at: datetime | None) -> Message:
     be_there = f" Be there by {when(starts_at)}." if starts_at else ""
+    if facts.school_address:
+        be_there += f" Address: {facts.school_address}."
     return _message(
         facts,
         "Critical incident: you are going",

@@ -96,6 +96,15 @@ class ContactDirectory:
 
 
 @dataclass(frozen=True, slots=True)
+class School:
+    """A school as the LA names it to the people it sends there."""
+
+    school_urn: str
+    name: str
+    address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """What is said: the SMS text (also the email body) and the email's subject."""
 

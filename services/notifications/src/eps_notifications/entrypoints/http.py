@@ -13,14 +13,14 @@ from eps_chassis.configuration import configuration_routes
 from eps_chassis.http import Purpose as AccessPurpose
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_contracts.base import ContractModel
-from eps_contracts.common import PersonId
+from eps_contracts.common import PersonId, SchoolUrn
 from eps_contracts.notifications import Provider
 from fastapi import APIRouter, Depends
 from pydantic import Field, field_validator
 
 from eps_notifications import views
-from eps_notifications.domain.commands import SetContacts
-from eps_notifications.domain.model import Contact, ContactDirectory
+from eps_notifications.domain.commands import SetContacts, SetSchools
+from eps_notifications.domain.model import Contact, ContactDirectory, School
 from eps_notifications.service_layer import handlers
 from eps_notifications.service_layer.unit_of_work import (
     NotificationsUnitOfWork,
@@ -103,6 +103,48 @@ configuration_routes(
     description="How each person on call (coordinators, EPs, the principal EP) is reached: a"
     " mobile for SMS, an email address and who carries it. A page for someone not listed is"
     " recorded as failed, and the escalation chain moves on.",
+)
+
+
+class SchoolBody(ContractModel):
+    school_urn: SchoolUrn
+    name: str = Field(min_length=1, max_length=200, description="As the EPs know it.")
+    address: str | None = Field(
+        None, max_length=300, description="Where to go: told to each EP sent there."
+    )
+
+
+class SchoolsBody(ContractModel):
+    schools: tuple[SchoolBody, ...] = Field((), max_length=5000)
+
+
+def _schools_body(schools: tuple[School, ...]) -> SchoolsBody:
+    return SchoolsBody(
+        schools=tuple(
+            SchoolBody(school_urn=s.school_urn, name=s.name, address=s.address) for s in schools
+        )
+    )
+
+
+async def _read_schools(uow: NotificationsUnitOfWork) -> SchoolsBody:
+    return _schools_body(await uow.schools.all())
+
+
+async def _set_schools(body: SchoolsBody, uow: NotificationsUnitOfWork) -> SchoolsBody:
+    schools = tuple(School(s.school_urn, s.name, s.address) for s in body.schools)
+    return _schools_body(await handlers.set_schools(SetSchools(schools), uow))
+
+
+configuration_routes(
+    router,
+    "schools",
+    SchoolsBody,
+    read=_read_schools,
+    write=_set_schools,
+    readers=READERS,
+    writers=CONFIGURERS,
+    description="The schools' names and addresses, told to each EP sent to an incident there"
+    " (a school not listed is named by its URN alone).",
 )
 
 

@@ -13,6 +13,7 @@ before sending it again.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 from eps_chassis.logging import get_logger
 from eps_contracts.notifications import Purpose
@@ -29,6 +30,7 @@ from eps_notifications.domain.model import (
     OnItsWay,
     PermanentFailure,
     RetryPolicy,
+    School,
     SendOrder,
     TemporaryFailure,
 )
@@ -86,6 +88,9 @@ async def page(cmd: commands.Page, uow: NotificationsUnitOfWork) -> list[Notific
         cmd.incident_id, recipient, once_per_incident
     ):
         return []
+    school = await uow.schools.get(facts.school_urn) if facts.school_urn else None
+    if school is not None:
+        facts = replace(facts, school_name=school.name, school_address=school.address)
     message, now = _message(cmd, facts), uow.clock()
     contact = directory.for_person(recipient)
     channels = contact.channels() if contact is not None else []
@@ -212,3 +217,8 @@ async def _acknowledged(incident_id: uuid.UUID, uow: NotificationsUnitOfWork) ->
 async def set_contacts(cmd: commands.SetContacts, uow: NotificationsUnitOfWork) -> ContactDirectory:
     await uow.contacts.replace(cmd.directory)
     return await uow.contacts.directory()
+
+
+async def set_schools(cmd: commands.SetSchools, uow: NotificationsUnitOfWork) -> tuple[School, ...]:
+    await uow.schools.replace(cmd.schools)
+    return await uow.schools.all()

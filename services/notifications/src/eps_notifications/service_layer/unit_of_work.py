@@ -11,6 +11,8 @@ from eps_notifications.adapters.repository import (
     PostgresContactRepository,
     PostgresIncidentFactsRepository,
     PostgresNotificationRepository,
+    PostgresSchoolRepository,
+    SchoolRepository,
 )
 
 
@@ -18,6 +20,7 @@ class NotificationsUnitOfWork(UnitOfWork):
     notifications: NotificationRepository
     incidents: IncidentFactsRepository
     contacts: ContactRepository
+    schools: SchoolRepository
 
 
 class PostgresNotificationsUnitOfWork(PostgresUnitOfWork, NotificationsUnitOfWork):
@@ -25,4 +28,5 @@ class PostgresNotificationsUnitOfWork(PostgresUnitOfWork, NotificationsUnitOfWor
         "notifications": PostgresNotificationRepository,
         "incidents": PostgresIncidentFactsRepository,
         "contacts": PostgresContactRepository,
+        "schools": PostgresSchoolRepository,
     }
