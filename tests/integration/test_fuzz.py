@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -29,7 +29,7 @@ from eps_chassis.service import Service
 from eps_consent.bootstrap import SERVICE as CONSENT
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from schemathesis import GenerationMode
+from schemathesis import APIOperation, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Err
 from schemathesis.specs.openapi.adapter import responses as response_schemas
@@ -79,6 +79,7 @@ response_schemas.to_json_schema = functools.partial(  # type: ignore[assignment]
 @dataclass
 class Tally:
     operations: int = 0
+    operations_on_records: int = 0
     requests: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
@@ -98,23 +99,25 @@ def fuzz(
     document: dict[str, Any], client: httpx.AsyncClient, loop: asyncio.AbstractEventLoop
 ) -> Tally:
     """Every operation of ``document``, called through ``client`` (whose service runs on
-    ``loop``; this runs in a thread of its own, as Hypothesis's tests are synchronous)."""
+    ``loop``; this runs in a thread of its own, as Hypothesis's tests are synchronous): first
+    with any input, then, where it names records by path, with the ids of records the service
+    answered with meanwhile (so that what a route does to a record is reached, not only its
+    404)."""
     tally = Tally()
     schema = schemathesis.openapi.from_dict(document)
+    operations = []
     for result in schema.get_all_operations():
         if isinstance(result, Err):  # an operation the document describes wrongly
             tally.failures.append(f"the document: {result.err()}")
-            continue
-        operation = result.ok()
-        tally.operations += 1
+        else:
+            operations.append(result.ok())
+    path_names = {p.name for o in operations for p in o.path_parameters}
+    known: dict[str, set[str]] = defaultdict(set)
+
+    def run(operation: APIOperation, cases: st.SearchStrategy[schemathesis.Case]) -> None:
         # the roles first: Hypothesis tries the first choice most (a token-less call is simple)
-        callers = [caller(r) for r in operation.definition.raw.get("x-eps-roles", [])] + [
-            caller(None)
-        ]
-        cases = st.one_of(
-            operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
-            operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
-        )
+        roles = operation.definition.raw.get("x-eps-roles", [])
+        callers = [caller(r) for r in roles] + [caller(None)]
 
         @settings(
             max_examples=EXAMPLES,
@@ -144,13 +147,52 @@ def fuzz(
                 tally.statuses[500] += 1
                 raise
             tally.statuses[response.status_code] += 1
+            if response.is_success and response.headers.get("content-type") == "application/json":
+                _collect_ids(response.json(), path_names, known)
             case.validate_response(response, checks=CHECKS, headers=sent["headers"])
 
         try:
             call()
         except (Exception, BaseExceptionGroup) as failure:  # each operation's, then the next
             tally.failures.append(f"{operation.label}: {failure}")
+
+    for operation in operations:
+        tally.operations += 1
+        run(
+            operation,
+            st.one_of(
+                operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+                operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+            ),
+        )
+    for operation in operations:
+        names = [p.name for p in operation.path_parameters]
+        if not names or not all(known[n] for n in names):
+            continue
+        tally.operations_on_records += 1
+        ids = st.tuples(*(st.sampled_from(sorted(known[n])[:20]) for n in names))
+        run(operation, ids.flatmap(functools.partial(_naming, operation, names)))
     return tally
+
+
+def _naming(
+    operation: APIOperation, names: list[str], values: tuple[str, ...]
+) -> st.SearchStrategy[schemathesis.Case]:
+    """Requests to ``operation`` with these path parameters (the rest generated)."""
+    return operation.as_strategy(path_parameters=dict(zip(names, values, strict=True)))
+
+
+def _collect_ids(answer: Any, names: set[str], known: dict[str, set[str]]) -> None:
+    """The values of fields named as path parameters are (in this API) records' ids."""
+    if isinstance(answer, list):
+        for item in answer:
+            _collect_ids(item, names, known)
+    elif isinstance(answer, dict):
+        for key, value in answer.items():
+            if key in names and isinstance(value, str | int) and not isinstance(value, bool):
+                known[key].add(str(value))
+            else:
+                _collect_ids(value, names, known)
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.definition().name)
@@ -164,7 +206,8 @@ async def test_every_operation_answers_as_its_document_says(
 
     name = service.definition().name
     print(
-        f"\nfuzz {name}: {tally.operations} operations, {tally.requests} requests,"
+        f"\nfuzz {name}: {tally.operations} operations ({tally.operations_on_records} again on"
+        f" records that exist), {tally.requests} requests,"
         f" {tally.server_errors()} server errors, {len(tally.failures)} failing operations,"
         f" statuses {dict(sorted(tally.statuses.items()))}"
     )
