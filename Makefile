@@ -44,10 +44,28 @@ asyncapi-tools: $(ASYNCAPI_TOOLS)/node_modules/.package-lock.json
 openapi-tools: $(OPENAPI_TOOLS)/node_modules/.package-lock.json
 compose-tools: $(COMPOSE_TOOLS)/node_modules/.package-lock.json
 
-run: install
+# The console's pages load GOV.UK Frontend, htmx and its SSE extension as their npm packages
+# publish them (no bundler); its browser tests inject axe-core from the same install.
+.PHONY: console-frontend chromium
+CONSOLE_FRONTEND := services/console/frontend
+$(CONSOLE_FRONTEND)/node_modules/.package-lock.json: $(CONSOLE_FRONTEND)/package.json $(CONSOLE_FRONTEND)/package-lock.json
+	@command -v npm >/dev/null || { echo "Node 20+ and npm are needed: apt-get install nodejs npm"; exit 1; }
+	cd $(CONSOLE_FRONTEND) && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+console-frontend: $(CONSOLE_FRONTEND)/node_modules/.package-lock.json
+
+# Headless Chromium for the console's browser tests: Debian's package (Playwright drives it;
+# it never downloads a browser of its own).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium; }
+
+run: install console-frontend
 	$(RUN) python deploy/local/run.py
 
-test: install asyncapi-tools compose-tools openapi-tools lint typecheck contracts-check
+test: install console-frontend chromium asyncapi-tools compose-tools openapi-tools lint typecheck contracts-check
 	$(RUN) pytest -p no:cacheprovider
 
 lint: install

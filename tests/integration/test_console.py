@@ -19,9 +19,14 @@ from eps_contracts.incidents import INCIDENTS
 from eps_incidents.bootstrap import SERVICE as INCIDENTS_SERVICE
 from eps_scheduling.bootstrap import SERVICE as SCHEDULING
 
-from tests.integration.test_incidents import SCHOOL, put_ep, report_body, set_up_rota
+from tests.integration.test_incidents import SCHOOL, report_body, set_up_rota
 from tests.support.clock import suite_now
-from tests.support.console import acting_through, development_sign_in, sign_in
+from tests.support.console import (
+    acting_through,
+    development_sign_in,
+    eps_ready_for_the_school,
+    sign_in,
+)
 from tests.support.db import scalar
 from tests.support.infra import Infra
 from tests.support.kafka import publish_raw, read_topic, wait_until
@@ -43,18 +48,7 @@ async def test_the_board_shows_a_reported_incident_with_its_eps_and_clocks_and_a
         running(CONSOLE, infra, ns, **development_sign_in()) as (console, client),
     ):
         acting_through(console, incidents)
-        for ep in ("ep-named", "ep-2"):
-            await put_ep(scheduling, ep, on_rota=True)
-        school = {
-            "latitude": 52.6369,
-            "longitude": -1.1398,
-            "named_ep_id": "ep-named",
-            "effective_from": "2026-09-01",
-        }
-        response = await scheduling.put(
-            f"/scheduling/schools/{SCHOOL}", json=school, headers=bearer(Role.ADMIN)
-        )
-        assert response.status_code == 200, response.text
+        await eps_ready_for_the_school(scheduling, bearer(Role.ADMIN), ("ep-named", "ep-2"), SCHOOL)
         await set_up_rota(incidents, now - timedelta(hours=1), 4)
 
         csrf = await sign_in(client, Role.COORDINATOR, tenant=TENANT, subject="test-coordinator")

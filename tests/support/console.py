@@ -29,7 +29,7 @@ def acting_through(console: ServiceRuntime[Any], incidents: httpx.AsyncClient) -
     assert isinstance(settings, ConsoleSettings)
     state = Console.of(settings, console.definition.db_schema)
     state.incidents = IncidentsApi(incidents)
-    console.console = state  # type: ignore[attr-defined]
+    console.console = state
 
 
 def csrf_of(page: str) -> str:
@@ -54,3 +54,32 @@ async def sign_in(client: httpx.AsyncClient, role: Role, *, tenant: str, subject
     assert signed.status_code == 303, signed.text
     home = await client.get("/console", follow_redirects=True)
     return csrf_of(home.text)
+
+
+async def eps_ready_for_the_school(
+    scheduling: httpx.AsyncClient, admin: dict[str, str], eps: tuple[str, ...], school: str
+) -> None:
+    """EPs free at any hour (so a test runs whatever the hour) near ``school``, whose named
+    EP is the first of them."""
+    for ep in eps:
+        body = {
+            "ep_id": ep,
+            "role": "ep",
+            "working_pattern": [
+                {"weekday": d, "start": "00:00", "end": "24:00"} for d in range(1, 8)
+            ],
+            "weekly_capacity_minutes": 7 * 24 * 60,
+            "base_latitude": 52.64,
+            "base_longitude": -1.14,
+            "on_rota": True,
+        }
+        put = await scheduling.put(f"/scheduling/eps/{ep}", json=body, headers=admin)
+        assert put.status_code == 200, put.text
+    where = {
+        "latitude": 52.6369,
+        "longitude": -1.1398,
+        "named_ep_id": eps[0],
+        "effective_from": "2026-09-01",
+    }
+    put = await scheduling.put(f"/scheduling/schools/{school}", json=where, headers=admin)
+    assert put.status_code == 200, put.text

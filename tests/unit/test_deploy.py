@@ -8,6 +8,7 @@ specification's schema by a maintained linter (dclint, ``deploy/docker/compose-c
 from __future__ import annotations
 
 import subprocess
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,9 @@ def one_shots() -> set[str]:
     return {name for name, s in compose().items() if str(s.get("restart")) == "no"}
 
 
-def setting_names() -> set[str]:
+def setting_names(settings: type[ServiceSettings] = ServiceSettings) -> set[str]:
     names: set[str] = set()
-    for name, field in ServiceSettings.model_fields.items():
+    for name, field in settings.model_fields.items():
         alias = field.validation_alias
         choices = getattr(alias, "choices", None)
         names.update(choices if choices else [f"EPS_{name.upper()}"])
@@ -74,8 +75,9 @@ def test_compose_names_every_service_and_nothing_else() -> None:
 
 
 def test_every_service_runs_its_module_with_settings_it_reads() -> None:
-    known = setting_names()
+    settings = {ep.name: ep.load().settings for ep in entry_points(group="eps.services")}
     for definition in installed_services():
+        known = setting_names(settings[definition.name])  # the chassis's and its own
         service = compose()[definition.name]
         assert service["command"] == ["python", "-m", f"eps_{definition.name}"]
         assert service["build"]["args"]["SERVICE"] == definition.name

@@ -21,6 +21,8 @@ class ConsoleSettings(ServiceSettings):
     """The incidents service, which the console's actions call as the signed-in person."""
     console_notifications_url: str | None = None
     """The notifications service, whose record of what was sent the Sent page shows."""
+    console_frontend_dir: Path = Path(__file__).resolve().parents[2] / "frontend"
+    """The npm packages the pages load (services/console/frontend; `make console-frontend`)."""
     console_session_secret: SecretStr | None = None
     """Signs the session cookie; required in production (a random one per process otherwise,
     which only the development sign-in allows)."""

@@ -17,9 +17,6 @@ from eps_console.adapters.sessions import Sessions
 from eps_console.adapters.sign_in import OpenIdConnect
 from eps_console.settings import ConsoleSettings
 
-FRONTEND = Path(__file__).resolve().parents[3] / "frontend"
-"""services/console/frontend: its npm packages (`make console-frontend` installs them)."""
-
 
 @dataclass
 class Console:
@@ -28,7 +25,7 @@ class Console:
     incidents: IncidentsApi
     changes: Changes
     oidc: OpenIdConnect | None
-    frontend: Path = FRONTEND
+    frontend: Path
     static: dict[str, StaticFiles] | None = None
     govuk_css: str | None = field(default=None, repr=False)
 
@@ -56,6 +53,7 @@ class Console:
             incidents=IncidentsApi(client),
             changes=Changes(settings.database_url, schema),
             oidc=oidc,
+            frontend=settings.console_frontend_dir,
         )
 
 

@@ -305,7 +305,7 @@ async def live(request: Request, person: Person = ANYONE) -> Response:
 
     async def stream() -> AsyncIterator[dict[str, str]]:
         async with changes.subscribed(tenant) as queue:
-            yield {"event": "listening", "data": tenant}
+            yield {"event": "listening", "data": "Live: changes appear as they happen."}
             while True:
                 incident = await queue.get()
                 yield {"event": "incident", "data": incident or "rota"}
