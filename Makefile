@@ -97,7 +97,7 @@ openapi-lint: install openapi-tools
 
 # The fuzz run of make test, with many more examples per operation (EPS_FUZZ_EXAMPLES).
 fuzz: install
-	EPS_FUZZ_EXAMPLES=$${EPS_FUZZ_EXAMPLES:-100} $(RUN) pytest -p no:cacheprovider -s tests/integration/test_fuzz.py
+	EPS_FUZZ_EXAMPLES=$${EPS_FUZZ_EXAMPLES:-100} $(RUN) pytest -p no:cacheprovider --timeout 1800 -s tests/integration/test_fuzz.py
 
 test-integration: install
 	$(RUN) pytest -p no:cacheprovider tests/integration
