@@ -17,12 +17,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import standins
 from eps_chassis.auth import Role, ensure_local_keys
 from eps_chassis.london import LONDON
 from eps_chassis.service import installed_services
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-from tests.integration.test_incidents import SCHOOL
+from tests.integration.test_incidents import SCHOOL, report_body
 from tests.support.clock import suite_now
 from tests.support.console import eps_ready_for_the_school
 from tests.support.infra import REPO, Infra
@@ -35,7 +36,7 @@ CHROMIUM = Path(os.environ.get("EPS_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_INSTALLED = CHROMIUM.exists()
 AXE = REPO / "services" / "console" / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = REPO / "var" / "test-output" / "screenshots"
-SERVICES = ("incidents", "scheduling", "console")
+SERVICES = ("incidents", "scheduling", "notifications", "console")
 
 
 class IncidentRoom(System):
@@ -43,6 +44,8 @@ class IncidentRoom(System):
 
     def environment(self, name: str) -> dict[str, str]:
         environment = super().environment(name)
+        if name == "incidents":  # escalations as soon as they are due, for the clock test
+            environment["EPS_INCIDENTS_ESCALATION_INTERVAL_S"] = "1"
         if name == "console":
             private, _ = ensure_local_keys(KEYS_DIR)
             environment |= {
@@ -60,7 +63,10 @@ async def room(infra: Infra) -> AsyncIterator[IncidentRoom]:
     started = IncidentRoom(infra=infra, ns=ns, log_dir=LOG_ROOT / ns.tag, definitions=definitions)
     try:
         await create_topics(infra, ns)  # each service waits for those others own
-        started.wait_ready([started.start("incidents"), started.start("scheduling")])
+        started.paging_far_ends = standins.launch(
+            started.log_dir, started.notify_port, started.smtp_port
+        )
+        started.wait_ready([started.start(name) for name in SERVICES if name != "console"])
         started.wait_ready([started.start("console")])  # it is told where incidents is
         yield started
     finally:
@@ -135,13 +141,13 @@ async def accessible(page: Page, name: str) -> None:
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-async def prepare(room: System, la: La) -> None:
+async def prepare(room: System, la: La, school: str = SCHOOL) -> None:
     """Two EPs free at any hour, the school with its named EP, a coordinator on call and a
     backup, and the principal EP at the end of the chain."""
     now = suite_now()
     async with room.client("scheduling") as scheduling, room.client("incidents") as incidents:
         await eps_ready_for_the_school(
-            scheduling, la.as_(Role.ADMIN), ("ep-named", "ep-second"), SCHOOL
+            scheduling, la.as_(Role.ADMIN), ("ep-named", "ep-second"), school
         )
         policy = {
             "acknowledge_within_minutes": 15,
@@ -163,6 +169,19 @@ async def prepare(room: System, la: La) -> None:
                 "/incidents/rota/entries", json=entry, headers=la.as_(Role.PRINCIPAL_EP)
             )
             assert added.status_code == 201, added.text
+    async with room.client("notifications") as notifications:
+        people = ("coord-1", "coord-2", "pep-1", "ep-named", "ep-second")
+        contacts = {
+            "contacts": [
+                {"person_id": p, "mobile": f"0770090{i:04d}"} for i, p in enumerate(people)
+            ]
+        }
+        put = await notifications.put(
+            "/notifications/configuration/contacts",
+            json=contacts,
+            headers=la.as_(Role.PRINCIPAL_EP),
+        )
+        assert put.status_code == 200, put.text
 
 
 async def test_a_coordinator_reports_watches_the_allocation_arrive_and_acknowledges(
@@ -208,6 +227,8 @@ async def test_a_coordinator_reports_watches_the_allocation_arrive_and_acknowled
         # the incident page: acknowledge, and the acknowledge clock stops
         await form.reload()
         await form.locator("[data-testid=eps]", has_text="ep-second").wait_for()
+        paged = form.locator("[data-testid=sent] tr[data-recipient=coord-1]")
+        await paged.first.wait_for(timeout=15_000)  # paging told the coordinator on call
         await form.click("button:has-text('Acknowledge')")
         await form.locator("[data-clock=acknowledge][data-state=met]").wait_for(timeout=10_000)
         await form.locator("[data-testid=timeline]", has_text="Acknowledged by coord-1").wait_for()
@@ -229,6 +250,7 @@ async def test_a_coordinator_reports_watches_the_allocation_arrive_and_acknowled
         await accessible(on_call, "on-call")
         sent = await context.new_page()
         await sent.goto("/console/sent")
+        await sent.locator("[data-testid=sent] tr[data-recipient=coord-1]").first.wait_for()
         await accessible(sent, "sent")
 
 
@@ -267,3 +289,34 @@ async def test_the_pages_of_sign_in_and_of_an_ep_are_accessible(
     async with person(browser, room, Role.EP, tenant=la.tenant, subject="ep-named") as (_, page):
         await page.wait_for_url("**/console/my-incidents")
         await accessible(page, "my-incidents")
+
+
+async def test_nobody_acknowledges_and_the_next_person_is_paged_once_the_clock_passes(
+    room: System, browser: Browser
+) -> None:
+    """Last in this module: incidents runs on with its clock past the acknowledge timeout."""
+    la = La.new("console-browser-escalation")
+    await prepare(room, la, school="654321")
+    async with person(browser, room, Role.COORDINATOR, tenant=la.tenant, subject="coord-1") as (
+        _,
+        page,
+    ):
+        async with room.client("incidents") as incidents:
+            report = {**report_body(suite_now() - timedelta(minutes=1)), "school_urn": "654321"}
+            created = await incidents.post(
+                "/incidents", json=report, headers=la.as_(Role.COORDINATOR, subject="coord-1")
+            )
+            assert created.status_code == 201, created.text
+        incident_id = created.json()["incident_id"]
+        await page.goto("/console/board")
+        await page.click(f"tr[data-incident='{incident_id}'] a")  # once the board has it
+        await page.wait_for_url(f"**/console/incidents/{incident_id}")
+        sent = page.locator("[data-testid=sent]")
+        await sent.locator("tr[data-recipient=coord-1]").first.wait_for(timeout=15_000)
+        assert await sent.locator("tr[data-recipient=coord-2]").count() == 0
+
+        room.restart("incidents", clock_ahead=timedelta(minutes=16))  # past the 15 minutes
+        await sent.locator("tr[data-recipient=coord-2]").first.wait_for(timeout=30_000)
+        timeline = page.locator("[data-testid=timeline]")
+        assert "Escalated from coord-1 to coord-2" in await timeline.inner_text()
+        await accessible(page, "incident-escalated")

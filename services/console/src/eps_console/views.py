@@ -107,12 +107,28 @@ class TimelineLine:
     what: str
 
 
+@dataclass(frozen=True)
+class Notification:
+    incident_id: uuid.UUID
+    recipient: str
+    channel: str
+    purpose: str
+    status: str
+    detail: str | None
+    at: datetime
+
+    @property
+    def why(self) -> str:
+        return self.purpose.replace("_", " ").capitalize()
+
+
 @dataclass
 class IncidentDetail:
     incident: IncidentRow
     allocations: list[Allocation]
     displaced: list[Displaced]
     timeline: list[TimelineLine]
+    notifications: list[Notification]
 
 
 @dataclass(frozen=True)
@@ -191,7 +207,29 @@ async def incident(
         [Allocation(**dict(r)) for r in allocations],
         [Displaced(**dict(r)) for r in displaced],
         [TimelineLine(**dict(r)) for r in timeline],
+        await notifications(conn, tenant, incident_id),
     )
+
+
+async def notifications(
+    conn: asyncpg.Connection, tenant: str, incident_id: uuid.UUID | None = None
+) -> list[Notification]:
+    """What paging sent: about one incident (oldest first), or the LA's latest 100."""
+    columns = "incident_id, recipient, channel, purpose, status, detail, at"
+    if incident_id is not None:
+        rows = await conn.fetch(
+            f"""SELECT {columns} FROM notifications
+                 WHERE tenant = $1 AND incident_id = $2 ORDER BY at""",
+            tenant,
+            incident_id,
+        )
+    else:
+        rows = await conn.fetch(
+            f"""SELECT {columns} FROM notifications
+                 WHERE tenant = $1 ORDER BY at DESC LIMIT 100""",
+            tenant,
+        )
+    return [Notification(**dict(r)) for r in rows]
 
 
 async def assignments(conn: asyncpg.Connection, tenant: str, ep_id: str) -> list[EpAssignment]:

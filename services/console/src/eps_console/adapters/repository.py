@@ -29,6 +29,18 @@ class TimelineEntry:
     what: str
 
 
+@dataclass(frozen=True, slots=True)
+class NotificationNews:
+    notification_id: uuid.UUID
+    incident_id: uuid.UUID
+    recipient: str
+    channel: str
+    purpose: str
+    status: str  # sent, delivered, retrying, failed, withdrawn
+    detail: str | None
+    at: datetime
+
+
 class ReadModelRepository(abc.ABC):
     @abc.abstractmethod
     async def reported(self, event: IncidentReported) -> None: ...
@@ -71,6 +83,10 @@ class ReadModelRepository(abc.ABC):
 
     @abc.abstractmethod
     async def record(self, entry: TimelineEntry) -> None: ...
+
+    @abc.abstractmethod
+    async def notified(self, news: NotificationNews) -> None:
+        """What became of a message paging sent (newer news replaces older)."""
 
 
 class PostgresReadModelRepository(PostgresRepository, ReadModelRepository):
@@ -255,3 +271,26 @@ class PostgresReadModelRepository(PostgresRepository, ReadModelRepository):
             entry.actor,
             entry.what,
         )
+
+    async def notified(self, news: NotificationNews) -> None:
+        await self.conn.execute(
+            """
+            INSERT INTO notifications (notification_id, tenant, incident_id, recipient, channel,
+                                       purpose, status, detail, at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            ON CONFLICT (notification_id) DO UPDATE
+               SET status = excluded.status, at = excluded.at,
+                   detail = coalesce(excluded.detail, notifications.detail)
+             WHERE notifications.tenant = excluded.tenant AND notifications.at <= excluded.at
+            """,
+            news.notification_id,
+            self.tenant,
+            news.incident_id,
+            news.recipient,
+            news.channel,
+            news.purpose,
+            news.status,
+            news.detail,
+            news.at,
+        )
+        await self._changed(news.incident_id)

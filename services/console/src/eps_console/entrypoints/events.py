@@ -21,6 +21,13 @@ from eps_contracts.incidents import (
     IncidentVisitRecorded,
     OnCallRotaGapFound,
 )
+from eps_contracts.notifications import (
+    NOTIFICATIONS,
+    NotificationDelivered,
+    NotificationFailed,
+    NotificationSent,
+    NotificationWithdrawn,
+)
 from eps_contracts.scheduling import (
     APPOINTMENTS,
     FAST_TRACK_ALLOCATIONS,
@@ -32,10 +39,11 @@ from eps_console.service_layer import handlers
 
 incident_room = EventConsumer(
     name="incident-room",
-    topics=[INCIDENTS, ON_CALL_ROTA, APPOINTMENTS],
+    topics=[INCIDENTS, ON_CALL_ROTA, APPOINTMENTS, NOTIFICATIONS],
     batch_size=200,
     batch_timeout_ms=10,  # the board shows a change within a second of it reaching Kafka
-    description="Incidents' lifecycle, the rota's gaps and appointments moved, for the board.",
+    description="Incidents' lifecycle, the rota's gaps, appointments moved and what paging sent,"
+    " for the board.",
 )
 allocations = EventConsumer(
     name="allocations",
@@ -61,3 +69,10 @@ for incident_event in (
 incident_room.on(OnCallRotaGapFound)(handlers.on_rota_gap)
 incident_room.on(AppointmentRescheduled)(handlers.on_rescheduled)
 allocations.on(FastTrackEpsAllocated)(handlers.on_eps_allocated)
+for notification_event in (
+    NotificationSent,
+    NotificationDelivered,
+    NotificationFailed,
+    NotificationWithdrawn,
+):
+    incident_room.on(notification_event)(handlers.on_notification)

@@ -578,5 +578,13 @@ async def my_incidents(
 
 
 @router.get("/sent")
-async def sent(request: Request, person: Person = ANYONE) -> Response:
-    return page(request, "sent.html", person=person, sent=None)
+async def sent(
+    request: Request, person: Person = COORDINATING, runtime: Runtime = Depends(get_runtime)
+) -> Response:
+    """What paging sent for the LA (and, under `make run`, what would have reached a phone)."""
+    principal = person.principal
+    async with audited_access(
+        runtime.uow, principal, action="list", resource="notifications"
+    ) as access:
+        found = await views.notifications(access.uow.conn, principal.tenant)
+    return page(request, "sent.html", person=person, sent=found)

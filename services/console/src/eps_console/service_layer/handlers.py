@@ -21,9 +21,15 @@ from eps_contracts.incidents import (
     IncidentVisitRecorded,
     OnCallRotaGapFound,
 )
+from eps_contracts.notifications import (
+    NotificationDelivered,
+    NotificationFailed,
+    NotificationSent,
+    NotificationWithdrawn,
+)
 from eps_contracts.scheduling import AppointmentRescheduled, FastTrackEpsAllocated
 
-from eps_console.adapters.repository import TimelineEntry
+from eps_console.adapters.repository import NotificationNews, TimelineEntry
 from eps_console.service_layer.unit_of_work import ConsoleUnitOfWork
 
 
@@ -121,3 +127,34 @@ async def on_rescheduled(event: Envelope[AppointmentRescheduled], uow: ConsoleUn
 
 async def on_rota_gap(event: Envelope[OnCallRotaGapFound], uow: ConsoleUnitOfWork) -> None:
     await uow.board.rota_gap(event.data.starts_at, event.data.ends_at)
+
+
+def _news(data: Any) -> tuple[str, str | None]:
+    """A notification event's status and what to show beside it."""
+    match data:
+        case NotificationSent():
+            return "sent", data.text
+        case NotificationDelivered():
+            return "delivered", None
+        case NotificationFailed():
+            return ("failed" if data.permanent else "retrying"), data.reason
+        case NotificationWithdrawn():
+            return "withdrawn", data.reason
+    raise TypeError(f"not a notification event: {type(data).__name__}")
+
+
+async def on_notification(event: Envelope[Any], uow: ConsoleUnitOfWork) -> None:
+    data = event.data
+    status, detail = _news(data)
+    await uow.board.notified(
+        NotificationNews(
+            data.notification_id,
+            data.incident_id,
+            data.recipient,
+            str(data.channel),
+            str(data.purpose),
+            status,
+            detail,
+            data.at,
+        )
+    )
