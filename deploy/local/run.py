@@ -36,7 +36,7 @@ def main() -> int:
         launcher.start_service(
             definition,
             port=definition.local_port,
-            environment=environment,
+            environment={**environment, **own_settings(definition.name, private)},
             log_dir=REPO / "var" / "local" / "logs",
         )
         for definition in installed_services()
@@ -73,6 +73,17 @@ def main() -> int:
     return 0
 
 
+def own_settings(service: str, private_key: Path) -> dict[str, str]:
+    """A service's own settings under `make run`: the console signs people in with local
+    tokens (its development sign-in, refused anywhere without this key)."""
+    if service == "console":
+        return {
+            "EPS_CONSOLE_DEV_SIGN_IN": "true",
+            "EPS_CONSOLE_DEV_SIGNING_KEY_FILE": str(private_key),
+        }
+    return {}
+
+
 def print_banner(
     infra: localinfra.LocalInfra, processes: list[launcher.ServiceProcess], private_key: bytes
 ) -> None:
@@ -85,6 +96,12 @@ def print_banner(
         f"paging      stand-ins for GOV.UK Notify (127.0.0.1:{standins.NOTIFY_PORT}) and SMTP"
         f" (127.0.0.1:{standins.SMTP_PORT}); what they received: {standins.SENT_URL}"
     )
+    console = next((p for p in processes if p.name == "console"), None)
+    if console is not None:
+        print(
+            f"incident room  {console.url}/console  (development sign-in: pick a role; the"
+            f" example LA is {TENANT})"
+        )
     print()
     print("Tokens (valid 8 hours; another with: make token ROLE=<role> [SCHOOL=<urn>]):")
     for role in Role:
