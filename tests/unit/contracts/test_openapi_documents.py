@@ -4,8 +4,10 @@ linter: Redocly CLI's recommended rules, strict (`tools/openapi/redocly.yaml`)."
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -104,3 +106,28 @@ def test_every_answer_names_the_headers_it_carries() -> None:
                 headers = response["headers"]
                 assert headers["X-Correlation-Id"]["$ref"].endswith("/X-Correlation-Id")
                 assert ("WWW-Authenticate" in headers) == (status == "401"), (path.name, status)
+
+
+def test_a_stale_or_orphaned_document_fails_the_contracts_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = importlib.util.spec_from_file_location("contracts_tool", REPO / "tools" / "contracts.py")
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    shutil.copytree(REPO / "contracts", tmp_path / "contracts")
+    for name in ("SCHEMAS", "ASYNCAPI", "OPENAPI"):
+        monkeypatch.setattr(tool, name, tmp_path / getattr(tool, name).relative_to(REPO))
+    monkeypatch.setattr(tool, "REPO", tmp_path)
+    before = set(tool.stale_files())
+
+    consent = tmp_path / "contracts" / "openapi" / "consent.json"
+    document = json.loads(consent.read_text())
+    document["paths"].popitem()
+    consent.write_text(json.dumps(document, indent=2) + "\n")
+    (tmp_path / "contracts" / "openapi" / "gone.json").write_text("{}\n")
+
+    assert set(tool.stale_files()) - before == {
+        "contracts/openapi/consent.json is stale",
+        "contracts/openapi/gone.json has no model any more",
+    }
