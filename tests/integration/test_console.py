@@ -5,6 +5,7 @@ incidents as the signed-in person, CSRF on every form, and the live changes a bo
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from datetime import timedelta
@@ -216,3 +217,37 @@ async def test_an_open_board_hears_its_own_las_change_within_a_second(
             assert took < 1.0, f"the board heard the change after {took:.2f}s"
             assert theirs.empty()
         assert changes.open_boards == 0
+
+
+async def test_on_call_shows_now_next_and_the_chain_and_a_refused_entry_in_place(
+    infra: Infra, ns: Namespace
+) -> None:
+    now = suite_now()
+    async with (
+        running(INCIDENTS_SERVICE, infra, ns) as (_, incidents),
+        running(CONSOLE, infra, ns, **development_sign_in()) as (console, client),
+    ):
+        acting_through(console, incidents)
+        await set_up_rota(incidents, now - timedelta(hours=1), 4)
+        csrf = await sign_in(client, Role.COORDINATOR, tenant=TENANT, subject="test-coordinator")
+        page = await client.get("/console/on-call")
+        assert page.status_code == 200, page.text
+        primary = re.search(r'data-testid="primary">([^<]+)<', page.text)
+        assert primary, page.text[page.text.find("<main"):][:3000]
+        assert primary.group(1) == "test-coordinator"
+        chain = re.findall(r"<li>([^<]+)</li>", page.text.split('data-testid="chain"')[1])[:3]
+        assert chain == ["test-coordinator", "coord-backup", "pep-1"]
+        assert "nobody (a gap) from" in page.text  # the shift ends within 48 hours
+        assert "Within 24 hours" in page.text
+
+        # a coordinator may not edit the rota: incidents says so, in place
+        entry = {
+            "csrf_token": csrf,
+            "coordinator_id": "coord-x",
+            "position": "primary",
+            "starts_at": "2030-01-01T09:00",
+            "ends_at": "2030-01-01T17:00",
+        }
+        refused = await client.post("/console/on-call/entries", data=entry)
+        assert refused.status_code == 403
+        assert 'data-testid="refused"' in refused.text and "may not do this" in refused.text

@@ -9,7 +9,7 @@ import httpx
 from eps_chassis.auth import Role, ensure_local_keys
 from eps_chassis.service import ServiceRuntime
 from eps_console.adapters.incidents_api import IncidentsApi
-from eps_console.adapters.web import Console
+from eps_console.adapters.web import Console, use_console
 from eps_console.settings import ConsoleSettings
 
 from tests.support.services import KEYS_DIR
@@ -29,7 +29,7 @@ def acting_through(console: ServiceRuntime[Any], incidents: httpx.AsyncClient) -
     assert isinstance(settings, ConsoleSettings)
     state = Console.of(settings, console.definition.db_schema)
     state.incidents = IncidentsApi(incidents)
-    console.console = state
+    use_console(console, state)
 
 
 def csrf_of(page: str) -> str:

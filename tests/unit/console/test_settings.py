@@ -4,6 +4,7 @@ existing local signing key, and no production issuer configured."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eps_chassis.auth import ensure_local_keys
@@ -29,7 +30,7 @@ def test_the_development_sign_in_needs_an_existing_local_signing_key(tmp_path: P
 
 def test_the_development_sign_in_is_refused_beside_a_production_issuer(tmp_path: Path) -> None:
     private, _ = ensure_local_keys(tmp_path)
-    local = {"console_dev_sign_in": True, "console_dev_signing_key_file": private}
+    local: dict[str, Any] = {"console_dev_sign_in": True, "console_dev_signing_key_file": private}
     with pytest.raises(ValidationError, match="production issuer"):
         ConsoleSettings(**local, console_oidc_issuer="https://login.example.org/la/v2.0")
     with pytest.raises(ValidationError, match="production issuer"):

@@ -29,6 +29,23 @@ def test_an_override_takes_precedence_for_its_period() -> None:
     assert rota.on_call(RotaPosition.PRIMARY, MON + 5 * H) == "coord-a"
 
 
+def test_the_next_handover_is_who_holds_the_position_next_and_when() -> None:
+    rota = Rota(
+        [
+            entry("coord-a", MON, 12),
+            entry("coord-c", MON + 2 * H, 3, override=True),
+            entry("coord-b", MON + 14 * H, 12),
+        ]
+    )
+    assert rota.handover(RotaPosition.PRIMARY, MON, MON + 48 * H) == (MON + 2 * H, "coord-c")
+    assert rota.handover(RotaPosition.PRIMARY, MON + 6 * H, MON + 48 * H) == (MON + 12 * H, None)
+    assert rota.handover(RotaPosition.PRIMARY, MON + 13 * H, MON + 48 * H) == (
+        MON + 14 * H,
+        "coord-b",
+    )
+    assert rota.handover(RotaPosition.PRIMARY, MON + 6 * H, MON + 10 * H) is None  # not before
+
+
 def test_escalation_chain_is_coordinator_then_backup_then_principal_without_repeats() -> None:
     rota = Rota([entry("coord-a", MON, 12), entry("coord-b", MON, 12, RotaPosition.BACKUP)])
     assert rota.escalation_chain(MON, "pep") == ("coord-a", "coord-b", "pep")

@@ -254,3 +254,50 @@ async def rota_gaps(conn: asyncpg.Connection, tenant: str, now: datetime) -> lis
         now,
     )
     return [RotaGap(**dict(r)) for r in rows]
+
+
+@dataclass(frozen=True)
+class RotaEntry:
+    coordinator_id: str
+    position: str
+    starts_at: datetime
+    ends_at: datetime
+    is_override: bool
+
+
+@dataclass(frozen=True)
+class OnCall:
+    """Incidents' answer to ``GET /incidents/rota``, for the page."""
+
+    primary: str | None
+    backup: str | None
+    next_at: datetime | None
+    next_primary: str | None
+    escalation_chain: list[str]
+    entries: list[RotaEntry]
+    gaps: list[RotaGap]
+
+
+def on_call(body: dict[str, Any]) -> OnCall:
+    def at(value: str) -> datetime:
+        return datetime.fromisoformat(value)
+
+    handover = body.get("next_primary") or {}
+    return OnCall(
+        primary=body.get("primary"),
+        backup=body.get("backup"),
+        next_at=at(handover["at"]) if handover else None,
+        next_primary=handover.get("to"),
+        escalation_chain=list(body.get("escalation_chain", [])),
+        entries=[
+            RotaEntry(
+                e["coordinator_id"],
+                e["position"],
+                at(e["starts_at"]),
+                at(e["ends_at"]),
+                bool(e["is_override"]),
+            )
+            for e in body.get("entries", [])
+        ],
+        gaps=[RotaGap(at(g["starts_at"]), at(g["ends_at"])) for g in body.get("gaps", [])],
+    )

@@ -8,7 +8,7 @@ the targets it was reported under. Times are shown on London's clock, with their
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 from eps_chassis.london import LONDON
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSche
 
 from eps_incidents.adapters.repository import incident_from
 from eps_incidents.domain.model import ClockState, Incident, IncidentStatus
+from eps_incidents.domain.rota import RotaPosition
 from eps_incidents.entrypoints.events import upstream_reports
 from eps_incidents.service_layer.unit_of_work import PostgresIncidentsUnitOfWork
 
@@ -186,6 +187,68 @@ class IncidentReportOutcome(RequestOutcome):
 
 class AddedRotaEntry(BaseModel):
     entry_id: uuid.UUID
+
+
+class RotaEntryView(BaseModel):
+    coordinator_id: str
+    position: RotaPosition
+    starts_at: LondonTime
+    ends_at: LondonTime
+    is_override: bool
+
+
+class PeriodView(BaseModel):
+    starts_at: LondonTime
+    ends_at: LondonTime
+
+
+class HandoverView(BaseModel):
+    at: LondonTime
+    to: str | None = Field(description="Who is on call from then (None: nobody, a gap).")
+
+
+class OnCallView(BaseModel):
+    """Who is on call now and next, the escalation chain an incident reported now would follow,
+    the rota's entries and its gaps over the coming hours."""
+
+    at: LondonTime
+    until: LondonTime
+    primary: str | None = Field(description="The coordinator on call now (None: nobody).")
+    backup: str | None
+    next_primary: HandoverView | None = Field(
+        description="When the coordinator on call changes next, and to whom (None: not before"
+        " ``until``)."
+    )
+    escalation_chain: list[str]
+    entries: list[RotaEntryView]
+    gaps: list[PeriodView] = Field(description="When nobody is on call as coordinator.")
+
+
+async def on_call(uow: PostgresIncidentsUnitOfWork, hours: int) -> OnCallView:
+    now = uow.clock()
+    until = now + timedelta(hours=hours)
+    rota = await uow.rota.rota(now, until)
+    policy = await uow.configuration.policy()
+    handover = rota.handover(RotaPosition.PRIMARY, now, until)
+    return OnCallView(
+        at=now,
+        until=until,
+        primary=rota.on_call(RotaPosition.PRIMARY, now),
+        backup=rota.on_call(RotaPosition.BACKUP, now),
+        next_primary=HandoverView(at=handover[0], to=handover[1]) if handover else None,
+        escalation_chain=list(rota.escalation_chain(now, policy.principal_ep_id)),
+        entries=[
+            RotaEntryView(
+                coordinator_id=e.coordinator_id,
+                position=e.position,
+                starts_at=e.starts_at,
+                ends_at=e.ends_at,
+                is_override=e.is_override,
+            )
+            for e in sorted(rota.entries, key=lambda e: (e.starts_at, e.position))
+        ],
+        gaps=[PeriodView(starts_at=g.starts_at, ends_at=g.ends_at) for g in rota.gaps(now, until)],
+    )
 
 
 async def incident(uow: PostgresIncidentsUnitOfWork, incident_id: uuid.UUID) -> IncidentView | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 import httpx
 from fastapi import Request
@@ -57,13 +58,19 @@ class Console:
         )
 
 
+_CONSOLES: WeakKeyDictionary[object, Console] = WeakKeyDictionary()
+
+
 def console_of(request: Request) -> Console:
-    """The process's console state, kept on the running service (made on first use; a test
-    may set its own, e.g. an incidents client bound to an in-process service)."""
+    """The process's console state for the running service (made on first use)."""
     runtime = request.app.state.runtime
-    console: Console | None = getattr(runtime, "console", None)
+    console = _CONSOLES.get(runtime)
     if console is None:
         assert isinstance(runtime.settings, ConsoleSettings)
-        console = Console.of(runtime.settings, runtime.definition.db_schema)
-        runtime.console = console
+        console = _CONSOLES[runtime] = Console.of(runtime.settings, runtime.definition.db_schema)
     return console
+
+
+def use_console(runtime: object, console: Console) -> None:
+    """Give a running service this state (a test's: an incidents client bound in-process)."""
+    _CONSOLES[runtime] = console

@@ -513,11 +513,15 @@ async def _on_call_page(
     added: bool = False,
     status: int = 200,
 ) -> Response:
+    """Who is on call now and next and the escalation chain, from incidents (read as the
+    person); should incidents not answer, the gaps its rota checks reported, from the events."""
     principal = person.principal
     now = runtime.clock()
-    async with audited_access(runtime.uow, principal, action="read", resource="rota") as access:
-        gaps = await views.rota_gaps(access.uow.conn, principal.tenant, now)
-    soon = now + timedelta(hours=24)
+    rota = await _call(request, person, "GET", "/incidents/rota?hours=48")
+    reported: list[views.RotaGap] = []
+    if not rota.ok:
+        async with audited_access(runtime.uow, principal, action="read", resource="rota") as access:
+            reported = await views.rota_gaps(access.uow.conn, principal.tenant, now)
     may_edit = principal.role in (Role.SENIOR_EP, Role.PRINCIPAL_EP, Role.ADMIN)
     start = now.astimezone(LONDON).replace(minute=0, second=0, microsecond=0)
     defaults = {
@@ -528,8 +532,10 @@ async def _on_call_page(
         request,
         "on_call.html",
         person=person,
-        gaps=gaps,
-        soon=soon,
+        rota=views.on_call(rota.body) if rota.ok else None,
+        unavailable=None if rota.ok else rota,
+        reported=reported,
+        soon=now + timedelta(hours=24),
         may_edit=may_edit,
         refused=refused,
         form=form or defaults,

@@ -59,6 +59,21 @@ class Rota:
         chosen = max(covering, key=lambda e: (e.is_override, e.starts_at))
         return chosen.coordinator_id
 
+    def handover(
+        self, position: RotaPosition, at: datetime, until: datetime
+    ) -> tuple[datetime, str | None] | None:
+        """The next moment before ``until`` when someone else holds ``position`` (None for
+        nobody), and who; None when the one holding it at ``at`` holds it throughout."""
+        now = self.on_call(position, at)
+        moments = sorted(
+            {t for e in self.entries for t in (e.starts_at, e.ends_at) if at < t < until}
+        )
+        for moment in moments:
+            then = self.on_call(position, moment)
+            if then != now:
+                return moment, then
+        return None
+
     def escalation_chain(self, at: datetime, principal_ep_id: str | None) -> tuple[str, ...]:
         """Who must acknowledge, in turn: the coordinator on call, the backup, the principal EP."""
         chain: list[str] = []

@@ -14,7 +14,7 @@ from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_contracts.base import ContractModel
 from eps_contracts.common import PersonId
 from eps_contracts.incidents import IncidentReport
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, Field
 
 from eps_incidents import views
@@ -30,6 +30,7 @@ from eps_incidents.views import (
     AddedRotaEntry,
     IncidentReportOutcome,
     IncidentView,
+    OnCallView,
     OpenIncidents,
     ReportedIncident,
 )
@@ -152,6 +153,17 @@ async def open_incidents(
         runtime.uow, principal, action="list", resource="incidents?open", purpose=x_purpose
     ) as access:
         return await views.open_incidents(access.uow)
+
+
+@router.get("/rota", response_model=OnCallView)
+async def read_on_call(
+    principal: Principal = CONFIGURATION_READERS,
+    runtime: Runtime = Depends(get_runtime),
+    hours: int = Query(48, ge=1, le=24 * 31, description="How far ahead to look."),
+) -> OnCallView:
+    """Who is on call now and next, the escalation chain, the rota's entries and its gaps."""
+    async with audited_access(runtime.uow, principal, action="read", resource="rota") as access:
+        return await views.on_call(access.uow, hours)
 
 
 @router.get("/reports/{report_id}", response_model=IncidentReportOutcome)
