@@ -24,6 +24,7 @@ from tests.integration.test_incidents import SCHOOL, report_body, set_up_rota
 from tests.support.clock import suite_now
 from tests.support.console import (
     acting_through,
+    console_and_incidents,
     development_sign_in,
     eps_ready_for_the_school,
     sign_in,
@@ -126,11 +127,7 @@ async def test_a_form_without_the_sessions_csrf_token_is_refused(
 
 async def test_pages_show_one_local_authoritys_incidents_only(infra: Infra, ns: Namespace) -> None:
     now = suite_now()
-    async with (
-        running(INCIDENTS_SERVICE, infra, ns) as (_, incidents),
-        running(CONSOLE, infra, ns, **development_sign_in()) as (console, client),
-    ):
-        acting_through(console, incidents)
+    async with console_and_incidents(infra, ns) as (incidents, client):
         created = await incidents.post(
             "/incidents", json=report_body(now), headers=bearer(Role.COORDINATOR, tenant=TENANT)
         )
@@ -223,17 +220,13 @@ async def test_on_call_shows_now_next_and_the_chain_and_a_refused_entry_in_place
     infra: Infra, ns: Namespace
 ) -> None:
     now = suite_now()
-    async with (
-        running(INCIDENTS_SERVICE, infra, ns) as (_, incidents),
-        running(CONSOLE, infra, ns, **development_sign_in()) as (console, client),
-    ):
-        acting_through(console, incidents)
+    async with console_and_incidents(infra, ns) as (incidents, client):
         await set_up_rota(incidents, now - timedelta(hours=1), 4)
         csrf = await sign_in(client, Role.COORDINATOR, tenant=TENANT, subject="test-coordinator")
         page = await client.get("/console/on-call")
         assert page.status_code == 200, page.text
         primary = re.search(r'data-testid="primary">([^<]+)<', page.text)
-        assert primary, page.text[page.text.find("<main"):][:3000]
+        assert primary, page.text[page.text.find("<main") :][:3000]
         assert primary.group(1) == "test-coordinator"
         chain = re.findall(r"<li>([^<]+)</li>", page.text.split('data-testid="chain"')[1])[:3]
         assert chain == ["test-coordinator", "coord-backup", "pep-1"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -10,9 +12,12 @@ from eps_chassis.auth import Role, ensure_local_keys
 from eps_chassis.service import ServiceRuntime
 from eps_console.adapters.incidents_api import IncidentsApi
 from eps_console.adapters.web import Console, use_console
+from eps_console.bootstrap import SERVICE as CONSOLE
 from eps_console.settings import ConsoleSettings
+from eps_incidents.bootstrap import SERVICE as INCIDENTS_SERVICE
 
-from tests.support.services import KEYS_DIR
+from tests.support.infra import Infra
+from tests.support.services import KEYS_DIR, Namespace, running
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -21,6 +26,20 @@ def development_sign_in() -> dict[str, Any]:
     """The console's settings for its development sign-in, with the suite's signing key."""
     private, _ = ensure_local_keys(KEYS_DIR)
     return {"console_dev_sign_in": True, "console_dev_signing_key_file": private}
+
+
+@contextlib.asynccontextmanager
+async def console_and_incidents(
+    infra: Infra, ns: Namespace
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """Incidents, and the console acting through it with its development sign-in: the
+    incidents client (bearer tokens) and the console's (a browser's cookies)."""
+    async with (
+        running(INCIDENTS_SERVICE, infra, ns) as (_, incidents),
+        running(CONSOLE, infra, ns, **development_sign_in()) as (console, client),
+    ):
+        acting_through(console, incidents)
+        yield incidents, client
 
 
 def acting_through(console: ServiceRuntime[Any], incidents: httpx.AsyncClient) -> None:
