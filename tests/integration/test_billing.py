@@ -406,17 +406,24 @@ async def test_unused_sla_time_carries_over_only_where_the_tariff_says_so(
     finance = bearer(Role.FINANCE)
     notts = bearer(Role.FINANCE, tenant="nottingham-city")
     async with running(SERVICE, infra, ns, clock=FakeClock(london(2026, 8, 1))) as (_, client):
-        # the next year's tariffs are data: each authority carries its year forward and confirms
-        for headers, tenant in ((finance, "leicester-city"), (notts, "nottingham-city")):
+        # the next year's tariffs are data: each authority carries its year forward and confirms;
+        # each has its own school (a school belongs to one authority)
+        authorities = (
+            (finance, "leicester-city", SCHOOL, 5),
+            (notts, "nottingham-city", OTHER_SCHOOL, 3),
+        )
+        for headers, tenant, school, _ in authorities:
             await next_years_tariff(client, headers)
-            await register_schools(infra, ns, SCHOOL, tenant=tenant)
-        for headers, days in ((finance, 5), (notts, 3)):
+            await register_schools(infra, ns, school, tenant=tenant)
+        for headers, _, school, days in authorities:
             for year in (2025, 2026):
-                body = {"school_urn": SCHOOL, "academic_year": year, "days": days}
+                body = {"school_urn": school, "academic_year": year, "days": days}
                 response = await client.post("/billing/agreements", json=body, headers=headers)
                 assert response.status_code == 201, response.text
         leicester = (await client.get(f"/billing/schools/{SCHOOL}/balance", headers=finance)).json()
-        nottingham = (await client.get(f"/billing/schools/{SCHOOL}/balance", headers=notts)).json()
+        nottingham = (
+            await client.get(f"/billing/schools/{OTHER_SCHOOL}/balance", headers=notts)
+        ).json()
     assert [a["carried_minutes"] for a in leicester["agreements"]] == [0, 5 * 360]
     assert [a["minutes"] for a in leicester["agreements"]] == [5 * 360, 10 * 360]
     assert [a["carried_minutes"] for a in nottingham["agreements"]] == [0, 0]
