@@ -37,6 +37,7 @@ from tests.support.services import Namespace, bearer, running
 pytestmark = pytest.mark.integration
 
 TENANT = "leicester-city"
+LIVE_BOARD = {"HX-Request": "true", "HX-Target": "board"}  # the board's live update
 OTHER = "rutland"
 
 
@@ -68,7 +69,7 @@ async def test_the_board_shows_a_reported_incident_with_its_eps_and_clocks_and_a
         incident_id = incident_page.rsplit("/", 1)[1]
 
         async def allocated() -> bool:
-            rows = await client.get("/console/board/rows")
+            rows = await client.get("/console/board", headers=LIVE_BOARD)
             return "ep-named" in rows.text and "ep-2" in rows.text
 
         await wait_until(allocated, timeout_s=20, what="the allocation on the board")
@@ -136,7 +137,7 @@ async def test_pages_show_one_local_authoritys_incidents_only(infra: Infra, ns: 
         await sign_in(client, Role.COORDINATOR, tenant=TENANT, subject="c-ours")
 
         async def on_board() -> bool:
-            return incident_id in (await client.get("/console/board/rows")).text
+            return incident_id in (await client.get("/console/board", headers=LIVE_BOARD)).text
 
         await wait_until(on_board, timeout_s=15, what="the incident on its LA's board")
 

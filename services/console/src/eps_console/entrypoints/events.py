@@ -6,28 +6,8 @@ read by a consumer of its own; the rest share one consumer group."""
 from __future__ import annotations
 
 from eps_chassis.consumer import EventConsumer
-from eps_contracts.incidents import (
-    INCIDENTS,
-    ON_CALL_ROTA,
-    IncidentAcknowledged,
-    IncidentClosed,
-    IncidentEpsAllocated,
-    IncidentEscalated,
-    IncidentFirstContactMade,
-    IncidentFollowUpPlanned,
-    IncidentLeftUnassigned,
-    IncidentReported,
-    IncidentResponseTargetBreached,
-    IncidentVisitRecorded,
-    OnCallRotaGapFound,
-)
-from eps_contracts.notifications import (
-    NOTIFICATIONS,
-    NotificationDelivered,
-    NotificationFailed,
-    NotificationSent,
-    NotificationWithdrawn,
-)
+from eps_contracts.incidents import INCIDENTS, ON_CALL_ROTA, OnCallRotaGapFound
+from eps_contracts.notifications import NOTIFICATIONS
 from eps_contracts.scheduling import (
     APPOINTMENTS,
     FAST_TRACK_ALLOCATIONS,
@@ -53,26 +33,10 @@ allocations = EventConsumer(
     description="Scheduling's fast-track answers: the EPs going and the work they displaced.",
 )
 
-for incident_event in (
-    IncidentReported,
-    IncidentAcknowledged,
-    IncidentEscalated,
-    IncidentLeftUnassigned,
-    IncidentEpsAllocated,
-    IncidentFirstContactMade,
-    IncidentVisitRecorded,
-    IncidentFollowUpPlanned,
-    IncidentClosed,
-    IncidentResponseTargetBreached,
-):
+for incident_event in handlers.INCIDENT_EVENTS:
     incident_room.on(incident_event)(handlers.on_incident_event)
+for notification_event in handlers.NOTIFICATION_EVENTS:
+    incident_room.on(notification_event)(handlers.on_notification)
 incident_room.on(OnCallRotaGapFound)(handlers.on_rota_gap)
 incident_room.on(AppointmentRescheduled)(handlers.on_rescheduled)
 allocations.on(FastTrackEpsAllocated)(handlers.on_eps_allocated)
-for notification_event in (
-    NotificationSent,
-    NotificationDelivered,
-    NotificationFailed,
-    NotificationWithdrawn,
-):
-    incident_room.on(notification_event)(handlers.on_notification)

@@ -280,20 +280,19 @@ async def _board_rows(person: Person, runtime: Runtime) -> list[views.IncidentRo
     return [row.with_clocks(now) for row in rows]
 
 
+def fragment(request: Request, target: str) -> bool:
+    """htmx asks for one part of the page again (a live update of ``#target``)."""
+    return request.headers.get("hx-target") == target and "hx-boosted" not in request.headers
+
+
 @router.get("/board")
 async def board(
     request: Request, person: Person = COORDINATING, runtime: Runtime = Depends(get_runtime)
 ) -> Response:
+    """The LA's open incidents; their rows alone when the page's live update asks for them."""
     rows = await _board_rows(person, runtime)
-    return page(request, "board.html", person=person, rows=rows)
-
-
-@router.get("/board/rows")
-async def board_rows(
-    request: Request, person: Person = COORDINATING, runtime: Runtime = Depends(get_runtime)
-) -> Response:
-    rows = await _board_rows(person, runtime)
-    return page(request, "_board_rows.html", person=person, rows=rows)
+    name = "_board_rows.html" if fragment(request, "board") else "board.html"
+    return page(request, name, person=person, rows=rows)
 
 
 @router.get("/live")
@@ -341,19 +340,11 @@ async def incident_page(
     person: Person = COORDINATING,
     runtime: Runtime = Depends(get_runtime),
 ) -> Response:
+    """An incident; its summary alone when the page's live update asks for it."""
     detail = await _incident(person, runtime, incident_id)
+    if fragment(request, "summary"):
+        return page(request, "_incident_summary.html", person=person, d=detail)
     return page(request, "incident.html", person=person, d=detail, now_field=_now_field(runtime))
-
-
-@router.get("/incidents/{incident_id}/summary")
-async def incident_summary(
-    incident_id: uuid.UUID,
-    request: Request,
-    person: Person = COORDINATING,
-    runtime: Runtime = Depends(get_runtime),
-) -> Response:
-    detail = await _incident(person, runtime, incident_id)
-    return page(request, "_incident_summary.html", person=person, d=detail)
 
 
 def _london_instant(value: str | None) -> str | None:

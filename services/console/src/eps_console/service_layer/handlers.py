@@ -32,6 +32,25 @@ from eps_contracts.scheduling import AppointmentRescheduled, FastTrackEpsAllocat
 from eps_console.adapters.repository import NotificationNews, TimelineEntry
 from eps_console.service_layer.unit_of_work import ConsoleUnitOfWork
 
+INCIDENT_EVENTS = (
+    IncidentReported,
+    IncidentAcknowledged,
+    IncidentEscalated,
+    IncidentLeftUnassigned,
+    IncidentEpsAllocated,
+    IncidentFirstContactMade,
+    IncidentVisitRecorded,
+    IncidentFollowUpPlanned,
+    IncidentClosed,
+    IncidentResponseTargetBreached,
+)
+NOTIFICATION_EVENTS = (
+    NotificationSent,
+    NotificationDelivered,
+    NotificationFailed,
+    NotificationWithdrawn,
+)
+
 
 def describe(data: Any) -> str:
     """The timeline's line for an incident event."""
