@@ -25,12 +25,16 @@ class OpenIdConnect:
     client_id: str
     client_secret: str | None
     scope: str
+    transport: httpx.AsyncBaseTransport | None = None  # a test's issuer
     _metadata: dict[str, Any] | None = None
+
+    def _client(self, **options: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=10, transport=self.transport, **options)
 
     async def metadata(self) -> dict[str, Any]:
         if self._metadata is None:
             url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
-            async with httpx.AsyncClient(timeout=10) as client:
+            async with self._client() as client:
                 response = await client.get(url)
                 response.raise_for_status()
                 self._metadata = response.json()
@@ -68,9 +72,7 @@ class OpenIdConnect:
         )
         # a confidential client authenticates (client_secret_basic); a public one sends its id
         auth = httpx.BasicAuth(self.client_id, self.client_secret or "")
-        async with httpx.AsyncClient(
-            timeout=10, auth=auth if self.client_secret else None
-        ) as client:
+        async with self._client(auth=auth if self.client_secret else None) as client:
             response = await client.post(
                 (await self.metadata())["token_endpoint"],
                 content=body,
