@@ -35,6 +35,14 @@ E = TypeVar("E", NotificationSent, NotificationDelivered, NotificationFailed, No
 
 CHAIN_PURPOSES = frozenset({Purpose.INCIDENT_REPORTED, Purpose.INCIDENT_ESCALATED})
 """Pages that ask someone to acknowledge: an acknowledgement makes those not yet sent moot."""
+ONCE_PER_INCIDENT = {
+    Purpose.INCIDENT_REPORTED: CHAIN_PURPOSES,
+    Purpose.INCIDENT_ESCALATED: CHAIN_PURPOSES,
+    Purpose.EPS_ALLOCATED: frozenset({Purpose.EPS_ALLOCATED}),
+}
+"""What a person is told once per incident, whichever event tells them again: asked to
+acknowledge (a report then an escalation to the same person), told they are going (each of
+scheduling's answers lists every EP going)."""
 
 
 class Status(StrEnum):

@@ -22,6 +22,7 @@ from eps_notifications.domain import commands, messages
 from eps_notifications.domain.messages import IncidentFacts
 from eps_notifications.domain.model import (
     CHAIN_PURPOSES,
+    ONCE_PER_INCIDENT,
     Accepted,
     ContactDirectory,
     Delivered,
@@ -79,13 +80,9 @@ async def page(cmd: commands.Page, uow: NotificationsUnitOfWork) -> list[Notific
             purpose=str(cmd.purpose),
         )
         return []
-    once_per_incident = {
-        Purpose.INCIDENT_REPORTED: CHAIN_PURPOSES,
-        Purpose.INCIDENT_ESCALATED: CHAIN_PURPOSES,
-        Purpose.EPS_ALLOCATED: {Purpose.EPS_ALLOCATED},
-    }.get(cmd.purpose)
-    if once_per_incident and await uow.notifications.already_paged(
-        cmd.incident_id, recipient, once_per_incident
+    told_already = ONCE_PER_INCIDENT.get(cmd.purpose)
+    if told_already and await uow.notifications.already_paged(
+        cmd.incident_id, recipient, told_already
     ):
         return []
     school = await uow.schools.get(facts.school_urn) if facts.school_urn else None
