@@ -33,7 +33,7 @@ from eps_notifications.settings import NotificationsSettings
 # cannot be a mobile, an address that cannot be one). Everything else is tried again with
 # backoff until the attempts run out: its rate limit (429) and its own faults (5xx; a
 # connection error or a timeout reaches us as 503), and a key or template refused (403, 404),
-# which an operator puts right, so that a misconfiguration never walks the whole chain.
+# which an operator puts right: a misconfiguration does not walk the chain at once.
 PERMANENT_STATUSES = frozenset({400})
 # What Notify's status look-up says (https://docs.notifications.service.gov.uk/python.html)
 DELIVERED = frozenset({"delivered", "sent"})  # "sent": an international SMS, no receipt
