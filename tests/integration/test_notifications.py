@@ -18,6 +18,7 @@ from eps_chassis.london import LONDON
 from eps_chassis.service import ServiceRuntime
 from eps_contracts import Envelope, Event, envelope_for
 from eps_contracts.incidents import (
+    INCIDENTS,
     EpGoing,
     IncidentAcknowledged,
     IncidentEpsAllocated,
@@ -26,7 +27,7 @@ from eps_contracts.incidents import (
     IncidentReported,
 )
 from eps_contracts.notifications import NOTIFICATIONS
-from eps_incidents.bootstrap import SERVICE as INCIDENTS
+from eps_incidents.bootstrap import SERVICE as INCIDENTS_SERVICE
 from eps_incidents.entrypoints import jobs as incident_jobs
 from eps_notifications.bootstrap import SERVICE as NOTIFICATIONS_SERVICE
 from eps_notifications.domain import commands
@@ -35,7 +36,13 @@ from eps_notifications.service_layer import handlers
 from tests.integration.test_incidents import report_body, set_up_rota
 from tests.support.clock import FakeClock, suite_now
 from tests.support.infra import Infra
-from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until
+from tests.support.kafka import (
+    consumer_lag,
+    publish_raw,
+    read_topic,
+    rewind_group,
+    wait_until,
+)
 from tests.support.services import Namespace, bearer, running
 from tests.support.standins import StandIns, stand_ins
 
@@ -105,7 +112,7 @@ async def notification_events(infra: Infra, ns: Namespace) -> list[dict[str, Any
 async def all_consumed(infra: Infra, ns: Namespace) -> None:
     """The notifications service has taken in everything on the incident topic."""
     group = ns.group("notifications", "incidents")
-    topic = ns.topic("eps.incidents.incident.v1")
+    topic = ns.topic(INCIDENTS.name)
 
     async def caught_up() -> bool:
         return await consumer_lag(infra.kafka_bootstrap, group, topic) == 0
@@ -277,7 +284,7 @@ async def test_the_chain_is_paged_once_each_across_a_restart_and_reaches_the_pri
     clock = FakeClock(suite_now())
     async with (
         stand_ins() as far,
-        running(INCIDENTS, infra, ns, clock=clock) as (incidents, incidents_client),
+        running(INCIDENTS_SERVICE, infra, ns, clock=clock) as (incidents, incidents_client),
     ):
         await set_up_rota(incidents_client, clock.now - timedelta(hours=1), 13)
         notifications = running(
@@ -287,9 +294,13 @@ async def test_the_chain_is_paged_once_each_across_a_restart_and_reaches_the_pri
             await set_contacts(client)
             url = f"/incidents/{await report(incidents_client, clock)}"
             await paged(far, "test-coordinator")
-        # notifications is down while nobody acknowledges and incidents escalates
+        # notifications is down while nobody acknowledges and incidents escalates; and when it
+        # comes back it is delivered everything again, as if it had lost its commits
         clock.advance(minutes=16)
         await escalate(incidents, incidents_client, url, "coord-backup")
+        group, topic = ns.group("notifications", "incidents"), ns.topic(INCIDENTS.name)
+        await rewind_group(infra.kafka_bootstrap, group, topic)
+        assert await consumer_lag(infra.kafka_bootstrap, group, topic) >= 2
         again = running(NOTIFICATIONS_SERVICE, infra, ns, clock=clock, **far.settings(), **FAST)
         async with again:
             await paged(far, "coord-backup")
@@ -306,7 +317,7 @@ async def test_a_permanent_failure_moves_the_chain_on_at_once(infra: Infra, ns: 
     clock = FakeClock(suite_now())
     async with (
         stand_ins() as far,
-        running(INCIDENTS, infra, ns, clock=clock) as (_, incidents_client),
+        running(INCIDENTS_SERVICE, infra, ns, clock=clock) as (_, incidents_client),
         running(NOTIFICATIONS_SERVICE, infra, ns, clock=clock, **far.settings(), **FAST) as (
             _,
             client,

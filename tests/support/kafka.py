@@ -145,3 +145,19 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         await asyncio.sleep(0.1)
+
+
+async def rewind_group(bootstrap: str, group: str, topic: str) -> None:
+    """Set ``group``'s committed offsets on ``topic`` back to the start, while none of its
+    consumers runs: the next one to join is delivered everything again (as after a crash that
+    lost its commits)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        tps = await partitions_of(bootstrap, topic)
+        consumer.assign(tps)
+        await consumer.commit({tp: 0 for tp in tps})
+    finally:
+        await consumer.stop()
