@@ -41,8 +41,8 @@ def test_retry_waits_double_up_to_the_longest_and_stop_at_the_last_attempt(
     first: int, longest: int, max_attempts: int
 ) -> None:
     policy = RetryPolicy(timedelta(seconds=first), timedelta(seconds=longest), max_attempts)
-    waits = [policy.wait_after(n) for n in range(1, max_attempts)]
-    assert all(w is not None and w <= timedelta(seconds=longest) for w in waits)
+    waits = [policy.wait_after(n) or timedelta(0) for n in range(1, max_attempts)]
+    assert all(timedelta(0) < w <= timedelta(seconds=longest) for w in waits)
     assert waits == sorted(waits)
     assert waits[:1] in ([], [min(timedelta(seconds=first), timedelta(seconds=longest))])
     assert policy.wait_after(max_attempts) is None
