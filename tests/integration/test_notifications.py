@@ -43,6 +43,7 @@ from tests.support.kafka import (
     rewind_group,
     wait_until,
 )
+from tests.support.problems import located
 from tests.support.services import Namespace, bearer, running
 from tests.support.standins import StandIns, stand_ins
 
@@ -361,6 +362,14 @@ async def test_an_allocated_ep_is_told_where_and_when_by_smtp_email(
             headers=bearer(Role.PRINCIPAL_EP),
         )
         assert schools.status_code == 200, schools.text
+        twice = await client.put(
+            "/notifications/configuration/schools",
+            json={"schools": [school, {**school, "name": "Another"}]},
+            headers=bearer(Role.PRINCIPAL_EP),
+        )
+        assert twice.status_code == 422, twice.text
+        assert located(twice) == [("body", "schools")]
+        assert "given more than once: 123456" in twice.json()["errors"][0]["detail"]
         await publish(infra, ns, reported(incident_id))
         allocated = IncidentEpsAllocated(
             incident_id=incident_id,

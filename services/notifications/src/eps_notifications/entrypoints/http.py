@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from typing import TypeAlias
 
 from eps_chassis.access import audited_access
@@ -50,6 +51,13 @@ class ContactBody(ContractModel):
     )
 
 
+def _once_each(keys: Iterable[str], what: str) -> None:
+    """A list replaced whole names each of its entries once (the table's key)."""
+    twice = sorted(key for key, n in Counter(keys).items() if n > 1)
+    if twice:
+        raise ValueError(f"one entry per {what}; given more than once: {', '.join(twice)}")
+
+
 class ContactsBody(ContractModel):
     contacts: tuple[ContactBody, ...] = Field((), max_length=2000)
     duty_person_id: PersonId | None = Field(
@@ -61,10 +69,7 @@ class ContactsBody(ContractModel):
     @field_validator("contacts")
     @classmethod
     def one_entry_per_person(cls, contacts: tuple[ContactBody, ...]) -> tuple[ContactBody, ...]:
-        entries = Counter(c.person_id for c in contacts)
-        twice = sorted(person for person, n in entries.items() if n > 1)
-        if twice:
-            raise ValueError(f"one entry per person; given more than once: {', '.join(twice)}")
+        _once_each((c.person_id for c in contacts), "person")
         return contacts
 
 
@@ -116,6 +121,12 @@ class SchoolBody(ContractModel):
 
 class SchoolsBody(ContractModel):
     schools: tuple[SchoolBody, ...] = Field((), max_length=5000)
+
+    @field_validator("schools")
+    @classmethod
+    def one_entry_per_school(cls, schools: tuple[SchoolBody, ...]) -> tuple[SchoolBody, ...]:
+        _once_each((s.school_urn for s in schools), "school")
+        return schools
 
 
 def _schools_body(schools: tuple[School, ...]) -> SchoolsBody:
