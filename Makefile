@@ -114,10 +114,11 @@ infra-down: install
 infra-status: install
 	$(RUN) python deploy/local/localinfra.py status
 
-bench: install
+bench: install console-frontend chromium
 	$(RUN) python bench/run.py
 	$(RUN) python bench/fast_track.py
 	$(RUN) python bench/billing.py
+	$(RUN) python bench/console.py
 
 token: install
 	@$(RUN) python -m eps_chassis.auth --keys var/local/auth --role $(ROLE) \

@@ -55,7 +55,7 @@ from eps_scheduling.bootstrap import SERVICE as SCHEDULING
 from bench.baselines import two_hop_round_trip
 from bench.harness import REPO, Infra, Report, percentile, provide_infra
 
-TENANT = "bench-la"
+TENANT = "leicester-city"  # a local authority the platform knows (others are refused)
 SCHOOL = "123456"
 EPS = 24  # all-day rota EPs: enough diary for every incident of a phase
 WARM_UP = 10
@@ -267,6 +267,21 @@ async def backlog_lag(infra: Infra, phase: Phase) -> int:
         await admin.close()
 
 
+def report_body() -> dict[str, Any]:
+    """A level-2 incident at the school, reported by telephone ten minutes after it happened."""
+    now = datetime.now(UTC)
+    return {
+        "report_id": str(uuid.uuid4()),
+        "school_urn": SCHOOL,
+        "kind": "serious_accident",
+        "occurred_at": (now - timedelta(minutes=10)).isoformat(),
+        "reported_by": "Headteacher",
+        "pupils_affected": 12,
+        "staff_affected": 2,
+        "level": 2,
+    }
+
+
 async def measure(
     infra: Infra, phase: Phase, client: httpx.AsyncClient, incidents: int
 ) -> tuple[list[float], int]:
@@ -284,19 +299,8 @@ async def measure(
     coordinator = bearer(Role.COORDINATOR)  # a coordinator's client holds its token
     try:
         for n in range(incidents + WARM_UP):
-            now = datetime.now(UTC)
-            body = {
-                "report_id": str(uuid.uuid4()),
-                "school_urn": SCHOOL,
-                "kind": "serious_accident",
-                "occurred_at": (now - timedelta(minutes=10)).isoformat(),
-                "reported_by": "Headteacher",
-                "pupils_affected": 12,
-                "staff_affected": 2,
-                "level": 2,
-            }
             started = time.perf_counter()
-            response = await client.post("/incidents", json=body, headers=coordinator)
+            response = await client.post("/incidents", json=report_body(), headers=coordinator)
             response.raise_for_status()
             incident_id = uuid.UUID(response.json()["incident_id"])
             row: Any = None

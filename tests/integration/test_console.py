@@ -9,6 +9,7 @@ import re
 import time
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -29,7 +30,7 @@ from tests.support.console import (
     eps_ready_for_the_school,
     sign_in,
 )
-from tests.support.db import scalar
+from tests.support.db import query, scalar
 from tests.support.infra import Infra
 from tests.support.kafka import publish_raw, read_topic, wait_until
 from tests.support.services import Namespace, bearer, running
@@ -197,24 +198,48 @@ async def _at_least(count: object, n: int) -> bool:
 async def test_an_open_board_hears_its_own_las_change_within_a_second(
     infra: Infra, ns: Namespace
 ) -> None:
+    """A change is pushed to the LA's open pages once its transaction commits: an incident
+    page is told which incident, a board is pushed its rows; another LA's pages hear nothing."""
     now = suite_now()
     async with (
         running(INCIDENTS_SERVICE, infra, ns) as (_, incidents),
         running(CONSOLE, infra, ns),
     ):
         changes = Changes(infra.database_url, ns.schema("console"))
-        async with changes.subscribed(TENANT) as ours, changes.subscribed(OTHER) as theirs:
+        changes.render_board = rows_of(infra, ns)
+        async with (
+            changes.subscribed(TENANT) as page,
+            changes.subscribed(TENANT, board=True) as board,
+            changes.subscribed(OTHER, board=True) as theirs,
+        ):
             sent = time.monotonic()
             created = await incidents.post(
                 "/incidents", json=report_body(now), headers=bearer(Role.COORDINATOR)
             )
+            incident_id = created.json()["incident_id"]
             async with asyncio.timeout(5):
-                heard = await ours.get()
+                heard = await page.queue.get()
+                pushed = await board.queue.get()
             took = time.monotonic() - sent
-            assert heard == created.json()["incident_id"]
+            assert heard == ("incident", incident_id)
+            assert pushed[0] == "board" and incident_id in pushed[1]
             assert took < 1.0, f"the board heard the change after {took:.2f}s"
-            assert theirs.empty()
-        assert changes.open_boards == 0
+            assert theirs.queue.empty()
+        assert changes.open_pages == 0
+
+
+def rows_of(infra: Infra, ns: Namespace) -> Any:
+    """The board's rows as the console renders them: here, the ids of the LA's incidents."""
+
+    async def render(tenant: str) -> str:
+        rows = await query(
+            infra,
+            f'SELECT incident_id FROM "{ns.schema("console")}".incidents WHERE tenant = $1',
+            tenant,
+        )
+        return " ".join(str(r[0]) for r in rows)
+
+    return render
 
 
 async def test_on_call_shows_now_next_and_the_chain_and_a_refused_entry_in_place(

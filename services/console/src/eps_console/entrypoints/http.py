@@ -296,20 +296,39 @@ async def board(
 
 
 @router.get("/live")
-async def live(request: Request, person: Person = ANYONE) -> Response:
-    """Server-sent events: ``incident`` (its id) each time one of the person's local
-    authority's incidents changes, so the page asks for what it shows again."""
+async def live(
+    request: Request,
+    person: Person = ANYONE,
+    runtime: Runtime = Depends(get_runtime),
+    board: bool = False,
+) -> Response:
+    """Server-sent events for one open page of the person's local authority: ``incident``
+    (its id) each time one of its incidents changes, so an incident page asks for it again;
+    with ``board=true``, ``board``: the board's rows as they now are, pushed."""
     changes = console_of(request).changes
+    if board and changes.render_board is None:
+        changes.render_board = lambda tenant: _rendered_rows(runtime, tenant)
     tenant = person.principal.tenant
 
     async def stream() -> AsyncIterator[dict[str, str]]:
-        async with changes.subscribed(tenant) as queue:
+        async with changes.subscribed(tenant, board=board) as listener:
             yield {"event": "listening", "data": "Live: changes appear as they happen."}
             while True:
-                incident = await queue.get()
-                yield {"event": "incident", "data": incident or "rota"}
+                event, data = await listener.queue.get()
+                yield {"event": event, "data": data or "rota"}
 
     return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-store"})
+
+
+async def _rendered_rows(runtime: Runtime, tenant: str) -> str:
+    """The board's rows of an LA, rendered once for all its open boards in this process (the
+    board page's read is audited per person when it opens)."""
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        rows = await views.open_incidents(conn, tenant)
+    now = runtime.clock()
+    template = templates.get_template("_board_rows.html")
+    return template.render(rows=[row.with_clocks(now) for row in rows])
 
 
 # --- an incident -----------------------------------------------------------------------------
