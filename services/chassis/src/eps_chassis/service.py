@@ -234,16 +234,11 @@ class ServiceRuntime(Generic[U]):
             try:
                 await ensure_topics(
                     s.kafka_bootstrap_servers,
-                    self.owned_topics(),
+                    self.topics_to_create(),
                     s.topic_prefix,
                     replication_factor=s.topic_replication_factor,
                     min_insync_replicas=s.topic_min_insync_replicas,
                 )
-                missing = await missing_topics(
-                    s.kafka_bootstrap_servers, self.consumed_topics(), s.topic_prefix
-                )
-                if missing:  # their owners create them: subscribing first would auto-create them
-                    raise TopicsMissing(f"waiting for topics their owners create: {missing}")
                 assert self.broker is not None
                 await self.broker.start()
                 for poller in self.pollers:
@@ -259,8 +254,15 @@ class ServiceRuntime(Generic[U]):
                 self.broker = self._build_broker()
                 await backoff.sleep()
 
+    def topics_to_create(self) -> list[Topic]:
+        """Those it owns and those it reads, as the contracts declare them (their owners would
+        create the same): a service never waits for another to have started, so the fast track
+        runs where paging, say, is not deployed yet; and subscribing first would let the broker
+        auto-create a topic with its own defaults."""
+        return list({t.name: t for t in (*self.owned_topics(), *self.consumed_topics())}.values())
+
     def owned_topics(self) -> list[Topic]:
-        """The topics this service creates: those it publishes, its dead letters, and the
+        """The topics this service owns: those it publishes, its dead letters, and the
         upstream topics it consumes (the platform's ingress from the LA's own systems)."""
         d = self.definition
         upstream = [t for t in self.consumed_topics() if t.name.startswith("eps.upstream.")]
@@ -298,10 +300,6 @@ class ServiceRuntime(Generic[U]):
         return {"database": database, "kafka": self.broker_ready.is_set()}
 
 
-class TopicsMissing(RuntimeError):
-    """Topics this service consumes do not exist yet (their owners have not started)."""
-
-
 async def ensure_topics(
     bootstrap_servers: str,
     topics: Sequence[Topic],
@@ -331,18 +329,6 @@ async def ensure_topics(
                 await admin.create_topics(missing)
     finally:
         await admin.close()
-
-
-async def missing_topics(
-    bootstrap_servers: str, topics: Sequence[Topic], prefix: str = ""
-) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-    finally:
-        await admin.close()
-    return [prefix + t.name for t in topics if prefix + t.name not in existing]
 
 
 def token_verifier(settings: ServiceSettings) -> TokenVerifier:
