@@ -7,8 +7,8 @@ token. Every answer must be what the document promises: never a 5xx, a status co
 type it lists, a body valid against its schema, and input that breaks the document refused
 with a 4xx.
 
-Bounded here (``EPS_FUZZ_EXAMPLES``: 10 per operation, the same ones on every run); ``make
-fuzz`` runs 100 per operation, new ones each time, and prints the figures.
+Bounded here (``EPS_FUZZ_EXAMPLES``: 10 per operation, Hypothesis seeded the same each run);
+``make fuzz`` runs 100 per operation, new ones each time, and prints the figures.
 """
 
 from __future__ import annotations
