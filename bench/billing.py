@@ -24,7 +24,6 @@ import logging
 import random
 import sys
 import tempfile
-import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer
 from eps_billing.bootstrap import SERVICE
 from eps_billing.domain.commands import BuyServiceLevelAgreement, RecordSchool
 from eps_billing.entrypoints.events import delivered_time
@@ -41,14 +40,13 @@ from eps_billing.service_layer.unit_of_work import PostgresBillingUnitOfWork
 from eps_chassis.consumer import ConsumerRuntime
 from eps_chassis.context import MessageContext
 from eps_chassis.db import CHASSIS_MIGRATIONS, create_pool, migrate
-from eps_chassis.decoding import Valid
 from eps_chassis.unit_of_work import UnitOfWorkFactory
 from eps_contracts.scheduling import DELIVERED_TIME, DeliveredTimeRecorded, FundingStream
 from faststream.kafka import KafkaBroker
 
 from bench.baselines import commit_rate, consume, create_topic
-from bench.chassis_bench import consumer_throughput
-from bench.harness import REPO, Infra, Report, provide_infra
+from bench.chassis_bench import consumer_throughput, decode_rate, drain_rate
+from bench.harness import Infra, Report, finish, provide_infra
 from tests.support.builders import billing as builders
 
 STREAMS = [FundingStream.TRADED] * 6 + [
@@ -114,17 +112,7 @@ async def publish(infra: Infra, topic: str, records: tuple[list[bytes], list[byt
 
 def contract_ceiling(records: tuple[list[bytes], list[bytes]]) -> float:
     """Envelopes decoded and validated per second by billing's consumer, in memory only."""
-    values = [
-        ConsumerRecord(DELIVERED_TIME.name, 0, i, 0, 0, None, v, None, 0, len(v), ())
-        for i, v in enumerate(records[1])
-    ]
-    # Each envelope is dropped once decoded, as the consumer drops a batch once handled: keeping
-    # them all would make every garbage collection walk them, timing the collector instead.
-    started = time.perf_counter()
-    valid = sum(isinstance(delivered_time.decode(r), Valid) for r in values)
-    elapsed = time.perf_counter() - started
-    assert valid == len(values), "every benchmark event is valid"
-    return len(values) / elapsed
+    return decode_rate(delivered_time, DELIVERED_TIME, records[1])
 
 
 async def billing_rate(
@@ -154,21 +142,15 @@ async def billing_rate(
         ),
     )
     try:
-        started = time.perf_counter()
         await broker.start()
-        deadline = time.monotonic() + 900
-        while await pool.fetchval("SELECT count(*) FROM inbox") < total:
-            if time.monotonic() > deadline:
-                raise TimeoutError("billing did not consume every event")
-            await asyncio.sleep(0.05)
-        elapsed = time.perf_counter() - started
+        rate = await drain_rate(pool, "SELECT count(*) FROM inbox", total)
         facts = {
             "deliveries": await pool.fetchval("SELECT count(*) FROM deliveries"),
             "priced": await pool.fetchval("SELECT count(*) FROM priced_deliveries"),
             "ledger lines": await pool.fetchval("SELECT count(*) FROM ledger_lines"),
             "sla minutes drawn": await pool.fetchval("SELECT sum(drawn_minutes) FROM agreements"),
         }
-        return total / elapsed, facts
+        return rate, facts
     finally:
         await broker.stop()
         await pool.close()
@@ -200,7 +182,7 @@ async def one_run(
     with tempfile.TemporaryDirectory() as tmp:
         trivial = await consumer_throughput(infra, min(total, 50_000), Path(tmp))
     report.add(
-        "chassis consumer, one-row effect (reference)",
+        "chassis consumer, one-row effect, batched (reference)",
         "ev/s",
         trivial,
         baseline="raw kafka consume",
@@ -235,15 +217,11 @@ def main() -> int:
         f"  billing vs raw single-row commits: {billing / commits:.1f}x"
         " (one transaction per polled batch, not per event)"
     )
-    ratio = report.ratio("billing: delivered time priced (exactly-once)") or 0.0
     report.notes.append(
-        f"  target: at least 0.50x the raw consume rate; measured {ratio:.2f}x"
-        f" -> {'met' if ratio >= 0.5 else 'NOT met'}"
+        f"  target: at least 15,000 ev/s (1.5x Lago's published Postgres-only rate); measured"
+        f" {billing:,.0f} ev/s -> {'met' if billing >= 15_000 else 'NOT met'}"
     )
-    print()
-    print(report.render())
-    print(f"\nsaved {report.save(REPO / 'var' / 'bench' / 'billing').relative_to(REPO)}")
-    return 0
+    return finish(report, "bench/billing")
 
 
 if __name__ == "__main__":

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
 import os
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
@@ -109,6 +113,24 @@ class Report:
         }
         path.write_text(json.dumps({"figures": data, "notes": self.notes}, indent=2))
         return path
+
+
+def repeated(repeats: int, run: Callable[[Infra, Path], Coroutine[Any, Any, None]]) -> None:
+    """``run`` ``repeats`` times on the same infrastructure, each in a fresh event loop, with a
+    scratch directory."""
+    logging.basicConfig(level=logging.WARNING)
+    with provide_infra() as infra, tempfile.TemporaryDirectory() as tmp:
+        for n in range(repeats):
+            print(f"run {n + 1}/{repeats} ...", flush=True)
+            asyncio.run(run(infra, Path(tmp)))
+
+
+def finish(report: Report, directory: str) -> int:
+    """Print the report and save it under ``var/<directory>``."""
+    print()
+    print(report.render())
+    print(f"\nsaved {report.save(REPO / 'var' / directory).relative_to(REPO)}")
+    return 0
 
 
 def _fmt(value: float) -> str:

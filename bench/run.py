@@ -9,17 +9,14 @@ launcher is started on its own ports (39092, 35432) and stopped afterwards.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.baselines import run_baselines
-from bench.chassis_bench import run_platform
-from bench.harness import REPO, Report, provide_infra
+from bench.chassis_bench import consumer_target, run_platform
+from bench.harness import Infra, Report, finish, repeated
 
 
 def main() -> int:
@@ -28,17 +25,15 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--samples", type=int, default=300)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
     report = Report()
-    with provide_infra() as infra, tempfile.TemporaryDirectory() as tmp:
-        for run in range(args.repeats):
-            print(f"run {run + 1}/{args.repeats} ...", flush=True)
-            asyncio.run(run_baselines(infra, report, records=args.records, samples=args.samples))
-            asyncio.run(run_platform(infra, report, events=args.records, tmp=Path(tmp)))
-    print()
-    print(report.render())
-    print(f"\nsaved {report.save(REPO / 'var' / 'bench').relative_to(REPO)}")
-    return 0
+
+    async def one_run(infra: Infra, tmp: Path) -> None:
+        await run_baselines(infra, report, records=args.records, samples=args.samples)
+        await run_platform(infra, report, events=args.records, tmp=tmp)
+
+    repeated(args.repeats, one_run)
+    report.notes.append(consumer_target(report))
+    return finish(report, "bench")
 
 
 if __name__ == "__main__":
