@@ -1,11 +1,12 @@
 """A property-based fuzz run of every service's OpenAPI document (schemathesis).
 
-Each service runs as in the other integration tests (real PostgreSQL and Kafka), and every
-operation its document lists is called with requests generated from the document: inputs that
-fit it and inputs that break it, as each role the operation allows (``x-eps-roles``) and with no
-token. Every answer must be what the document promises: never a 5xx, a status code and content
-type it lists, a body valid against its schema, and input that breaks the document refused
-with a 4xx.
+Each service runs as in the other integration tests (real PostgreSQL and Kafka) and first takes
+in the published sample of every event it consumes, so that records made from events alone
+exist. Every operation its document lists is then called with requests generated from the
+document: inputs that fit it and inputs that break it, as each role the operation allows
+(``x-eps-roles``) and with no token. Every answer must be what the document promises: never a
+5xx, a status code and content type it lists, a body valid against its schema, and input that
+breaks the document refused with a 4xx.
 
 Bounded here (``EPS_FUZZ_EXAMPLES``: 10 per operation, Hypothesis seeded the same each run);
 ``make fuzz`` runs 100 per operation, new ones each time, and prints the figures.
@@ -25,8 +26,9 @@ import httpx
 import pytest
 import schemathesis
 from eps_chassis.auth import Role
-from eps_chassis.service import Service
+from eps_chassis.service import Service, ServiceRuntime
 from eps_consent.bootstrap import SERVICE as CONSENT
+from eps_contracts.examples import sample_data, sample_envelope
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import APIOperation, GenerationMode
@@ -41,7 +43,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.support.cloudevents import structured
 from tests.support.infra import Infra
+from tests.support.kafka import consumer_lag, publish_raw, wait_until
 from tests.support.problems import located
 from tests.support.services import Namespace, bearer, running
 
@@ -96,7 +100,10 @@ def caller(role: str | None) -> dict[str, str]:
 
 
 def fuzz(
-    document: dict[str, Any], client: httpx.AsyncClient, loop: asyncio.AbstractEventLoop
+    document: dict[str, Any],
+    client: httpx.AsyncClient,
+    loop: asyncio.AbstractEventLoop,
+    known: dict[str, set[str]] | None = None,
 ) -> Tally:
     """Every operation of ``document``, called through ``client`` (whose service runs on
     ``loop``; this runs in a thread of its own, as Hypothesis's tests are synchronous): first
@@ -112,7 +119,7 @@ def fuzz(
         else:
             operations.append(result.ok())
     path_names = {p.name for o in operations for p in o.path_parameters}
-    known: dict[str, set[str]] = defaultdict(set)
+    known = defaultdict(set, known or {})
 
     def run(operation: APIOperation, cases: st.SearchStrategy[schemathesis.Case]) -> None:
         # the roles first: Hypothesis tries the first choice most (a token-less call is simple)
@@ -182,27 +189,59 @@ def _naming(
     return operation.as_strategy(path_parameters=dict(zip(names, values, strict=True)))
 
 
-def _collect_ids(answer: Any, names: set[str], known: dict[str, set[str]]) -> None:
-    """The values of fields named as path parameters are (in this API) records' ids."""
+def _collect_ids(answer: Any, names: set[str] | None, known: dict[str, set[str]]) -> None:
+    """The values of fields named as path parameters (all of them, when ``names`` is None) are
+    (in this API) records' ids."""
     if isinstance(answer, list):
         for item in answer:
             _collect_ids(item, names, known)
     elif isinstance(answer, dict):
         for key, value in answer.items():
-            if key in names and isinstance(value, str | int) and not isinstance(value, bool):
-                known[key].add(str(value))
-            else:
+            if isinstance(value, dict | list):
                 _collect_ids(value, names, known)
+            elif isinstance(value, str | int) and not isinstance(value, bool):
+                if names is None or key in names:
+                    known[key].add(str(value))
+
+
+async def seed(runtime: ServiceRuntime[Any], infra: Infra, ns: Namespace) -> dict[str, set[str]]:
+    """The published sample of every event the service consumes (``eps_contracts.examples``,
+    for the LA the fuzz run's tokens are of), sent to its topics and taken in: records that
+    come from events alone (consent cases, advice requests) for the run to act on; their ids."""
+    known: dict[str, set[str]] = defaultdict(set)
+    consumers = runtime.definition.consumers
+    for consumer in consumers:
+        for event_cls in consumer.routes.event_types:
+            message = structured(sample_envelope(event_cls))
+            topic = ns.topic(event_cls.topic.name)
+            await publish_raw(
+                infra.kafka_bootstrap,
+                topic,
+                [message.value],
+                key=message.key,
+                headers=message.headers,
+            )
+            _collect_ids(sample_data(event_cls).model_dump(mode="json"), None, known)
+    for consumer in consumers:
+        group = f"{ns.topic_prefix}{runtime.definition.name}.{consumer.name}"
+        for topic in {ns.topic(t.name) for t in consumer.topics}:
+
+            async def taken(group: str = group, topic: str = topic) -> bool:
+                return await consumer_lag(infra.kafka_bootstrap, group, topic) == 0
+
+            await wait_until(taken, timeout_s=60, what=f"{group} to take the samples")
+    return known
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.definition().name)
 async def test_every_operation_answers_as_its_document_says(
     service: Service[Any], infra: Infra, ns: Namespace
 ) -> None:
-    async with running(service, infra, ns) as (_, client):
+    async with running(service, infra, ns) as (runtime, client):
+        known = await seed(runtime, infra, ns)
         document = (await client.get("/openapi.json")).json()
         loop = asyncio.get_running_loop()
-        tally = await asyncio.to_thread(fuzz, document, client, loop)
+        tally = await asyncio.to_thread(fuzz, document, client, loop, known)
 
     name = service.definition().name
     print(
