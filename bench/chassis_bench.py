@@ -15,7 +15,6 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -29,34 +28,19 @@ from eps_chassis.decoding import Valid
 from eps_chassis.outbox import OutboxRecord, add_to_outbox
 from eps_chassis.relay import OutboxRelay
 from eps_chassis.unit_of_work import PostgresUnitOfWork
-from eps_contracts import Envelope, Topic, envelope_for, topics
-from eps_contracts.common import RequesterKind
+from eps_contracts import Envelope, Topic, topics
 from eps_contracts.referrals import ReferralReceived
 from faststream.kafka import KafkaBroker
 
 from bench.baselines import consume, create_topic, produce
 from bench.harness import Infra, Report, finish, repeated
+from tests.support.builders import referrals as builders
 
 EFFECTS = "CREATE TABLE effects (referral_id uuid PRIMARY KEY, received_on date NOT NULL)"
 
 
 def sample_event() -> Envelope[ReferralReceived]:
-    return envelope_for(
-        ReferralReceived(
-            referral_id=uuid.uuid4(),
-            request_id=uuid.uuid4(),
-            received_on=date(2026, 11, 2),
-            requester_kind=RequesterKind.SCHOOL_SENCO,
-            school_urn="123456",
-            child_id=uuid.uuid4(),
-            child_date_of_birth=date(2016, 5, 4),
-            looked_after=False,
-            parental_responsibility_holder_ids=("p-1",),
-        ),
-        source="/bench",
-        tenant="leicester-city",
-        actor="service:bench",
-    )
+    return builders.received_envelope()
 
 
 async def _schema(infra: Infra, tag: str, tmp: Path) -> str:

@@ -16,6 +16,7 @@ from eps_contracts.referrals import (
     FeedbackRecord,
     GraduatedApproachEvidence,
     ParentalResponsibilityHolder,
+    ReferralReceived,
     ReferralRequested,
     Requester,
 )
@@ -109,5 +110,26 @@ def upstream_envelope(request: ReferralRequested | None = None) -> Envelope[Refe
         source="/la/leicester-city/sen-system",
         tenant=TENANT,
         actor="upstream:sen-system",
+        time=suite_now(),
+    )
+
+
+def received_envelope(school_urn: str = SCHOOL) -> Envelope[ReferralReceived]:
+    """Referrals announcing a referral received (a fresh one each call)."""
+    return envelope_for(
+        ReferralReceived(
+            referral_id=uuid.uuid4(),
+            request_id=uuid.uuid4(),
+            received_on=date(2026, 11, 2),
+            requester_kind=RequesterKind.SCHOOL_SENCO,
+            school_urn=school_urn,
+            child_id=uuid.uuid4(),
+            child_date_of_birth=date(2016, 5, 4),
+            looked_after=False,
+            parental_responsibility_holder_ids=("p-1",),
+        ),
+        source="/referrals",
+        tenant=TENANT,
+        actor="service:referrals",
         time=suite_now(),
     )

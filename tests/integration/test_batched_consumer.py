@@ -1,0 +1,191 @@
+"""The consumer's batch path: a polled batch applied by a set-based batch handler has the same
+effect as its events applied one at a time by a per-event handler, on the real database: the
+effect rows, the dead letters (reason and original bytes) and the outbox, whatever the order of
+duplicates (in the batch and already seen), refusals and poison records."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import ConsumerRecord
+from eps_chassis import db
+from eps_chassis.consumer import BatchEventRejected, ConsumerRuntime, EventConsumer
+from eps_chassis.errors import EventRejected
+from eps_chassis.unit_of_work import PostgresUnitOfWork
+from eps_contracts import Envelope, dead_letter_topic, topics
+from eps_contracts.referrals import ReferralReceived
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support.builders import referrals as builders
+from tests.support.infra import Infra
+from tests.support.services import Namespace
+
+pytestmark = pytest.mark.integration
+
+REFUSING_SCHOOL = "999999"  # both handlers refuse an event naming it
+REFUSAL = "school_urn: this school takes no referrals"
+SERVICE = "property"
+EFFECTS = "CREATE TABLE effects (referral_id uuid PRIMARY KEY, received_on date NOT NULL)"
+
+
+def referral(refused: bool) -> Envelope[ReferralReceived]:
+    return builders.received_envelope(REFUSING_SCHOOL if refused else builders.SCHOOL)
+
+
+def poison(kind: str) -> bytes:
+    """Bytes no consumer can apply: not JSON, an envelope breaking its contract, or one of a
+    local authority the platform does not know."""
+    if kind == "not json":
+        return b"\x00 not json"
+    body = json.loads(referral(refused=False).model_dump_json())
+    if kind == "broken field":
+        body["data"]["received_on"] = "the second of November"
+    else:
+        body["tenant"] = "leicester-cty"
+    return json.dumps(body).encode()
+
+
+def record(value: bytes, offset: int) -> ConsumerRecord:
+    return ConsumerRecord(
+        topics.REFERRALS.name, 0, offset, 0, 0, b"k", value, None, 1, len(value), []
+    )
+
+
+def batched_consumer() -> EventConsumer:
+    """Set-based: one insert for the batch's effects, one event published per effect."""
+    consumer = EventConsumer(name="effects", topics=[topics.REFERRALS])
+
+    @consumer.on_batch(ReferralReceived)
+    async def apply_all(
+        events: Sequence[Envelope[ReferralReceived]], uow: PostgresUnitOfWork
+    ) -> None:
+        for event in events:
+            if event.data.school_urn == REFUSING_SCHOOL:
+                raise BatchEventRejected(event.id, REFUSAL)
+        await uow.conn.execute(
+            "INSERT INTO effects SELECT * FROM unnest($1::uuid[], $2::date[])",
+            [e.data.referral_id for e in events],
+            [e.data.received_on for e in events],
+        )
+        for event in events:
+            uow.caused_by(event).publish(event.data)
+
+    return consumer
+
+
+def one_at_a_time_consumer() -> EventConsumer:
+    """The same effect, a statement per event."""
+    consumer = EventConsumer(name="effects", topics=[topics.REFERRALS])
+
+    @consumer.on(ReferralReceived)
+    async def apply_one(event: Envelope[ReferralReceived], uow: PostgresUnitOfWork) -> None:
+        if event.data.school_urn == REFUSING_SCHOOL:
+            raise EventRejected(REFUSAL)
+        await uow.conn.execute(
+            "INSERT INTO effects VALUES ($1, $2)", event.data.referral_id, event.data.received_on
+        )
+        uow.publish(event.data)
+
+    return consumer
+
+
+@dataclass(frozen=True)
+class Effect:
+    effects: list[tuple[Any, ...]]
+    dead_letters: list[tuple[str, bytes]]  # reason, original bytes
+    published: list[tuple[str, str, str]]  # topic, cause, data
+
+
+async def effect_of(
+    pool: asyncpg.Pool, consumer: EventConsumer, polls: Sequence[Sequence[ConsumerRecord]]
+) -> Effect:
+    await pool.execute("TRUNCATE effects, inbox, outbox, held_events")
+    consumer.bind(ConsumerRuntime(pool=pool, service=SERVICE, source="/test"))
+    for poll in polls:
+        assert await consumer.process(poll)
+    rows = await pool.fetch("SELECT topic, value, headers FROM outbox ORDER BY id")
+    dlq = dead_letter_topic(SERVICE).name
+    dead_letters = []
+    published = []
+    for row in rows:
+        if row["topic"] == dlq:
+            reason = dict(json.loads(row["headers"]))["dlq-reason"]
+            dead_letters.append((bytes.fromhex(reason).decode(), bytes(row["value"])))
+        else:
+            envelope = json.loads(row["value"])
+            data = json.dumps(envelope["data"], sort_keys=True)
+            published.append((row["topic"], envelope["causationid"], data))
+    effects = [tuple(r) for r in await pool.fetch("SELECT * FROM effects ORDER BY referral_id")]
+    return Effect(effects, sorted(dead_letters), sorted(published))
+
+
+@pytest.fixture
+async def schema(infra: Infra, ns: Namespace, tmp_path: Path) -> str:
+    name = ns.schema("batches")
+    (tmp_path / "0001_effects.sql").write_text(EFFECTS)
+    await db.migrate(infra.database_url, name, [db.CHASSIS_MIGRATIONS, tmp_path])
+    return name
+
+
+Item = tuple[str, int]  # ("event", which) or ("poison", which kind)
+POISONS = ("not json", "broken field", "unknown authority")
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> tuple[list[bool], list[Item], list[int]]:
+    """Some events (each refused or not), the records polled (events, several times over, and
+    poison records, in any order), and where the polls are cut."""
+    refusals = draw(st.lists(st.booleans(), min_size=1, max_size=6))
+    item = st.one_of(
+        st.tuples(st.just("event"), st.integers(0, len(refusals) - 1)),
+        st.tuples(st.just("poison"), st.integers(0, len(POISONS) - 1)),
+    )
+    items = draw(st.lists(item, min_size=1, max_size=16))
+    cuts = draw(st.lists(st.integers(1, max(1, len(items) - 1)), max_size=3, unique=True))
+    return refusals, items, sorted(cuts)
+
+
+async def same_effect(
+    infra: Infra, schema: str, refusals: list[bool], items: list[Item], cuts: list[int]
+) -> None:
+    events = [referral(refused) for refused in refusals]
+    values = [
+        events[n].model_dump_json().encode() if kind == "event" else poison(POISONS[n])
+        for kind, n in items
+    ]
+    records = [record(value, offset) for offset, value in enumerate(values)]
+    bounds = [0, *(c for c in cuts if c < len(records)), len(records)]
+    polls = [records[a:b] for a, b in itertools.pairwise(bounds) if a < b]
+    pool = await db.create_pool(infra.database_url, schema, 1, 2)
+    try:
+        batched = await effect_of(pool, batched_consumer(), polls)
+        alone = await effect_of(pool, one_at_a_time_consumer(), [[r] for r in records])
+    finally:
+        await pool.close()
+    assert batched == alone
+    applied = {n for kind, n in items if kind == "event" and not refusals[n]}
+    assert len(alone.effects) == len(applied)  # each event once, however often it came
+    refused = {n for kind, n in items if kind == "event" and refusals[n]}
+    poisoned = sum(kind == "poison" for kind, _ in items)
+    assert len(alone.dead_letters) == len(refused) + poisoned
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(batches())
+def test_a_batch_has_the_effect_of_its_events_one_at_a_time(
+    infra: Infra, schema: str, polled: tuple[list[bool], list[Item], list[int]]
+) -> None:
+    asyncio.run(same_effect(infra, schema, *polled))
