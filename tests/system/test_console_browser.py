@@ -309,8 +309,10 @@ async def test_nobody_acknowledges_and_the_next_person_is_paged_once_the_clock_p
             assert created.status_code == 201, created.text
         incident_id = created.json()["incident_id"]
         await page.goto("/console/board")
-        await page.click(f"tr[data-incident='{incident_id}'] a")  # once the board has it
-        await page.wait_for_url(f"**/console/incidents/{incident_id}")
+        row = page.locator(f"tr[data-incident='{incident_id}'] [data-testid=eps]")
+        await row.filter(has_text=",").wait_for(timeout=15_000)  # the board has it, allocated
+        # opened by its address: the board's rows are replaced as each change is pushed
+        await page.goto(f"/console/incidents/{incident_id}")
         sent = page.locator("[data-testid=sent]")
         await sent.locator("tr[data-recipient=coord-1]").first.wait_for(timeout=15_000)
         assert await sent.locator("tr[data-recipient=coord-2]").count() == 0
