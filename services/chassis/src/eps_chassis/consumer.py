@@ -26,7 +26,8 @@ handles a batch, routine batches in the process step aside.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -101,6 +102,18 @@ async def _records_only(message: Any) -> None:
     (a custom decoder, as FastStream allows) saves about 40 us per record. Each record is
     decoded once, against its contract (``decoding``)."""
     return None
+
+
+async def _first_record_parsed(
+    records: tuple[ConsumerRecord, ...], parse: Callable[..., Awaitable[Any]]
+) -> Any:
+    """FastStream's batch parser copies every record's headers into a dict of text that the
+    subscriber never reads (about 3 us a record, and a batch with one header that is not UTF-8
+    would fail to parse): the message is parsed from the first record alone and carries the
+    whole batch as its raw message, which is what the subscriber, ``ack`` and ``nack`` read."""
+    message = await parse(records[:1])
+    message.raw_message = records
+    return message
 
 
 class EventConsumer:
@@ -192,6 +205,7 @@ class EventConsumer:
             ack_policy=AckPolicy.MANUAL,
             title=f"{runtime.service}.{self.name}",
             description=self.description,
+            parser=_first_record_parsed,
             decoder=_records_only,
         )
 
@@ -257,8 +271,8 @@ class EventConsumer:
             except Held as holding:
                 held[holding.index] = holding.why
                 continue
-            for event_type in consumed:
-                metrics.EVENTS_CONSUMED.labels(runtime.service, event_type).inc()
+            for event_type, count in Counter(consumed).items():  # a label lookup per type
+                metrics.EVENTS_CONSUMED.labels(runtime.service, event_type).inc(count)
             if stopped < len(items):
                 metrics.BATCHES_PREEMPTED.labels(runtime.service).inc()
             start = stopped
