@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+from eps_chassis import held_events
 from eps_chassis.auth import Role
 from eps_chassis.service import Service, ServiceRuntime
 from eps_consent.bootstrap import SERVICE as CONSENT
@@ -267,6 +268,24 @@ async def test_the_run_finds_answers_that_break_the_document(infra: Infra, ns: N
 
     assert len(tally.failures) > tally.operations / 2
     assert all('"instance" is a required property' in f for f in tally.failures)
+
+
+async def test_the_run_finds_a_server_error(
+    infra: Infra, ns: Namespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """And a 5xx: with the held events' listing broken, the run says which operation broke."""
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("the listing is broken")
+
+    monkeypatch.setattr(held_events, "listing", broken)
+    async with running(CONSENT, infra, ns) as (_, client):
+        document = (await client.get("/openapi.json")).json()
+        tally = await asyncio.to_thread(fuzz, document, client, asyncio.get_running_loop())
+
+    assert tally.server_errors() > 0
+    [failure] = tally.failures
+    assert failure.startswith("GET /consent/held-events: the listing is broken")
 
 
 # --- what the fuzz run found ---------------------------------------------------------------
