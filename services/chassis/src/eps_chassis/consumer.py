@@ -13,7 +13,8 @@ For each polled batch, in one database transaction:
      subject wait behind it; batch handlers get every new event of their types at once
      (``batches``).
 Only after that transaction commits are the offsets committed: never FastStream's default
-ACK_FIRST. A transient failure rolls everything back and retries with jittered backoff; after
+ACK_FIRST; the next batch does not wait for the broker to answer the commit (``offsets``). A
+transient failure rolls everything back and retries with jittered backoff; after
 ``retry_in_place_s`` the batch is read again from its start instead, so the consumer keeps
 polling and stays in its group. A handler that keeps failing for another reason is retried
 ``max_attempts`` times, then its event is dead-lettered.
@@ -55,6 +56,7 @@ from eps_chassis.decoding import (
 from eps_chassis.errors import DomainError, EventRejected, NotYetKnown
 from eps_chassis.held_events import Hold
 from eps_chassis.logging import bound_context, get_logger
+from eps_chassis.offsets import OffsetCommits
 from eps_chassis.outbox import HandOver, transaction
 from eps_chassis.outcomes import Held, Refused, RetryBatch, behind, hold_of
 from eps_chassis.priority import PriorityGate
@@ -139,6 +141,7 @@ class EventConsumer:
         self.description = description
         self.routes = Routes()
         self._batches = BatchRunner(name)
+        self._offsets = OffsetCommits(name)
         self._failures: dict[Any, int] = {}
         self.runtime: ConsumerRuntime | None = None
 
@@ -212,7 +215,7 @@ class EventConsumer:
         @subscriber
         async def consume(message: KafkaMessage) -> None:
             if await self.process(message.raw_message):
-                await message.ack()
+                self._offsets.commit(message.consumer, message.raw_message)  # not awaited
             else:
                 await message.nack()  # seek back to the batch start: polled again, not lost
 
