@@ -90,17 +90,26 @@ class Report:
         return figure.median / self.figures[figure.baseline].median
 
     def render(self) -> str:
+        """Each figure's median, its ratio to its baseline (the figure it names, measured in
+        the same runs) and every run; then which baseline each ratio is to."""
+        width = max(46, *(len(f.name) for f in self.figures.values()))
         lines = [
-            f"{'figure':<46} {'median':>12} {'unit':<8} {'vs raw':>8}  runs",
-            "-" * 100,
+            f"{'figure':<{width}} {'median':>12} {'unit':<8} {'ratio':>6}  runs",
+            "-" * (width + 50),
         ]
         for figure in self.figures.values():
             ratio = self.ratio(figure.name)
             shown = f"{ratio:.2f}x" if ratio is not None else ""
             runs = ", ".join(_fmt(r) for r in figure.runs)
             lines.append(
-                f"{figure.name:<46} {_fmt(figure.median):>12} {figure.unit:<8} {shown:>8}  {runs}"
+                f"{figure.name:<{width}} {_fmt(figure.median):>12} {figure.unit:<8} {shown:>6}"
+                f"  {runs}"
             )
+        lines.extend(
+            f"  ratio of {f.name!r} is to {f.baseline!r}"
+            for f in self.figures.values()
+            if self.ratio(f.name) is not None
+        )
         lines.extend(self.notes)
         return "\n".join(lines)
 
