@@ -35,7 +35,14 @@ async def stand_ins() -> AsyncIterator[StandIns]:
     smtp_port, notify_port = free_port(), free_port()
     controller = smtp.start(port=smtp_port)
     config = uvicorn.Config(
-        notify.app(smtp), host="127.0.0.1", port=notify_port, log_level="warning", lifespan="off"
+        notify.app(smtp),
+        host="127.0.0.1",
+        port=notify_port,
+        # no logging set-up of uvicorn's own: its config and level would take over its loggers
+        # (and the process's) for the rest of the run; the run's logging is the chassis's
+        log_config=None,
+        log_level=None,
+        lifespan="off",
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
