@@ -127,6 +127,21 @@ async def test_a_form_without_the_sessions_csrf_token_is_refused(
             assert refused.status_code == 403
 
 
+async def test_the_session_cookie_is_httponly_samesite_and_secure_over_tls(
+    infra: Infra, ns: Namespace
+) -> None:
+    async with running(CONSOLE, infra, ns, **development_sign_in()) as (_, client):
+        for scheme, secure in (("http", False), ("https", True)):
+            browser = httpx.AsyncClient(transport=client._transport, base_url=f"{scheme}://test")
+            async with browser:
+                page = await browser.get("/console/dev/sign-in")
+                _, *attributes = page.headers["set-cookie"].lower().split(";")
+                named = dict(a.strip().partition("=")[::2] for a in attributes)
+                assert "httponly" in named and named["samesite"] == "lax"
+                assert named["path"] == "/console"
+                assert ("secure" in named) is secure
+
+
 async def test_pages_show_one_local_authoritys_incidents_only(infra: Infra, ns: Namespace) -> None:
     now = suite_now()
     async with console_and_incidents(infra, ns) as (incidents, client):
