@@ -8,17 +8,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from aiokafka import ConsumerRecord
-from eps_chassis import db
-from eps_chassis.consumer import BatchEventRejected, ConsumerRuntime, EventConsumer
-from eps_chassis.errors import EventRejected
+from eps_chassis import db, held_events
+from eps_chassis.consumer import (
+    BatchEventNotYetKnown,
+    BatchEventRejected,
+    ConsumerRuntime,
+    EventConsumer,
+)
+from eps_chassis.errors import EventRejected, reference
+from eps_chassis.releases import apply_held_events
 from eps_chassis.unit_of_work import PostgresUnitOfWork
 from eps_contracts import Envelope, dead_letter_topic, topics
 from eps_contracts.referrals import ReferralReceived
@@ -189,3 +197,79 @@ def test_a_batch_has_the_effect_of_its_events_one_at_a_time(
     infra: Infra, schema: str, polled: tuple[list[bool], list[Item], list[int]]
 ) -> None:
     asyncio.run(same_effect(infra, schema, *polled))
+
+
+UNKNOWN_SCHOOL = "555555"
+
+
+def holding_consumer() -> EventConsumer:
+    """Set-based, holding an event whose school it does not know yet; a later event of the same
+    referral replaces the effect of an earlier one, so the order they were applied in shows."""
+    consumer = EventConsumer(name="holding", topics=[topics.REFERRALS])
+
+    @consumer.on_batch(ReferralReceived)
+    async def apply_all(
+        events: Sequence[Envelope[ReferralReceived]], uow: PostgresUnitOfWork
+    ) -> None:
+        known = {r["school_urn"] for r in await uow.conn.fetch("SELECT * FROM known_schools")}
+        for event in events:
+            if event.data.school_urn not in known | {builders.SCHOOL}:
+                raise BatchEventNotYetKnown(
+                    event.id,
+                    "school not known yet",
+                    awaiting=reference("school", event.tenant, event.data.school_urn),
+                    field="school_urn",
+                )
+        await uow.conn.execute(
+            "INSERT INTO effects SELECT * FROM unnest($1::uuid[], $2::date[])"
+            " ON CONFLICT (referral_id) DO UPDATE SET received_on = excluded.received_on",
+            [e.data.referral_id for e in events],
+            [e.data.received_on for e in events],
+        )
+
+    return consumer
+
+
+async def test_a_batch_holds_the_event_it_cannot_apply_yet_and_what_follows_it(
+    infra: Infra, schema: str
+) -> None:
+    waiting = builders.received_envelope(UNKNOWN_SCHOOL)
+    later = waiting.model_copy(
+        update={
+            "id": uuid.uuid4(),
+            "data": waiting.data.model_copy(
+                update={"school_urn": builders.SCHOOL, "received_on": date(2026, 11, 3)}
+            ),
+        }
+    )
+    others = [builders.received_envelope(), builders.received_envelope()]
+    polled = [others[0], waiting, others[1], later]
+    pool = await db.create_pool(infra.database_url, schema, 1, 2)
+    try:
+        await pool.execute("CREATE TABLE known_schools (school_urn text PRIMARY KEY)")
+        consumer = holding_consumer()
+        runtime = ConsumerRuntime(pool=pool, service=SERVICE, source="/test")
+        consumer.bind(runtime)
+        records = [record(e.model_dump_json().encode(), n) for n, e in enumerate(polled)]
+        assert await consumer.process(records)
+        effects = {r["referral_id"] for r in await pool.fetch("SELECT * FROM effects")}
+        assert effects == {e.data.referral_id for e in others}
+        held = await pool.fetch("SELECT event_id, reason, behind FROM held_events ORDER BY held_at")
+        assert [(r["event_id"], r["behind"]) for r in held] == [
+            (waiting.id, None),
+            (later.id, waiting.id),
+        ]
+        assert held[0]["reason"] == "waiting: school_urn: school not known yet"
+
+        async with pool.acquire() as conn, conn.transaction():  # the school becomes known
+            await conn.execute("INSERT INTO known_schools VALUES ($1)", UNKNOWN_SCHOOL)
+            await held_events.release(conn, reference("school", waiting.tenant, UNKNOWN_SCHOOL))
+        assert await apply_held_events([consumer], runtime) == 2
+        assert await pool.fetchval("SELECT count(*) FROM held_events") == 0
+        received_on = await pool.fetchval(
+            "SELECT received_on FROM effects WHERE referral_id = $1", waiting.data.referral_id
+        )
+        assert received_on == date(2026, 11, 3)  # the held one first, then the one behind it
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 0  # nothing dead-lettered
+    finally:
+        await pool.close()

@@ -5,6 +5,10 @@ statements).
 A batch handler must have the same effects as if called with each event alone, in order. It
 refuses one event with :class:`BatchEventRejected` (that event is dead-lettered and the batch
 run again without it); a ``DomainError`` or ``EventRejected`` naming no event refuses the first.
+It holds one event that names what the service does not know yet with
+:class:`BatchEventNotYetKnown` (that event is held, later events of its subject wait behind it,
+and the batch is run again without them; released, it is applied by the same handler, alone);
+a ``NotYetKnown`` naming no event holds the first.
 One that keeps failing for another reason is then run event by event, each in a savepoint, to
 find the event at fault, which is dead-lettered; the others are applied again as a batch.
 """
@@ -18,9 +22,9 @@ import asyncpg
 
 from eps_chassis.context import MessageContext
 from eps_chassis.decoding import BatchHandler, Valid
-from eps_chassis.errors import DomainError, EventRejected
+from eps_chassis.errors import DomainError, EventRejected, NotYetKnown
 from eps_chassis.logging import bound_context, get_logger
-from eps_chassis.outcomes import Refused, RetryBatch
+from eps_chassis.outcomes import Held, Refused, RetryBatch, hold_of
 from eps_chassis.retry import is_transient
 
 if TYPE_CHECKING:
@@ -36,6 +40,17 @@ class BatchEventRejected(EventRejected):
 
     def __init__(self, event_id: uuid.UUID, reason: str) -> None:
         super().__init__(reason)
+        self.event_id = event_id
+
+
+class BatchEventNotYetKnown(NotYetKnown):
+    """Raised by a batch handler when one event of its batch cannot be applied yet (it is
+    held, ``held_events``)."""
+
+    def __init__(
+        self, event_id: uuid.UUID, reason: str, *, awaiting: str, field: str | None = None
+    ) -> None:
+        super().__init__(reason, awaiting=awaiting, field=field)
         self.event_id = event_id
 
 
@@ -60,7 +75,7 @@ class BatchRunner:
                 await self._isolate(conn, handler, members, runtime)  # raises Refused
             try:
                 await self._run(conn, handler, members, runtime)
-            except Refused:
+            except (Refused, Held):
                 raise
             except Exception as exc:
                 if is_transient(exc):
@@ -88,8 +103,11 @@ class BatchRunner:
             await handler([item.envelope for _, item in members], uow)
             await uow.flush()
         except BatchEventRejected as exc:
-            index = next((i for i, m in members if m.envelope.id == exc.event_id), first_index)
-            raise Refused(index, f"rejected: {exc}") from exc
+            raise Refused(_place(members, exc.event_id), f"rejected: {exc}") from exc
+        except BatchEventNotYetKnown as exc:
+            raise Held(_place(members, exc.event_id), hold_of(exc)) from exc
+        except NotYetKnown as exc:  # not naming an event: the first one is held
+            raise Held(first_index, hold_of(exc)) from exc
         except EventRejected as exc:  # not naming an event: the first one is refused
             raise Refused(first_index, f"rejected: {exc}") from exc
         except DomainError as exc:  # likewise
@@ -108,10 +126,15 @@ class BatchRunner:
             try:
                 async with conn.transaction():  # a savepoint inside the batch's transaction
                     await self._run(conn, handler, [(index, item)], runtime)
-            except Refused:
+            except (Refused, Held):
                 raise
             except Exception as exc:
                 if is_transient(exc):
                     raise
                 raise Refused(index, f"handler error: {exc!r}") from exc
         raise RetryBatch("no event of the batch failed alone: retry it whole")
+
+
+def _place(members: Members, event_id: uuid.UUID) -> int:
+    """The place in the poll of the batch's event with this id (the first's, if none)."""
+    return next((i for i, m in members if m.envelope.id == event_id), members[0][0])

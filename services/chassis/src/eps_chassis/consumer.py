@@ -40,7 +40,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from eps_chassis import held_events, inbox, metrics
-from eps_chassis.batches import BatchEventRejected, BatchRunner, Members
+from eps_chassis.batches import BatchEventNotYetKnown, BatchEventRejected, BatchRunner, Members
 from eps_chassis.clock import Clock, utc_now
 from eps_chassis.context import MessageContext
 from eps_chassis.dead_letters import dead_letter
@@ -64,7 +64,7 @@ from eps_chassis.retry import Backoff, is_transient
 from eps_chassis.tenancy import EVERY_LOCAL_AUTHORITY, LocalAuthorities, served_only
 from eps_chassis.unit_of_work import PostgresUnitOfWork
 
-__all__ = ["BatchEventRejected", "ConsumerRuntime", "EventConsumer"]
+__all__ = ["BatchEventNotYetKnown", "BatchEventRejected", "ConsumerRuntime", "EventConsumer"]
 
 log = get_logger()
 
@@ -342,12 +342,16 @@ class EventConsumer:
         returns what it made known (``uow.release``). The domain refusing the event is a
         rejection (dead-lettered with the field and the rule), whichever consumer it is."""
         runtime = self.runtime
-        assert runtime is not None and item.handler is not None
+        assert runtime is not None
         envelope = item.envelope
         context = MessageContext.caused_by(envelope, actor=f"service:{runtime.service}")
         uow = runtime.open(conn, context)
         try:
-            await item.handler(envelope, uow)
+            if item.handler is not None:
+                await item.handler(envelope, uow)
+            else:  # a held event of a batch handler's, applied alone
+                assert item.batch_handler is not None
+                await item.batch_handler([envelope], uow)
         except DomainError as exc:
             raise EventRejected.because(exc) from exc
         await uow.flush()
@@ -360,8 +364,6 @@ class EventConsumer:
         subject's order, unless it is what the held one waits for (an appeal held for its
         request, then the request): tried in a savepoint, it is kept only if it made the
         awaited data known, and the held one is then applied after it."""
-        if item.handler is None:
-            return False
         try:
             async with conn.transaction():
                 released = await self.run_handler(conn, item)

@@ -114,7 +114,7 @@ async def _apply_one(
     """Run a held event's handler in a savepoint: None when applied, a Hold when it still
     waits, else the reason to dead-letter it. A handler error keeps it held and visible."""
     item = consumer.decode(held.record)
-    if not isinstance(item, Valid) or item.handler is None:
+    if not isinstance(item, Valid) or (item.handler is None and item.batch_handler is None):
         return "held event no longer handled here: " + (
             item.reason if isinstance(item, Invalid) else f"type {held.event_type}"
         )
