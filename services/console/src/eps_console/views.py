@@ -107,6 +107,16 @@ class TimelineLine:
     what: str
 
 
+# why a person was told, as the coordinator reads it (eps_contracts.notifications.Purpose)
+PURPOSE_LABELS = {
+    "incident_reported": "Incident reported",
+    "incident_escalated": "Escalated to them",
+    "eps_allocated": "EP allocated",
+    "target_breached": "Target breached",
+    "left_unassigned": "Left unassigned",
+}
+
+
 @dataclass(frozen=True)
 class Notification:
     incident_id: uuid.UUID
@@ -119,7 +129,7 @@ class Notification:
 
     @property
     def why(self) -> str:
-        return self.purpose.replace("_", " ").capitalize()
+        return PURPOSE_LABELS.get(self.purpose, self.purpose.replace("_", " ").capitalize())
 
 
 @dataclass
