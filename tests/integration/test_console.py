@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -210,11 +209,12 @@ async def _at_least(count: object, n: int) -> bool:
     return int(await count()) >= n
 
 
-async def test_an_open_board_hears_its_own_las_change_within_a_second(
+async def test_an_open_board_hears_its_own_las_change_and_no_other_la_hears_it(
     infra: Infra, ns: Namespace
 ) -> None:
     """A change is pushed to the LA's open pages once its transaction commits: an incident
-    page is told which incident, a board is pushed its rows; another LA's pages hear nothing."""
+    page is told which incident, a board is pushed its rows; another LA's pages hear nothing.
+    (How soon is a figure of bench/console.py, measured in a browser: no timed test here.)"""
     now = suite_now()
     async with (
         running(INCIDENTS_SERVICE, infra, ns) as (_, incidents),
@@ -227,7 +227,6 @@ async def test_an_open_board_hears_its_own_las_change_within_a_second(
             changes.subscribed(TENANT, board=True) as board,
             changes.subscribed(OTHER, board=True) as theirs,
         ):
-            sent = time.monotonic()
             created = await incidents.post(
                 "/incidents", json=report_body(now), headers=bearer(Role.COORDINATOR)
             )
@@ -235,10 +234,8 @@ async def test_an_open_board_hears_its_own_las_change_within_a_second(
             async with asyncio.timeout(5):
                 heard = await page.queue.get()
                 pushed = await board.queue.get()
-            took = time.monotonic() - sent
             assert heard == ("incident", incident_id)
             assert pushed[0] == "board" and incident_id in pushed[1]
-            assert took < 1.0, f"the board heard the change after {took:.2f}s"
             assert theirs.queue.empty()
         assert changes.open_pages == 0
 
