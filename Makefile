@@ -19,6 +19,7 @@ help:
 	@echo "make openapi-lint     lint the OpenAPI documents (Redocly CLI, recommended rules)"
 	@echo "make fuzz       fuzz every operation of every service's OpenAPI (schemathesis, many examples)"
 	@echo "make infra-up | infra-down | infra-status   local Kafka and PostgreSQL only"
+	@echo "make replay SERVICE=billing SCHEMA=billing_rebuilt   rebuild a service's state from the log"
 	@echo "make token ROLE=senco [SCHOOL=123456] [LA=leicester-city]   a local bearer token"
 
 $(UV):
@@ -119,6 +120,13 @@ bench: install console-frontend chromium
 	$(RUN) python bench/fast_track.py
 	$(RUN) python bench/billing.py
 	$(RUN) python bench/console.py
+
+# Rebuild a service's state from the log into an empty schema (eps_chassis.replay), with the
+# environment's KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL: make replay SERVICE=billing SCHEMA=billing_rebuilt
+.PHONY: replay
+replay: install
+	@test -n "$(SERVICE)" -a -n "$(SCHEMA)" || { echo "usage: make replay SERVICE=<name> SCHEMA=<empty schema>"; exit 2; }
+	$(RUN) python -m eps_chassis.replay $(SERVICE) --schema $(SCHEMA)
 
 token: install
 	@$(RUN) python -m eps_chassis.auth --keys var/local/auth --role $(ROLE) \
