@@ -40,6 +40,7 @@ from eps_billing.service_layer.unit_of_work import PostgresBillingUnitOfWork
 from eps_chassis.consumer import ConsumerRuntime
 from eps_chassis.context import MessageContext
 from eps_chassis.db import CHASSIS_MIGRATIONS, create_pool, migrate
+from eps_chassis.replay import replay
 from eps_chassis.unit_of_work import UnitOfWorkFactory
 from eps_contracts.scheduling import DELIVERED_TIME, DeliveredTimeRecorded, FundingStream
 from faststream.kafka import KafkaBroker
@@ -49,6 +50,7 @@ from bench.chassis_bench import consumer_throughput, decode_rate, drain_rate
 from bench.harness import Infra, Report, finish, provide_infra
 from tests.support.builders import billing as builders
 
+BILLING = "billing: delivered time priced (exactly-once)"
 STREAMS = [FundingStream.TRADED] * 6 + [
     FundingStream.CORE,
     FundingStream.STATUTORY,
@@ -115,9 +117,8 @@ def contract_ceiling(records: tuple[list[bytes], list[bytes]]) -> float:
     return decode_rate(delivered_time, DELIVERED_TIME, records[1])
 
 
-async def billing_rate(
-    infra: Infra, prefix: str, total: int, schools: int, sla_share: float
-) -> tuple[float, dict[str, int]]:
+async def prepared_schema(infra: Infra, schools: int, sla_share: float) -> tuple[str, Any]:
+    """A migrated billing schema holding what people enter over HTTP (SLAs bought); its pool."""
     schema = f"bench_billing_{uuid.uuid4().hex[:8]}"
     migrations = SERVICE.definition().migrations
     await migrate(infra.database_url, schema, [CHASSIS_MIGRATIONS, migrations])
@@ -130,6 +131,38 @@ async def billing_rate(
             await handlers.record_school(RecordSchool(school, datetime.now(UTC)), unit)
             command = BuyServiceLevelAgreement(school, 2025, 5 + n % 26, "user:bench")
             await handlers.buy_service_level_agreement(command, unit)
+    return schema, pool
+
+
+async def billed(pool: Any) -> dict[str, int]:
+    """What billing made of the events: equal for the live run and its replay. (How many
+    ledger lines a delivery has depends on whether its correction came in the same polled batch
+    as the delivery or a later one; what each delivery nets to does not.)"""
+    net = (
+        "SELECT count(*), coalesce(sum(n), 0)::bigint FROM (SELECT sum(pence) AS n"
+        " FROM ledger_lines GROUP BY delivery_id, period_start HAVING sum(pence) <> 0"
+        " OR sum(sla_minutes) <> 0) net"
+    )
+    charged, pence = await pool.fetchrow(net)
+    return {
+        "deliveries": await pool.fetchval("SELECT count(*) FROM deliveries"),
+        "priced": await pool.fetchval("SELECT count(*) FROM priced_deliveries"),
+        "deliveries charged": charged,
+        "ledger pence": pence,
+        "sla minutes drawn": await pool.fetchval("SELECT sum(drawn_minutes) FROM agreements"),
+    }
+
+
+async def drop_schema(infra: Infra, schema: str) -> None:
+    conn_pool = await create_pool(infra.database_url, "public", 1, 1)
+    await conn_pool.execute(f"DROP SCHEMA {schema} CASCADE")
+    await conn_pool.close()
+
+
+async def billing_rate(
+    infra: Infra, prefix: str, total: int, schools: int, sla_share: float
+) -> tuple[float, dict[str, int]]:
+    schema, pool = await prepared_schema(infra, schools, sla_share)
     broker = KafkaBroker(infra.kafka_bootstrap, log_level=logging.DEBUG)
     delivered_time.subscribe(
         broker,
@@ -144,19 +177,31 @@ async def billing_rate(
     try:
         await broker.start()
         rate = await drain_rate(pool, "SELECT count(*) FROM inbox", total)
-        facts = {
-            "deliveries": await pool.fetchval("SELECT count(*) FROM deliveries"),
-            "priced": await pool.fetchval("SELECT count(*) FROM priced_deliveries"),
-            "ledger lines": await pool.fetchval("SELECT count(*) FROM ledger_lines"),
-            "sla minutes drawn": await pool.fetchval("SELECT sum(drawn_minutes) FROM agreements"),
-        }
-        return rate, facts
+        return rate, await billed(pool)
     finally:
         await broker.stop()
         await pool.close()
-        conn_pool = await create_pool(infra.database_url, "public", 1, 1)
-        await conn_pool.execute(f"DROP SCHEMA {schema} CASCADE")
-        await conn_pool.close()
+        await drop_schema(infra, schema)
+
+
+async def replay_rate(
+    infra: Infra, prefix: str, schools: int, sla_share: float
+) -> tuple[float, dict[str, int]]:
+    """The replay command's rate (eps_chassis.replay) over the same topic, into a schema holding
+    the same SLAs (what a replay restores from a backup first: they never passed the log)."""
+    schema, pool = await prepared_schema(infra, schools, sla_share)
+    settings = SERVICE.settings(
+        kafka_bootstrap_servers=infra.kafka_bootstrap,
+        database_url=infra.database_url,
+        topic_prefix=prefix,
+        db_schema=schema,
+    )
+    try:
+        done = await replay(SERVICE.define(settings), settings, schema, prepared=True)
+        return done.rate, await billed(pool)
+    finally:
+        await pool.close()
+        await drop_schema(infra, schema)
 
 
 async def one_run(
@@ -189,10 +234,13 @@ async def one_run(
     )
     gc.collect()
     rate, facts = await billing_rate(infra, prefix, total, schools, sla_share)
-    report.add(
-        "billing: delivered time priced (exactly-once)", "ev/s", rate, baseline="raw kafka consume"
-    )
+    report.add(BILLING, "ev/s", rate, baseline="raw kafka consume")
     report.notes.append("  billing run: " + ", ".join(f"{k} {v:,}" for k, v in facts.items()))
+    gc.collect()
+    rebuilt, replayed = await replay_rate(infra, prefix, schools, sla_share)
+    report.add("billing: replay from the log (make replay)", "ev/s", rebuilt, baseline=BILLING)
+    if replayed != facts:
+        raise SystemExit(f"the replay billed otherwise: {replayed} != {facts}")
 
 
 def main() -> int:
@@ -211,7 +259,7 @@ def main() -> int:
         for run in range(args.repeats):
             print(f"run {run + 1}/{args.repeats} ...", flush=True)
             asyncio.run(one_run(infra, report, records, args.schools, args.sla_share))
-    billing = report.figures["billing: delivered time priced (exactly-once)"].median
+    billing = report.figures[BILLING].median
     commits = report.figures["raw asyncpg single-row commits"].median
     report.notes.append(
         f"  billing vs raw single-row commits: {billing / commits:.1f}x"
