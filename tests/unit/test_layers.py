@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-SERVICES = ["billing", "consent", "incidents", "referrals", "scheduling", "statutory"]
+SERVICES = ["billing", "consent", "incidents", "privacy", "referrals", "scheduling", "statutory"]
 DRIVERS = ("asyncpg", "aiokafka", "faststream", "fastapi", "starlette", "uvicorn", "httpx")
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -41,6 +41,7 @@ class Role(StrEnum):
     COORDINATOR = "coordinator"
     FINANCE = "finance"
     ADMIN = "admin"
+    DATA_PROTECTION = "data_protection"  # the LA's data-protection officer (subject access)
 
 
 @dataclass(frozen=True, slots=True)

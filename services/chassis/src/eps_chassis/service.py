@@ -24,6 +24,7 @@ import uvicorn
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from eps_contracts import Topic, all_topics, dead_letter_topic
+from eps_contracts.privacy import ERASURE_CONFIRMATIONS
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
@@ -47,6 +48,12 @@ from eps_chassis.relay import OutboxRelay
 from eps_chassis.releases import apply_held_events, give_up_held
 from eps_chassis.retry import Backoff
 from eps_chassis.settings import ServiceSettings
+from eps_chassis.subject_access import (
+    CHILD_RECORDS_CONSUMER,
+    ChildRecords,
+    child_records_consumer,
+    subject_access_router,
+)
 from eps_chassis.tasks import cancel_and_wait
 from eps_chassis.unit_of_work import PostgresUnitOfWork, UnitOfWorkFactory
 
@@ -69,6 +76,17 @@ class ServiceDefinition:
     held_event_readers: Sequence[Role] = (Role.ADMIN, Role.PRINCIPAL_EP)
     # the service's own unit of work (its repositories), opened for every handler
     unit_of_work: type[PostgresUnitOfWork] = PostgresUnitOfWork
+    # what it keeps about children (eps_chassis.subject_access): shown to a subject access
+    # request, erased and rectified on the privacy service's orders (a consumer added here)
+    child_records: ChildRecords | None = None
+
+    def __post_init__(self) -> None:
+        if self.child_records is not None and not any(
+            c.name == CHILD_RECORDS_CONSUMER for c in self.consumers
+        ):
+            consumers = [*self.consumers, child_records_consumer(self.child_records)]
+            object.__setattr__(self, "consumers", consumers)
+            object.__setattr__(self, "publishes", [*self.publishes, ERASURE_CONFIRMATIONS])
 
     @property
     def db_schema(self) -> str:
@@ -442,7 +460,10 @@ def service_app(definition: ServiceDefinition, lifespan: Any = None) -> FastAPI:
         lifespan=lifespan,
         openapi_tags=[{"name": definition.name, "description": definition.description}],
     )
-    routers = list(definition.routers)
+    routers = [
+        *definition.routers,
+        subject_access_router(definition.name, definition.child_records),
+    ]
     if definition.consumers:  # before the service's own routes, e.g. /referrals/{referral_id}
         routers.insert(0, held_events_router(definition.name, definition.held_event_readers))
         app.openapi_tags = [*(app.openapi_tags or []), HELD_EVENTS_TAG]

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from eps_chassis.service import Service, ServiceDefinition
+from eps_chassis.subject_access import ChildRecords
 from eps_contracts import topics
 
+from eps_consent import views
+from eps_consent.adapters import repository
 from eps_consent.entrypoints import events, http
 from eps_consent.entrypoints.jobs import consent_jobs
 from eps_consent.service_layer.unit_of_work import PostgresConsentUnitOfWork
@@ -23,6 +26,9 @@ def definition(settings: ConsentSettings) -> ServiceDefinition:
         consumers=[events.referral_events],
         routers=[http.router],
         publishes=[topics.CONSENT],
+        child_records=ChildRecords(
+            views.held_about_child, repository.erase_child, repository.rectify_child
+        ),
         jobs=consent_jobs(settings),
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
+from eps_chassis.subject_access import HeldRecord, held_rows
 from pydantic import BaseModel, Field
 
 from eps_consent.service_layer.unit_of_work import PostgresConsentUnitOfWork
@@ -61,3 +62,30 @@ async def consent_case(
         referral_id,
     )
     return ConsentCaseView(**row, decisions=[DecisionView(**d) for d in decisions])
+
+
+async def held_about_child(uow: PostgresConsentUnitOfWork, child_id: uuid.UUID) -> list[HeldRecord]:
+    """The child's consent cases, every decision and capacity assessment (subject access)."""
+    by_child = "FROM consent_cases c WHERE c.tenant = $1 AND c.child_id = $2"
+    cases = await held_rows(
+        uow, "consent case", f"SELECT * {by_child} ORDER BY opened_at", uow.tenant, child_id,
+        key="referral_id", audited_as=("consent", "referral_id"),
+        third_party=("consenters", "pr_holder_ids", "social_worker_id"),
+    )  # fmt: skip
+    decisions = await held_rows(
+        uow, "consent decision",
+        "SELECT d.* FROM consent_decisions d WHERE d.referral_id IN"
+        f" (SELECT c.referral_id {by_child}) ORDER BY d.seq",
+        uow.tenant, child_id,
+        key="decision_id", audited_as=("consent", "referral_id"),
+        third_party=("consenter_id", "recorded_by", "evidence_ref"),
+    )  # fmt: skip
+    assessments = await held_rows(
+        uow, "capacity assessment",
+        "SELECT a.* FROM capacity_assessments a WHERE a.referral_id IN"
+        f" (SELECT c.referral_id {by_child}) ORDER BY a.id",
+        uow.tenant, child_id,
+        key="id", audited_as=("consent", "referral_id"),
+        third_party=("assessor_id", "evidence_ref"),
+    )  # fmt: skip
+    return cases + decisions + assessments

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from eps_chassis.request_outcomes import RequestOutcome, waiting_events
+from eps_chassis.subject_access import HeldRecord, held_rows
 from pydantic import BaseModel, Field
 
 from eps_referrals.domain.model import referral_id_for
@@ -130,3 +131,40 @@ async def request_outcome(
     return ReferralRequestOutcome(
         outcome="waiting", request_id=request_id, referral=None, school_urn=None, waiting=waiting
     )
+
+
+async def held_about_child(
+    uow: PostgresReferralsUnitOfWork, child_id: uuid.UUID
+) -> list[HeldRecord]:
+    """The child's referrals (the request as submitted: who asked, the child, the concerns and
+    the school's evidence) and every event of each (subject access)."""
+    referrals = await held_rows(
+        uow,
+        "referral",
+        "SELECT * FROM referrals WHERE tenant = $1 AND child_id = $2 ORDER BY received_on",
+        uow.tenant,
+        child_id,
+        key="referral_id",
+        json_columns=("request", "feedback"),
+        third_party=(
+            "request.requester",
+            "request.child.parental_responsibility",
+            "request.child.social_worker_id",
+            "requester_id",
+            "named_ep_id",
+            "feedback",
+        ),
+    )
+    history = await held_rows(
+        uow,
+        "referral event",
+        "SELECT h.* FROM referral_history h JOIN referrals r USING (referral_id)"
+        " WHERE r.tenant = $1 AND r.child_id = $2 ORDER BY h.id",
+        uow.tenant,
+        child_id,
+        key="id",
+        audited_as=("referral", "referral_id"),
+        json_columns=("data",),
+        third_party=("actor", "data"),
+    )
+    return referrals + history

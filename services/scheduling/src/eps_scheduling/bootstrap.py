@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from eps_chassis.service import Service, ServiceDefinition
+from eps_chassis.subject_access import ChildRecords
 from eps_contracts.scheduling import (
     APPOINTMENTS,
     DELIVERED_TIME,
@@ -12,6 +13,8 @@ from eps_contracts.scheduling import (
     SCHOOLS,
 )
 
+from eps_scheduling import views
+from eps_scheduling.adapters import repository
 from eps_scheduling.entrypoints import events, http
 from eps_scheduling.entrypoints.jobs import scheduling_jobs
 from eps_scheduling.service_layer.unit_of_work import PostgresSchedulingUnitOfWork
@@ -34,6 +37,7 @@ def definition(settings: SchedulingSettings) -> ServiceDefinition:
         ],
         routers=[http.router],
         publishes=[SCHOOLS, APPOINTMENTS, DELIVERED_TIME, FAST_TRACK_ALLOCATIONS],
+        child_records=ChildRecords(views.held_about_child, repository.erase_child),
         jobs=scheduling_jobs(settings),
     )
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from eps_chassis.london import academic_year_of, london_date
+from eps_chassis.subject_access import HeldRecord, held_rows
 from pydantic import BaseModel, Field
 
 from eps_scheduling.service_layer.unit_of_work import PostgresSchedulingUnitOfWork
@@ -227,3 +228,27 @@ async def delivery_voided(
         delivery_id,
     )
     return DeliveryVoided(**row) if row else None
+
+
+async def held_about_child(
+    uow: PostgresSchedulingUnitOfWork, child_id: uuid.UUID
+) -> list[HeldRecord]:
+    """The child's referrals and consent as scheduling knows them, and their appointments
+    (an appointment for a referral is audited under it: referral/<id>/appointment/<id>)."""
+    referrals = await held_rows(
+        uow, "referral", "SELECT * FROM referrals WHERE tenant = $1 AND child_id = $2",
+        uow.tenant, child_id, key="referral_id",
+    )  # fmt: skip
+    consent = await held_rows(
+        uow, "consent status",
+        "SELECT * FROM consent_status WHERE tenant = $1 AND child_id = $2",
+        uow.tenant, child_id, key="referral_id", audited_as=("referral", "referral_id"),
+    )  # fmt: skip
+    appointments = await held_rows(
+        uow, "appointment",
+        "SELECT * FROM appointments WHERE tenant = $1 AND (child_id = $2 OR referral_id IN"
+        " (SELECT referral_id FROM referrals WHERE tenant = $1 AND child_id = $2))"
+        " ORDER BY starts_at",
+        uow.tenant, child_id, key="appointment_id", third_party=("ep_id", "reason", "place"),
+    )  # fmt: skip
+    return referrals + consent + appointments

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from eps_chassis.service import Service, ServiceDefinition
+from eps_chassis.subject_access import ChildRecords
 from eps_contracts.scheduling import BOOKING_REQUESTS
 from eps_contracts.statutory import ADVICE
 
+from eps_statutory import views
+from eps_statutory.adapters import repository
 from eps_statutory.entrypoints import events, http
 from eps_statutory.entrypoints.jobs import statutory_jobs
 from eps_statutory.service_layer.unit_of_work import PostgresStatutoryUnitOfWork
@@ -24,6 +27,9 @@ def definition(settings: StatutorySettings) -> ServiceDefinition:
         consumers=[events.upstream, events.scheduling],
         routers=[http.router],
         publishes=[ADVICE, BOOKING_REQUESTS],
+        child_records=ChildRecords(
+            views.held_about_child, repository.erase_child, repository.rectify_child
+        ),
         jobs=statutory_jobs(settings),
     )
 

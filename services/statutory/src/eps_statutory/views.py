@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 
 from eps_chassis.london import london_date
 from eps_chassis.request_outcomes import RequestOutcome, waiting_events
+from eps_chassis.subject_access import HeldRecord, held_rows
 from eps_contracts.statutory import (
     AdviceDocument,
     AllocationRoute,
@@ -303,3 +304,30 @@ async def request_outcome(
         tribunal_tasks=[TribunalTaskView(**t) for t in tasks],
         waiting=waiting,
     )
+
+
+async def held_about_child(
+    uow: PostgresStatutoryUnitOfWork, child_id: uuid.UUID
+) -> list[HeldRecord]:
+    """The child's requests for advice (the advice itself, drafts and bookings), their
+    exceptions and tribunal tasks (subject access)."""
+    by_child = "SELECT advice_id FROM advice WHERE tenant = $1 AND child_id = $2"
+    advice = await held_rows(
+        uow, "advice",
+        "SELECT * FROM advice WHERE tenant = $1 AND child_id = $2 ORDER BY received_at",
+        uow.tenant, child_id, key="advice_id", json_columns=("document", "bookings"),
+        third_party=("ep_id", "drafted_by", "approved_by", "document", "withdrawal_reason"),
+    )  # fmt: skip
+    exceptions = await held_rows(
+        uow, "advice exception",
+        f"SELECT * FROM advice_exceptions WHERE advice_id IN ({by_child}) ORDER BY recorded_on",
+        uow.tenant, child_id, key="exception_id", audited_as=("advice", "advice_id"),
+        third_party=("reason", "evidence", "recorded_by"),
+    )  # fmt: skip
+    tasks = await held_rows(
+        uow, "tribunal task",
+        f"SELECT * FROM tribunal_tasks WHERE advice_id IN ({by_child}) ORDER BY due_on",
+        uow.tenant, child_id, key="task_id", audited_as=("advice", "advice_id"),
+        third_party=("ep_id",),
+    )  # fmt: skip
+    return advice + exceptions + tasks

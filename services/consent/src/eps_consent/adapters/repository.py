@@ -13,8 +13,10 @@ from datetime import date, datetime
 
 import asyncpg
 from eps_chassis.london import london_date
-from eps_chassis.unit_of_work import PostgresRepository
+from eps_chassis.subject_access import changed
+from eps_chassis.unit_of_work import PostgresRepository, PostgresUnitOfWork
 from eps_contracts.consent import ConsentDecisionKind, ConsentScope, InvolvementConsent
+from eps_contracts.privacy import ChildDetailsRectified
 
 from eps_consent.domain.model import ConsentCase, ConsentStatus, DecisionRecord
 from eps_consent.domain.rules import CapacityAssessment, ChildFacts, ConsentPolicy
@@ -258,3 +260,32 @@ def _decision(row: asyncpg.Record) -> DecisionRecord:
         expires_on=row["expires_on"],
         recorded_by=row["recorded_by"],
     )
+
+
+async def erase_child(uow: PostgresUnitOfWork, child_id: uuid.UUID) -> int:
+    """The child's retention has ended: their consent cases, decisions and assessments go."""
+    erased = 0
+    cases = "SELECT referral_id FROM consent_cases WHERE tenant = $1 AND child_id = $2"
+    for table in ("consent_decisions", "capacity_assessments"):
+        count = await changed(
+            uow, f"DELETE FROM {table} WHERE referral_id IN ({cases})", uow.tenant, child_id
+        )
+        erased += count
+    count = await changed(
+        uow, "DELETE FROM consent_cases WHERE tenant = $1 AND child_id = $2", uow.tenant, child_id
+    )
+    return erased + count
+
+
+async def rectify_child(uow: PostgresUnitOfWork, details: ChildDetailsRectified) -> int:
+    """Consent keeps the child's date of birth (who decides depends on age)."""
+    if details.date_of_birth is None:
+        return 0
+    count = await changed(
+        uow,
+        "UPDATE consent_cases SET child_date_of_birth = $3 WHERE tenant = $1 AND child_id = $2",
+        uow.tenant,
+        details.child_id,
+        details.date_of_birth,
+    )
+    return count

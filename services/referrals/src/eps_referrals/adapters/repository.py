@@ -21,9 +21,11 @@ from datetime import date
 from typing import Any
 
 import asyncpg
+from eps_chassis.subject_access import changed
 from eps_chassis.unit_of_work import PostgresRepository, PostgresUnitOfWork
 from eps_contracts import Event
 from eps_contracts.common import PriorityGroup
+from eps_contracts.privacy import ChildDetailsRectified
 from eps_contracts.referrals import (
     CaseworkStage,
     ChildDetails,
@@ -376,3 +378,46 @@ def _referral(row: asyncpg.Record) -> Referral:
         duplicate_of=row["duplicate_of"],
         feedback=FeedbackRecord.model_validate_json(row["feedback"]) if row["feedback"] else None,
     )
+
+
+async def erase_child(uow: PostgresUnitOfWork, child_id: uuid.UUID) -> int:
+    """The child's retention has ended: their referrals, their history and consent read model
+    go (nothing counted from them is kept here). How many rows."""
+    referral_ids = [
+        r["referral_id"]
+        for r in await uow.conn.fetch(
+            "SELECT referral_id FROM referrals WHERE tenant = $1 AND child_id = $2",
+            uow.tenant,
+            child_id,
+        )
+    ]
+    erased = 0
+    for table in ("referral_history", "consent_statuses", "referrals"):
+        count = await changed(
+            uow,
+            f"DELETE FROM {table} WHERE tenant = $1 AND referral_id = ANY($2::uuid[])",
+            uow.tenant,
+            referral_ids,
+        )
+        erased += count
+    return erased
+
+
+async def rectify_child(uow: PostgresUnitOfWork, details: ChildDetailsRectified) -> int:
+    """The corrected name and date of birth, in every request of the child (a field not given
+    stays as it was)."""
+    count = await changed(
+        uow,
+        "UPDATE referrals SET request = jsonb_set(jsonb_set(jsonb_set(request,"
+        " '{child,given_name}', to_jsonb(COALESCE($3, request#>>'{child,given_name}'))),"
+        " '{child,family_name}', to_jsonb(COALESCE($4, request#>>'{child,family_name}'))),"
+        " '{child,date_of_birth}', to_jsonb(COALESCE($5::date::text,"
+        " request#>>'{child,date_of_birth}'))), updated_at = clock_timestamp()"
+        " WHERE tenant = $1 AND child_id = $2",
+        uow.tenant,
+        details.child_id,
+        details.given_name,
+        details.family_name,
+        details.date_of_birth,
+    )
+    return count

@@ -19,7 +19,8 @@ from datetime import date, datetime
 import asyncpg
 from eps_chassis.errors import Conflict
 from eps_chassis.london import academic_year_of, london_date
-from eps_chassis.unit_of_work import PostgresRepository
+from eps_chassis.subject_access import changed
+from eps_chassis.unit_of_work import PostgresRepository, PostgresUnitOfWork
 from eps_contracts.scheduling import AppointmentKind, FundingStream
 
 from eps_scheduling.domain.delivery import Delivery
@@ -921,3 +922,29 @@ class PostgresFastTrackRepository(FastTrackRepository, PostgresRepository):
             attempt,
             answer_json,
         )
+
+
+async def erase_child(uow: PostgresUnitOfWork, child_id: uuid.UUID) -> int:
+    """The child's retention has ended: their appointments stay (an EP's diary, delivered time
+    and its invoices are counted from them) but no longer name the child, their referral, case
+    or the reason given; the read models of their referrals and consent go."""
+    referrals = "SELECT referral_id FROM referrals WHERE tenant = $1 AND child_id = $2"
+    count = await changed(
+        uow,
+        "UPDATE appointments SET child_id = NULL, referral_id = NULL, case_ref = NULL,"
+        f" reason = NULL WHERE tenant = $1 AND (child_id = $2 OR referral_id IN ({referrals}))",
+        uow.tenant,
+        child_id,
+    )
+    erased = count
+    await uow.conn.execute(
+        f"UPDATE deliveries SET referral_id = NULL WHERE referral_id IN ({referrals})",
+        uow.tenant,
+        child_id,
+    )
+    for table in ("consent_status", "referrals"):
+        count = await changed(
+            uow, f"DELETE FROM {table} WHERE tenant = $1 AND child_id = $2", uow.tenant, child_id
+        )
+        erased += count
+    return erased

@@ -16,7 +16,9 @@ from datetime import date, datetime
 from typing import Any
 
 import asyncpg
-from eps_chassis.unit_of_work import PostgresRepository
+from eps_chassis.subject_access import changed
+from eps_chassis.unit_of_work import PostgresRepository, PostgresUnitOfWork
+from eps_contracts.privacy import ChildDetailsRectified
 from eps_contracts.statutory import (
     AdviceDocument,
     AllocationRoute,
@@ -443,3 +445,49 @@ class PostgresTribunalTaskRepository(TribunalTaskRepository, PostgresRepository)
             )
             inserted += int(status.split()[-1])
         return inserted > 0
+
+
+ERASED = "(erased)"
+
+
+async def erase_child(uow: PostgresUnitOfWork, child_id: uuid.UUID) -> int:
+    """The child's retention has ended: each request for advice stays (the LA's timeliness
+    figures are counted from its dates) but no longer names the child: no name, the date of
+    birth kept to its year, no advice document, no reasons given."""
+    count = await changed(
+        uow,
+        "UPDATE advice SET child_given_name = $3, child_family_name = $3,"
+        " child_date_of_birth = date_trunc('year', child_date_of_birth)::date, document = NULL,"
+        " la_case_ref = $3, withdrawal_reason = NULL, booking_failure = NULL"
+        " WHERE tenant = $1 AND child_id = $2",
+        uow.tenant,
+        child_id,
+        ERASED,
+    )
+    erased = count
+    count = await changed(
+        uow,
+        "UPDATE advice_exceptions SET reason = $3, evidence = '{}' WHERE advice_id IN"
+        " (SELECT advice_id FROM advice WHERE tenant = $1 AND child_id = $2)",
+        uow.tenant,
+        child_id,
+        ERASED,
+    )
+    return erased + count
+
+
+async def rectify_child(uow: PostgresUnitOfWork, details: ChildDetailsRectified) -> int:
+    """The corrected name and date of birth on every request for advice about the child."""
+    count = await changed(
+        uow,
+        "UPDATE advice SET child_given_name = COALESCE($3, child_given_name),"
+        " child_family_name = COALESCE($4, child_family_name),"
+        " child_date_of_birth = COALESCE($5, child_date_of_birth)"
+        " WHERE tenant = $1 AND child_id = $2",
+        uow.tenant,
+        details.child_id,
+        details.given_name,
+        details.family_name,
+        details.date_of_birth,
+    )
+    return count
