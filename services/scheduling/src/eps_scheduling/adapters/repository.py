@@ -27,6 +27,7 @@ from eps_scheduling.domain.delivery import Delivery
 from eps_scheduling.domain.model import (
     Appointment,
     AppointmentStatus,
+    BookingRule,
     Ep,
     EpRole,
     GeoPoint,
@@ -345,14 +346,17 @@ class PostgresPolicyRepository(PolicyRepository, PostgresRepository):
             reschedule_horizon_days=row["reschedule_horizon_days"],
             autumn_term=_term(row["autumn_term"]),
             spring_term=_term(row["spring_term"]),
+            booking_rule=BookingRule(row["booking_rule"]),
+            statutory_share_percent=row["statutory_share_percent"],
         )
 
     async def set(self, policy: Policy) -> None:
         await self.conn.execute(
             "INSERT INTO policies (tenant, travel_buffer_minutes, slot_step_minutes,"
             " fast_track_step_minutes, planning_meeting_minutes, reschedule_horizon_days,"
-            " autumn_term, spring_term, planning_notice_days)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " autumn_term, spring_term, planning_notice_days, booking_rule,"
+            " statutory_share_percent)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
             " ON CONFLICT (tenant) DO UPDATE SET"
             " travel_buffer_minutes = excluded.travel_buffer_minutes,"
             " slot_step_minutes = excluded.slot_step_minutes,"
@@ -360,7 +364,9 @@ class PostgresPolicyRepository(PolicyRepository, PostgresRepository):
             " planning_meeting_minutes = excluded.planning_meeting_minutes,"
             " reschedule_horizon_days = excluded.reschedule_horizon_days,"
             " autumn_term = excluded.autumn_term, spring_term = excluded.spring_term,"
-            " planning_notice_days = excluded.planning_notice_days",
+            " planning_notice_days = excluded.planning_notice_days,"
+            " booking_rule = excluded.booking_rule,"
+            " statutory_share_percent = excluded.statutory_share_percent",
             self.tenant,
             policy.travel_buffer_minutes,
             policy.slot_step_minutes,
@@ -370,6 +376,8 @@ class PostgresPolicyRepository(PolicyRepository, PostgresRepository):
             json.dumps(policy.autumn_term),
             json.dumps(policy.spring_term),
             policy.planning_notice_days,
+            str(policy.booking_rule),
+            policy.statutory_share_percent,
         )
 
 

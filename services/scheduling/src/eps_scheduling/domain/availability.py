@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import bisect
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from eps_chassis.london import london_date
@@ -86,11 +87,16 @@ def find_slot(
     minutes: int,
     place: str | None,
     policy: Policy,
+    *,
+    week_has_room: Callable[[tuple[int, int]], bool] | None = None,
 ) -> Interval | None:
-    """The earliest slot of ``minutes`` inside ``window`` that ``ep`` can take, if any.
+    """The earliest slot of ``minutes`` inside ``window`` that ``ep`` can take, if any, in the
+    ISO weeks (London) ``week_has_room`` allows (every week when None).
 
     The same rules as ``refusal``, with each appointment's blocked span and each week's booked
     minutes worked out once rather than for every candidate slot: a busy diary has hundreds.
+    A candidate that clashes jumps to the first step at or after the end of the span it meets
+    (every start before that meets the same span), so a full day costs its spans, not its steps.
     """
     if not ep.active:
         return None
@@ -98,21 +104,31 @@ def find_slot(
     step = timedelta(minutes=policy.slot_step_minutes)
     busy = [a for a in appointments if a.occupies_diary]
     spans = sorted(blocked_span(a, place, policy) for a in busy)
+    span_starts = [lo for lo, _ in spans]
+    longest = max((hi - lo for lo, hi in spans), default=timedelta(0))
     booked: dict[tuple[int, int], int] = {}
+    for a in busy:
+        week = london_date(a.starts_at).isocalendar()[:2]
+        booked[week] = booked.get(week, 0) + a.minutes
     for day in days_between(window.start, window.end):
         hours = ep.pattern.hours_on(day)
         if hours is None:
             continue
         week = day.isocalendar()[:2]
-        if week not in booked:
-            booked[week] = week_minutes(busy, hours.start)
-        if booked[week] + minutes > ep.weekly_capacity_minutes:
+        if booked.get(week, 0) + minutes > ep.weekly_capacity_minutes:
+            continue
+        if week_has_room is not None and not week_has_room(week):
             continue
         start = max(hours.start, ceil_to_step(window.start, policy.slot_step_minutes))
         last_end = min(hours.end, window.end)
+        # the spans that can meet this day's candidates, in order of start
+        first = bisect.bisect_left(span_starts, start - longest)
+        last = bisect.bisect_left(span_starts, last_end)
+        todays = spans[first:last]
         while start + length <= last_end:
             end = start + length
-            if not any(lo < end and start < hi for lo, hi in spans):
+            met = [hi for lo, hi in todays if lo < end and start < hi]
+            if not met:
                 return Interval(start, end)
-            start += step
+            start += step * -(-(max(met) - start) // step)
     return None

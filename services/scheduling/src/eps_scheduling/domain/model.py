@@ -53,6 +53,15 @@ ROUTINE_KINDS = frozenset(
 """Kinds a critical incident may displace; statutory visits and incidents are never moved."""
 
 
+class BookingRule(StrEnum):
+    """How requests for EP time share the diaries (what each does: ``domain.booking_policy``)."""
+
+    FIRST_FREE = "first_free"
+    """First come first served: every request takes the first free slot in its window."""
+    DEADLINE_AWARE = "deadline_aware"
+    """Statutory work first by its deadline, within a share of each EP's week kept for it."""
+
+
 class AppointmentStatus(StrEnum):
     BOOKED = "booked"
     CANCELLED = "cancelled"
@@ -71,8 +80,12 @@ class Policy:
     reschedule_horizon_days: int = 28
     autumn_term: tuple[tuple[int, int], tuple[int, int]] = ((9, 1), (12, 19))
     spring_term: tuple[tuple[int, int], tuple[int, int]] = ((1, 5), (3, 31))
+    booking_rule: BookingRule = BookingRule.DEADLINE_AWARE
+    statutory_share_percent: int = 40  # of each EP's weekly capacity, kept for statutory work
 
     def __post_init__(self) -> None:
+        if not 0 <= self.statutory_share_percent <= 100:
+            raise DomainError("must be 0 to 100", field="statutory_share_percent")
         for name in ("slot_step_minutes", "fast_track_step_minutes", "planning_meeting_minutes"):
             if getattr(self, name) <= 0:
                 raise DomainError("must be positive", field=name)

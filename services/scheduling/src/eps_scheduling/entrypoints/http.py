@@ -22,6 +22,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from eps_scheduling import views
 from eps_scheduling.domain import commands
 from eps_scheduling.domain.model import (
+    BookingRule,
     Ep,
     EpRole,
     GeoPoint,
@@ -123,6 +124,15 @@ class PolicyBody(Body):
     reschedule_horizon_days: int = Field(gt=0, le=365)
     autumn_term: tuple[MonthDay, MonthDay] = Field(description="First and last day (month, day).")
     spring_term: tuple[MonthDay, MonthDay] = Field(description="First and last day (month, day).")
+    booking_rule: BookingRule = Field(
+        BookingRule.DEADLINE_AWARE,
+        description="first_free: every request takes the first free slot in its window;"
+        " deadline_aware: routine work leaves the statutory share of each EP's week free, and a"
+        " statutory request with no free slot before its deadline displaces routine work.",
+    )
+    statutory_share_percent: int = Field(
+        40, ge=0, le=100, description="Share of each EP's weekly capacity kept for statutory work."
+    )
 
 
 class BookingBody(Body):

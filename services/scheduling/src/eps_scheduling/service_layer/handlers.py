@@ -41,10 +41,11 @@ from eps_scheduling.domain.allocation import (
     plan_displacement,
     unknown_school,
 )
-from eps_scheduling.domain.availability import find_slot, refusal
+from eps_scheduling.domain.availability import refusal
+from eps_scheduling.domain.booking_policy import candidate_order, refusal_for, replan, slot_for
 from eps_scheduling.domain.calendar import Interval
 from eps_scheduling.domain.delivery import Delivery
-from eps_scheduling.domain.model import Appointment, Ep, GeoPoint, Policy, School
+from eps_scheduling.domain.model import Appointment, BookingRule, Ep, GeoPoint, Policy, School
 from eps_scheduling.domain.named_ep import FOLLOWS_NAMED_EP, hand_over, handover_start
 from eps_scheduling.domain.planning import (
     Term,
@@ -252,17 +253,13 @@ async def _candidate_eps(
         raise DomainError("name an EP or a school", field="ep_id")
     if cmd.window_end is None:
         return [school.named_ep_id]
-    others = [
-        ep
-        for ep in await uow.staff.list_eps()
-        if ep.active and ep.role.is_qualified_ep and ep.ep_id != school.named_ep_id
-    ]
-    others.sort(key=lambda ep: (ep.base.km_to(school.location), ep.ep_id))
-    return [school.named_ep_id, *(ep.ep_id for ep in others)]
+    return candidate_order(school, await uow.staff.list_eps())
 
 
 async def book_appointment(cmd: commands.BookAppointment, uow: SchedulingUnitOfWork) -> Appointment:
-    """Book the slot asked for, or the first free one in the window (named EP first)."""
+    """Book the slot asked for, or the first one in the window the LA's booking rule allows
+    (named EP first; ``domain.booking_policy``). Statutory work with no free slot in its window
+    is re-planned under the deadline-aware rule: routine work in the way is moved or cancelled."""
     if cmd.request_id is not None:
         existing = await uow.appointments.for_request(cmd.request_id)
         if existing is not None:
@@ -294,21 +291,49 @@ async def book_appointment(cmd: commands.BookAppointment, uow: SchedulingUnitOfW
         )
         if cmd.window_end is None:
             slot = Interval(cmd.starts_at, cmd.starts_at + length)
-            refused = refusal(ep, diaries[ep_id], slot, school_urn, policy)
+            refused = refusal_for(
+                ep, diaries[ep_id], slot, school_urn, cmd.kind, cmd.funding_stream, policy
+            )
             if refused is None:
                 chosen = (ep, slot)
                 break
             reason = refused
         else:
-            found = find_slot(ep, diaries[ep_id], window, cmd.duration_minutes, school_urn, policy)
+            found = slot_for(
+                ep,
+                diaries[ep_id],
+                window,
+                cmd.duration_minutes,
+                school_urn,
+                cmd.kind,
+                cmd.funding_stream,
+                policy,
+            )
             if found is not None:
                 chosen = (ep, found)
                 break
+    deadline_aware = policy.booking_rule is BookingRule.DEADLINE_AWARE
+    statutory = cmd.funding_stream is FundingStream.STATUTORY and cmd.window_end is not None
+    if chosen is None and deadline_aware and statutory:
+        in_order = [eps[e] for e in candidates if e in eps]
+        return await _replan_statutory(uow, cmd, in_order, window, school_urn, child_id)
     if chosen is None:
         raise Conflict(reason, field="starts_at")
     ep, slot = chosen
     await _check_allowance(uow, school_urn, cmd.funding_stream, slot)
-    appointment = Appointment.book(
+    appointment = _booked(cmd, ep, slot, school_urn, child_id)
+    await uow.appointments.add(appointment)
+    return appointment
+
+
+def _booked(
+    cmd: commands.BookAppointment,
+    ep: Ep,
+    slot: Interval,
+    school_urn: str | None,
+    child_id: uuid.UUID | None,
+) -> Appointment:
+    return Appointment.book(
         ep_id=ep.ep_id,
         kind=cmd.kind,
         starts_at=slot.start,
@@ -317,13 +342,43 @@ async def book_appointment(cmd: commands.BookAppointment, uow: SchedulingUnitOfW
         place=school_urn,
         school_urn=school_urn,
         referral_id=cmd.referral_id,
-        child_id=child_id,
+        child_id=cmd.child_id if child_id is None else child_id,
         case_ref=cmd.case_ref,
         request_id=cmd.request_id,
         advice_id=cmd.advice_id,
     )
-    await uow.appointments.add(appointment)
-    return appointment
+
+
+async def _replan_statutory(
+    uow: SchedulingUnitOfWork,
+    cmd: commands.BookAppointment,
+    eps: Sequence[Ep],
+    window: Interval,
+    school_urn: str | None,
+    child_id: uuid.UUID | None,
+) -> Appointment:
+    """No EP is free for statutory work before its deadline: under the deadline-aware rule the
+    first candidate whose routine work can make room takes it, and that work is moved to the
+    EP's next free slot within the LA's horizon (or cancelled), each told why."""
+    policy = await uow.policies.get()
+    now = uow.clock()
+    horizon = timedelta(days=policy.reschedule_horizon_days)
+    for ep in eps:
+        diary = (
+            await uow.appointments.diaries(
+                [ep.ep_id], window.start - DIARY_MARGIN, window.end + horizon + DIARY_MARGIN
+            )
+        )[ep.ep_id]
+        found = replan(ep, diary, window, cmd.duration_minutes, school_urn, now, policy)
+        if found is None:
+            continue
+        slot, displaced = found
+        appointment = _booked(cmd, ep, slot, school_urn, child_id)
+        why = f"displaced by statutory work due soon: {cmd.case_ref or appointment.appointment_id}"
+        await _displace(uow, ep, displaced, diary, appointment, policy, why)
+        await uow.appointments.add(appointment)
+        return appointment
+    raise Conflict("no EP is free in the window, even displacing routine work", field="starts_at")
 
 
 async def answer_booking_request(cmd: commands.BookAppointment, uow: SchedulingUnitOfWork) -> None:
@@ -557,6 +612,7 @@ async def allocate_fast_track(
                 diary[option.ep.ep_id],
                 incident_appointment,
                 policy,
+                f"displaced by critical incident: {incident_appointment.case_ref}",
             )
         booked.append(incident_appointment)
         allocated.append(
@@ -600,11 +656,12 @@ async def _displace(
     diary: list[Appointment],
     incident: Appointment,
     policy: Policy,
+    reason: str,
 ) -> None:
-    """Move each displaced appointment to the EP's next free slot, or cancel it; say why."""
+    """Move each appointment ``incident`` displaces (a critical incident, or statutory work
+    re-planned) to the EP's next free slot, or cancel it; say why."""
     moving = {a.appointment_id for a in displaced}
     kept = [a for a in diary if a.appointment_id not in moving] + [incident]
-    reason = f"displaced by critical incident: {incident.case_ref}"
     for appointment, slot in plan_displacement(ep, displaced, diary, incident, policy):
         if slot is None:
             appointment.cancel(
