@@ -6,11 +6,13 @@ RUN := $(UV) run --frozen
 export UV_LINK_MODE ?= copy
 
 .PHONY: help install run test lint typecheck contracts contracts-check test-unit \
-        test-integration test-system infra-up infra-down infra-status bench token \
+        test-integration test-system infra-up infra-down infra-status bench token demo \
         asyncapi-tools asyncapi-check compose-tools openapi-tools openapi-lint fuzz
 
 help:
-	@echo "make run        install, start Kafka + PostgreSQL + every service (Ctrl-C stops all)"
+	@echo "make run        install, start Kafka + PostgreSQL + every service and load the demo LA"
+	@echo "                (DEMO=0: empty; LIVE=1: the demo LA kept living; Ctrl-C stops all)"
+	@echo "make demo       load the demo LA into the running services (LIVE=1: keep it living)"
 	@echo "make test       lint, type-check, contract checks, unit, integration and system tests"
 	@echo "                (EPS_TEST_NOW=2026-11-29T02:00:00+00:00 make test: the suite at that moment)"
 	@echo "make bench      benchmarks (raw Kafka/PostgreSQL baselines and the services)"
@@ -20,7 +22,7 @@ help:
 	@echo "make fuzz       fuzz every operation of every service's OpenAPI (schemathesis, many examples)"
 	@echo "make infra-up | infra-down | infra-status   local Kafka and PostgreSQL only"
 	@echo "make replay SERVICE=billing SCHEMA=billing_rebuilt   rebuild a service's state from the log"
-	@echo "make token ROLE=senco [SCHOOL=123456] [LA=leicester-city]   a local bearer token"
+	@echo "make token ROLE=senco [SCHOOL=123456] [SUB=<id>] [LA=leicester-city]   a local bearer token"
 
 $(UV):
 	@command -v python3 >/dev/null || { echo "Python 3.11+ is needed: apt-get install python3"; exit 1; }
@@ -63,8 +65,13 @@ chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium; }
 
+# make run DEMO=0: an empty system; make run LIVE=1: the demo LA kept living (see README)
 run: install console-frontend
-	$(RUN) python deploy/local/run.py
+	$(RUN) python deploy/local/run.py $(if $(filter 0,$(DEMO)),--no-demo) $(if $(filter 1,$(LIVE)),--live)
+
+# the demo LA loaded into services already running (make run DEMO=0, or another terminal)
+demo: install
+	PYTHONPATH=deploy/local $(RUN) python -m demo $(if $(filter 1,$(LIVE)),--live)
 
 test: install console-frontend chromium asyncapi-tools compose-tools openapi-tools lint typecheck contracts-check
 	$(RUN) pytest -p no:cacheprovider
@@ -130,4 +137,4 @@ replay: install
 
 token: install
 	@$(RUN) python -m eps_chassis.auth --keys var/local/auth --role $(ROLE) \
-		$(if $(SCHOOL),--school-urn $(SCHOOL)) $(if $(LA),--la $(LA))
+		$(if $(SCHOOL),--school-urn $(SCHOOL)) $(if $(SUB),--sub $(SUB)) $(if $(LA),--la $(LA))

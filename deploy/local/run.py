@@ -1,29 +1,42 @@
-"""`make run`: local Kafka and PostgreSQL, then every installed service; Ctrl-C stops all.
+"""`make run`: local Kafka and PostgreSQL, then every installed service, then the demo LA;
+Ctrl-C stops all.
 
 Each service runs as its own process (`python -m eps_<name>`, started by ``launcher``, as the
 system tests start them) on its own port, with the same settings docker-compose passes. A
 local signing key is created once so that `make token` can issue bearer tokens for each role.
+Once the services are ready the demo LA (``demo``) is loaded through their APIs (``--no-demo``:
+an empty system), and with ``--live`` kept living until Ctrl-C.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import signal
 import sys
+import threading
 import time
+from datetime import date, datetime
 from pathlib import Path
 
 import launcher  # beside this file
 import localinfra
 import standins
-from eps_chassis.auth import Role, ensure_local_keys, issue_token
+from demo.__main__ import load_and_live, local_target
+from demo.api import DemoError
+from demo.la import LONDON, TENANT, leicester_city
+from eps_chassis.auth import ensure_local_keys
 from eps_chassis.service import installed_services
 
 REPO = Path(__file__).resolve().parents[2]
-TENANT = "leicester-city"
-EXAMPLE_SCHOOL = "123456"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="make run")
+    parser.add_argument("--no-demo", action="store_true", help="start empty (make run DEMO=0)")
+    parser.add_argument("--live", action="store_true", help="keep the demo LA living (LIVE=1)")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
     infra = localinfra.up()
     private, public = ensure_local_keys(REPO / "var" / "local" / "auth")
     environment = {
@@ -50,10 +63,22 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    demo_stop = threading.Event()
+    demo: threading.Thread | None = None
     try:
         for name in launcher.wait_ready(processes):
             print(f"warning: {name} is not ready yet; see var/local/logs/{name}.log")
-        print_banner(infra, processes, private.read_bytes())
+        print(f"services ready in {time.monotonic() - started:.1f} s")
+        if not args.no_demo:
+            loaded = threading.Event()
+            demo = threading.Thread(
+                target=run_demo, args=(infra, args.live, loaded, demo_stop), daemon=True
+            )
+            demo.start()
+            while not (loaded.is_set() or stopping or not demo.is_alive()):
+                time.sleep(0.1)
+            print(f"up with the demo LA in {time.monotonic() - started:.1f} s")
+        print_banner(infra, processes, demo=not args.no_demo)
         while not stopping:
             for p in processes:
                 if p.process.poll() is not None:
@@ -61,6 +86,9 @@ def main() -> int:
                     stopping = True
             time.sleep(0.5)
     finally:
+        demo_stop.set()
+        if demo is not None:
+            demo.join(timeout=5)
         print("stopping services ...")
         launcher.stop(processes)
         paging_far_ends.terminate()
@@ -73,45 +101,76 @@ def main() -> int:
     return 0
 
 
+def run_demo(
+    infra: localinfra.LocalInfra, living: bool, loaded: threading.Event, stop: threading.Event
+) -> None:
+    """Load the demo LA (and keep it living): in a thread of its own, so that Ctrl-C reaches
+    the supervisor, which stops it with everything else."""
+    try:
+        asyncio.run(
+            load_and_live(
+                local_target(kafka=infra.kafka_bootstrap),
+                living=living,
+                stop=stop,
+                loaded_event=loaded,
+            )
+        )
+    except DemoError as e:
+        print(f"the demo LA did not load: {e}")
+    finally:
+        loaded.set()
+
+
 def own_settings(service: str, private_key: Path) -> dict[str, str]:
     """A service's own settings under `make run`: the console signs people in with local
-    tokens (its development sign-in, refused anywhere without this key)."""
+    tokens (its development sign-in, refused anywhere without this key); billing finalises
+    invoices every few seconds, so that the demo's closed months are issued as it loads."""
     if service == "console":
         return {
             "EPS_CONSOLE_DEV_SIGN_IN": "true",
             "EPS_CONSOLE_DEV_SIGNING_KEY_FILE": str(private_key),
         }
+    if service == "billing":
+        return {"EPS_BILLING_FINALISE_INTERVAL_S": "5"}
     return {}
 
 
 def print_banner(
-    infra: localinfra.LocalInfra, processes: list[launcher.ServiceProcess], private_key: bytes
+    infra: localinfra.LocalInfra, processes: list[launcher.ServiceProcess], *, demo: bool
 ) -> None:
+    """Where to look and how to sign in, in a few lines."""
+    urls = {p.name: p.url for p in processes}
+    la = leicester_city(time_today())
+    school = la.schools[0]
     print()
-    print(f"Kafka       {infra.kafka_bootstrap}")
-    print(f"PostgreSQL  {infra.database_url}")
-    for p in processes:
-        print(f"{p.name:<11} {p.url}/docs   (metrics /metrics, health /health/ready)")
-    print(
-        f"paging      stand-ins for GOV.UK Notify (127.0.0.1:{standins.NOTIFY_PORT}) and SMTP"
-        f" (127.0.0.1:{standins.SMTP_PORT}); what they received: {standins.SENT_URL}"
-    )
-    console = next((p for p in processes if p.name == "console"), None)
-    if console is not None:
+    if "console" in urls:
         print(
-            f"incident room  {console.url}/console  (development sign-in: pick a role; the"
-            f" example LA is {TENANT})"
+            f"Incident room  {urls['console']}/console  (Development sign-in: a role, an id,"
+            f" the LA {TENANT})"
         )
-    print()
-    print("Tokens (valid 8 hours; another with: make token ROLE=<role> [SCHOOL=<urn>]):")
-    for role in Role:
-        school = EXAMPLE_SCHOOL if role in (Role.SENCO, Role.SCHOOL_BUSINESS_MANAGER) else None
-        token = issue_token(
-            private_key, subject=f"local-{role}", role=role, tenant=TENANT, school_urn=school
+    apis = "  ".join(
+        f"{name} :{url.rsplit(':', 1)[1]}" for name, url in urls.items() if name != "console"
+    )
+    print(f"APIs (Swagger at /docs)  {apis}")
+    if demo:
+        print(
+            f"Sign in as  principal EP {la.principal.ep_id} | EP {school.named_ep_id} |"
+            f" coordinator {la.coordinators[0].person_id} | finance {la.finance.person_id} |"
+            f" SENCO or school business manager of {school.urn} ({school.name})"
         )
-        print(f"  {role:<24} {token}")
-    print()
-    print("Logs in var/local/logs/. Ctrl-C stops everything.")
+    print(
+        "A token     make token ROLE=ep SUB=<id>  |  ROLE=senco SCHOOL=<urn>  |  roles: ep,"
+        " senior_ep, principal_ep, coordinator, senco, school_business_manager, finance, admin"
+    )
+    print(f"Paging      what reached phones and mailboxes: {standins.SENT_URL}")
+    print(
+        f"Kafka {infra.kafka_bootstrap}  PostgreSQL {infra.database_url}  logs var/local/logs/."
+        "  Ctrl-C stops everything."
+    )
+
+
+def time_today() -> date:
+    return datetime.now(LONDON).date()
 
 
 if __name__ == "__main__":

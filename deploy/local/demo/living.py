@@ -1,0 +1,145 @@
+"""The demo LA kept living (`make run LIVE=1`): through the day new referrals arrive from the
+usual sources, now and then a school reports a critical incident (the coordinator on call is
+paged through the notifications service and its stand-ins), and EPs complete the visits whose
+time has come. Everything goes through the same doors as the loader."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from eps_contracts.incidents import IncidentKind, IncidentReportSubmitted
+from rich.console import Console
+
+from demo.api import Api, DemoError
+from demo.la import LONDON, SOURCES, DemoLa, Referral, demo_id
+from demo.loader import Loader
+
+REFERRAL_EVERY_S = 90.0  # about forty a working day, as a city service's busiest weeks
+INCIDENT_EVERY_S = 15 * 60.0
+COMPLETIONS_EVERY_S = 60.0
+
+
+async def live(api: Api, la: DemoLa, stop: threading.Event, console: Console) -> None:
+    """Until ``stop`` is set: each kind of life on its own beat."""
+    rng = random.Random()
+    loader = Loader(api, la)
+    beats = (
+        (REFERRAL_EVERY_S, lambda n: _new_referral(loader, la, rng, n)),
+        (INCIDENT_EVERY_S, lambda n: _incident(api, la, rng, n)),
+        (COMPLETIONS_EVERY_S, lambda n: _complete_due(loader, la)),
+    )
+    async with asyncio.TaskGroup() as group:
+        for every, act in beats:
+            group.create_task(_beat(every, act, stop, console))
+
+
+Act = Callable[[int], Awaitable[str | None]]
+
+
+async def _beat(every: float, act: Act, stop: threading.Event, console: Console) -> None:
+    n = 0
+    while not stop.is_set():
+        n += 1
+        try:
+            said = await act(n)
+            if said:
+                console.print(f"[dim]living:[/] {said}")
+        except (DemoError, OSError) as e:  # a service restarting: try again on the next beat
+            console.print(f"[yellow]living: {e}[/]")
+        waited = 0.0
+        while waited < every and not stop.is_set():
+            await asyncio.sleep(0.5)
+            waited += 0.5
+
+
+async def _new_referral(loader: Loader, la: DemoLa, rng: random.Random, n: int) -> str:
+    template = rng.choice(la.referrals)
+    now = loader.api.target.now()
+    referral = replace(
+        template,
+        number=1000 + n,
+        request_id=demo_id(la.tenant, "live-referral", now.isoformat()),
+        source=rng.choice(SOURCES),
+        target="awaiting_consent",
+        school_urn=rng.choice(la.schools).urn,
+        requested_on=now.astimezone(LONDON).date(),
+        appointment_on=None,
+        via_upstream=False,
+    )
+    referral = replace(
+        referral,
+        looked_after=referral.source in ("virtual_school", "social_worker", "foster_carer"),
+    )
+    await loader._walk_referral(referral)
+    return f"a referral from {_said(referral)} for a child at {referral.school_urn}"
+
+
+def _said(r: Referral) -> str:
+    return r.source.replace("_", " ")
+
+
+async def _incident(api: Api, la: DemoLa, rng: random.Random, n: int) -> str | None:
+    if n == 1:
+        return None  # the first beat is at start: let the loaded LA be seen calm first
+    now = api.target.now()
+    school = rng.choice(la.schools)
+    report = IncidentReportSubmitted(
+        report_id=demo_id(la.tenant, "live-incident", now.isoformat()),
+        school_urn=school.urn,
+        kind=rng.choice(
+            (
+                IncidentKind.SUDDEN_DEATH_OF_STAFF,
+                IncidentKind.FIRE,
+                IncidentKind.VIOLENCE_OR_ASSAULT,
+            )
+        ),
+        occurred_at=now - timedelta(minutes=rng.randint(10, 50)),
+        reported_by="Headteacher, through the LA's out-of-hours line",
+        pupils_affected=rng.randint(5, 120),
+        staff_affected=rng.randint(1, 10),
+        level=2,
+        description="Reported to the LA's out-of-hours line.",
+    )
+    await api.publish(
+        report, system="out-of-hours", event_id=demo_id(la.tenant, "event", report.report_id)
+    )
+    return f"a critical incident (level 2) at {school.name}: the coordinator on call is paged"
+
+
+async def _complete_due(loader: Loader, la: DemoLa) -> str | None:
+    """Each EP's visits that have ended, completed with the time they took."""
+    now = loader.api.target.now()
+    window = {"start": (now - timedelta(days=1)).isoformat(), "end": now.isoformat()}
+    done = 0
+    for ep in la.eps:
+        headers = loader.ep(ep.ep_id)
+        rows = (
+            await loader.api.call(
+                "scheduling", "GET", f"/scheduling/eps/{ep.ep_id}/diary", headers, params=window
+            )
+        ).json()
+        for row in rows:
+            ended = row["status"] == "booked" and row["ends_at"] <= now.isoformat()
+            if ended and row["kind"] != "critical_incident_response":
+                minutes = _minutes(row["starts_at"], row["ends_at"])
+                url = f"/scheduling/appointments/{row['appointment_id']}/complete"
+                await loader.api.call(
+                    "scheduling",
+                    "POST",
+                    url,
+                    headers,
+                    json={"delivered_minutes": minutes},
+                    ok=(200, 409, 422),
+                )
+                done += 1
+    return f"{done} visits completed" if done else None
+
+
+def _minutes(start: str, end: str) -> int:
+    delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+    return max(1, int(delta.total_seconds() // 60))
