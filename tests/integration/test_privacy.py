@@ -19,11 +19,13 @@ from eps_chassis.auth import Role
 from eps_chassis.service import ServiceRuntime
 from eps_consent.bootstrap import SERVICE as CONSENT
 from eps_contracts import Event, envelope_for
+from eps_contracts.privacy import SUBJECT_ACCESS
 from eps_incidents.bootstrap import SERVICE as INCIDENTS
 from eps_notifications.bootstrap import SERVICE as NOTIFICATIONS
+from eps_privacy import metrics
 from eps_privacy.adapters import holders
 from eps_privacy.bootstrap import SERVICE as PRIVACY
-from eps_privacy.entrypoints.jobs import RETENTION
+from eps_privacy.entrypoints.jobs import REMIND, RETENTION
 from eps_referrals.bootstrap import SERVICE as REFERRALS
 from eps_scheduling.bootstrap import SERVICE as SCHEDULING
 from eps_statutory.bootstrap import SERVICE as STATUTORY
@@ -33,7 +35,8 @@ from tests.support.builders import statutory as statutory_builders
 from tests.support.clock import FakeClock, suite_now
 from tests.support.db import query, scalar
 from tests.support.infra import Infra
-from tests.support.kafka import publish_raw, wait_until
+from tests.support.kafka import publish_raw, read_topic, wait_until
+from tests.support.problems import fields, problem
 from tests.support.services import Namespace, bearer, running
 
 pytestmark = pytest.mark.integration
@@ -290,9 +293,9 @@ async def test_rectification_reaches_every_service_that_holds_the_childs_details
         assert other.json()["request"]["child"]["family_name"] == "Other"
 
 
-async def run_retention(runtime: ServiceRuntime[Any]) -> None:
+async def run_job(runtime: ServiceRuntime[Any], name: str = RETENTION) -> None:
     assert runtime.jobs is not None
-    job = next(j for j in runtime.jobs.jobs if j.name == RETENTION)
+    job = next(j for j in runtime.jobs.jobs if j.name == name)
 
     async def ran() -> bool:
         assert runtime.jobs is not None
@@ -315,7 +318,7 @@ async def test_erasure_comes_on_the_london_day_retention_ends_and_waits_for_a_le
             headers=OFFICER,
         )
         amelia_id, oliver_id = uuid.UUID(amelia["child_id"]), uuid.UUID(oliver["child_id"])
-        await run_retention(runtime)
+        await run_job(runtime)
         report = await privacy.get("/privacy/erasures", headers=OFFICER)
         assert report.json() == []  # 23:59 in London (22:59 UTC on the 14th): not yet
 
@@ -326,7 +329,7 @@ async def test_erasure_comes_on_the_london_day_retention_ends_and_waits_for_a_le
         )
         assert hold.status_code == 201, hold.text
         clock.now = datetime(2041, 6, 14, 23, 0, 30, tzinfo=UTC)  # 00:00:30 on the 15th, BST
-        await run_retention(runtime)
+        await run_job(runtime)
         assert (await privacy.get("/privacy/erasures", headers=OFFICER)).json() == []  # held
         assert all(n >= 1 for n in (await everywhere_about(infra, ns, amelia_id)).values())
 
@@ -337,7 +340,7 @@ async def test_erasure_comes_on_the_london_day_retention_ends_and_waits_for_a_le
         )
         assert lifted.status_code == 200, lifted.text
         assert lifted.json()["lifted_by"] == "user:dpo-1"
-        await run_retention(runtime)
+        await run_job(runtime)
 
         async def completed() -> list[Any]:
             erased: list[Any] = (await privacy.get("/privacy/erasures", headers=OFFICER)).json()
@@ -367,3 +370,97 @@ async def test_erasure_comes_on_the_london_day_retention_ends_and_waits_for_a_le
             amelia_id,
         )
         assert forgotten is None
+
+
+async def test_the_audit_log_is_kept_by_its_own_rule_and_still_append_only_for_services(
+    infra: Infra, ns: Namespace
+) -> None:
+    async with running(CONSENT, infra, ns) as (runtime, client):
+        await client.get(f"/consent/{uuid.uuid4()}", headers=EP)  # a row of today
+        assert runtime.pool is not None and runtime.jobs is not None
+        table = f"{ns.schema('consent')}.audit_log"
+        await runtime.pool.execute(  # a row older than the six years kept (inserting is allowed)
+            f"INSERT INTO {table} (at, tenant, actor, role, action, resource, outcome)"
+            " VALUES (now() - interval '2191 days', 'leicester-city', 'user:old', 'ep', 'read',"
+            " 'referral/old', 'allowed')"
+        )
+        for statement in (
+            f"UPDATE {table} SET outcome = 'allowed'",
+            f"DELETE FROM {table} WHERE actor = 'user:old'",
+            f"TRUNCATE {table}",
+        ):
+            with pytest.raises(Exception, match="audit_log is append-only"):
+                await runtime.pool.execute(statement)  # the service's own role, directly
+        housekeeping = next(j for j in runtime.jobs.jobs if j.name == "housekeeping")
+
+        async def pruned() -> bool:
+            assert runtime.jobs is not None
+            return await runtime.jobs.run_once(housekeeping)
+
+        await wait_until(pruned, timeout_s=10, what="housekeeping ran")
+        kept = await query(infra, f"SELECT actor FROM {table}")
+        assert [r["actor"] for r in kept] == ["user:ep-reader"]  # the old row went, by the rule
+
+
+async def test_a_subject_access_request_is_reminded_before_it_is_due_and_may_be_extended_twice(
+    infra: Infra, ns: Namespace
+) -> None:
+    clock = FakeClock(datetime(2027, 2, 20, 23, 59, tzinfo=UTC))  # GMT: 23:59 on the 20th
+    async with running(
+        PRIVACY, infra, ns, clock=clock, privacy_services={},
+        privacy_retention_interval_s=3600.0, privacy_reminder_interval_s=3600.0,
+    ) as (runtime, privacy):  # fmt: skip
+        child_id = str(uuid.uuid4())
+        future = await privacy.post(
+            "/privacy/subject-access-requests",
+            json={"child_id": child_id, "requester": "the child", "received_on": "2027-02-21"},
+            headers=OFFICER,
+        )
+        opened = await privacy.post(
+            "/privacy/subject-access-requests",
+            json={"child_id": child_id, "requester": "the child", "received_on": "2027-01-31"},
+            headers=OFFICER,
+        )
+        assert opened.status_code == 201, opened.text
+        assert opened.json()["due_on"] == "2027-02-28"
+        request_id = opened.json()["request_id"]
+        await run_job(runtime, REMIND)  # 8 days left: no reminder yet
+        clock.now = datetime(2027, 2, 21, 0, 0, 30, tzinfo=UTC)  # 7 days left
+        await run_job(runtime, REMIND)
+        await run_job(runtime, REMIND)  # once per due date
+        due_soon = metrics.SUBJECT_ACCESS_OPEN.labels("privacy", "due_soon")._value.get()
+
+        extension = f"/privacy/subject-access-requests/{request_id}/extension"
+        too_long, once, beyond, by_ep = [
+            await privacy.post(
+                extension, json={"further_months": months, "reason": reason}, headers=caller
+            )
+            for months, reason, caller in (
+                (3, "complex", OFFICER),
+                (1, "records held by five services, many redactions", OFFICER),
+                (2, "still complex", OFFICER),  # three further months in all
+                (1, "complex", EP),
+            )
+        ]
+        clock.now = datetime(2027, 3, 24, 0, 0, 30, tzinfo=UTC)  # 7 days before 31 March
+        await run_job(runtime, REMIND)
+        events = await read_topic(infra.kafka_bootstrap, ns.topic(SUBJECT_ACCESS.name))
+
+    assert future.status_code == 422 and fields(future) == ["received_on"]
+    reminders = [
+        json.loads(r.value)["data"]
+        for r in events
+        if json.loads(r.value)["type"] == "eps.privacy.subject-access-request-due-soon.v1"
+    ]
+    assert [(r["due_on"], r["days_left"]) for r in reminders] == [
+        ("2027-02-28", 7),
+        ("2027-03-31", 7),  # the extended date is reminded in its turn
+    ]
+    assert due_soon == 1
+    assert too_long.status_code == 422 and fields(too_long) == ["further_months"]
+    assert once.status_code == 200, once.text
+    assert once.json()["due_on"] == "2027-03-31"
+    assert once.json()["extension_reason"] == "records held by five services, many redactions"
+    assert beyond.status_code == 422 and fields(beyond) == ["further_months"]
+    assert "at most 2 further months" in problem(beyond)["detail"]
+    assert by_ep.status_code == 403

@@ -154,6 +154,8 @@ async def prune_delivered_records(context: JobContext) -> None:
         await conn.execute("DELETE FROM inbox WHERE processed_at < now() - interval '30 days'")
         # a release matters to holds that ran beside it: minutes, kept a day
         await conn.execute("DELETE FROM held_releases WHERE released_at < now() - interval '1 day'")
+        # the audit log's own retention rule, by its privileged path (chassis migration 0007)
+        await conn.execute("SELECT audit_log_prune()")
 
 
 HOUSEKEEPING = PeriodicJob("housekeeping", 3600.0, prune_delivered_records)

@@ -27,14 +27,12 @@ def subject_access_due(received_on: date, extension_months: int = 0) -> date:
 
 @dataclass(frozen=True, slots=True)
 class RetentionSchedule:
-    """An LA's retention schedule: how long each type of record is kept."""
+    """An LA's retention schedule for a child's records. (The audit log and the dead letters
+    have rules of their own, the deployment's: ``audit_log_retention`` in each service's schema,
+    chassis migration 0007, and the keys service's ``EPS_KEYS_DEAD_LETTER_RETENTION_DAYS``.)"""
 
     casework_years_after_birth: int = 25
     """SEN and casework records: until the child's date of birth plus this many years."""
-    audit_log_days: int = 2190
-    """The audit log of access to children's records (six years)."""
-    dead_letter_days: int = 30
-    """Dead letters (events no service could accept)."""
     subject_access_reminder_days: int = 7
     """A reminder when an unanswered subject access request is due within this many days."""
 

@@ -79,10 +79,14 @@ class Rectified(ContractModel):
 
 
 class ScheduleBody(ContractModel):
-    casework_years_after_birth: int = Field(ge=1, le=100)
-    audit_log_days: int = Field(ge=1, le=36500)
-    dead_letter_days: int = Field(ge=1, le=3650)
-    subject_access_reminder_days: int = Field(ge=0, le=28)
+    casework_years_after_birth: int = Field(
+        ge=1, le=100, description="SEN and casework records: kept until the child's date of"
+        " birth plus this many years (25 by default)."
+    )  # fmt: skip
+    subject_access_reminder_days: int = Field(
+        ge=0, le=28, description="How many days before a subject access request is due its"
+        " reminder comes (7 by default)."
+    )  # fmt: skip
 
 
 REQUEST = OneRecord(
@@ -305,7 +309,7 @@ def router(holders: Holders) -> APIRouter:
         routes, "retention", ScheduleBody, read=read_schedule, write=write_schedule,
         readers=OFFICERS, writers=OFFICERS,
         description="The LA's retention schedule: casework records until the child's date of"
-        " birth plus so many years, the audit log and dead letters so many days, and how soon"
-        " before a subject access request is due its reminder comes.",
+        " birth plus so many years, and how soon before a subject access request is due its"
+        " reminder comes.",
     )  # fmt: skip
     return routes
