@@ -66,6 +66,8 @@ class System:
     processes: dict[str, launcher.ServiceProcess] = field(default_factory=dict)
     replicas: list[launcher.ServiceProcess] = field(default_factory=list)
     offsets: dict[str, float] = field(default_factory=dict)
+    # each service's port, chosen before any starts: the privacy service is told them all
+    ports: dict[str, int] = field(default_factory=dict)
     # paging's far ends (deploy/local/standins), a process of their own on ports of the run's
     notify_port: int = field(default_factory=free_port)
     smtp_port: int = field(default_factory=free_port)
@@ -89,15 +91,21 @@ class System:
             "EPS_CLOCK_OFFSET_S": str(self.offsets.get(name, suite_offset().total_seconds())),
             "EPS_NOTIFY_BASE_URL": f"http://127.0.0.1:{self.notify_port}",
             "EPS_SMTP_PORT": str(self.smtp_port),
+            "EPS_PRIVACY_SERVICES": json.dumps(
+                {n: f"http://127.0.0.1:{self.port(n)}" for n in self.definitions if n != "privacy"}
+            ),
             **SHORT_INTERVALS,
         }
+
+    def port(self, name: str) -> int:
+        return self.ports.setdefault(name, free_port())
 
     def start(self, name: str, *, replica: bool = False) -> launcher.ServiceProcess:
         definition = self.definitions[name]
         label = f"{name}-replica-{len(self.replicas) + 1}" if replica else name
         process = launcher.start_service(
             definition,
-            port=free_port(),
+            port=free_port() if replica else self.port(name),
             environment=self.environment(name),
             log_dir=self.log_dir,
             log_name=label,
