@@ -464,3 +464,47 @@ async def test_a_subject_access_request_is_reminded_before_it_is_due_and_may_be_
     assert beyond.status_code == 422 and fields(beyond) == ["further_months"]
     assert "at most 2 further months" in problem(beyond)["detail"]
     assert by_ep.status_code == 403
+
+
+async def test_the_right_to_erasure_is_refused_while_held_and_then_reaches_every_holder(
+    infra: Infra, ns: Namespace
+) -> None:
+    async with platform(infra, ns, HOLDERS) as (clients, _, privacy):
+        amelia, oliver, _, _ = await two_children(infra, ns, clients, date(2016, 5, 4))
+        amelia_id = uuid.UUID(amelia["child_id"])
+        erase = f"/privacy/children/{amelia_id}/erasure"
+        why = {"reason": "the parent's request under Article 17; no longer needed"}
+        hold = await privacy.post(
+            f"/privacy/children/{amelia_id}/legal-holds",
+            json={"reason": "inquiry", "held_from": "2026-01-01"},
+            headers=OFFICER,
+        )
+        held = await privacy.post(erase, json=why, headers=OFFICER)
+        await privacy.post(
+            f"/privacy/legal-holds/{hold.json()['hold_id']}/lifting",
+            json={"reason": "inquiry closed"},
+            headers=OFFICER,
+        )
+        by_ep = await privacy.post(erase, json=why, headers=EP)
+        ordered = await privacy.post(erase, json=why, headers=OFFICER)
+        again = await privacy.post(erase, json=why, headers=OFFICER)
+
+        async def erased_everywhere() -> bool:
+            return await everywhere_about(infra, ns, amelia_id) == dict.fromkeys(HOLDERS, 0)
+
+        await wait_until(erased_everywhere, timeout_s=30, what="every holder erased the child")
+        report = (await privacy.get("/privacy/erasures", headers=OFFICER)).json()
+        oliver_kept = await everywhere_about(infra, ns, uuid.UUID(oliver["child_id"]))
+
+    assert held.status_code == 409 and fields(held) == ["child_id"]
+    assert by_ep.status_code == 403
+    assert ordered.status_code == 202, ordered.text
+    assert again.status_code == 409 and "erased already" in problem(again)["detail"]
+    [erasure] = report
+    assert erasure["erasure_id"] == ordered.json()["erasure_id"]
+    assert (erasure["rule"], erasure["ordered_by"], erasure["reason"]) == (
+        "erasure_request",
+        "user:dpo-1",
+        why["reason"],
+    )
+    assert all(n >= 1 for n in oliver_kept.values())

@@ -25,7 +25,10 @@ def definition(settings: PrivacySettings) -> ServiceDefinition:
         unit_of_work=PostgresPrivacyUnitOfWork,
         consumers=[events.children, events.confirmations],
         routers=[
-            http.router(Holders(settings.privacy_services, settings.privacy_fan_out_timeout_s))
+            http.router(
+                Holders(settings.privacy_services, settings.privacy_fan_out_timeout_s),
+                list(settings.privacy_erasure_confirmers),
+            )
         ],
         publishes=[SUBJECT_ACCESS, CHILD_RECORDS],
         jobs=privacy_jobs(settings),

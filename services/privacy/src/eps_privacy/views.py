@@ -55,6 +55,8 @@ class ErasureView(BaseModel):
     record_type: str
     due_on: date = Field(description="The day the rule said the records' time had come.")
     ordered_at: datetime
+    ordered_by: str | None = Field(description="Who ordered it (the retention job: the service).")
+    reason: str | None
     awaiting: list[str] = Field(description="The services that must confirm.")
     confirmed: dict[str, int] = Field(description="Each service that confirmed: rows erased.")
     completed_at: datetime | None

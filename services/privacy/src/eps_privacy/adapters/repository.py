@@ -143,12 +143,31 @@ class PostgresPrivacyRepository(PostgresRepository, PrivacyRepository):
             )
         )
 
+    async def held(self, child_id: uuid.UUID) -> bool:
+        """Whether a legal hold on the child stands."""
+        found: bool = await self.conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM legal_holds WHERE tenant = $1 AND child_id = $2"
+            " AND lifted_at IS NULL)",
+            self.tenant,
+            child_id,
+        )
+        return found
+
+    async def erasure_of(self, child_id: uuid.UUID) -> asyncpg.Record | None:
+        return await self.conn.fetchrow(
+            "SELECT * FROM erasures WHERE tenant = $1 AND child_id = $2"
+            " AND record_type = 'casework'",
+            self.tenant,
+            child_id,
+        )
+
     async def order_erasure(self, row: dict[str, Any]) -> None:
         await self.conn.execute(
             "INSERT INTO erasures (erasure_id, tenant, child_id, rule, record_type, due_on,"
-            " ordered_at, awaiting) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            " ordered_at, awaiting, ordered_by, reason)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             row["erasure_id"], self.tenant, row["child_id"], row["rule"], row["record_type"],
-            row["due_on"], row["ordered_at"], row["awaiting"],
+            row["due_on"], row["ordered_at"], row["awaiting"], row["ordered_by"], row["reason"],
         )  # fmt: skip
 
     async def confirm_erasure(

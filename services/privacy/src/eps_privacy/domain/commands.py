@@ -43,3 +43,9 @@ class RectifyChild:
     family_name: str | None
     date_of_birth: date | None
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EraseChild:
+    child_id: uuid.UUID
+    reason: str

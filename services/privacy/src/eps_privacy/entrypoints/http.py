@@ -74,6 +74,17 @@ class RectificationBody(ContractModel):
     reason: str = Field(min_length=1, max_length=1000, description="What was wrong.")
 
 
+class ErasureBody(ContractModel):
+    reason: str = Field(
+        min_length=1, max_length=1000,
+        description="Why the right to erasure applies (recorded with the erasure).",
+    )  # fmt: skip
+
+
+class OrderedErasure(ContractModel):
+    erasure_id: uuid.UUID
+
+
 class Rectified(ContractModel):
     rectification_id: uuid.UUID
 
@@ -96,7 +107,7 @@ REQUEST = OneRecord(
 HOLD = OneRecord("legal-hold", views.legal_hold, missing="no such legal hold", field="hold_id")
 
 
-def router(holders: Holders) -> APIRouter:
+def router(holders: Holders, confirmers: list[str]) -> APIRouter:
     routes = APIRouter(prefix="/privacy", tags=["privacy"])
 
     @routes.post("/subject-access-requests", status_code=201, response_model=OpenedRequest)
@@ -285,6 +296,24 @@ def router(holders: Holders) -> APIRouter:
         ) as access:  # fmt: skip
             rectification_id = await handlers.rectify(cmd, access.uow)
         return Rectified(rectification_id=rectification_id)
+
+    @routes.post("/children/{child_id}/erasure", status_code=202, response_model=OrderedErasure)
+    async def erase_child(
+        child_id: uuid.UUID,
+        principal: Principal = OFFICERS,
+        body: ErasureBody = json_body(ErasureBody),
+        runtime: Runtime = Depends(get_runtime),
+    ) -> OrderedErasure:
+        """The right to erasure: every service erases the child's records and confirms (409
+        while a legal hold stands, or once erased)."""
+        async with audited_access(
+            runtime.uow, principal, action="erase", resource=child_resource(child_id),
+            purpose=body.reason,
+        ) as access:  # fmt: skip
+            erasure_id = await handlers.erase_on_request(
+                commands.EraseChild(child_id, body.reason), access.uow, confirmers
+            )
+        return OrderedErasure(erasure_id=erasure_id)
 
     @routes.get("/erasures", response_model=list[views.ErasureView])
     async def erasure_report(

@@ -135,20 +135,52 @@ async def order_due_erasures(
     schedule = await uow.records.schedule()
     ordered = []
     for row in await uow.records.due_for_erasure(today(uow), schedule.casework_years_after_birth):
-        erasure_id = uuid.uuid4()
-        await uow.records.order_erasure(
-            {"erasure_id": erasure_id, "child_id": row["child_id"],
-             "rule": ErasureRule.RETENTION_ENDED, "record_type": CASEWORK,
-             "due_on": row["due"], "ordered_at": uow.clock(), "awaiting": sorted(confirmers)}
-        )  # fmt: skip
-        uow.publish(
-            ChildErasureOrdered(
-                child_id=row["child_id"], erasure_id=erasure_id,
-                rule=ErasureRule.RETENTION_ENDED, record_type=CASEWORK, ordered_at=uow.clock(),
-            )
+        await _order_erasure(
+            uow, row["child_id"], ErasureRule.RETENTION_ENDED, row["due"], confirmers,
+            reason=f"retention ended: date of birth + {schedule.casework_years_after_birth} years",
         )  # fmt: skip
         ordered.append(row["child_id"])
     return ordered
+
+
+async def erase_on_request(
+    cmd: commands.EraseChild, uow: PostgresPrivacyUnitOfWork, confirmers: list[str]
+) -> uuid.UUID:
+    """The right to erasure, exercised (the officer decided it applies): ordered now, unless a
+    legal hold stands or the child's records were erased already."""
+    if await uow.records.held(cmd.child_id):
+        raise Conflict(
+            "a legal hold suspends the erasure of this child's records", field="child_id"
+        )
+    if await uow.records.erasure_of(cmd.child_id) is not None:
+        raise Conflict("this child's records were erased already", field="child_id")
+    return await _order_erasure(
+        uow, cmd.child_id, ErasureRule.ERASURE_REQUEST, today(uow), confirmers, reason=cmd.reason
+    )
+
+
+async def _order_erasure(
+    uow: PostgresPrivacyUnitOfWork,
+    child_id: uuid.UUID,
+    rule: ErasureRule,
+    due_on: date,
+    confirmers: list[str],
+    *,
+    reason: str,
+) -> uuid.UUID:
+    erasure_id = uuid.uuid4()
+    await uow.records.order_erasure(
+        {"erasure_id": erasure_id, "child_id": child_id, "rule": rule, "record_type": CASEWORK,
+         "due_on": due_on, "ordered_at": uow.clock(), "awaiting": sorted(confirmers),
+         "ordered_by": uow.actor, "reason": reason}
+    )  # fmt: skip
+    uow.publish(
+        ChildErasureOrdered(
+            child_id=child_id, erasure_id=erasure_id, rule=rule, record_type=CASEWORK,
+            ordered_at=uow.clock(),
+        )
+    )  # fmt: skip
+    return erasure_id
 
 
 async def record_confirmation(
