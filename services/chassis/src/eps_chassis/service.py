@@ -50,6 +50,7 @@ from eps_chassis.retry import Backoff
 from eps_chassis.settings import ServiceSettings
 from eps_chassis.subject_access import (
     CHILD_RECORDS_CONSUMER,
+    SUBJECT_ACCESS_TAG,
     ChildRecords,
     child_records_consumer,
     subject_access_router,
@@ -460,11 +461,11 @@ def service_app(definition: ServiceDefinition, lifespan: Any = None) -> FastAPI:
         lifespan=lifespan,
         openapi_tags=[{"name": definition.name, "description": definition.description}],
     )
-    routers = [
-        *definition.routers,
-        subject_access_router(definition.name, definition.child_records),
-    ]
-    if definition.consumers:  # before the service's own routes, e.g. /referrals/{referral_id}
+    # before the service's own routes, e.g. /referrals/{referral_id}
+    routers = [subject_access_router(definition.name, definition.child_records)]
+    routers += definition.routers
+    app.openapi_tags = [*(app.openapi_tags or []), SUBJECT_ACCESS_TAG]
+    if definition.consumers:
         routers.insert(0, held_events_router(definition.name, definition.held_event_readers))
         app.openapi_tags = [*(app.openapi_tags or []), HELD_EVENTS_TAG]
     for router in routers:

@@ -46,6 +46,11 @@ if TYPE_CHECKING:
 
 SUBJECT_ACCESS_READERS = (Role.DATA_PROTECTION, Role.PRINCIPAL_EP)
 CHILD_RECORDS_CONSUMER = "child-records"
+SUBJECT_ACCESS_TAG = {
+    "name": "subject access",
+    "description": "Everything this service holds about one child, in the shape every service"
+    " answers in, with the audit of who looked at it (for a subject access request).",
+}
 
 
 class HeldRecord(BaseModel):
@@ -166,7 +171,7 @@ def _like_prefix(text: str) -> str:
 
 def subject_access_router(service: str, records: ChildRecords | None) -> APIRouter:
     """``GET /<service>/subject-access/children/{child_id}``, mounted on every service."""
-    router = APIRouter(prefix=f"/{service}/subject-access", tags=["subject access"])
+    router = APIRouter(prefix=f"/{service}/subject-access", tags=[SUBJECT_ACCESS_TAG["name"]])
     readers = require_roles(*SUBJECT_ACCESS_READERS)
 
     def _runtime(request: Request) -> ServiceRuntime[Any]:
