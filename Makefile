@@ -16,6 +16,8 @@ help:
 	@echo "make test       lint, type-check, contract checks, unit, integration and system tests"
 	@echo "                (EPS_TEST_NOW=2026-11-29T02:00:00+00:00 make test: the suite at that moment)"
 	@echo "make bench      benchmarks (raw Kafka/PostgreSQL baselines and the services)"
+	@echo "make simulate   capacity planner: a year under each booking rule, report in var/simulate"
+	@echo "                (what-ifs: EPS=13 VACANCIES=0 DEMAND=1.2 SHARE=40 ABSENCE=0.04 SEEDS=10)"
 	@echo "make contracts  regenerate JSON Schemas, AsyncAPI documents and the guide's examples"
 	@echo "make asyncapi-check   parse the AsyncAPI documents, validate a sample of every event"
 	@echo "make openapi-lint     lint the OpenAPI documents (Redocly CLI, recommended rules)"
@@ -134,6 +136,17 @@ bench: install console-frontend chromium
 replay: install
 	@test -n "$(SERVICE)" -a -n "$(SCHEMA)" || { echo "usage: make replay SERVICE=<name> SCHEMA=<empty schema>"; exit 2; }
 	$(RUN) python -m eps_chassis.replay $(SERVICE) --schema $(SCHEMA)
+
+# The capacity planner (tools/capacity): the LA's year simulated day by day with the services'
+# domain code, under first come first served and the deadline-aware rule, on the same seeds.
+# Each variable is a what-if and may be left out: EPS (posts), VACANCIES, DEMAND (multiplier),
+# SHARE (% of each EP's week kept for statutory work), ABSENCE (share of days), SEEDS.
+.PHONY: simulate
+SIMULATE_ARGS = $(if $(EPS),--eps $(EPS)) $(if $(VACANCIES),--vacancies $(VACANCIES)) \
+	$(if $(DEMAND),--demand $(DEMAND)) $(if $(SHARE),--statutory-share $(SHARE)) \
+	$(if $(ABSENCE),--absence $(ABSENCE)) $(if $(SEEDS),--seeds $(SEEDS))
+simulate: install
+	$(RUN) python -m tools.capacity $(strip $(SIMULATE_ARGS)) --out var/simulate
 
 token: install
 	@$(RUN) python -m eps_chassis.auth --keys var/local/auth --role $(ROLE) \

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from eps_chassis.london import LONDON, london_date
+from eps_contracts.scheduling import AppointmentKind, FundingStream
 
 from eps_scheduling.domain.availability import blocked_span, find_slot
 from eps_scheduling.domain.calendar import Interval, ceil_to_step
@@ -63,6 +64,20 @@ class Allocation:
     chosen: tuple[Option, ...]
     shortfall: int
     reason: str | None = None  # why EPs are short (for the coordinator), None when none are
+
+
+def response_appointment(need: FastTrackNeed, option: Option) -> Appointment:
+    """The incident response booked in the chosen EP's diary."""
+    return Appointment.book(
+        ep_id=option.ep.ep_id,
+        kind=AppointmentKind.CRITICAL_INCIDENT_RESPONSE,
+        starts_at=option.slot.start,
+        ends_at=option.slot.end,
+        funding_stream=FundingStream.CRITICAL_INCIDENT,
+        place=need.place,
+        school_urn=need.school.school_urn,
+        case_ref=f"incident:{need.incident_id}",
+    )
 
 
 def unknown_school(school_urn: str, eps_needed: int) -> Allocation:

@@ -39,6 +39,7 @@ from eps_scheduling.domain.allocation import (
     FastTrackNeed,
     allocate,
     plan_displacement,
+    response_appointment,
     unknown_school,
 )
 from eps_scheduling.domain.availability import refusal
@@ -591,16 +592,7 @@ async def allocate_fast_track(
     allocated: list[AllocatedEp] = []
     booked: list[Appointment] = []
     for option in allocation.chosen:
-        incident_appointment = Appointment.book(
-            ep_id=option.ep.ep_id,
-            kind=AppointmentKind.CRITICAL_INCIDENT_RESPONSE,
-            starts_at=option.slot.start,
-            ends_at=option.slot.end,
-            funding_stream=FundingStream.CRITICAL_INCIDENT,
-            place=need.place,
-            school_urn=school.school_urn,
-            case_ref=f"incident:{cmd.incident_id}",
-        )
+        incident_appointment = response_appointment(need, option)
         if option.displaced:
             diary = await uow.appointments.diaries(
                 [option.ep.ep_id], now - DIARY_MARGIN, horizon + DIARY_MARGIN
