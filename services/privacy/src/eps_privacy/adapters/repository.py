@@ -7,6 +7,7 @@ from __future__ import annotations
 import abc
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
@@ -16,8 +17,13 @@ from eps_chassis.unit_of_work import PostgresRepository
 
 from eps_privacy.domain.rules import RetentionSchedule
 
+Row = Mapping[str, Any]
+"""A row as stored (a subject access request, a legal hold, an erasure): its columns by name."""
+
 
 class PrivacyRepository(abc.ABC):
+    """The privacy service's records of one local authority."""
+
     @abc.abstractmethod
     async def learn_birth_date(self, child_id: uuid.UUID, born: date, source: str) -> None: ...
 
@@ -26,6 +32,57 @@ class PrivacyRepository(abc.ABC):
 
     @abc.abstractmethod
     async def set_schedule(self, schedule: RetentionSchedule) -> None: ...
+
+    @abc.abstractmethod
+    async def open_request(self, row: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    async def request(self, request_id: uuid.UUID, *, lock: bool = False) -> Row | None: ...
+
+    @abc.abstractmethod
+    async def extend(
+        self, request_id: uuid.UUID, months: int, reason: str, due_on: date
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def answered(self, request_id: uuid.UUID, on: date) -> None: ...
+
+    @abc.abstractmethod
+    async def due_soon(self, today: date, within_days: int) -> list[Row]: ...
+
+    @abc.abstractmethod
+    async def reminded(self, request_id: uuid.UUID, due_on: date) -> None: ...
+
+    @abc.abstractmethod
+    async def place_hold(self, row: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    async def hold(self, hold_id: uuid.UUID) -> Row | None: ...
+
+    @abc.abstractmethod
+    async def lift_hold(self, hold_id: uuid.UUID, by: str, reason: str, at: datetime) -> None: ...
+
+    @abc.abstractmethod
+    async def held(self, child_id: uuid.UUID) -> bool: ...
+
+    @abc.abstractmethod
+    async def due_for_erasure(self, today: date, years: int) -> list[Row]: ...
+
+    @abc.abstractmethod
+    async def erasure_of(self, child_id: uuid.UUID) -> Row | None: ...
+
+    @abc.abstractmethod
+    async def order_erasure(self, row: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    async def confirm_erasure(
+        self, erasure_id: uuid.UUID, service: str, rows: int, at: datetime
+    ) -> Row | None: ...
+
+    @abc.abstractmethod
+    async def complete_erasure(
+        self, erasure_id: uuid.UUID, child_id: uuid.UUID, at: datetime
+    ) -> None: ...
 
 
 class PostgresPrivacyRepository(PostgresRepository, PrivacyRepository):

@@ -25,18 +25,16 @@ from eps_privacy.domain.rules import (
     retention_ends,
     subject_access_due,
 )
-from eps_privacy.service_layer.unit_of_work import PostgresPrivacyUnitOfWork
+from eps_privacy.service_layer.unit_of_work import PrivacyUnitOfWork
 
 CASEWORK = "casework"
 
 
-def today(uow: PostgresPrivacyUnitOfWork) -> date:
+def today(uow: PrivacyUnitOfWork) -> date:
     return london_date(uow.clock())
 
 
-async def open_request(
-    cmd: commands.OpenSubjectAccessRequest, uow: PostgresPrivacyUnitOfWork
-) -> date:
+async def open_request(cmd: commands.OpenSubjectAccessRequest, uow: PrivacyUnitOfWork) -> date:
     """Open it; the day it is due."""
     if cmd.received_on > today(uow):
         raise DomainError("a request cannot be received in the future", field="received_on")
@@ -51,9 +49,7 @@ async def open_request(
     return due
 
 
-async def extend_request(
-    cmd: commands.ExtendSubjectAccessRequest, uow: PostgresPrivacyUnitOfWork
-) -> date:
+async def extend_request(cmd: commands.ExtendSubjectAccessRequest, uow: PrivacyUnitOfWork) -> date:
     """A complex request: due up to two further months later (in all), with the reason."""
     found = await uow.records.request(cmd.request_id, lock=True)
     if found is None:
@@ -78,9 +74,7 @@ async def extend_request(
     return due
 
 
-async def answer_request(
-    request_id: uuid.UUID, records: int, uow: PostgresPrivacyUnitOfWork
-) -> None:
+async def answer_request(request_id: uuid.UUID, records: int, uow: PrivacyUnitOfWork) -> None:
     """The bundle was assembled and given: the request is answered (once)."""
     found = await uow.records.request(request_id, lock=True)
     if found is None or found["status"] != "open":
@@ -94,7 +88,7 @@ async def answer_request(
     )  # fmt: skip
 
 
-async def remind_due_requests(uow: PostgresPrivacyUnitOfWork) -> int:
+async def remind_due_requests(uow: PrivacyUnitOfWork) -> int:
     """A reminder for each open request due within the LA's reminder period (once per due
     date: an extension is reminded again)."""
     schedule = await uow.records.schedule()
@@ -111,14 +105,14 @@ async def remind_due_requests(uow: PostgresPrivacyUnitOfWork) -> int:
     return len(due)
 
 
-async def place_hold(cmd: commands.PlaceLegalHold, uow: PostgresPrivacyUnitOfWork) -> None:
+async def place_hold(cmd: commands.PlaceLegalHold, uow: PrivacyUnitOfWork) -> None:
     await uow.records.place_hold(
         {"hold_id": cmd.hold_id, "child_id": cmd.child_id, "reason": cmd.reason,
          "placed_by": uow.actor, "held_from": cmd.held_from}
     )  # fmt: skip
 
 
-async def lift_hold(cmd: commands.LiftLegalHold, uow: PostgresPrivacyUnitOfWork) -> None:
+async def lift_hold(cmd: commands.LiftLegalHold, uow: PrivacyUnitOfWork) -> None:
     found = await uow.records.hold(cmd.hold_id)
     if found is None:
         raise NotFound("no such legal hold", field="hold_id")
@@ -127,9 +121,7 @@ async def lift_hold(cmd: commands.LiftLegalHold, uow: PostgresPrivacyUnitOfWork)
     await uow.records.lift_hold(cmd.hold_id, uow.actor, cmd.reason, uow.clock())
 
 
-async def order_due_erasures(
-    uow: PostgresPrivacyUnitOfWork, confirmers: list[str]
-) -> list[uuid.UUID]:
+async def order_due_erasures(uow: PrivacyUnitOfWork, confirmers: list[str]) -> list[uuid.UUID]:
     """Order the erasure of every child whose casework retention has ended today or before
     (Europe/London), unless a legal hold suspends it; each holder erases and confirms."""
     schedule = await uow.records.schedule()
@@ -144,7 +136,7 @@ async def order_due_erasures(
 
 
 async def erase_on_request(
-    cmd: commands.EraseChild, uow: PostgresPrivacyUnitOfWork, confirmers: list[str]
+    cmd: commands.EraseChild, uow: PrivacyUnitOfWork, confirmers: list[str]
 ) -> uuid.UUID:
     """The right to erasure, exercised (the officer decided it applies): ordered now, unless a
     legal hold stands or the child's records were erased already."""
@@ -160,7 +152,7 @@ async def erase_on_request(
 
 
 async def _order_erasure(
-    uow: PostgresPrivacyUnitOfWork,
+    uow: PrivacyUnitOfWork,
     child_id: uuid.UUID,
     rule: ErasureRule,
     due_on: date,
@@ -183,9 +175,7 @@ async def _order_erasure(
     return erasure_id
 
 
-async def record_confirmation(
-    confirmed: ChildErasureConfirmed, uow: PostgresPrivacyUnitOfWork
-) -> bool:
+async def record_confirmation(confirmed: ChildErasureConfirmed, uow: PrivacyUnitOfWork) -> bool:
     """One holder confirmed; True when this completes the erasure (privacy then forgets the
     date of birth, and the child's key is shredded)."""
     erasure = await uow.records.confirm_erasure(
@@ -199,7 +189,7 @@ async def record_confirmation(
     return True
 
 
-async def rectify(cmd: commands.RectifyChild, uow: PostgresPrivacyUnitOfWork) -> uuid.UUID:
+async def rectify(cmd: commands.RectifyChild, uow: PrivacyUnitOfWork) -> uuid.UUID:
     """Correct the child's details everywhere they are held (each holder applies the event)."""
     if cmd.given_name is None and cmd.family_name is None and cmd.date_of_birth is None:
         raise DomainError("name at least one detail to correct", field="given_name")

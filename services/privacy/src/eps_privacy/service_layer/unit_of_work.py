@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from eps_chassis.unit_of_work import PostgresUnitOfWork, UnitOfWork
 
-from eps_privacy.adapters.repository import PostgresPrivacyRepository
+from eps_privacy.adapters.repository import PostgresPrivacyRepository, PrivacyRepository
 
 
 class PrivacyUnitOfWork(UnitOfWork):
-    records: PostgresPrivacyRepository
+    records: PrivacyRepository
 
 
 class PostgresPrivacyUnitOfWork(PostgresUnitOfWork, PrivacyUnitOfWork):
+    records: PostgresPrivacyRepository
     repositories = {"records": PostgresPrivacyRepository}
