@@ -5,6 +5,7 @@ can be in. Loaded again, nothing is created and every count stays the same."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -41,8 +42,14 @@ def target_of(system: System) -> Target:
 
 
 async def load(system: System, la: DemoLa) -> dict[str, int]:
+    started = time.monotonic()
     async with Api(target_of(system)) as api:
-        return (await Loader(api, la).load()).created
+        loaded = await Loader(api, la).load()
+    print(
+        f"demo loaded in {time.monotonic() - started:.1f} s: created {loaded.created},"
+        f" requests {dict(api.requests)}"
+    )
+    return loaded.created
 
 
 async def test_each_user_sees_work_in_every_state_and_loading_again_changes_nothing(

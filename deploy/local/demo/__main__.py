@@ -68,7 +68,9 @@ async def load(target: Target, console: Console | None = None) -> Loaded:
     )
     with Progress(*columns, console=console or Console(), transient=False) as progress:
         async with Api(target) as api:
-            return await Loader(api, la, Bars(progress)).load()
+            loaded = await Loader(api, la, Bars(progress)).load()
+            loaded.requests.update(api.requests)
+            return loaded
 
 
 async def load_and_live(

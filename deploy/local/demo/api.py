@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,7 @@ class Target:
     topic_prefix: str = ""
     clock_offset: timedelta = timedelta(0)  # the services' clock ahead of the wall clock
     concurrency: int = 12
+    startup_s: float = 120.0  # how long a service may take to be ready
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.clock_offset
@@ -57,8 +59,10 @@ class Api:
     target: Target
     clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     producer: AIOKafkaProducer | None = None
+    requests: Counter[str] = field(default_factory=Counter)  # made, by service
     _tokens: dict[tuple[str, str, str | None], tuple[str, float]] = field(default_factory=dict)
     _gate: asyncio.Semaphore | None = None
+    _ready: set[str] = field(default_factory=set)
 
     async def __aenter__(self) -> Api:
         limits = httpx.Limits(max_connections=self.target.concurrency)
@@ -105,6 +109,8 @@ class Api:
         assert self._gate is not None
         if content is not None:
             headers = {**headers, "Content-Type": "application/json"}
+        await self.ready(service)  # make run starts loading while the services start
+        self.requests[service] += 1
         async with self._gate:
             response = await self.clients[service].request(
                 method, path, headers=headers, json=json, content=content, params=params
@@ -113,9 +119,28 @@ class Api:
             raise DemoError(f"{method} {service}{path}: {response.status_code} {response.text}")
         return response
 
-    async def publish(self, event: Event, *, system: str, event_id: uuid.UUID) -> None:
+    async def ready(self, service: str) -> None:
+        """Wait until ``service`` is ready: its topics exist and its consumers run (publishing
+        before would let the broker create a topic with its own defaults)."""
+        if service in self._ready:
+            return
+
+        async def answered() -> bool:
+            try:
+                response = await self.clients[service].get("/health/ready")
+            except httpx.HTTPError:
+                return False
+            return response.status_code == 200
+
+        await eventually(answered, f"{service} ready", timeout_s=self.target.startup_s)
+        self._ready.add(service)
+
+    async def publish(
+        self, event: Event, *, system: str, event_id: uuid.UUID, read_by: str
+    ) -> None:
         """Publish on an upstream topic as the LA's ``system`` does, with a stable event id
-        (a replay is absorbed by the consumer's inbox)."""
+        (a replay is absorbed by the consumer's inbox), once ``read_by`` is ready."""
+        await self.ready(read_by)
         if self.producer is None:
             self.producer = AIOKafkaProducer(
                 bootstrap_servers=self.target.kafka_bootstrap, acks="all", enable_idempotence=True
@@ -143,7 +168,7 @@ async def eventually(
     """Poll ``probe`` until it gives something; what the services do after an event takes a
     hop or two through Kafka."""
     deadline = time.monotonic() + timeout_s
-    delay = 0.1
+    delay = 0.2  # each probe is a request to a service that may be busy with the load itself
     while True:
         found = await probe()
         if found:

@@ -240,7 +240,9 @@ def _schools(eps: tuple[Ep, ...], rng: random.Random) -> tuple[School, ...]:
         for _ in range(count):
             n += 1
             place = next(names)
-            name = f"{place} {suffix}" if n <= len(_PLACES) else f"{place} {suffix} {n}"
+            if phase == "primary" and n > len(_PLACES):
+                suffix = "Junior School"  # the city's junior schools beside its primaries
+            name = f"{place} {suffix}"
             trades = rng.random() < 0.3
             schools.append(
                 School(

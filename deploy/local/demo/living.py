@@ -27,7 +27,7 @@ COMPLETIONS_EVERY_S = 60.0
 async def live(api: Api, la: DemoLa, stop: threading.Event, console: Console) -> None:
     """Until ``stop`` is set: each kind of life on its own beat."""
     rng = random.Random()
-    loader = Loader(api, la)
+    loader = Loader(api, la).already_loaded()
     beats = (
         (REFERRAL_EVERY_S, lambda n: _new_referral(loader, la, rng, n)),
         (INCIDENT_EVERY_S, lambda n: _incident(api, la, rng, n)),
@@ -106,7 +106,10 @@ async def _incident(api: Api, la: DemoLa, rng: random.Random, n: int) -> str | N
         description="Reported to the LA's out-of-hours line.",
     )
     await api.publish(
-        report, system="out-of-hours", event_id=demo_id(la.tenant, "event", report.report_id)
+        report,
+        system="out-of-hours",
+        read_by="incidents",
+        event_id=demo_id(la.tenant, "event", report.report_id),
     )
     return f"a critical incident (level 2) at {school.name}: the coordinator on call is paged"
 

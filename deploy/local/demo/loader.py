@@ -11,6 +11,7 @@ close), each waiting only for what the services do in between.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -59,6 +60,7 @@ class Loaded:
     """What the loader did: steps taken per part (0 on a second load where all was there)."""
 
     created: dict[str, int] = field(default_factory=dict)
+    requests: Counter[str] = field(default_factory=Counter)  # HTTP requests made, by service
 
     def add(self, part: str, n: int = 1) -> None:
         self.created[part] = self.created.get(part, 0) + n
@@ -69,6 +71,20 @@ class Loader:
         self.api, self.la = api, la
         self.progress = progress or Progress()
         self.loaded = Loaded()
+        # work starts as soon as what it needs is there, not when everything is: a school's
+        # referrals once the school is registered, incidents once the rota is
+        self._registered = {school.urn: asyncio.Event() for school in la.schools}
+        self._configured = asyncio.Event()
+
+    async def _school_registered(self, urn: str) -> None:
+        await self._registered[urn].wait()
+
+    def already_loaded(self) -> Loader:
+        """For acting on an LA loaded before (the living mode): nothing to wait for."""
+        for registered in self._registered.values():
+            registered.set()
+        self._configured.set()
+        return self
 
     # --- who acts ---------------------------------------------------------------------------
 
@@ -110,8 +126,9 @@ class Loader:
         }
         for part, total in parts.items():
             self.progress.start(part, total)
-        await gather(self._people_and_schools(), self._configuration())
         await gather(
+            self._people_and_schools(),
+            self._configuration(),
             self._billing(),
             *(self._referral(r) for r in la.referrals),
             *(self._advice(a) for a in la.advice),
@@ -150,25 +167,29 @@ class Loader:
                 "named_ep_id": school.named_ep_id,
                 "effective_from": date(la.year, 9, 1).isoformat(),
             }
-            await self.api.call(
-                "scheduling", "PUT", f"/scheduling/schools/{urn}", self.admin, json=body
-            )
-            self.progress.advance(part)
             core = {"core_minutes": school.core_minutes}
-            for year in (la.year - 1, la.year):
-                url = f"/scheduling/schools/{urn}/core-allocations/{year}"
-                await self.api.call("scheduling", "PUT", url, self.admin, json=core)
-            self.progress.advance(part)
-            await self.api.call(
-                "referrals",
-                "PUT",
-                f"/referrals/schools/{urn}",
-                self.admin,
-                json={"name": school.name},
+            await gather(
+                self.api.call(
+                    "scheduling", "PUT", f"/scheduling/schools/{urn}", self.admin, json=body
+                ),
+                self.api.call(
+                    "referrals",
+                    "PUT",
+                    f"/referrals/schools/{urn}",
+                    self.admin,
+                    json={"name": school.name},
+                ),
             )
-            self.progress.advance(part)
+            url = f"/scheduling/schools/{urn}/core-allocations/{la.year}"
+            await self.api.call("scheduling", "PUT", url, self.admin, json=core)
+            self._registered[urn].set()
+            self.progress.advance(part, 3)
 
-        await gather(*(register_school(s.urn) for s in la.schools))
+        # the schools with work to load first, so that their work can start
+        busy = {r.school_urn for r in la.referrals} | {a.school_urn for a in la.advice}
+        busy |= {v.school_urn for v in la.traded_visits} | {i.school_urn for i in la.incidents}
+        ordered = sorted(la.schools, key=lambda school: school.urn not in busy)
+        await gather(*(register_school(s.urn) for s in ordered))
 
     async def _configuration(self) -> None:
         la, part = self.la, "configuration"
@@ -219,6 +240,7 @@ class Loader:
             await step
             self.progress.advance(part)
         await self._rota()
+        self._configured.set()
 
     async def _billing(self) -> None:
         """Traded work first, then the tariffs that price it, then the SLAs: time delivered in
@@ -380,32 +402,34 @@ class Loader:
         self.progress.advance("referrals")
 
     async def _walk_referral(self, r: Referral) -> None:
+        await self._school_registered(r.school_urn)
         request = self._request(r)
         principal = self.principal
         if r.via_upstream:
             await self.api.publish(
                 request,
                 system="case-management",
+                read_by="referrals",
                 event_id=demo_id(self.la.tenant, "event", r.request_id),
             )
-        else:
+
+            async def became() -> dict[str, Any] | None:
+                url = f"/referrals/requests/{r.request_id}"
+                response = await self.api.call("referrals", "GET", url, principal, ok=(200, 404))
+                shown = response.json() if response.status_code == 200 else {}
+                return shown.get("referral")
+
+            referral_id = (await eventually(became, "the referral registered"))["referral_id"]
+        else:  # the same request again is the same referral: its id comes back
             who = self.senco(r.school_urn) if r.source == "school_senco" else self.coordinator
-            await self.api.call(
+            submitted = await self.api.call(
                 "referrals",
                 "POST",
                 f"/referrals/sources/{r.source}",
                 who,
                 content=request.model_dump_json(),
             )
-
-        async def became() -> dict[str, Any] | None:
-            url = f"/referrals/requests/{r.request_id}"
-            response = await self.api.call("referrals", "GET", url, principal, ok=(200, 404))
-            shown = response.json() if response.status_code == 200 else {}
-            return shown.get("referral")
-
-        referral = await eventually(became, "the referral registered")
-        referral_id = referral["referral_id"]
+            referral_id = submitted.json()["referral_id"]
         view = await self._referral_view(referral_id)
         if view["status"] in ("received", "awaiting_consent") and r.target != "awaiting_consent":
             await self._consent(r, referral_id, view.get("named_ep_id"))
@@ -493,11 +517,6 @@ class Loader:
         ep = self.ep(named_ep_id)
         url = f"/consent/{referral_id}"
 
-        async def opened() -> bool:
-            response = await self.api.call("consent", "GET", url, ep, ok=(200, 404))
-            return response.status_code == 200
-
-        await eventually(opened, "the consent case opened")
         consenters = [r.parent_id] + ([r.social_worker_id] if r.social_worker_id else [])
         for n, consenter in enumerate(consenters):
             decision = {
@@ -508,7 +527,15 @@ class Loader:
                 "decided_on": r.requested_on.isoformat(),
                 "evidence_ref": f"{r.case_ref}-consent-{n + 1}",
             }
-            await self.api.call("consent", "POST", f"{url}/decisions", ep, json=decision)
+
+            async def recorded(decision: dict[str, Any] = decision) -> bool:
+                # 404 until the referral's news has reached consent and opened the case
+                response = await self.api.call(
+                    "consent", "POST", f"{url}/decisions", ep, json=decision, ok=(201, 404)
+                )
+                return response.status_code == 201
+
+            await eventually(recorded, "the consent case opened")
 
     async def _casework_visit(self, r: Referral, referral_id: str, ep_id: str | None) -> None:
         """A visit in the named EP's diary for the child (core time), once: looked for by its
@@ -580,6 +607,7 @@ class Loader:
         self.progress.advance("statutory advice")
 
     async def _walk_advice(self, a: AdviceRequest) -> None:
+        await self._school_registered(a.school_urn)
         request = PsychologicalAdviceRequested(
             request_id=a.request_id,
             requested_at=a.requested_at,
@@ -595,6 +623,7 @@ class Loader:
         await self.api.publish(
             request,
             system="sen-assessment-team",
+            read_by="statutory",
             event_id=demo_id(self.la.tenant, "event", a.request_id),
         )
         principal = self.principal
@@ -655,6 +684,7 @@ class Loader:
         self.progress.advance("traded work")
 
     async def _walk_traded(self, v: TradedVisit) -> None:
+        await self._school_registered(v.school_urn)
         ep = self.ep(v.ep_id)
         year = academic_year(v.day)
         purchase = {"purchase_id": str(v.purchase_id), "academic_year": year, "minutes": v.minutes}
@@ -707,6 +737,8 @@ class Loader:
         self.progress.advance("incidents")
 
     async def _walk_incident(self, i: Incident) -> None:
+        await self._school_registered(i.school_urn)
+        await self._configured.wait()  # the coordinator on call, the escalation chain
         report = IncidentReportSubmitted(
             report_id=i.report_id,
             school_urn=i.school_urn,
@@ -723,6 +755,7 @@ class Loader:
             await self.api.publish(
                 report,
                 system="safeguarding-hub",
+                read_by="incidents",
                 event_id=demo_id(self.la.tenant, "event", i.report_id),
             )
         else:
