@@ -199,6 +199,7 @@ async def test_a_subject_access_request_gathers_everything_about_the_child_and_n
         )
 
     answers = {a["service"]: a for a in bundle["answers"]}
+    assert bundle["complete"] is True and bundle["unanswered"] == []
     assert sorted(answers) == sorted([*HOLDERS, *NONE_HELD, "privacy"])
     for name in NONE_HELD:
         assert answers[name]["holds_children_records"] is False
@@ -407,7 +408,8 @@ async def test_a_subject_access_request_is_reminded_before_it_is_due_and_may_be_
 ) -> None:
     clock = FakeClock(datetime(2027, 2, 20, 23, 59, tzinfo=UTC))  # GMT: 23:59 on the 20th
     async with running(
-        PRIVACY, infra, ns, clock=clock, privacy_services={},
+        PRIVACY, infra, ns, clock=clock,
+        privacy_services={"referrals": "http://127.0.0.1:9"},  # nobody there
         privacy_retention_interval_s=3600.0, privacy_reminder_interval_s=3600.0,
     ) as (runtime, privacy):  # fmt: skip
         child_id = str(uuid.uuid4())
@@ -444,6 +446,12 @@ async def test_a_subject_access_request_is_reminded_before_it_is_due_and_may_be_
         ]
         clock.now = datetime(2027, 3, 24, 0, 0, 30, tzinfo=UTC)  # 7 days before 31 March
         await run_job(runtime, REMIND)
+        bundle = await privacy.get(
+            f"/privacy/subject-access-requests/{request_id}/bundle", headers=OFFICER
+        )
+        not_answered = await privacy.post(
+            f"/privacy/subject-access-requests/{request_id}/answer", headers=OFFICER
+        )
         events = await read_topic(infra.kafka_bootstrap, ns.topic(SUBJECT_ACCESS.name))
 
     assert future.status_code == 422 and fields(future) == ["received_on"]
@@ -464,6 +472,12 @@ async def test_a_subject_access_request_is_reminded_before_it_is_due_and_may_be_
     assert beyond.status_code == 422 and fields(beyond) == ["further_months"]
     assert "at most 2 further months" in problem(beyond)["detail"]
     assert by_ep.status_code == 403
+    # a service that does not answer: the bundle says so, and cannot be given as the answer
+    assert bundle.status_code == 200, bundle.text
+    assert bundle.json()["complete"] is False
+    assert [u["service"] for u in bundle.json()["unanswered"]] == ["referrals"]
+    assert not_answered.status_code == 409
+    assert "no answer from referrals" in problem(not_answered)["detail"]
 
 
 async def test_the_right_to_erasure_is_refused_while_held_and_then_reaches_every_holder(

@@ -63,12 +63,22 @@ class ErasureView(BaseModel):
     key_shredded: bool
 
 
+class Unanswered(BaseModel):
+    service: str
+    reason: str = Field(description="Why it did not answer (unreachable, or its refusal).")
+
+
 class Bundle(BaseModel):
     """Everything the EPS holds about one child, for a subject access request."""
 
     request: SubjectAccessRequestView
     assembled_at: datetime
-    answers: list[SubjectAccessAnswer] = Field(description="One per service.")
+    complete: bool = Field(
+        description="Every service answered. An incomplete bundle names those that did not,"
+        " and cannot be given as the answer (ask again)."
+    )
+    unanswered: list[Unanswered] = Field(description="The services that did not answer.")
+    answers: list[SubjectAccessAnswer] = Field(description="One per service that answered.")
     records: int = Field(description="How many records in all.")
     to_review: int = Field(
         description="Records holding third parties' data: a person reviews them for redaction"

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 
 import httpx
 from eps_chassis.subject_access import SubjectAccessAnswer
-from fastapi import HTTPException
 
 TRANSPORTS: dict[str, httpx.AsyncBaseTransport] = {}
 """A test's in-process services, by name (none in production: each is called at its URL)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unanswered:
+    service: str
+    reason: str
 
 
 class Holders:
@@ -26,20 +32,21 @@ class Holders:
 
     async def answers(
         self, child_id: uuid.UUID, authorization: str, correlation_id: str
-    ) -> list[SubjectAccessAnswer]:
-        """Every service's answer, asked at once; a service that cannot answer fails the whole
-        bundle with a 503 naming it (an incomplete answer to a subject access request is not an
-        answer)."""
-        return list(
-            await asyncio.gather(
-                *(self._ask(name, url, child_id, authorization, correlation_id)
-                  for name, url in sorted(self.services.items()))
-            )
+    ) -> tuple[list[SubjectAccessAnswer], list[Unanswered]]:
+        """Every service's answer, asked at once, and the services that did not answer (the
+        bundle then says it is incomplete, naming them, and cannot be given as the answer)."""
+        asked = await asyncio.gather(
+            *(self._ask(name, url, child_id, authorization, correlation_id)
+              for name, url in sorted(self.services.items()))
         )  # fmt: skip
+        return (
+            [a for a in asked if isinstance(a, SubjectAccessAnswer)],
+            [a for a in asked if isinstance(a, Unanswered)],
+        )
 
     async def _ask(
         self, name: str, url: str, child_id: uuid.UUID, authorization: str, correlation: str
-    ) -> SubjectAccessAnswer:
+    ) -> SubjectAccessAnswer | Unanswered:
         transport = TRANSPORTS.get(name)
         async with httpx.AsyncClient(
             base_url=url if transport is None else "http://in-process",
@@ -56,9 +63,7 @@ class Holders:
                     },
                 )
             except httpx.HTTPError as exc:
-                raise HTTPException(503, f"the {name} service did not answer: {exc!r}") from exc
+                return Unanswered(name, f"did not answer: {exc!r}")
         if response.status_code != 200:
-            raise HTTPException(
-                503, f"the {name} service answered {response.status_code}: {response.text[:200]}"
-            )
+            return Unanswered(name, f"answered {response.status_code}: {response.text[:200]}")
         return SubjectAccessAnswer.model_validate_json(response.content)

@@ -14,6 +14,7 @@ from eps_chassis.access import OneRecord, audited_access
 from eps_chassis.auth import Principal, Role, require_roles
 from eps_chassis.configuration import configuration_routes
 from eps_chassis.context import current_correlation
+from eps_chassis.errors import Conflict
 from eps_chassis.http import Purpose, json_body
 from eps_chassis.service import ServiceRuntime, get_runtime
 from eps_chassis.subject_access import SubjectAccessAnswer, audit_about, child_resource
@@ -167,7 +168,7 @@ def router(holders: Holders, confirmers: list[str]) -> APIRouter:
             shown = await REQUEST.show(access, request_id)
             own = await views.held_about_child(access.uow, shown.child_id)
         authorization = request.headers["authorization"]
-        answers = await holders.answers(
+        answers, unanswered = await holders.answers(
             shown.child_id, authorization, str(current_correlation() or uuid.uuid4())
         )
         async with audited_access(
@@ -187,6 +188,8 @@ def router(holders: Holders, confirmers: list[str]) -> APIRouter:
         return views.Bundle(
             request=shown,
             assembled_at=runtime.clock(),
+            complete=not unanswered,
+            unanswered=[views.Unanswered(service=u.service, reason=u.reason) for u in unanswered],
             answers=everything,
             records=len(held),
             to_review=sum(1 for r in held if r.third_party),
@@ -201,7 +204,8 @@ def router(holders: Holders, confirmers: list[str]) -> APIRouter:
     ) -> views.Bundle:
         """Everything every service holds about the child, with who looked at it; records
         holding third parties' data are marked for a person to review for redaction. Each
-        service is asked with the caller's own token (and audits it under their name)."""
+        service is asked with the caller's own token (and audits it under their name); one that
+        does not answer is named, and the bundle is marked incomplete."""
         return await _bundle(request_id, principal, runtime, request)
 
     @routes.get("/subject-access-requests/{request_id}/bundle.html", response_class=HTMLResponse)
@@ -226,10 +230,14 @@ def router(holders: Holders, confirmers: list[str]) -> APIRouter:
         principal: Principal = OFFICERS,
         runtime: Runtime = Depends(get_runtime),
     ) -> views.SubjectAccessRequestView:
-        """The bundle was reviewed and given to the requester: the request is answered."""
+        """The bundle was reviewed and given to the requester: the request is answered (409
+        while a service does not answer: the bundle is incomplete)."""
         bundle = await _bundle(request_id, principal, runtime, request)
 
         async def answer(uow: PostgresPrivacyUnitOfWork) -> None:
+            if not bundle.complete:
+                missing = ", ".join(u.service for u in bundle.unanswered)
+                raise Conflict(f"the bundle is incomplete: no answer from {missing}")
             await handlers.answer_request(request_id, bundle.records, uow)
 
         return await REQUEST.act(runtime.uow, principal, request_id, action="answer", work=answer)
