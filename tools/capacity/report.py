@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -165,6 +166,7 @@ def headline_chart(results: Sequence[Result]) -> str:
     axes.set_xlim(0, 125)
     axes.set_xlabel(f"statutory advice on time, % (each dot a seed; {len(results) // 2} seeds)")
     axes.axvline(100 * 2 / 3, color="#505a5f", linestyle=":", linewidth=1)
+    axes.text(100 * 2 / 3, -0.6, " a third late", fontsize=7, color="#505a5f")
     return svg(figure)
 
 
@@ -173,7 +175,7 @@ def weekly_chart(results: Sequence[Result], what: str, title: str, ylabel: str) 
     for rule, runs in by_rule(results).items():
         weeks = list(range(1, len(runs[0].weeks) + 1))
         series = [[weekly_value(w, what) for w in r.weeks] for r in runs]
-        mean = [statistics.mean(values) for values in zip(*series, strict=True)]
+        mean = [statistics.fmean(values) for values in zip(*series, strict=True)]
         low = [min(values) for values in zip(*series, strict=True)]
         high = [max(values) for values in zip(*series, strict=True)]
         axes.plot(weeks, mean, color=COLOURS[rule], label=LABELS[rule])
@@ -188,9 +190,9 @@ def weekly_chart(results: Sequence[Result], what: str, title: str, ylabel: str) 
 def weekly_value(week: Week, what: str) -> float:
     if what == "backlog":
         return float(week.waiting_referrals + week.waiting_statutory)
-    if what == "utilisation":
+    if what == "utilisation":  # no EP time at all (the summer): no point, not 0%
         capacity = week.capacity_minutes
-        return 100 * week.booked_minutes / capacity if capacity else 0.0
+        return 100 * week.booked_minutes / capacity if capacity else math.nan
     return float(week.open_advice)
 
 

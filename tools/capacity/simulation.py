@@ -384,7 +384,7 @@ class Simulation:
             for at, what in incidents:
                 self._incident(at, random.Random(f"{self.seed}:{what}"))
             self._day_done(day)
-            if day.isoweekday() == 7:
+            if day.isoweekday() == 7 or day == (until or s.last_day):
                 self._week_done(day)
             if progress:
                 progress(1)
@@ -703,15 +703,16 @@ class Simulation:
             self.weeks[monday] = Week(monday)
         return self.weeks[monday]
 
-    def _week_done(self, sunday: date) -> None:
-        week = self._week(sunday)
+    def _week_done(self, last: date) -> None:
+        """The week ending on ``last`` (its Sunday, or the last day simulated)."""
+        week = self._week(last)
         week.waiting_referrals = sum(1 for r in self.waiting if r.step not in STATUTORY_STEPS)
         week.waiting_statutory = sum(1 for r in self.waiting if r.step in STATUTORY_STEPS)
         week.open_advice = sum(1 for c in self.cases if c.is_statutory and not c.closed)
         monday = week.monday
         for ep in self.eps:
-            for offset in range(7):
-                hours = ep.pattern.hours_on(monday + timedelta(days=offset))
+            for day in days(monday, last):
+                hours = ep.pattern.hours_on(day)
                 if hours is None:
                     continue
                 blocked = any(
@@ -720,7 +721,7 @@ class Simulation:
                 )
                 if not blocked:
                     week.capacity_minutes += hours.minutes
-        delivered = [d for d in self.deliveries if monday <= d.delivered_on <= sunday]
+        delivered = [d for d in self.deliveries if monday <= d.delivered_on <= last]
         by_school: dict[str, list[BillingDelivery]] = defaultdict(list)
         for delivery in delivered:
             by_school[delivery.school_urn].append(delivery)
