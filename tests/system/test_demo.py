@@ -178,6 +178,7 @@ async def _what_each_user_sees(api: Api, la: DemoLa) -> dict[str, Any]:
     rota = (await get("incidents", "GET", "/incidents/rota", coordinator)).json()
     seen["coordinator: on call now"] = rota["primary"]
     seen["coordinator: rota gaps"] = len(rota["gaps"])
+    seen["coordinator: rota entries"] = len(rota["entries"])
 
     finance = api.as_("finance", la.finance.person_id)
     tariffs = (await get("billing", "GET", "/billing/tariffs", finance)).json()
@@ -196,10 +197,12 @@ async def _what_each_user_sees(api: Api, la: DemoLa) -> dict[str, Any]:
     unpriced = (await get("billing", "GET", "/billing/unpriced", finance)).json()
     seen["finance: unpriced"] = unpriced["count"]
 
-    invoiced = next(
+    invoiced = next(  # a school buying by the hour: its closed months invoiced
         v.school_urn
         for v in la.traded_visits
-        if v.completed and v.day < la.today - timedelta(days=40)
+        if v.completed
+        and v.day < la.today - timedelta(days=40)
+        and la.school(v.school_urn).sla_days is None
     )
     with_sla = next(s.urn for s in la.schools if s.sla_days)
     sbm = api.as_("school_business_manager", f"sbm-{invoiced}", invoiced)

@@ -176,4 +176,4 @@ async def eventually(
         if time.monotonic() > deadline:
             raise DemoError(f"timed out waiting for {what}")
         await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 1.0)
+        delay = min(delay * 1.5, 0.5)

@@ -243,14 +243,18 @@ class Loader:
         self._configured.set()
 
     async def _billing(self) -> None:
-        """Traded work first, then the tariffs that price it, then the SLAs: time delivered in
+        """Traded work first, then the tariffs that price it (the SLAs meanwhile): time delivered in
         months now closed waits unpriced for its tariff, and is priced all at once when the
         tariff comes, so that billing closes those months with all of it on their invoices
         (a month closed before some of its time was priced would put that time on the next
         invoice as an adjustment)."""
-        await gather(*(self._traded(v) for v in self.la.traded_visits))
-        await self._tariffs()
-        await self._agreements()
+
+        async def work_then_tariffs() -> None:
+            await gather(*(self._traded(v) for v in self.la.traded_visits))
+            await self._tariffs()
+
+        # an SLA bought before its tariff waits unpriced and is priced when the tariff comes
+        await gather(work_then_tariffs(), self._agreements())
 
     async def _tariffs(self) -> None:
         """This year's tariff and last year's, as finance keeps them: the LA's rules of a year
