@@ -27,8 +27,10 @@ from demo.api import DemoError
 from demo.la import LONDON, TENANT, leicester_city
 from eps_chassis.auth import ensure_local_keys
 from eps_chassis.service import installed_services
+from eps_keys.adapters.kek import ensure_local_kek
 
 REPO = Path(__file__).resolve().parents[2]
+KEYS_PORT = 8009  # the keys service's local_port
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
         "DATABASE_URL": infra.database_url,
         "EPS_AUTH_PUBLIC_KEY_FILE": str(public),
+        # the keys service (children's data keys), asked by each service with its own token
+        "EPS_KEYS_URL": f"http://127.0.0.1:{KEYS_PORT}",
+        "EPS_KEYS_SIGNING_KEY_FILE": str(private),
+        "EPS_KEYS_KEK_FILE": str(ensure_local_kek(REPO / "var" / "local" / "keys" / "kek.key")),
     }
     paging_far_ends = standins.launch(REPO / "var" / "local" / "logs")
     processes = [

@@ -25,8 +25,10 @@ from eps_chassis.consumer import (
     ConsumerRuntime,
     EventConsumer,
 )
+from eps_chassis.data_keys import InMemoryDataKeys
 from eps_chassis.errors import EventRejected, reference
 from eps_chassis.releases import apply_held_events
+from eps_chassis.sealing import Sealer
 from eps_chassis.unit_of_work import PostgresUnitOfWork
 from eps_contracts import Envelope, dead_letter_topic, topics
 from eps_contracts.referrals import ReferralReceived
@@ -34,6 +36,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.builders import referrals as builders
+from tests.support.dead_letters import original_value_of_row
 from tests.support.infra import Infra
 from tests.support.services import Namespace
 
@@ -42,6 +45,7 @@ pytestmark = pytest.mark.integration
 REFUSING_SCHOOL = "999999"  # both handlers refuse an event naming it
 REFUSAL = "school_urn: this school takes no referrals"
 SERVICE = "property"
+SEALER = Sealer(InMemoryDataKeys())  # dead letters are sealed; the test opens them
 EFFECTS = "CREATE TABLE effects (referral_id uuid PRIMARY KEY, received_on date NOT NULL)"
 
 
@@ -117,7 +121,7 @@ async def effect_of(
     pool: asyncpg.Pool, consumer: EventConsumer, polls: Sequence[Sequence[ConsumerRecord]]
 ) -> Effect:
     await pool.execute("TRUNCATE effects, inbox, outbox, held_events")
-    consumer.bind(ConsumerRuntime(pool=pool, service=SERVICE, source="/test"))
+    consumer.bind(ConsumerRuntime(pool=pool, service=SERVICE, source="/test", sealer=SEALER))
     for poll in polls:
         assert await consumer.process(poll)
     rows = await pool.fetch("SELECT topic, value, headers FROM outbox ORDER BY id")
@@ -127,7 +131,8 @@ async def effect_of(
     for row in rows:
         if row["topic"] == dlq:
             reason = dict(json.loads(row["headers"]))["dlq-reason"]
-            dead_letters.append((bytes.fromhex(reason).decode(), bytes(row["value"])))
+            original = await original_value_of_row(row, SEALER.keys)
+            dead_letters.append((bytes.fromhex(reason).decode(), original))
         else:
             envelope = json.loads(row["value"])
             data = json.dumps(envelope["data"], sort_keys=True)
@@ -248,7 +253,7 @@ async def test_a_batch_holds_the_event_it_cannot_apply_yet_and_what_follows_it(
     try:
         await pool.execute("CREATE TABLE known_schools (school_urn text PRIMARY KEY)")
         consumer = holding_consumer()
-        runtime = ConsumerRuntime(pool=pool, service=SERVICE, source="/test")
+        runtime = ConsumerRuntime(pool=pool, service=SERVICE, source="/test", sealer=SEALER)
         consumer.bind(runtime)
         records = [record(e.model_dump_json().encode(), n) for n, e in enumerate(polled)]
         assert await consumer.process(records)

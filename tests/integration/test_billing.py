@@ -37,6 +37,7 @@ from eps_billing.domain.pricing import (
 from eps_chassis.auth import Role
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.db import CHASSIS_MIGRATIONS, create_pool, migrate
+from eps_chassis.sealing import Sealer
 from eps_chassis.service import ensure_topics
 from eps_chassis.settings import ServiceSettings
 from eps_chassis.unit_of_work import PostgresUnitOfWork
@@ -68,6 +69,7 @@ from tests.support.builders.billing import (
 )
 from tests.support.clock import FakeClock
 from tests.support.db import query, scalar
+from tests.support.dead_letters import original_value, original_value_of_row
 from tests.support.infra import REPO, Infra
 from tests.support.kafka import publish_raw, read_topic, wait_until
 from tests.support.problems import fields, located, problem
@@ -384,7 +386,7 @@ async def test_time_that_cannot_be_priced_is_held_not_dead_lettered_and_the_rest
         held = (await client.get("/billing/unpriced", headers=finance)).json()
         held_elsewhere = (await client.get("/billing/unpriced", headers=knowsley)).json()
     [dead] = await read_topic(infra.kafka_bootstrap, dlq)
-    assert dead.value == invalid
+    assert await original_value(dead, ns.data_keys) == invalid
     assert [(i["id"], i["dated"], i["reason"]) for i in held["items"]] == [
         (
             str(too_early.data.delivery_id),
@@ -650,6 +652,7 @@ async def test_a_batch_handler_that_keeps_failing_dead_letters_only_the_event_at
             service="batchcheck",
             source="/test",
             topic_prefix=ns.topic_prefix,
+            sealer=Sealer(ns.data_keys),
             backoff_initial_s=0.01,
             backoff_max_s=0.05,
         ),
@@ -669,7 +672,7 @@ async def test_a_batch_handler_that_keeps_failing_dead_letters_only_the_event_at
     assert minutes == [60, 90, 120]
     [letter] = dead
     assert letter["topic"] == "eps.dlq.batchcheck.v1"
-    assert bytes(letter["value"]) == builders.raw(batch[1])
+    assert await original_value_of_row(letter, ns.data_keys) == builders.raw(batch[1])
     reason = dict(json.loads(letter["headers"]))["dlq-reason"]
     assert bytes.fromhex(reason).decode() == (
         "handler error: ValueError('thirteen minutes break this handler')"

@@ -21,6 +21,7 @@ from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.errors import TransientError
 from eps_chassis.outbox import OutboxRecord, Written, add_to_outbox, transaction
 from eps_chassis.relay import OutboxRelay
+from eps_chassis.sealing import Sealer
 from eps_chassis.unit_of_work import PostgresUnitOfWork
 from eps_contracts import Envelope, envelope_for, topics
 from eps_contracts.incidents import FAST_TRACK_REQUESTS, FastTrackAllocationRequested
@@ -256,6 +257,7 @@ async def test_a_transient_failure_backs_off_and_never_commits_past_the_event(
             service="chassis",
             source="/test",
             topic_prefix=ns.topic_prefix,
+            sealer=Sealer(ns.data_keys),
             backoff_initial_s=0.05,
             backoff_max_s=1.0,
         ),
@@ -316,7 +318,11 @@ async def test_routine_batches_step_aside_for_priority_work_and_still_apply_once
 
     broker = KafkaBroker(infra.kafka_bootstrap, log_level=10)
     runtime = ConsumerRuntime(
-        pool=pool, service="chassis", source="/test", topic_prefix=ns.topic_prefix
+        pool=pool,
+        service="chassis",
+        source="/test",
+        topic_prefix=ns.topic_prefix,
+        sealer=Sealer(ns.data_keys),
     )
     urgent.subscribe(broker, runtime)
     routine_broker = KafkaBroker(infra.kafka_bootstrap, log_level=10)

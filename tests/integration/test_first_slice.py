@@ -25,8 +25,10 @@ from eps_contracts.referrals import ReferralReceived
 from eps_referrals.bootstrap import SERVICE as REFERRALS
 
 from tests.support.builders import referrals as builders
+from tests.support.dead_letters import original_value
 from tests.support.infra import REPO, Infra
 from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until
+from tests.support.keys import data_keys_at, keys_process
 from tests.support.services import Namespace, bearer, running, settings_for
 
 pytestmark = pytest.mark.integration
@@ -135,7 +137,9 @@ async def test_malformed_events_are_dead_lettered_and_the_consumer_goes_on(
 
         await wait_until(three_dead_letters, what="three dead letters")
     dead = await read_topic(infra.kafka_bootstrap, dlq_topic)
-    assert [r.value for r in dead] == bad_values  # the original bytes, in order
+    # the original bytes, in order, sealed (they hold a child's details)
+    assert all(b"date_of_birth" not in r.value for r in dead)
+    assert [await original_value(r, ns.data_keys) for r in dead] == bad_values
     reasons = [dict(r.headers)["dlq-reason"].decode() for r in dead]
     assert reasons[0].startswith("not JSON")
     assert "data.child.date_of_birth: Field required" in reasons[1]
@@ -219,7 +223,11 @@ async def test_a_service_killed_mid_stream_loses_nothing_and_duplicates_nothing(
             stderr=subprocess.DEVNULL,
         )
 
-    async with running(CONSENT, infra, ns):
+    async with (
+        keys_process(infra, ns) as keys,
+        running(CONSENT, infra, ns, data_keys=data_keys_at(keys, "consent")),
+    ):
+        env.update(keys)  # referrals seals what it publishes with the keys service's keys
         process = start()
         try:
             await publish_raw(
@@ -246,7 +254,9 @@ async def test_a_service_killed_mid_stream_loses_nothing_and_duplicates_nothing(
                 cases = await count(infra, f"SELECT count(*) FROM {consent}.consent_cases")
                 return cases >= total
 
-            await wait_until(all_opened, timeout_s=120, what="every consent case")
+            # each new child's key is made at the keys service (one request each, by referrals
+            # sealing, then by consent opening): slower than the rest of the path on a busy box
+            await wait_until(all_opened, timeout_s=300, what="every consent case")
             await wait_until(
                 lambda: drained(infra, ns, "consent", "referral-events", topics.REFERRALS.name),
                 what="referral events consumed",

@@ -18,12 +18,14 @@ from eps_chassis.context import MessageContext
 from eps_chassis.errors import NotYetKnown, reference
 from eps_chassis.outbox import transaction
 from eps_chassis.releases import apply_held_events, give_up_held
+from eps_chassis.sealing import Sealer
 from eps_chassis.unit_of_work import PostgresUnitOfWork
 from eps_contracts import Envelope, dead_letter_topic, topics
 from eps_contracts.referrals import ReferralRequested
 from faststream.kafka import KafkaBroker
 
 from tests.support.builders import referrals as builders
+from tests.support.dead_letters import original_value_of_row
 from tests.support.infra import Infra
 from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until
 from tests.support.services import Namespace
@@ -62,7 +64,11 @@ async def a_consumer(
         )
 
     runtime = ConsumerRuntime(
-        pool=pool, service="held", source="/test", topic_prefix=ns.topic_prefix
+        pool=pool,
+        service="held",
+        source="/test",
+        topic_prefix=ns.topic_prefix,
+        sealer=Sealer(ns.data_keys),
     )
     broker = KafkaBroker(infra.kafka_bootstrap, log_level=10)
     consumer.subscribe(broker, runtime)
@@ -163,7 +169,8 @@ async def test_a_person_gives_up_on_a_held_event_and_it_is_dead_lettered_with_wh
         assert await count(pool, "SELECT count(*) FROM held_events") == 0
         assert await count(pool, "SELECT count(*) FROM effects") == 0
         [record] = await pool.fetch("SELECT headers, value FROM outbox")
-    assert record["value"] == typo.model_dump_json().encode()  # the original bytes
+    original = await original_value_of_row(record, ns.data_keys)
+    assert original == typo.model_dump_json().encode()  # the original bytes, sealed
     headers = {k: bytes.fromhex(v).decode() for k, v in json.loads(record["headers"])}
     assert headers["dlq-reason"] == "given up by user:pep: the URN is a typo"
 

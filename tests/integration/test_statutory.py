@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 from eps_chassis.auth import Role
 from eps_chassis.london import end_of_day, london_date
+from eps_chassis.sealing import Sealer
 from eps_contracts import Event, envelope_for
 from eps_contracts.scheduling import (
     BOOKING_REQUESTS,
@@ -25,8 +26,11 @@ from eps_contracts.scheduling import (
     FundingStream,
     NamedEpAssigned,
 )
+from eps_contracts.sealed import SealedValue
 from eps_contracts.statutory import (
     ADVICE,
+    AdviceDocument,
+    AdviceSubmitted,
     PsychologicalAdviceRequested,
     PsychologicalAdviceRequestWithdrawn,
     TribunalAppealRegistered,
@@ -260,9 +264,18 @@ async def test_request_allocation_booking_draft_approval_submission(
         submitted = await client.post(f"{url}/submission", headers=EP)
         assert submitted.status_code == 200 and submitted.json()["status"] == "submitted"
 
-        [event] = await wait_for_event(infra, ns, ADVICE.name, "eps.statutory.advice-submitted.v1")
+        [event] = await wait_for_event(infra, ns, ADVICE.name, AdviceSubmitted.event_type)
         assert event["advice_id"] == str(advice_id)
-        assert event["document"] == DOCUMENT
+        # the document travels sealed for the child: it opens with the child's key alone
+        assert "summary" not in event["document"]
+        opened = await Sealer(ns.data_keys).open(
+            SealedValue.model_validate(event["document"], strict=False),
+            AdviceDocument,
+            tenant="leicester-city",
+            event_type=AdviceSubmitted.event_type,
+            field="document",
+        )
+        assert opened is not None and opened.model_dump(mode="json") == DOCUMENT
         assert event["within_six_weeks"] is True
         assert (event["author_ep_id"], event["approved_by"]) == ("test-ep", "test-senior_ep")
 

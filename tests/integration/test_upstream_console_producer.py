@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 from eps_chassis.auth import Role
+from eps_chassis.data_keys import DataKeys
 from eps_contracts import Envelope, Event, dead_letter_topic, envelope_for, topics
 from eps_contracts.common import RequesterKind
 from eps_contracts.incidents import INCIDENTS as INCIDENTS_TOPIC
@@ -34,6 +35,7 @@ from tests.support.builders import incidents as incident_builders
 from tests.support.builders import referrals as referral_builders
 from tests.support.clock import suite_now, suite_today
 from tests.support.cloudevents import KafkaMessage, binary, structured
+from tests.support.dead_letters import original_value
 from tests.support.infra import Infra
 from tests.support.kafka import publish_with_console_producer, read_topic, wait_until
 from tests.support.services import Namespace, bearer, get_json_or_none, running
@@ -96,8 +98,9 @@ async def dead_letters(infra: Infra, ns: Namespace, service: str, count: int) ->
     return await read_topic(infra.kafka_bootstrap, topic)
 
 
-def reasons_by_value(records: Sequence[Any]) -> dict[bytes, str]:
-    return {r.value: dict(r.headers)["dlq-reason"].decode() for r in records}
+async def reasons_by_value(records: Sequence[Any], keys: DataKeys) -> dict[bytes, str]:
+    """Each dead letter's reason by its original value (opened: dead letters are sealed)."""
+    return {await original_value(r, keys): dict(r.headers)["dlq-reason"].decode() for r in records}
 
 
 async def test_every_upstream_topic_takes_both_modes_from_kafkas_console_producer(
@@ -273,8 +276,8 @@ async def test_every_upstream_topic_takes_both_modes_from_kafkas_console_produce
         caused = {
             envelope.id: f"{topic.name}/{event_type}"
             for envelope, topic, event_type in (
-                (referral_structured, topics.REFERRALS, "eps.referrals.referral-received.v1"),
-                (referral_binary, topics.REFERRALS, "eps.referrals.referral-received.v1"),
+                (referral_structured, topics.REFERRALS, "eps.referrals.referral-received.v2"),
+                (referral_binary, topics.REFERRALS, "eps.referrals.referral-received.v2"),
                 (report_structured, INCIDENTS_TOPIC, "eps.incidents.incident-reported.v1"),
                 (report_binary, INCIDENTS_TOPIC, "eps.incidents.incident-reported.v1"),
                 (request_structured, ADVICE, "eps.statutory.advice-request-received.v1"),
@@ -288,9 +291,15 @@ async def test_every_upstream_topic_takes_both_modes_from_kafkas_console_produce
         await wait_until(all_caused, timeout_s=30, what="each outcome's event published")
 
         # each bad event dead-lettered by the service it was meant for, with the reason
-        referral_dead = reasons_by_value(await dead_letters(infra, ns, "referrals", 2))
-        incident_dead = reasons_by_value(await dead_letters(infra, ns, "incidents", 1))
-        statutory_dead = reasons_by_value(await dead_letters(infra, ns, "statutory", 2))
+        referral_dead = await reasons_by_value(
+            await dead_letters(infra, ns, "referrals", 2), ns.data_keys
+        )
+        incident_dead = await reasons_by_value(
+            await dead_letters(infra, ns, "incidents", 1), ns.data_keys
+        )
+        statutory_dead = await reasons_by_value(
+            await dead_letters(infra, ns, "statutory", 2), ns.data_keys
+        )
     upstream_referrals = ns.topic(topics.UPSTREAM_REFERRAL_REQUESTS.name)
     assert referral_dead == {
         misspelt.value: "ce_type: unknown event type 'eps.upstream.referal-requested.v1' on"
@@ -307,11 +316,8 @@ async def test_every_upstream_topic_takes_both_modes_from_kafkas_console_produce
         bad_tenant.value: "ce_tenant: String should match pattern '^[a-z0-9][a-z0-9-]{1,62}$'",
     }
     # a dead letter keeps the producer's own headers, in binary mode every ce_ header
-    [dead] = [
-        r
-        for r in await read_topic(infra.kafka_bootstrap, ns.topic("eps.dlq.referrals.v1"))
-        if r.value == misspelt.value
-    ]
+    letters = await read_topic(infra.kafka_bootstrap, ns.topic("eps.dlq.referrals.v1"))
+    [dead] = [r for r in letters if await original_value(r, ns.data_keys) == misspelt.value]
     assert dict(dead.headers)["ce_id"] == dict(misspelt.headers)["ce_id"]
     assert dead.key == misspelt.key
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,6 +15,8 @@ import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from eps_chassis.auth import Role, ensure_local_keys, issue_token
 from eps_chassis.clock import Clock
+from eps_chassis.data_keys import DataKeys, InMemoryDataKeys
+from eps_chassis.sealing import Sealer
 from eps_chassis.service import (
     Service,
     ServiceRuntime,
@@ -33,9 +35,12 @@ S = TypeVar("S", bound=ServiceSettings)
 
 @dataclass(frozen=True)
 class Namespace:
-    """A per-test topic prefix and schema suffix, so tests never see each other's data."""
+    """A per-test topic prefix and schema suffix, so tests never see each other's data; and the
+    test's children's data keys, shared by the services it starts (in place of the keys
+    service, which a test of erasure starts itself: ``running(..., data_keys=...)``)."""
 
     tag: str
+    data_keys: InMemoryDataKeys = field(default_factory=InMemoryDataKeys, compare=False)
 
     @classmethod
     def new(cls) -> Namespace:
@@ -135,19 +140,23 @@ async def running(
     ns: Namespace,
     *,
     clock: Clock | None = None,
+    data_keys: DataKeys | None = None,
     **overrides: Any,
 ) -> AsyncIterator[tuple[ServiceRuntime[Any], httpx.AsyncClient]]:
     """Start a service (database, relay, consumers, jobs) and give an HTTP client bound to it.
 
     Its settings are the test's infrastructure and namespace, with ``overrides`` (the service's
     own settings too: ``running(SERVICE, ..., held_release_interval_s=0.2)``); its clock is the
-    suite clock (``tests.support.clock``) unless the test gives its own."""
+    suite clock (``tests.support.clock``) unless the test gives its own; its data keys the
+    test's (``ns.data_keys``) unless it gives others (a client of a keys service it runs)."""
     name = service.definition().name
     settings = settings_for(infra, ns, name, service.settings, **overrides)
     definition = service.define(settings)
     await create_topics(infra, ns)
     app = create_app(definition, settings, clock or suite_clock())
     runtime: ServiceRuntime[Any] = app.state.runtime
+    if settings.keys_url is None:
+        runtime.sealer = Sealer(data_keys if data_keys is not None else ns.data_keys)
     await runtime.start()
     try:
         await asyncio.wait_for(runtime.broker_ready.wait(), 60)

@@ -29,6 +29,7 @@ from eps_chassis.auth import Role, ensure_local_keys
 from eps_chassis.service import ServiceDefinition, installed_services
 from eps_contracts import Envelope, Event, envelope_for
 from eps_contracts.local_authorities import LOCAL_AUTHORITIES
+from eps_keys.adapters.kek import ensure_local_kek
 
 from tests.support.clock import suite_now, suite_offset
 from tests.support.infra import REPO, Infra
@@ -91,6 +92,10 @@ class System:
             "EPS_CLOCK_OFFSET_S": str(self.offsets.get(name, suite_offset().total_seconds())),
             "EPS_NOTIFY_BASE_URL": f"http://127.0.0.1:{self.notify_port}",
             "EPS_SMTP_PORT": str(self.smtp_port),
+            # the keys service (children's data keys), asked by each service as itself
+            "EPS_KEYS_URL": f"http://127.0.0.1:{self.port('keys')}",
+            "EPS_KEYS_SIGNING_KEY_FILE": str(ensure_local_keys(KEYS_DIR)[0]),
+            "EPS_KEYS_KEK_FILE": str(ensure_local_kek(KEYS_DIR / "kek.key")),
             "EPS_PRIVACY_SERVICES": json.dumps(
                 {n: f"http://127.0.0.1:{self.port(n)}" for n in self.definitions if n != "privacy"}
             ),

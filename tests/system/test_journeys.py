@@ -181,7 +181,7 @@ async def test_statutory_advice_from_the_las_request_to_submission_inside_six_we
     assert appointment["kind"] == "statutory_assessment_visit"
     assert appointment["funding_stream"] == "statutory" and appointment["referral_id"] is None
     events = {e["type"]: e["data"] for e in await system.events(ADVICE.name, tenant=la.tenant)}
-    assert events["eps.statutory.advice-submitted.v1"]["within_six_weeks"] is True
+    assert events["eps.statutory.advice-submitted.v2"]["within_six_weeks"] is True
     assert events["eps.statutory.advice-allocated.v1"]["ep_id"] in (ep_id, None)
 
 

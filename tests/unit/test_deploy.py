@@ -168,9 +168,9 @@ def test_every_mounted_file_is_in_the_repository_or_made_by_compose() -> None:
 def test_the_signing_key_the_services_read_is_the_one_the_keys_service_makes(
     tmp_path: Path,
 ) -> None:
-    """`keys` runs the chassis's own key tooling into the volume; the file each service is
-    told to read is the public key that tooling writes, where the volume is mounted."""
-    keys = compose()["keys"]
+    """`signing-keys` runs the chassis's own key tooling into the volume; the file each service
+    is told to read is the public key that tooling writes, where the volume is mounted."""
+    keys = compose()["signing-keys"]
     command = keys["command"]
     assert command[:3] == ["python", "-m", "eps_chassis.auth"]
     directory = command[command.index("--keys") + 1]

@@ -41,6 +41,10 @@ _BY_PATTERN = {
 }
 # By field name (or <model>.<field>), so that a sample reads like what the field holds.
 _BY_NAME: dict[str, Any] = {
+    # a sealed value's shape (eps_contracts.sealed): the bytes are illustrative, opening nothing
+    "SealedValue.key_id": str(uuid.uuid5(_IDS, "child_id")),  # sealed for the sample child
+    "SealedValue.nonce": "cmFuZG9tbm9uY2Ux",
+    "SealedValue.ciphertext": "c2VhbGVkIGZvciB0aGUgY2hpbGQ7IG9wZW5zIHdpdGggaXRzIGtleSBvbmx5Lg==",
     "academic_year": 2026,
     "agency": "Children's social care",
     "assigned_to": "coordinator-1",

@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, Field
 
 from eps_contracts.base import ContractModel, Event
 from eps_contracts.common import PersonId, SchoolUrn
+from eps_contracts.sealed import UPSTREAM_PLAIN, personal_field
 from eps_contracts.topics import Topic
 
 FAST_TRACK_REQUESTS = Topic(
@@ -93,8 +94,11 @@ class IncidentReport(ContractModel):
     school_urn: SchoolUrn
     kind: IncidentKind = Field(description="What happened.")
     occurred_at: AwareDatetime = Field(description="When it happened (best known).")
-    reported_by: str = Field(
-        min_length=1, max_length=200, description="Who reported it (name and role at the school)."
+    reported_by: str = personal_field(
+        reason=UPSTREAM_PLAIN + "the coordinator calls them back; kept by incidents alone",
+        min_length=1,
+        max_length=200,
+        description="Who reported it (name and role at the school).",
     )
     pupils_affected: int = Field(ge=0, le=10_000, description="Pupils directly affected.")
     staff_affected: int = Field(ge=0, le=2_000, description="Staff directly affected.")

@@ -12,6 +12,7 @@ from pydantic import Field
 from eps_contracts import topics
 from eps_contracts.base import ContractModel, Event
 from eps_contracts.common import PersonId, PriorityGroup, RequesterKind, SchoolUrn, Upn
+from eps_contracts.sealed import UPSTREAM_PLAIN, Sealed, personal_field, sealed_field
 
 
 class ParentalResponsibilityHolder(ContractModel):
@@ -78,9 +79,20 @@ class ReferralRequested(Event):
 
     request_id: uuid.UUID = Field(description="The upstream system's id for this request.")
     requested_on: date = Field(description="Date of the request (Europe/London).")
-    requester: Requester
-    child: ChildDetails
-    concerns: str = Field(min_length=1, max_length=5000, description="What the concerns are.")
+    requester: Requester = personal_field(
+        reason=UPSTREAM_PLAIN + "referrals keeps who asked, to answer them",
+        description="Who asked.",
+    )
+    child: ChildDetails = personal_field(
+        reason=UPSTREAM_PLAIN + "referrals keeps the child's record; consent needs the age",
+        description="The child.",
+    )
+    concerns: str = personal_field(
+        reason=UPSTREAM_PLAIN + "the EP triaging the referral reads them",
+        min_length=1,
+        max_length=5000,
+        description="What the concerns are.",
+    )
     priority_groups: tuple[PriorityGroup, ...] = Field(
         (), description="Priority groups that apply."
     )
@@ -92,14 +104,17 @@ class ReferralRequested(Event):
     )
 
 
-class ReferralReceived(Event):
-    """The referrals service accepted a request for processing; it now waits for consent.
+class ChildForConsent(ContractModel):
+    """What consent needs of the child: who decides depends on age and on whether the child is
+    looked after (then the social worker or the LA is asked too)."""
 
-    Carries only what consumers need: identifiers, the child's date of birth (consent rules
-    depend on age) and the looked-after flag, never names or concerns.
-    """
+    date_of_birth: date = Field(description="Date of birth.")
+    looked_after: bool = Field(description="Child is looked after by the local authority.")
 
-    event_type: ClassVar[str] = "eps.referrals.referral-received.v1"
+
+class _ReferralReceived(Event):
+    """What every version of ``referral-received`` carries (not an event type of its own)."""
+
     topic: ClassVar[topics.Topic] = topics.REFERRALS
     key_field: ClassVar[str] = "referral_id"
 
@@ -109,13 +124,42 @@ class ReferralReceived(Event):
     requester_kind: RequesterKind
     school_urn: SchoolUrn | None = Field(None, description="School the child attends, if any.")
     child_id: uuid.UUID = Field(description="Pseudonymous id of the child in the EPS records.")
-    child_date_of_birth: date = Field(description="Needed by consent: who decides depends on age.")
-    looked_after: bool = Field(description="Child is looked after by the local authority.")
     parental_responsibility_holder_ids: tuple[PersonId, ...] = Field(
         description="People with parental responsibility."
     )
     social_worker_id: PersonId | None = Field(None, description="Allocated social worker.")
     priority_groups: tuple[PriorityGroup, ...] = Field((), description="Priority groups.")
+
+
+class ReferralReceived(_ReferralReceived):
+    """The referrals service accepted a request for processing; it now waits for consent.
+
+    Carries only what consumers need: identifiers, and sealed for the child (``child``) its
+    date of birth and looked-after status (consent rules depend on them), never names or
+    concerns. Once the child is erased, ``child`` no longer opens: the rest still applies.
+    """
+
+    event_type: ClassVar[str] = "eps.referrals.referral-received.v2"
+
+    child: Sealed = sealed_field(
+        ChildForConsent,
+        reason="consent decides who must consent by the child's age and looked-after status;"
+        " the privacy service's retention counts from the date of birth",
+        description="The child's date of birth and looked-after status, sealed for the child.",
+    )
+
+
+class ReferralReceivedV1(_ReferralReceived):
+    """Superseded by ``eps.referrals.referral-received.v2`` (the child's details sealed):
+    no longer published; consumers still apply it for records on the log from before.
+
+    The referrals service accepted a request for processing; it now waits for consent.
+    """
+
+    event_type: ClassVar[str] = "eps.referrals.referral-received.v1"
+
+    child_date_of_birth: date = Field(description="Needed by consent: who decides depends on age.")
+    looked_after: bool = Field(description="Child is looked after by the local authority.")
 
 
 class CaseworkStage(StrEnum):

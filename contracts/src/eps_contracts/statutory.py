@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, Field
 
 from eps_contracts.base import ContractModel, Event
 from eps_contracts.common import PersonId, SchoolUrn
+from eps_contracts.sealed import UPSTREAM_PLAIN, Sealed, personal_field, sealed_field
 from eps_contracts.topics import Topic
 
 UPSTREAM_STATUTORY_REQUESTS = Topic(
@@ -93,9 +94,15 @@ class PsychologicalAdviceRequested(Event):
         min_length=1, max_length=100, description="The SEN team's case reference."
     )
     child_id: uuid.UUID = Field(description="Pseudonymous id of the child in the EPS records.")
-    child_given_name: str = Field(min_length=1, max_length=100)
-    child_family_name: str = Field(min_length=1, max_length=100)
-    child_date_of_birth: date
+    child_given_name: str = personal_field(
+        reason=UPSTREAM_PLAIN + "the advice names the child", min_length=1, max_length=100
+    )
+    child_family_name: str = personal_field(
+        reason=UPSTREAM_PLAIN + "the advice names the child", min_length=1, max_length=100
+    )
+    child_date_of_birth: date = personal_field(
+        reason=UPSTREAM_PLAIN + "the advice states it; retention counts from it"
+    )
     school_urn: SchoolUrn | None = Field(None, description="School or setting attended, if any.")
     school_name: str | None = Field(
         None, max_length=200, description="Its name: the advice must not name it."
@@ -257,10 +264,9 @@ class AdviceApproved(Event):
     version: int = Field(ge=1)
 
 
-class AdviceSubmitted(Event):
-    """The advice went to the SEN assessment team: the document is for them."""
+class _AdviceSubmitted(Event):
+    """What every version of ``advice-submitted`` carries (not an event type of its own)."""
 
-    event_type: ClassVar[str] = "eps.statutory.advice-submitted.v1"
     topic: ClassVar[Topic] = ADVICE
     key_field: ClassVar[str] = "advice_id"
 
@@ -276,6 +282,30 @@ class AdviceSubmitted(Event):
     exception_applied: bool
     author_ep_id: PersonId
     approved_by: PersonId
+
+
+class AdviceSubmitted(_AdviceSubmitted):
+    """The advice went to the SEN assessment team: the document is for them, sealed for the
+    child (the SEN team's system opens it with the child's key from the keys service). Once
+    the child is erased it no longer opens; the timeliness figures still apply."""
+
+    event_type: ClassVar[str] = "eps.statutory.advice-submitted.v2"
+
+    document: Sealed = sealed_field(
+        AdviceDocument,
+        reason="the SEN assessment team receives the advice for the EHC needs assessment",
+        description="The advice under its nine headings, sealed for the child.",
+    )
+
+
+class AdviceSubmittedV1(_AdviceSubmitted):
+    """Superseded by ``eps.statutory.advice-submitted.v2`` (the document sealed for the child):
+    no longer published; consumers still apply it for records on the log from before.
+
+    The advice went to the SEN assessment team: the document is for them."""
+
+    event_type: ClassVar[str] = "eps.statutory.advice-submitted.v1"
+
     document: AdviceDocument
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import date
 from typing import Any
 
+from eps_chassis.sealing import seal_value
 from eps_contracts import Envelope, envelope_for
 from eps_contracts.common import RequesterKind
 from eps_contracts.referrals import (
     AgreedActions,
     ChildDetails,
+    ChildForConsent,
     FeedbackRecipient,
     FeedbackRecipientKind,
     FeedbackRecord,
@@ -115,7 +118,17 @@ def upstream_envelope(request: ReferralRequested | None = None) -> Envelope[Refe
 
 
 def received_envelope(school_urn: str = SCHOOL) -> Envelope[ReferralReceived]:
-    """Referrals announcing a referral received (a fresh one each call)."""
+    """Referrals announcing a referral received (a fresh one each call; the child's details
+    sealed under a key of its own, which nobody opens)."""
+    child_id = uuid.uuid4()
+    child = seal_value(
+        os.urandom(32),
+        ChildForConsent(date_of_birth=date(2016, 5, 4), looked_after=False),
+        tenant=TENANT,
+        event_type=ReferralReceived.event_type,
+        field="child",
+        child_id=child_id,
+    )
     return envelope_for(
         ReferralReceived(
             referral_id=uuid.uuid4(),
@@ -123,9 +136,8 @@ def received_envelope(school_urn: str = SCHOOL) -> Envelope[ReferralReceived]:
             received_on=date(2026, 11, 2),
             requester_kind=RequesterKind.SCHOOL_SENCO,
             school_urn=school_urn,
-            child_id=uuid.uuid4(),
-            child_date_of_birth=date(2016, 5, 4),
-            looked_after=False,
+            child_id=child_id,
+            child=child,
             parental_responsibility_holder_ids=("p-1",),
         ),
         source="/referrals",

@@ -11,6 +11,7 @@ from eps_contracts.referrals import (
     CaseworkResumed,
     CaseworkStage,
     CaseworkStageStarted,
+    ChildForConsent,
     DuplicateReferralLinked,
     FeedbackRecipientKind,
     GraduatedApproachEvidence,
@@ -25,6 +26,7 @@ from eps_contracts.referrals import (
     ReferralRouted,
     Requester,
 )
+from eps_contracts.sealed import Unsealed
 from eps_referrals.domain.evidence import (
     GraduatedApproachMinimum,
     SchoolRegister,
@@ -279,8 +281,12 @@ def test_receiving_a_request_records_received_and_routing_without_names() -> Non
     assert isinstance(event, ReferralReceived)
     assert event.child_id == referral.child_id
     assert event.parental_responsibility_holder_ids == ("p-1",)
+    # the date of birth and looked-after status travel sealed for the child (the outbox seals)
+    assert isinstance(event.child, Unsealed) and event.child.child_id == referral.child_id
+    assert isinstance(event.child.content, ChildForConsent)
     for e in referral.events:
-        assert "Sam" not in e.model_dump_json() and "Taylor" not in e.model_dump_json()
+        text = e.model_dump_json(exclude={"child"})
+        assert "Sam" not in text and "Taylor" not in text
 
 
 def test_no_named_ep_yet_is_a_visible_routing_state() -> None:

@@ -9,6 +9,7 @@ import pytest
 from eps_chassis.errors import Conflict, DomainError, Forbidden
 from eps_chassis.london import LONDON, end_of_day, london_date
 from eps_contracts.scheduling import AppointmentBookingRequested, AppointmentKind, FundingStream
+from eps_contracts.sealed import Unsealed
 from eps_contracts.statutory import (
     AdviceAllocated,
     AdviceAssessmentBooked,
@@ -389,7 +390,8 @@ def test_submission_publishes_the_document_for_the_sen_team() -> None:
     subject.submit(date(2026, 12, 14), [])
     submitted = subject.events[-1]
     assert isinstance(submitted, AdviceSubmitted)
-    assert submitted.document == document()
+    assert isinstance(submitted.document, Unsealed)  # sealed for the child on its way out
+    assert submitted.document.content == document()
     assert submitted.la_case_ref == "EHC-2026-0042"
     assert (submitted.author_ep_id, submitted.approved_by) == ("ep-named", "ep-approver")
     assert submitted.within_six_weeks and submitted.within_time_limit

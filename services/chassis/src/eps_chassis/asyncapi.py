@@ -51,6 +51,8 @@ BINARY_HEADERS = "CloudEventsBinaryHeaders"
 DEAD_LETTER_HEADERS = "DeadLetterHeaders"
 DEAD_LETTER_HEADER_NAMES = {
     "dlq-reason": "Why the record was refused, e.g. 'type: unknown event type ...'.",
+    "dlq-sealed": "The key its original value is sealed under: dead-letters/<service>/<UTC day>"
+    " (destroyed once the dead letters' retention has passed).",
     "dlq-original-topic": "The topic the record was read from.",
     "dlq-original-partition": "Its partition.",
     "dlq-original-offset": "Its offset.",
@@ -256,10 +258,23 @@ class _Components:
         self.messages["DeadLetter"] = {
             "name": "dead-letter",
             "title": "A record this service refused",
-            "summary": "The original record, byte for byte, with why it was refused.",
+            "summary": "The original record, its value sealed, with why it was refused.",
+            # bytes of JSON: not an event of either CloudEvents mode, so not sampled as one
             "contentType": "application/octet-stream",
             "headers": _ref(DEAD_LETTER_HEADERS),
-            "payload": {"description": "The original record value, unchanged (any bytes)."},
+            "payload": {
+                "description": "The original record value (any bytes, perhaps a child's personal"
+                " data), sealed: AES-256-GCM under the key the header dlq-sealed names, bound to"
+                " the original topic, partition and offset (docs/data-protection.md).",
+                "type": "object",
+                "required": ["key", "alg", "nonce", "ciphertext"],
+                "properties": {
+                    "key": {"type": "string", "description": "dead-letters/<service>/<UTC day>"},
+                    "alg": {"const": "A256GCM", "type": "string"},
+                    "nonce": {"type": "string", "description": "12 bytes, base64."},
+                    "ciphertext": {"type": "string", "description": "Ciphertext and tag, base64."},
+                },
+            },
             "bindings": {
                 "kafka": {
                     "key": {"type": "string", "description": "The original record's key."},

@@ -41,6 +41,7 @@ class Role(StrEnum):
     COORDINATOR = "coordinator"
     FINANCE = "finance"
     ADMIN = "admin"
+    SERVICE = "service"  # another service of the platform, as itself (the keys service's callers)
     DATA_PROTECTION = "data_protection"  # the LA's data-protection officer (subject access)
 
 
@@ -53,6 +54,9 @@ class Principal:
 
     @property
     def actor(self) -> str:
+        # another service names itself (service:<name>), as it does on its events
+        if self.role is Role.SERVICE and self.subject.startswith("service:"):
+            return self.subject
         return f"user:{self.subject}"
 
     @property

@@ -61,6 +61,7 @@ from eps_chassis.outbox import HandOver, transaction
 from eps_chassis.outcomes import Held, Refused, RetryBatch, behind, hold_of
 from eps_chassis.priority import PriorityGate
 from eps_chassis.retry import Backoff, is_transient
+from eps_chassis.sealing import NO_SEALER, Sealer
 from eps_chassis.tenancy import EVERY_LOCAL_AUTHORITY, LocalAuthorities, served_only
 from eps_chassis.unit_of_work import PostgresUnitOfWork
 
@@ -89,9 +90,10 @@ class ConsumerRuntime:
     clock: Clock = utc_now  # the service's, injectable: handlers read it as ``uow.clock()``
     unit_of_work: type[PostgresUnitOfWork] = PostgresUnitOfWork  # the service's own
     local_authorities: LocalAuthorities = EVERY_LOCAL_AUTHORITY  # those the deployment serves
+    sealer: Sealer = NO_SEALER  # personal fields (eps_chassis.sealing), dead letters' bytes
 
     def open(self, conn: asyncpg.Connection, context: MessageContext) -> PostgresUnitOfWork:
-        return self.unit_of_work(conn, context, self.source, self.clock)
+        return self.unit_of_work(conn, context, self.source, self.clock, self.sealer)
 
 
 class _NotFirst(Exception):
@@ -414,4 +416,5 @@ class EventConsumer:
             reason,
             service=runtime.service,
             consumer_group=self.group_id(runtime),
+            sealer=runtime.sealer,
         )

@@ -55,6 +55,10 @@ class Conflict(DomainError):
     """The command does not fit the current state (e.g. an invalid lifecycle transition)."""
 
 
+class Gone(NotFound):
+    """The record existed and was destroyed for good (a child's shredded data key)."""
+
+
 class Forbidden(DomainError):
     """The caller may not do this to this record (e.g. another school's child)."""
 

@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eps_chassis.access import outcome_of
 from eps_chassis.audit import printable, record_access
-from eps_chassis.errors import Conflict, DomainError, Forbidden, NotFound
+from eps_chassis.errors import Conflict, DomainError, Forbidden, Gone, NotFound
 from eps_chassis.logging import get_logger
 
 log = get_logger()
@@ -216,12 +216,14 @@ class SecurityHeaders:
 # --- refusals: answered as problems, audited ------------------------------------------------
 
 _STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (Gone, 410),
     (NotFound, 404),
     (Forbidden, 403),
     (Conflict, 409),
     (DomainError, 422),
 )
 _RULE: tuple[tuple[type[DomainError], str], ...] = (
+    (Gone, "gone"),
     (NotFound, "not_found"),
     (Forbidden, "forbidden"),
     (Conflict, "conflict"),

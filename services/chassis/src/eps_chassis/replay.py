@@ -35,8 +35,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from eps_chassis import db
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer
+from eps_chassis.key_client import sealer_for
 from eps_chassis.logging import configure_logging
 from eps_chassis.releases import apply_held_events
+from eps_chassis.sealing import Sealer
 from eps_chassis.service import Service, ServiceDefinition
 from eps_chassis.settings import ServiceSettings
 
@@ -109,11 +111,14 @@ async def replay(
     progress: Progress | None = None,
     *,
     prepared: bool = False,
+    sealer: Sealer | None = None,
 ) -> Replayed:
     """Apply every retained event the service consumes into ``schema``, which must be empty
     unless ``prepared``: migrated, holding only what was restored first of the service's state
     that never passed through the log (what people entered over HTTP, such as billing's tariffs
-    and the SLAs schools bought)."""
+    and the SLAs schools bought). Sealed personal fields open with the keys service's keys as
+    live (``sealer``: by default the settings' keys service); an erased child's do not, and the
+    events apply for everything else."""
     db.check_schema_name(schema)
     if not prepared and await _has_tables(settings.database_url, schema):
         raise SchemaNotEmpty(f"schema {schema!r} already holds tables: replay into an empty one")
@@ -132,6 +137,7 @@ async def replay(
         clock=settings.clock(),
         unit_of_work=definition.unit_of_work,
         local_authorities=settings.served_local_authorities(),
+        sealer=sealer or sealer_for(settings, definition.name),
     )
     done = Replayed()
     started = time.perf_counter()

@@ -41,6 +41,8 @@ from eps_chassis.context import correlated
 from eps_chassis.held_events_http import HELD_EVENTS_TAG, held_events_router
 from eps_chassis.http import BodyLimit, SecurityHeaders, install_problem_handlers
 from eps_chassis.jobs import HOUSEKEEPING, JobContext, JobRunner, PeriodicJob
+from eps_chassis.key_client import sealer_for
+from eps_chassis.key_shredding import forget_shredded_keys
 from eps_chassis.logging import configure_logging, get_logger, scoped_context
 from eps_chassis.openapi import check_routes, openapi_document
 from eps_chassis.priority import PriorityPoller
@@ -57,6 +59,7 @@ from eps_chassis.subject_access import (
 )
 from eps_chassis.tasks import cancel_and_wait
 from eps_chassis.unit_of_work import PostgresUnitOfWork, UnitOfWorkFactory
+from eps_chassis.upstream_purge import purge_job, upstream_consumers
 
 log = get_logger()
 SERVICE_VERSION = "1.0.0"  # of the HTTP API; a breaking change of a route is a new major
@@ -135,6 +138,9 @@ class ServiceRuntime(Generic[U]):
         self.consumer_runtime: ConsumerRuntime | None = None
         self.pollers: list[PriorityPoller] = []
         self._broker_task: asyncio.Task[None] | None = None
+        # seals personal fields (eps_chassis.sealing); a test may put its own before start()
+        self.sealer = sealer_for(settings, definition.name)
+        self._shredded_keys: asyncio.Task[None] | None = None
 
     @property
     def uow(self) -> UnitOfWorkFactory[U]:
@@ -147,6 +153,7 @@ class ServiceRuntime(Generic[U]):
             hand_over,
             self.clock,
             self.definition.unit_of_work,  # type: ignore[arg-type]
+            self.sealer,
         )
 
     async def start(self) -> None:
@@ -179,13 +186,24 @@ class ServiceRuntime(Generic[U]):
             clock=self.clock,
             unit_of_work=d.unit_of_work,
             local_authorities=s.served_local_authorities(),
+            sealer=self.sealer,
         )
         self.jobs = JobRunner(
-            [*d.jobs, HOUSEKEEPING, *self._held_event_jobs()],
+            [*d.jobs, HOUSEKEEPING, *self._held_event_jobs(), *self._purge_jobs()],
             self.pool,
             JobContext(self.uow, self.clock, d.name),
         )
         await self.jobs.start()
+        if s.keys_url is not None:  # its cached keys are forgotten as soon as they are shredded
+            self._shredded_keys = asyncio.create_task(
+                forget_shredded_keys(
+                    s.kafka_bootstrap_servers,
+                    s.topic_prefix,
+                    self.sealer.keys,
+                    Backoff(s.retry_backoff_initial_s, s.retry_backoff_max_s),
+                ),
+                name=f"{d.name}-shredded-keys",
+            )
         self.broker = self._build_broker()
         self._broker_task = asyncio.create_task(self._start_broker(), name=f"{d.name}-broker")
         # What exists now (modules, models, schemas) lives as long as the process: keep it out
@@ -225,6 +243,15 @@ class ServiceRuntime(Generic[U]):
         if found is None or self.consumer_runtime is None:
             return False
         return await give_up_held(found, self.consumer_runtime, tenant, event_id, reason)
+
+    def _purge_jobs(self) -> list[PeriodicJob]:
+        """The upstream topics it consumes are purged of what it has processed."""
+        consumers = upstream_consumers(list(self.definition.consumers))
+        if not consumers or self.consumer_runtime is None:
+            return []
+        s = self.settings
+        interval = s.upstream_purge_interval_s
+        return [purge_job(s.kafka_bootstrap_servers, consumers, self.consumer_runtime, interval)]
 
     def _held_event_jobs(self) -> list[PeriodicJob]:
         """Held events are applied again once released, and all of them now and then."""
@@ -302,6 +329,8 @@ class ServiceRuntime(Generic[U]):
     async def stop(self) -> None:
         if self._broker_task is not None:
             await cancel_and_wait([self._broker_task])
+        if self._shredded_keys is not None:
+            await cancel_and_wait([self._shredded_keys])
         await self._stop_consumers()
         if self.jobs is not None:
             await self.jobs.stop()

@@ -74,6 +74,16 @@ class ServiceSettings(BaseSettings):
     auth_public_key_file: Path | None = None
     auth_issuer: str = "eps-local"
     auth_audience: str = "eps-api"
+    # The keys service (eps_keys), owner of the children's data keys that seal personal fields
+    # on the wire; unset, the service can neither seal nor open (eps_chassis.key_client). Under
+    # `make run` a service signs its own tokens with the local signing key; in production the
+    # token comes from the identity provider (see key_client.ServiceTokens).
+    keys_url: str | None = None
+    keys_signing_key_file: Path | None = None
+    keys_cache_ttl_s: float = Field(60.0, ge=0)  # how long a data key is kept in memory
+    # How often the upstream topics it consumes are purged of the records it has processed
+    # (they carry children's data in plain: eps_chassis.upstream_purge).
+    upstream_purge_interval_s: float = Field(30.0, gt=0)
     # Tests and demonstrations only (0 in production): the service's clock runs this many
     # seconds ahead of the wall clock (behind, when negative), so that a whole system of
     # processes can be run at 02:00 on a Sunday whatever the hour.

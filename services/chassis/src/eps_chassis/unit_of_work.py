@@ -34,6 +34,7 @@ from eps_chassis.clock import Clock, utc_now
 from eps_chassis.context import MessageContext
 from eps_chassis.errors import OwnedElsewhere
 from eps_chassis.outbox import HandOver, OutboxRecord, add_to_outbox, transaction
+from eps_chassis.sealing import NO_SEALER, Sealer
 
 
 class Aggregate(Protocol):
@@ -48,9 +49,13 @@ A = TypeVar("A", bound=Aggregate)
 class UnitOfWork:
     """A handler's view of one transaction for one local authority (see the module)."""
 
-    def __init__(self, context: MessageContext, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, context: MessageContext, clock: Clock = utc_now, sealer: Sealer = NO_SEALER
+    ) -> None:
         self.context = context
         self.clock = clock  # the service's (injectable) clock: handlers ask it what time it is
+        # seals the personal fields of what is published, opens those of what is consumed
+        self.sealer = sealer
         self.seen: list[Aggregate] = []
         self._seen_ids: set[int] = set()  # a diary read tracks hundreds: no list scan each time
         self.released: set[str] = set()  # what this unit of work made known
@@ -133,8 +138,9 @@ class PostgresUnitOfWork(UnitOfWork):
         context: MessageContext,
         source: str,
         clock: Clock = utc_now,
+        sealer: Sealer = NO_SEALER,
     ) -> None:
-        super().__init__(context, clock)
+        super().__init__(context, clock, sealer)
         self.conn = conn
         self.source = source
         self._children: list[PostgresUnitOfWork] = []
@@ -149,6 +155,7 @@ class PostgresUnitOfWork(UnitOfWork):
             MessageContext.caused_by(envelope, actor=self.context.actor),
             self.source,
             self.clock,
+            self.sealer,
         )
         self._children.append(child)
         return child
@@ -161,6 +168,7 @@ class PostgresUnitOfWork(UnitOfWork):
             MessageContext(tenant, self.context.actor, self.context.correlation_id),
             self.source,
             self.clock,
+            self.sealer,
         )
         self._children.append(child)
         return child
@@ -169,8 +177,11 @@ class PostgresUnitOfWork(UnitOfWork):
         await held_events.release(self.conn, awaiting)
 
     async def flush(self) -> None:
-        """Write what happened to the outbox, in this transaction."""
-        records = [OutboxRecord.of(self._envelope(e)) for e in self.collect_new_events()]
+        """Write what happened to the outbox, in this transaction, personal fields sealed."""
+        records = [
+            OutboxRecord.of(self._envelope(await self.sealer.seal_event(e, self.context.tenant)))
+            for e in self.collect_new_events()
+        ]
         await add_to_outbox(self.conn, records)
         for child in self._children:
             await child.flush()
@@ -248,16 +259,18 @@ class UnitOfWorkFactory(Generic[U]):
         hand_over: HandOver | None = None,
         clock: Clock = utc_now,
         unit_of_work: type[U] = PostgresUnitOfWork,  # type: ignore[assignment]
+        sealer: Sealer = NO_SEALER,
     ) -> None:
         self.pool = pool
         self.source = source
         self.hand_over = hand_over
         self.clock = clock
         self.unit_of_work = unit_of_work
+        self.sealer = sealer
 
     @asynccontextmanager
     async def __call__(self, context: MessageContext) -> AsyncIterator[U]:
         async with self.pool.acquire() as conn, transaction(conn, self.hand_over):
-            uow = self.unit_of_work(conn, context, self.source, self.clock)
+            uow = self.unit_of_work(conn, context, self.source, self.clock, self.sealer)
             yield uow
             await uow.flush()

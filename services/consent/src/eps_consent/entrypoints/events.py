@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from eps_chassis.consumer import EventConsumer
 from eps_chassis.london import london_date
 from eps_contracts import Envelope, topics
 from eps_contracts.referrals import (
+    ChildForConsent,
     ReferralClosed,
     ReferralDeclined,
     ReferralReceived,
+    ReferralReceivedV1,
     ReferralRedirected,
 )
 
@@ -28,14 +32,34 @@ referral_events = EventConsumer(
 
 @referral_events.on(ReferralReceived)
 async def on_referral_received(event: Envelope[ReferralReceived], uow: ConsentUnitOfWork) -> None:
+    child: ChildForConsent | None = await uow.sealer.open_field(event, "child")
+    if child is None:  # the child was erased: consent holds nothing about them
+        return
+    await _open_case(event.data, child.date_of_birth, child.looked_after, uow)
+
+
+@referral_events.on(ReferralReceivedV1)
+async def on_referral_received_v1(
+    event: Envelope[ReferralReceivedV1], uow: ConsentUnitOfWork
+) -> None:
+    """Records on the log from before the child's details were sealed."""
     data = event.data
+    await _open_case(data, data.child_date_of_birth, data.looked_after, uow)
+
+
+async def _open_case(
+    data: ReferralReceived | ReferralReceivedV1,
+    date_of_birth: date,
+    looked_after: bool,
+    uow: ConsentUnitOfWork,
+) -> None:
     await handlers.open_consent_case(
         OpenConsentCase(
             referral_id=data.referral_id,
             child_id=data.child_id,
-            child_date_of_birth=data.child_date_of_birth,
+            child_date_of_birth=date_of_birth,
             received_on=data.received_on,
-            looked_after=data.looked_after,
+            looked_after=looked_after,
             parental_responsibility_holder_ids=data.parental_responsibility_holder_ids,
             social_worker_id=data.social_worker_id,
             school_urn=data.school_urn,

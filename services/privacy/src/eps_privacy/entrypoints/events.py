@@ -6,7 +6,7 @@ from __future__ import annotations
 from eps_chassis.consumer import EventConsumer
 from eps_contracts import Envelope, topics
 from eps_contracts.privacy import ERASURE_CONFIRMATIONS, ChildErasureConfirmed
-from eps_contracts.referrals import ReferralReceived
+from eps_contracts.referrals import ChildForConsent, ReferralReceived, ReferralReceivedV1
 from eps_contracts.statutory import UPSTREAM_STATUTORY_REQUESTS, PsychologicalAdviceRequested
 
 from eps_privacy.service_layer import handlers
@@ -29,6 +29,16 @@ confirmations = EventConsumer(
 async def on_referral_received(
     event: Envelope[ReferralReceived], uow: PostgresPrivacyUnitOfWork
 ) -> None:
+    child: ChildForConsent | None = await uow.sealer.open_field(event, "child")
+    if child is not None:  # None: the child was erased
+        await uow.records.learn_birth_date(event.data.child_id, child.date_of_birth, "referrals")
+
+
+@children.on(ReferralReceivedV1)
+async def on_referral_received_v1(
+    event: Envelope[ReferralReceivedV1], uow: PostgresPrivacyUnitOfWork
+) -> None:
+    """Records on the log from before the child's details were sealed."""
     data = event.data
     await uow.records.learn_birth_date(data.child_id, data.child_date_of_birth, "referrals")
 

@@ -33,6 +33,7 @@ from eps_contracts.referrals import (
     GraduatedApproachEvidence,
     Requester,
 )
+from eps_contracts.sealed import as_held_by_producer
 
 from eps_referrals.domain.commands import RegisterReferral
 from eps_referrals.domain.evidence import GraduatedApproachMinimum, SchoolRegister
@@ -188,7 +189,7 @@ class PostgresReferralRepository(ReferralRepository, _Locks):
             "INSERT INTO referral_history (tenant, referral_id, event_type, data, actor)"
             " VALUES ($1, $2, $3, $4, $5)",
             [
-                (referral.tenant, referral.referral_id, e.event_type, e.model_dump_json(), actor)
+                (referral.tenant, referral.referral_id, e.event_type, as_held_by_producer(e), actor)
                 for e in new
             ],
         )

@@ -23,6 +23,7 @@ from eps_contracts.referrals import (
     CaseworkResumed,
     CaseworkStage,
     CaseworkStageStarted,
+    ChildForConsent,
     DuplicateReferralLinked,
     FeedbackRecord,
     RedirectDestination,
@@ -35,6 +36,7 @@ from eps_contracts.referrals import (
     ReferralRedirected,
     ReferralRouted,
 )
+from eps_contracts.sealed import Unsealed
 
 from eps_referrals.domain.commands import RegisterReferral
 
@@ -150,8 +152,13 @@ class Referral:
                 requester_kind=cmd.requester.kind,
                 school_urn=cmd.child.school_urn,
                 child_id=referral.child_id,
-                child_date_of_birth=cmd.child.date_of_birth,
-                looked_after=cmd.child.looked_after,
+                child=Unsealed(  # sealed for the child when it is written to the outbox
+                    ChildForConsent(
+                        date_of_birth=cmd.child.date_of_birth,
+                        looked_after=cmd.child.looked_after,
+                    ),
+                    referral.child_id,
+                ),
                 parental_responsibility_holder_ids=tuple(
                     h.person_id for h in cmd.child.parental_responsibility
                 ),

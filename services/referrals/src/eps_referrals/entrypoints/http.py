@@ -204,7 +204,7 @@ async def read_request_outcome(
 ) -> ReferralRequestOutcome:
     """What became of a request (from an upstream system on ``eps.upstream.referral-requests.v1``
     or over HTTP), by the ``request_id`` its sender gave it: the referral it became and where it
-    stands, or what it waits for. On Kafka the same news is ``eps.referrals.referral-received.v1``
+    stands, or what it waits for. On Kafka the same news is ``eps.referrals.referral-received.v2``
     on ``eps.referrals.referral.v1`` (its ``request_id``; ``causationid`` the request's event)."""
     return await REQUEST.act(runtime.uow, principal, request_id, action="read", purpose=x_purpose)
 

@@ -19,12 +19,13 @@ from eps_contracts.billing import (
 )
 from eps_contracts.consent import ConsentStatusChanged
 from eps_contracts.incidents import FAST_TRACK_REQUESTS, FastTrackAllocationRequested
-from eps_contracts.referrals import ReferralReceived
+from eps_contracts.referrals import ReferralReceived, ReferralReceivedV1
 from eps_contracts.scheduling import BOOKING_REQUESTS, AppointmentBookingRequested
 from eps_contracts.statutory import (
     ADVICE,
     AdviceRequestReceived,
     AdviceSubmitted,
+    AdviceSubmittedV1,
     AdviceWithdrawn,
 )
 
@@ -111,8 +112,9 @@ async def on_booking_requested(
 
 
 @case_events.on(ReferralReceived)
+@case_events.on(ReferralReceivedV1)  # records on the log from before the child was sealed
 async def on_referral_received(
-    event: Envelope[ReferralReceived], uow: SchedulingUnitOfWork
+    event: Envelope[ReferralReceived] | Envelope[ReferralReceivedV1], uow: SchedulingUnitOfWork
 ) -> None:
     data = event.data
     await handlers.record_referral(
@@ -147,7 +149,10 @@ async def on_advice_request_received(
 
 
 @advice_requests.on(AdviceSubmitted)
-async def on_advice_submitted(event: Envelope[AdviceSubmitted], uow: SchedulingUnitOfWork) -> None:
+@advice_requests.on(AdviceSubmittedV1)  # records on the log from before the document was sealed
+async def on_advice_submitted(
+    event: Envelope[AdviceSubmitted] | Envelope[AdviceSubmittedV1], uow: SchedulingUnitOfWork
+) -> None:
     await handlers.record_advice_request(
         commands.RecordAdviceRequest(
             event.data.advice_id, "submitted", event.time, "the advice has been submitted"

@@ -28,6 +28,7 @@ from eps_chassis.errors import Conflict, DomainError, Forbidden
 from eps_chassis.london import end_of_day, london_date
 from eps_contracts import Event
 from eps_contracts.scheduling import AppointmentBookingRequested, AppointmentKind, FundingStream
+from eps_contracts.sealed import Unsealed
 from eps_contracts.statutory import (
     AdviceAllocated,
     AdviceApproved,
@@ -470,7 +471,7 @@ class Advice:
                 exception_applied=bool(self.exceptions),
                 author_ep_id=self.drafted_by,
                 approved_by=self.approved_by,
-                document=self.document,
+                document=Unsealed(self.document, self.child_id),  # sealed on its way out
             )
         )
 
