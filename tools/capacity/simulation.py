@@ -549,7 +549,9 @@ class Simulation:
             [ep] = self.ep_for(request)
             key = (ep.ep_id, request.funding is not FundingStream.STATUTORY, request.minutes)
             if key in failed and window.end <= failed[key]:
-                still.append(request)  # a wider window of the same EP found nothing today
+                # a wider window of the same EP found nothing today (for a visit elsewhere:
+                # travel time could differ by a buffer, which the planner leaves to tomorrow)
+                still.append(request)
                 continue
             if self.book(request, ep, window, now) is None:
                 failed[key] = max(failed.get(key, window.end), window.end)
