@@ -735,25 +735,17 @@ class Loader:
 
     async def _incident(self, i: Incident) -> None:
         try:
-            await self._walk_incident(i)
+            await self.walk_incident(i)
         except DemoError as e:
             raise DemoError(f"incident at {i.school_urn}: {e}") from e
         self.progress.advance("incidents")
 
-    async def _walk_incident(self, i: Incident) -> None:
+    async def walk_incident(self, i: Incident) -> None:
+        """Report an incident and see it answered and acknowledged; a closed one through first
+        contact, a visit and follow-up to its close (each step only if not done yet)."""
         await self._school_registered(i.school_urn)
         await self._configured.wait()  # the coordinator on call, the escalation chain
-        report = IncidentReportSubmitted(
-            report_id=i.report_id,
-            school_urn=i.school_urn,
-            kind=IncidentKind(i.kind),
-            occurred_at=i.occurred_at,
-            reported_by=i.reported_by,
-            pupils_affected=i.pupils_affected,
-            staff_affected=i.staff_affected,
-            level=i.level,
-            description=i.description,
-        )
+        report = report_of(i)
         coordinator = self.coordinator
         if i.via_upstream:
             await self.api.publish(
@@ -782,10 +774,11 @@ class Loader:
             return view if view["answered_at"] or view["status"] == "closed" else None
 
         view = await eventually(answered, "EPs allocated to the incident")
-        if view["acknowledged_by"] is None:
-            view = (
-                await self.api.call("incidents", "POST", f"{url}/acknowledge", coordinator)
-            ).json()
+        if view["acknowledged_by"] is None:  # 409: someone acknowledged it meanwhile
+            await self.api.call(
+                "incidents", "POST", f"{url}/acknowledge", coordinator, ok=(200, 409)
+            )
+            view = (await self.api.call("incidents", "GET", url, coordinator)).json()
         if not i.closed:
             return
         going = [e["ep_id"] for e in view["allocated_eps"]] or [self.la.principal.ep_id]
@@ -804,7 +797,7 @@ class Loader:
         if view["follow_up"] is None:
             body = {
                 "review_on": (self.la.today + timedelta(days=14)).isoformat(),
-                "plan": "Review with the headteacher in two weeks; drop-in for Year 5"
+                "plan": "Review with the headteacher in two weeks; a drop-in for"
                 " parents; bereavement resources shared with staff.",
             }
             await self.api.call("incidents", "POST", f"{url}/follow-up", coordinator, json=body)
@@ -814,6 +807,21 @@ class Loader:
                 " the school's own support now in place."
             }
             await self.api.call("incidents", "POST", f"{url}/close", coordinator, json=body)
+
+
+def report_of(i: Incident) -> IncidentReportSubmitted:
+    """The report of an incident, as the school or the LA's system gives it."""
+    return IncidentReportSubmitted(
+        report_id=i.report_id,
+        school_urn=i.school_urn,
+        kind=IncidentKind(i.kind),
+        occurred_at=i.occurred_at,
+        reported_by=i.reported_by,
+        pupils_affected=i.pupils_affected,
+        staff_affected=i.staff_affected,
+        level=i.level,
+        description=i.description,
+    )
 
 
 def _feedback(school_name: str) -> dict[str, Any]:
