@@ -15,12 +15,14 @@ from typing import Any
 import httpx
 import pytest
 from eps_billing.bootstrap import SERVICE as BILLING
-from eps_chassis.auth import Role
-from eps_chassis.service import ServiceRuntime
+from eps_chassis.auth import Role, ensure_local_keys
+from eps_chassis.service import Service, ServiceRuntime
 from eps_consent.bootstrap import SERVICE as CONSENT
 from eps_contracts import Event, envelope_for
+from eps_contracts.keys import CHILD_KEYS
 from eps_contracts.privacy import SUBJECT_ACCESS
 from eps_incidents.bootstrap import SERVICE as INCIDENTS
+from eps_keys.bootstrap import SERVICE as KEYS_SERVICE
 from eps_notifications.bootstrap import SERVICE as NOTIFICATIONS
 from eps_privacy import metrics
 from eps_privacy.adapters import holders
@@ -36,8 +38,9 @@ from tests.support.clock import FakeClock, suite_now
 from tests.support.db import query, scalar
 from tests.support.infra import Infra
 from tests.support.kafka import publish_raw, read_topic, wait_until
+from tests.support.keys import data_keys_of, keys_settings
 from tests.support.problems import fields, problem
-from tests.support.services import Namespace, bearer, running
+from tests.support.services import KEYS_DIR, Namespace, bearer, running
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +49,7 @@ SENCO = bearer(Role.SENCO, school_urn=referral_builders.SCHOOL)
 EP = bearer(Role.EP, subject="ep-reader")
 HOLDERS = ("consent", "referrals", "scheduling", "statutory")
 NONE_HELD = ("billing", "incidents", "notifications")
-SERVICES = {
+SERVICES: dict[str, Service[Any]] = {
     "referrals": REFERRALS,
     "consent": CONSENT,
     "scheduling": SCHEDULING,
@@ -59,21 +62,40 @@ SERVICES = {
 
 @contextlib.asynccontextmanager
 async def platform(
-    infra: Infra, ns: Namespace, names: tuple[str, ...], privacy_clock: FakeClock | None = None
+    infra: Infra,
+    ns: Namespace,
+    names: tuple[str, ...],
+    privacy_clock: FakeClock | None = None,
+    keys: httpx.AsyncClient | None = None,
 ) -> AsyncIterator[tuple[dict[str, httpx.AsyncClient], ServiceRuntime[Any], httpx.AsyncClient]]:
-    """The services named and the privacy service, which asks them in-process."""
+    """The services named and the privacy service, which asks them in-process; with ``keys``
+    (a keys service's client), every one gets the children's data keys from it."""
+
+    def keyed(name: str) -> dict[str, Any]:
+        return {} if keys is None else {"data_keys": data_keys_of(keys, name)}
+
     async with contextlib.AsyncExitStack() as stack:
+        stack.callback(holders.TRANSPORTS.clear)
         clients = {}
         for name in names:
-            _, client = await stack.enter_async_context(running(SERVICES[name], infra, ns))
+            _, client = await stack.enter_async_context(
+                running(SERVICES[name], infra, ns, **keyed(name))
+            )
             clients[name] = client
             holders.TRANSPORTS[name] = client._transport  # the same in-process app
-        stack.callback(holders.TRANSPORTS.clear)
+        shredding: dict[str, Any] = {}
+        if keys is not None:
+            holders.TRANSPORTS["keys"] = keys._transport
+            shredding = {
+                "keys_signing_key_file": ensure_local_keys(KEYS_DIR)[0],
+                "privacy_shred_interval_s": 0.2,
+            }
         privacy_runtime, privacy = await stack.enter_async_context(
             running(
                 PRIVACY, infra, ns, clock=privacy_clock,
                 privacy_services={name: "http://unused" for name in names},
                 privacy_retention_interval_s=3600.0, privacy_reminder_interval_s=3600.0,
+                **keyed("privacy"), **shredding,
             )
         )  # fmt: skip
         yield clients, privacy_runtime, privacy
@@ -522,3 +544,34 @@ async def test_the_right_to_erasure_is_refused_while_held_and_then_reaches_every
         why["reason"],
     )
     assert all(n >= 1 for n in oliver_kept.values())
+
+
+async def test_an_erasure_ends_with_the_childs_key_shredded_at_the_keys_service(
+    infra: Infra, ns: Namespace
+) -> None:
+    as_consent = bearer(Role.SERVICE, subject="service:consent")
+    async with running(KEYS_SERVICE, infra, ns, **keys_settings()) as (_, keys):
+        async with platform(infra, ns, HOLDERS, keys=keys) as (clients, _, privacy):
+            amelia, oliver, _, _ = await two_children(infra, ns, clients, date(2016, 5, 4))
+            ordered = await privacy.post(
+                f"/privacy/children/{amelia['child_id']}/erasure",
+                json={"reason": "the parent's request under Article 17"},
+                headers=OFFICER,
+            )
+            assert ordered.status_code == 202, ordered.text
+
+            async def shredded() -> bool:
+                report = (await privacy.get("/privacy/erasures", headers=OFFICER)).json()
+                return bool(report and report[0]["completed_at"] and report[0]["key_shredded"])
+
+            await wait_until(shredded, timeout_s=30, what="the erased child's key shredded")
+        gone = await keys.get(f"/keys/children/{amelia['child_id']}", headers=as_consent)
+        kept = await keys.get(f"/keys/children/{oliver['child_id']}", headers=as_consent)
+        told = await read_topic(infra.kafka_bootstrap, ns.topic(CHILD_KEYS.name))
+
+    assert gone.status_code == 410
+    assert kept.status_code == 200
+    [event] = [json.loads(r.value) for r in told]
+    assert event["data"]["child_id"] == amelia["child_id"]
+    assert event["data"]["erasure_id"] == ordered.json()["erasure_id"]
+    assert event["actor"] == "service:privacy"

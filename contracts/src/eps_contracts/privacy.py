@@ -11,7 +11,7 @@ records when their retention ends, and rectification of a child's details.
   confirmation on it (``service`` names which).
 
 Personal data: an order names the child by id; a rectification carries the corrected details
-its holders need (the reason beside each field), nothing else.
+its holders need, sealed for the child (``eps_contracts.sealed``), nothing else.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import ClassVar
 
 from pydantic import AwareDatetime, Field
 
-from eps_contracts.base import Event
+from eps_contracts.base import ContractModel, Event
+from eps_contracts.sealed import Sealed, sealed_field
 from eps_contracts.topics import Topic
 
 SUBJECT_ACCESS = Topic(
@@ -110,9 +111,17 @@ class ChildErasureOrdered(Event):
     ordered_at: AwareDatetime
 
 
+class RectifiedDetails(ContractModel):
+    """A child's corrected details (sealed for the child): a field left out is unchanged."""
+
+    given_name: str | None = Field(None, min_length=1, max_length=100)
+    family_name: str | None = Field(None, min_length=1, max_length=100)
+    date_of_birth: date | None = None
+    reason: str = Field(min_length=1, max_length=1000, description="What was wrong.")
+
+
 class ChildDetailsRectified(Event):
-    """A child's details were corrected: every service holding them applies the new values.
-    A field left out is unchanged."""
+    """A child's details were corrected: every service holding them applies the new values."""
 
     event_type: ClassVar[str] = "eps.privacy.child-details-rectified.v1"
     topic: ClassVar[Topic] = CHILD_RECORDS
@@ -120,16 +129,13 @@ class ChildDetailsRectified(Event):
 
     child_id: uuid.UUID = Field(description="Pseudonymous id of the child.")
     rectification_id: uuid.UUID
-    given_name: str | None = Field(
-        None, min_length=1, max_length=100, description="Held by referrals and statutory."
+    details: Sealed = sealed_field(
+        RectifiedDetails,
+        reason="each holder applies the correction where it keeps the child's details:"
+        " referrals and statutory the name and date of birth, consent the date of birth (who"
+        " decides depends on age), privacy the date of birth (retention counts from it)",
+        description="The corrected details and why, sealed for the child.",
     )
-    family_name: str | None = Field(
-        None, min_length=1, max_length=100, description="Held by referrals and statutory."
-    )
-    date_of_birth: date | None = Field(
-        None, description="Held by referrals, statutory and privacy (retention is from it)."
-    )
-    reason: str = Field(min_length=1, max_length=1000, description="What was wrong.")
     at: AwareDatetime
 
 

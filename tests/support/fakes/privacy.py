@@ -75,7 +75,7 @@ class FakePrivacyRepository(PrivacyRepository):
         )
 
     async def due_for_erasure(self, today: date, years: int) -> list[Row]:
-        due = []
+        due: list[Row] = []
         for child_id, born in self.births.items():
             if born is None or await self.held(child_id) or await self.erasure_of(child_id):
                 continue

@@ -14,9 +14,11 @@ from eps_contracts.privacy import (
     ChildErasureConfirmed,
     ChildErasureOrdered,
     ErasureRule,
+    RectifiedDetails,
     SubjectAccessRequestDueSoon,
     SubjectAccessRequestOpened,
 )
+from eps_contracts.sealed import Unsealed
 from eps_privacy.domain import commands
 from eps_privacy.service_layer import handlers
 
@@ -124,7 +126,25 @@ async def test_rectification_names_what_changed_and_privacy_keeps_the_new_date_o
         commands.RectifyChild(CHILD, None, "Exemplar", date(2016, 5, 14), "mistyped"), uow
     )
     [event] = uow.events_of(ChildDetailsRectified)
-    assert (event.given_name, event.family_name, event.date_of_birth) == (
-        None, "Exemplar", date(2016, 5, 14)
-    )  # fmt: skip
+    assert event.details == Unsealed(
+        RectifiedDetails(
+            family_name="Exemplar", date_of_birth=date(2016, 5, 14), reason="mistyped"
+        ),
+        CHILD,
+    )  # sealed for the child when written to the outbox
     assert uow.records.births[CHILD] == date(2016, 5, 14)
+
+
+async def test_an_erased_child_is_not_rectified() -> None:
+    uow = uow_at(datetime(2027, 2, 1, 9, 0, tzinfo=UTC))
+    erasure_id = await handlers.erase_on_request(commands.EraseChild(CHILD, "asked"), uow, ["x"])
+    confirmed = ChildErasureConfirmed(
+        erasure_id=erasure_id, child_id=CHILD, service="x", rows=1, at=uow.clock()
+    )
+    assert await handlers.record_confirmation(confirmed, uow) is True
+    with pytest.raises(Conflict, match="erased") as refused:
+        await handlers.rectify(
+            commands.RectifyChild(CHILD, "Amelia", None, date(2016, 5, 14), "late news"), uow
+        )
+    assert refused.value.field == "child_id"
+    assert uow.records.births.get(CHILD) is None

@@ -31,6 +31,7 @@ from eps_contracts.privacy import (
     ChildDetailsRectified,
     ChildErasureConfirmed,
     ChildErasureOrdered,
+    RectifiedDetails,
 )
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
@@ -94,7 +95,7 @@ class SubjectAccessAnswer(BaseModel):
 
 Held = Callable[[Any, uuid.UUID], Awaitable[list[HeldRecord]]]
 Erase = Callable[[Any, uuid.UUID], Awaitable[int]]
-Rectify = Callable[[Any, ChildDetailsRectified], Awaitable[int]]
+Rectify = Callable[[Any, uuid.UUID, RectifiedDetails], Awaitable[int]]
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,8 @@ def child_records_consumer(records: ChildRecords) -> EventConsumer:
 
         @consumer.on(ChildDetailsRectified)
         async def on_rectified(event: Envelope[ChildDetailsRectified], uow: Any) -> None:
-            await rectify(uow, event.data)
+            details: RectifiedDetails | None = await uow.sealer.open_field(event, "details")
+            if details is not None:  # None: the child was erased since, nothing to correct
+                await rectify(uow, event.data.child_id, details)
 
     return consumer

@@ -8,6 +8,7 @@ from eps_chassis.service import Service, ServiceDefinition
 from eps_contracts.privacy import CHILD_RECORDS, SUBJECT_ACCESS
 
 from eps_privacy.adapters.holders import Holders
+from eps_privacy.adapters.keys import key_shredder
 from eps_privacy.entrypoints import events, http
 from eps_privacy.entrypoints.jobs import privacy_jobs
 from eps_privacy.service_layer.unit_of_work import PostgresPrivacyUnitOfWork
@@ -31,7 +32,7 @@ def definition(settings: PrivacySettings) -> ServiceDefinition:
             )
         ],
         publishes=[SUBJECT_ACCESS, CHILD_RECORDS],
-        jobs=privacy_jobs(settings),
+        jobs=privacy_jobs(settings, key_shredder(settings)),
     )
 
 

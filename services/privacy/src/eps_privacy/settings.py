@@ -31,3 +31,5 @@ class PrivacySettings(ServiceSettings):
     """How often the retention schedule is checked (``EPS_PRIVACY_RETENTION_INTERVAL_S``)."""
     privacy_reminder_interval_s: float = 3600.0
     """How often subject access requests due soon are looked for."""
+    privacy_shred_interval_s: float = 5.0
+    """How soon a completed erasure's key is shredded at the keys service (and retried)."""

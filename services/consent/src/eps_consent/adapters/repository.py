@@ -16,7 +16,7 @@ from eps_chassis.london import london_date
 from eps_chassis.subject_access import changed
 from eps_chassis.unit_of_work import PostgresRepository, PostgresUnitOfWork
 from eps_contracts.consent import ConsentDecisionKind, ConsentScope, InvolvementConsent
-from eps_contracts.privacy import ChildDetailsRectified
+from eps_contracts.privacy import RectifiedDetails
 
 from eps_consent.domain.model import ConsentCase, ConsentStatus, DecisionRecord
 from eps_consent.domain.rules import CapacityAssessment, ChildFacts, ConsentPolicy
@@ -277,7 +277,9 @@ async def erase_child(uow: PostgresUnitOfWork, child_id: uuid.UUID) -> int:
     return erased + count
 
 
-async def rectify_child(uow: PostgresUnitOfWork, details: ChildDetailsRectified) -> int:
+async def rectify_child(
+    uow: PostgresUnitOfWork, child_id: uuid.UUID, details: RectifiedDetails
+) -> int:
     """Consent keeps the child's date of birth (who decides depends on age)."""
     if details.date_of_birth is None:
         return 0
@@ -285,7 +287,7 @@ async def rectify_child(uow: PostgresUnitOfWork, details: ChildDetailsRectified)
         uow,
         "UPDATE consent_cases SET child_date_of_birth = $3 WHERE tenant = $1 AND child_id = $2",
         uow.tenant,
-        details.child_id,
+        child_id,
         details.date_of_birth,
     )
     return count

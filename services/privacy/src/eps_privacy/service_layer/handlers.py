@@ -13,11 +13,13 @@ from eps_contracts.privacy import (
     ChildErasureConfirmed,
     ChildErasureOrdered,
     ErasureRule,
+    RectifiedDetails,
     SubjectAccessRequestAnswered,
     SubjectAccessRequestDueSoon,
     SubjectAccessRequestExtended,
     SubjectAccessRequestOpened,
 )
+from eps_contracts.sealed import Unsealed
 
 from eps_privacy.domain import commands
 from eps_privacy.domain.rules import (
@@ -193,14 +195,22 @@ async def rectify(cmd: commands.RectifyChild, uow: PrivacyUnitOfWork) -> uuid.UU
     """Correct the child's details everywhere they are held (each holder applies the event)."""
     if cmd.given_name is None and cmd.family_name is None and cmd.date_of_birth is None:
         raise DomainError("name at least one detail to correct", field="given_name")
+    erased = await uow.records.erasure_of(cmd.child_id)
+    if erased is not None and erased["completed_at"] is not None:
+        raise Conflict(
+            "this child's records were erased: nothing is left to correct", field="child_id"
+        )
     if cmd.date_of_birth is not None:
         await uow.records.learn_birth_date(cmd.child_id, cmd.date_of_birth, "rectification")
     rectification_id = uuid.uuid4()
+    details = RectifiedDetails(
+        given_name=cmd.given_name, family_name=cmd.family_name,
+        date_of_birth=cmd.date_of_birth, reason=cmd.reason,
+    )  # fmt: skip
     uow.publish(
         ChildDetailsRectified(
             child_id=cmd.child_id, rectification_id=rectification_id,
-            given_name=cmd.given_name, family_name=cmd.family_name,
-            date_of_birth=cmd.date_of_birth, reason=cmd.reason, at=uow.clock(),
+            details=Unsealed(details, cmd.child_id), at=uow.clock(),
         )
     )  # fmt: skip
     return rectification_id

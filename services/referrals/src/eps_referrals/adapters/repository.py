@@ -25,7 +25,7 @@ from eps_chassis.subject_access import changed
 from eps_chassis.unit_of_work import PostgresRepository, PostgresUnitOfWork
 from eps_contracts import Event
 from eps_contracts.common import PriorityGroup
-from eps_contracts.privacy import ChildDetailsRectified
+from eps_contracts.privacy import RectifiedDetails
 from eps_contracts.referrals import (
     CaseworkStage,
     ChildDetails,
@@ -404,7 +404,9 @@ async def erase_child(uow: PostgresUnitOfWork, child_id: uuid.UUID) -> int:
     return erased
 
 
-async def rectify_child(uow: PostgresUnitOfWork, details: ChildDetailsRectified) -> int:
+async def rectify_child(
+    uow: PostgresUnitOfWork, child_id: uuid.UUID, details: RectifiedDetails
+) -> int:
     """The corrected name and date of birth, in every request of the child (a field not given
     stays as it was)."""
     count = await changed(
@@ -416,7 +418,7 @@ async def rectify_child(uow: PostgresUnitOfWork, details: ChildDetailsRectified)
         " request#>>'{child,date_of_birth}'))), updated_at = clock_timestamp()"
         " WHERE tenant = $1 AND child_id = $2",
         uow.tenant,
-        details.child_id,
+        child_id,
         details.given_name,
         details.family_name,
         details.date_of_birth,

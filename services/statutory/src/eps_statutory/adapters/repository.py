@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 from eps_chassis.subject_access import changed
 from eps_chassis.unit_of_work import PostgresRepository, PostgresUnitOfWork
-from eps_contracts.privacy import ChildDetailsRectified
+from eps_contracts.privacy import RectifiedDetails
 from eps_contracts.statutory import (
     AdviceDocument,
     AllocationRoute,
@@ -476,7 +476,9 @@ async def erase_child(uow: PostgresUnitOfWork, child_id: uuid.UUID) -> int:
     return erased + count
 
 
-async def rectify_child(uow: PostgresUnitOfWork, details: ChildDetailsRectified) -> int:
+async def rectify_child(
+    uow: PostgresUnitOfWork, child_id: uuid.UUID, details: RectifiedDetails
+) -> int:
     """The corrected name and date of birth on every request for advice about the child."""
     count = await changed(
         uow,
@@ -485,7 +487,7 @@ async def rectify_child(uow: PostgresUnitOfWork, details: ChildDetailsRectified)
         " child_date_of_birth = COALESCE($5, child_date_of_birth)"
         " WHERE tenant = $1 AND child_id = $2",
         uow.tenant,
-        details.child_id,
+        child_id,
         details.given_name,
         details.family_name,
         details.date_of_birth,
