@@ -25,6 +25,7 @@ from eps_chassis.service import (
 )
 from eps_chassis.settings import ServiceSettings
 from eps_contracts import all_topics
+from eps_keys.adapters.kek import ensure_local_kek
 
 from tests.support.clock import suite_clock
 from tests.support.infra import REPO, Infra
@@ -78,6 +79,8 @@ def settings_for(
         retry_backoff_initial_s=0.05,
         retry_backoff_max_s=1.0,
         publish_timeout_s=5.0,
+        # the keys service's KEK (other services ignore it): the tests' own, made once
+        keys_kek_file=ensure_local_kek(KEYS_DIR / "kek.key"),
     )
     values.update(overrides)
     return settings(**values)
