@@ -65,7 +65,9 @@ class Api:
     _ready: set[str] = field(default_factory=set)
 
     async def __aenter__(self) -> Api:
-        limits = httpx.Limits(max_connections=self.target.concurrency)
+        # a connection idle for uvicorn's keep-alive (5 s) is closed by the server, and one
+        # reused just as it closes fails: let idle ones go sooner than that
+        limits = httpx.Limits(max_connections=self.target.concurrency, keepalive_expiry=2.0)
         for name in SERVICES:
             self.clients[name] = httpx.AsyncClient(
                 base_url=self.target.urls[name], timeout=30, limits=limits
@@ -111,10 +113,18 @@ class Api:
             headers = {**headers, "Content-Type": "application/json"}
         await self.ready(service)  # make run starts loading while the services start
         self.requests[service] += 1
-        async with self._gate:
-            response = await self.clients[service].request(
-                method, path, headers=headers, json=json, content=content, params=params
-            )
+        for attempt in (1, 2, 3):
+            try:
+                async with self._gate:
+                    response = await self.clients[service].request(
+                        method, path, headers=headers, json=json, content=content, params=params
+                    )
+                break
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                # the server closed a kept-alive connection as it was reused: the request was
+                # not read, and every step here is safe to ask again (ids, look-before-acting)
+                if attempt == 3:
+                    raise
         if response.status_code not in ok:
             raise DemoError(f"{method} {service}{path}: {response.status_code} {response.text}")
         return response
