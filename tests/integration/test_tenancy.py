@@ -63,6 +63,7 @@ from tests.support.builders import referrals as referral_builders
 from tests.support.builders import statutory as statutory_builders
 from tests.support.clock import suite_now, suite_today
 from tests.support.db import query
+from tests.support.dead_letters import original_value
 from tests.support.infra import Infra
 from tests.support.kafka import consumer_lag, publish_raw, read_topic, wait_until
 from tests.support.services import Namespace, drop_namespace, running
@@ -195,7 +196,10 @@ async def platform(infra: Infra) -> AsyncIterator[Platform]:
         async with AsyncExitStack() as stack:
             for service in SERVICES:
                 runtime, client = await stack.enter_async_context(
-                    running(service, infra, ns, local_authorities=SERVED)
+                    # the upstream records are resent as other LAs' copies: not purged meanwhile
+                    running(
+                        service, infra, ns, local_authorities=SERVED, upstream_purge_interval_s=3600
+                    )
                 )
                 found.runtimes[runtime.definition.name] = runtime
                 found.clients[runtime.definition.name] = client
@@ -342,7 +346,8 @@ async def dead_lettered(
     async def out() -> bool:
         for service in {s for s, _ in platform.consumers_of(topic_name)}:
             for record in await platform.dead_letters(service):
-                event_id = json.loads(record.value).get("id")
+                original = await original_value(record, platform.ns.data_keys)  # sealed
+                event_id = json.loads(original).get("id")
                 if event_id in ids:
                     found[(service, event_id)] = dict(record.headers)["dlq-reason"].decode()
         return len(found) >= expected

@@ -32,6 +32,7 @@ from eps_contracts.local_authorities import LOCAL_AUTHORITIES
 from eps_keys.adapters.kek import ensure_local_kek
 
 from tests.support.clock import suite_now, suite_offset
+from tests.support.dead_letters import original_value
 from tests.support.infra import REPO, Infra
 from tests.support.kafka import publish_raw, read_topic
 from tests.support.services import KEYS_DIR, Namespace, bearer
@@ -184,6 +185,18 @@ class System:
             key=envelope.subject.encode(),
         )
         return envelope
+
+    async def dead_letters(self, service: str, *, tenant: str) -> list[dict[str, Any]]:
+        """The events a service dead-lettered so far of one LA's, opened (dead letters are
+        sealed) with the service's dead-letter keys from the keys service."""
+        from tests.support.keys import data_keys_at  # it imports this module
+
+        keys = data_keys_at({"EPS_KEYS_URL": f"http://127.0.0.1:{self.port('keys')}"}, service)
+        records = await read_topic(
+            self.infra.kafka_bootstrap, self.ns.topic(f"eps.dlq.{service}.v1")
+        )
+        decoded = [json.loads(await original_value(r, keys)) for r in records]
+        return [e for e in decoded if e.get("tenant") == tenant]
 
     async def events(self, topic: str, *, tenant: str | None = None) -> list[dict[str, Any]]:
         """Every event on a topic so far (of one LA's, when given), decoded."""

@@ -121,7 +121,7 @@ async def test_a_traded_delivery_before_its_tariff_waits_unpriced_and_is_priced_
     assert created["status"] == "confirmed"
     assert line["pence"] == 15000 and line["delivered_on"] == suite_today().isoformat()
     assert still == []
-    dead = await system.events("eps.dlq.billing.v1", tenant=la.tenant)
+    dead = await system.dead_letters("billing", tenant=la.tenant)
     assert dead == []
 
 

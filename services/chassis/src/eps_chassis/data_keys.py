@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Protocol
 
-from eps_chassis.errors import TransientError
+from eps_chassis.errors import EventRejected, OwnedElsewhere, TransientError
 
 
 class KeyShredded(Exception):
@@ -33,6 +33,12 @@ class KeyUnavailable(TransientError):
     batch is retried, nothing is dead-lettered for it."""
 
 
+def owned_elsewhere(child_id: uuid.UUID) -> EventRejected:
+    """An event naming a child of another local authority (its key is another LA's): the
+    event is refused, as any naming another's record (``errors.OwnedElsewhere``)."""
+    return EventRejected.because(OwnedElsewhere("child", child_id, field="child_id"))
+
+
 class DataKeys(Protocol):
     """A child's 256-bit data key, by local authority and child id."""
 
@@ -41,7 +47,7 @@ class DataKeys(Protocol):
 
     async def get(self, tenant: str, child_id: uuid.UUID) -> bytes:
         """The child's key. Raises :class:`KeyShredded` (also for a key never made: nothing
-        could have been sealed with it)."""
+        could have been sealed with it); ``EventRejected`` for another LA's child."""
 
     async def dead_letter_key(self, service: str, day: str) -> bytes:
         """The key a service's dead letters of one day (``YYYY-MM-DD``, UTC) are sealed with,
@@ -123,6 +129,8 @@ class InMemoryDataKeys:
 
     async def create_or_get(self, tenant: str, child_id: uuid.UUID) -> bytes:
         self.requests += 1
+        if any(c == str(child_id) and t != tenant for t, c in self.keys):
+            raise owned_elsewhere(child_id)
         entry = (tenant, str(child_id))
         if entry not in self.keys:
             self.keys[entry] = os.urandom(32)
@@ -133,6 +141,8 @@ class InMemoryDataKeys:
 
     async def get(self, tenant: str, child_id: uuid.UUID) -> bytes:
         self.requests += 1
+        if any(c == str(child_id) and t != tenant for t, c in self.keys):
+            raise owned_elsewhere(child_id)
         key = self.keys.get((tenant, str(child_id)))
         if key is None:
             raise KeyShredded(tenant, child_id)

@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from eps_chassis.auth import Role, issue_token
-from eps_chassis.data_keys import CachedDataKeys, KeyShredded, KeyUnavailable
+from eps_chassis.data_keys import CachedDataKeys, KeyShredded, KeyUnavailable, owned_elsewhere
 from eps_chassis.sealing import NO_SEALER, Sealer
 from eps_chassis.settings import ServiceSettings
 
@@ -99,6 +99,8 @@ class HttpDataKeys:
             raise KeyUnavailable(f"keys service: {exc!r}") from exc
         if response.status_code == 410:
             raise gone
+        if response.status_code == 404:  # the keys service knows the child under another LA
+            raise owned_elsewhere(gone.child_id)
         if response.status_code != 200:
             raise KeyUnavailable(f"keys service answered {response.status_code}: {response.text}")
         return base64.b64decode(response.json()["key"])
