@@ -15,6 +15,7 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 LONDON = ZoneInfo("Europe/London")
@@ -413,7 +414,7 @@ class Incident:
     report_id: uuid.UUID
     school_urn: str
     kind: str
-    level: int
+    level: Literal[1, 2, 3]
     occurred_at: datetime
     reported_by: str
     pupils_affected: int
