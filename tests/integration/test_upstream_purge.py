@@ -19,7 +19,10 @@ pytestmark = pytest.mark.integration
 
 
 async def commit(infra: Infra, group: str, tp: TopicPartition, offset: int) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, group_id=group)
+    # no auto-commit: on stop it would commit the position it fetched, over the offset set here
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=infra.kafka_bootstrap, group_id=group, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         consumer.assign([tp])
