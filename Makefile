@@ -128,6 +128,8 @@ bench: install console-frontend chromium
 	$(RUN) python bench/run.py
 	$(RUN) python bench/fast_track.py
 	$(RUN) python bench/billing.py
+	$(RUN) python bench/event_to_billable.py
+	$(RUN) python bench/sealing.py
 	$(RUN) python bench/console.py
 
 # Rebuild a service's state from the log into an empty schema (eps_chassis.replay), with the
