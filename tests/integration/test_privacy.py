@@ -37,7 +37,7 @@ from tests.support.builders import statutory as statutory_builders
 from tests.support.clock import FakeClock, suite_now
 from tests.support.db import query, scalar
 from tests.support.infra import Infra
-from tests.support.kafka import publish_raw, read_topic, wait_until
+from tests.support.kafka import publish_raw, read_topic_when, wait_until
 from tests.support.keys import data_keys_of, keys_settings
 from tests.support.problems import fields, problem
 from tests.support.services import KEYS_DIR, Namespace, bearer, running
@@ -425,6 +425,9 @@ async def test_the_audit_log_is_kept_by_its_own_rule_and_still_append_only_for_s
         assert [r["actor"] for r in kept] == ["user:ep-reader"]  # the old row went, by the rule
 
 
+DUE_SOON = "eps.privacy.subject-access-request-due-soon.v1"
+
+
 async def test_a_subject_access_request_is_reminded_before_it_is_due_and_may_be_extended_twice(
     infra: Infra, ns: Namespace
 ) -> None:
@@ -474,13 +477,16 @@ async def test_a_subject_access_request_is_reminded_before_it_is_due_and_may_be_
         not_answered = await privacy.post(
             f"/privacy/subject-access-requests/{request_id}/answer", headers=OFFICER
         )
-        events = await read_topic(infra.kafka_bootstrap, ns.topic(SUBJECT_ACCESS.name))
+        events = await read_topic_when(
+            infra.kafka_bootstrap,
+            ns.topic(SUBJECT_ACCESS.name),
+            lambda records: len([r for r in records if DUE_SOON in r.value.decode()]) >= 2,
+            what="two reminders published",
+        )
 
     assert future.status_code == 422 and fields(future) == ["received_on"]
     reminders = [
-        json.loads(r.value)["data"]
-        for r in events
-        if json.loads(r.value)["type"] == "eps.privacy.subject-access-request-due-soon.v1"
+        json.loads(r.value)["data"] for r in events if json.loads(r.value)["type"] == DUE_SOON
     ]
     assert [(r["due_on"], r["days_left"]) for r in reminders] == [
         ("2027-02-28", 7),
@@ -567,7 +573,9 @@ async def test_an_erasure_ends_with_the_childs_key_shredded_at_the_keys_service(
             await wait_until(shredded, timeout_s=30, what="the erased child's key shredded")
         gone = await keys.get(f"/keys/children/{amelia['child_id']}", headers=as_consent)
         kept = await keys.get(f"/keys/children/{oliver['child_id']}", headers=as_consent)
-        told = await read_topic(infra.kafka_bootstrap, ns.topic(CHILD_KEYS.name))
+        told = await read_topic_when(
+            infra.kafka_bootstrap, ns.topic(CHILD_KEYS.name), bool, what="the shredding told"
+        )
 
     assert gone.status_code == 410
     assert kept.status_code == 200

@@ -112,6 +112,26 @@ async def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 5.0) -> l
         await consumer.stop()
 
 
+async def read_topic_when(
+    bootstrap: str,
+    topic: str,
+    enough: Callable[[list[ConsumerRecord]], bool],
+    *,
+    timeout_s: float = 20.0,
+    what: str = "records",
+) -> list[ConsumerRecord]:
+    """The topic's records once ``enough`` holds of them: an outbox relays after its
+    transaction commits, so what a test just caused may not be on the topic yet."""
+    records: list[ConsumerRecord] = []
+
+    async def arrived() -> bool:
+        records[:] = await read_topic(bootstrap, topic)
+        return enough(records)
+
+    await wait_until(arrived, timeout_s=timeout_s, what=what)
+    return records
+
+
 async def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
     """Records in ``topic`` not yet committed by ``group``."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
