@@ -37,6 +37,7 @@ from eps_billing.domain.commands import BuyServiceLevelAgreement, RecordSchool
 from eps_billing.entrypoints.events import delivered_time
 from eps_billing.service_layer import handlers
 from eps_billing.service_layer.unit_of_work import PostgresBillingUnitOfWork
+from eps_chassis.collector import settle_long_lived
 from eps_chassis.consumer import ConsumerRuntime
 from eps_chassis.context import MessageContext
 from eps_chassis.db import CHASSIS_MIGRATIONS, create_pool, migrate
@@ -174,11 +175,13 @@ async def billing_rate(
             unit_of_work=PostgresBillingUnitOfWork,
         ),
     )
+    settle_long_lived()  # as the service does once started
     try:
         await broker.start()
         rate = await drain_rate(pool, "SELECT count(*) FROM inbox", total)
         return rate, await billed(pool)
     finally:
+        await delivered_time.close()  # as the service does before its Kafka consumers stop
         await broker.stop()
         await pool.close()
         await drop_schema(infra, schema)

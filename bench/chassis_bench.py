@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from eps_chassis import metrics
+from eps_chassis.collector import settle_long_lived
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.db import CHASSIS_MIGRATIONS, create_pool, migrate
 from eps_chassis.decoding import Valid
@@ -186,10 +187,12 @@ async def consumer_throughput(
     consumer.subscribe(
         broker, ConsumerRuntime(pool=pool, service="bench", source="/bench", topic_prefix=prefix)
     )
+    settle_long_lived()  # as the service does once started
     try:
         await broker.start()
         return await drain_rate(pool, "SELECT count(*) FROM effects", events)
     finally:
+        await consumer.close()  # as the service does before its Kafka consumers stop
         await broker.stop()
         await pool.close()
 

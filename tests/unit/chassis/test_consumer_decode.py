@@ -71,3 +71,23 @@ def test_strict_types_refuse_coercion() -> None:
     decoded = consumer.decode(record(json.dumps(body).encode()))
     assert isinstance(decoded, Invalid)
     assert "data.child.looked_after: Input should be a valid boolean" in decoded.reason
+
+
+def test_a_type_read_from_the_text_is_confirmed_by_the_envelope_or_read_again() -> None:
+    """The type is read from the record's text when it stands among the first fields, so the
+    JSON is parsed once; where the text misleads, the record is decoded the whole way."""
+    envelope = builders.upstream_envelope()
+    written = envelope.model_dump_json().encode()
+    assert written.startswith(b'{"specversion":"1.0","id":')  # the quick path is the usual one
+    body = json.loads(written)
+    # a later duplicate "type" (the last one counts) names a type this topic does not carry
+    misleading = written[:-1] + b',"type":"eps.nope.v1"}'
+    decoded = consumer.decode(record(misleading))
+    assert isinstance(decoded, Invalid) and "unknown event type 'eps.nope.v1'" in decoded.reason
+    # a broken payload under the guessed type: the reason names the field, as before
+    body["data"]["child"]["date_of_birth"] = "2016-13-45"
+    decoded = consumer.decode(record(json.dumps(body).encode()))
+    assert isinstance(decoded, Invalid) and "data.child.date_of_birth" in decoded.reason
+    # JSON that breaks after a readable type is still "not JSON"
+    decoded = consumer.decode(record(written[: written.index(b'"type"') + 60]))
+    assert isinstance(decoded, Invalid) and decoded.reason.startswith("not JSON")

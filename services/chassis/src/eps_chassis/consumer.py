@@ -13,7 +13,8 @@ For each polled batch, in one database transaction:
      subject wait behind it; batch handlers get every new event of their types at once
      (``batches``).
 Only after that transaction commits are the offsets committed: never FastStream's default
-ACK_FIRST; the next batch does not wait for the broker to answer the commit (``offsets``). A
+ACK_FIRST; the next batch does not wait for the broker to answer the commit (``offsets``), and
+is polled and decoded while the batch before is applied (``pipelining``). A
 transient failure rolls everything back and retries with jittered backoff; after
 ``retry_in_place_s`` the batch is read again from its start instead, so the consumer keeps
 polling and stays in its group. A handler that keeps failing for another reason is retried
@@ -56,9 +57,9 @@ from eps_chassis.decoding import (
 from eps_chassis.errors import DomainError, EventRejected, NotYetKnown
 from eps_chassis.held_events import Hold
 from eps_chassis.logging import bound_context, get_logger
-from eps_chassis.offsets import OffsetCommits
 from eps_chassis.outbox import HandOver, transaction
 from eps_chassis.outcomes import Held, Refused, RetryBatch, behind, hold_of
+from eps_chassis.pipelining import OneBatchAhead
 from eps_chassis.priority import PriorityGate
 from eps_chassis.retry import Backoff, is_transient
 from eps_chassis.sealing import NO_SEALER, Sealer
@@ -143,7 +144,7 @@ class EventConsumer:
         self.description = description
         self.routes = Routes()
         self._batches = BatchRunner(name)
-        self._offsets = OffsetCommits(name)
+        self._batches_ahead = OneBatchAhead(name)
         self._failures: dict[Any, int] = {}
         self.runtime: ConsumerRuntime | None = None
 
@@ -200,6 +201,7 @@ class EventConsumer:
     def subscribe(self, broker: KafkaBroker, runtime: ConsumerRuntime) -> None:
         """A routine consumer, as a FastStream batch subscriber acknowledged by hand."""
         self.bind(runtime)
+        self._batches_ahead = OneBatchAhead(self.name)  # a fresh one each time it subscribes
         subscriber = broker.subscriber(
             *(runtime.topic_prefix + t.name for t in self.topics),
             group_id=self.group_id(runtime),
@@ -216,19 +218,28 @@ class EventConsumer:
 
         @subscriber
         async def consume(message: KafkaMessage) -> None:
-            if await self.process(message.raw_message):
-                self._offsets.commit(message.consumer, message.raw_message)  # not awaited
-            else:
-                await message.nack()  # seek back to the batch start: polled again, not lost
+            records = message.raw_message
+            items = self.decode_batch(records)  # while the batch before is being applied
+            await self._batches_ahead.submit(message.consumer, records, lambda: self.apply(items))
+
+    async def close(self) -> None:
+        """Wait for the batch being applied and its offsets (the service stopping)."""
+        await self._batches_ahead.close()
+
+    def decode_batch(self, records: Sequence[ConsumerRecord]) -> list[Decoded]:
+        return [self.decode(r) for r in records]
 
     async def process(self, records: Sequence[ConsumerRecord]) -> bool:
         """Apply one polled batch; True once its effects are durable (commit its offsets),
         False when it could not be applied in time (read it again from its start)."""
+        return await self.apply(self.decode_batch(records))
+
+    async def apply(self, items: Sequence[Decoded]) -> bool:
+        """Apply a decoded batch (``process``)."""
         runtime = self.runtime
         assert runtime is not None, "bind() or subscribe() first"
-        if not records:
+        if not items:
             return True
-        items = [self.decode(r) for r in records]
         backoff = Backoff(runtime.backoff_initial_s, runtime.backoff_max_s)
         started = time.monotonic()
         while True:

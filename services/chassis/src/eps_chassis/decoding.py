@@ -19,7 +19,7 @@ from aiokafka import ConsumerRecord
 from eps_contracts import Envelope, Event, all_topics
 from pydantic import ValidationError
 
-from eps_chassis.kafka_binding import Unreadable, carried
+from eps_chassis.kafka_binding import Carried, Unreadable, carried, parsed
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[Envelope[Any], Any], Awaitable[None]]  # (event, the service's unit of work)
@@ -106,6 +106,37 @@ class Routes:
         read = carried(record.value, record.headers)
         if isinstance(read, Unreadable):
             return Invalid(record, read.reason)
+        if read.guessed:
+            quick = self._decode_guessed(record, read)
+            if quick is not None:
+                return quick
+            read = parsed(read.envelope)
+            if isinstance(read, Unreadable):
+                return Invalid(record, read.reason)
+        return self._route(record, read)
+
+    def _decode_guessed(self, record: ConsumerRecord, read: Carried) -> Valid | None:
+        """The record validated in one JSON pass, when its guessed type is one this consumer
+        handles and the validated envelope confirms it; None sends it the whole way (which
+        also gives a record that is not valid its reason)."""
+        assert isinstance(read.event_type, str)
+        registered = self.handlers.get(read.event_type)
+        batch_registered = self.batch_handlers.get(read.event_type)
+        chosen = registered or batch_registered
+        if chosen is None or read.event_type not in types_carried_by(record.topic):
+            return None
+        try:
+            envelope = chosen[0].model_validate_json(read.envelope)
+        except ValidationError:
+            return None
+        if envelope.type != read.event_type:
+            return None
+        if batch_registered is not None:
+            return Valid(record, envelope, None, batch_registered[1])
+        assert registered is not None
+        return Valid(record, envelope, registered[1])
+
+    def _route(self, record: ConsumerRecord, read: Carried) -> Decoded:
         event_type = read.event_type
         if not isinstance(event_type, str):
             return Invalid(record, f"{read.name_of('type')}: missing CloudEvents type attribute")

@@ -25,11 +25,14 @@ log = get_logger()
 
 def next_offsets(records: Sequence[ConsumerRecord]) -> dict[TopicPartition, int]:
     """The offset after the last record of each partition in the batch (what Kafka stores)."""
-    offsets: dict[TopicPartition, int] = {}
+    last: dict[tuple[str, int], int] = {}  # plain tuples: a thousand records, a few partitions
     for record in records:
-        partition = TopicPartition(record.topic, record.partition)
-        offsets[partition] = max(offsets.get(partition, 0), record.offset + 1)
-    return offsets
+        key = (record.topic, record.partition)
+        if record.offset >= last.get(key, -1):
+            last[key] = record.offset
+    return {
+        TopicPartition(topic, partition): offset + 1 for (topic, partition), offset in last.items()
+    }
 
 
 class OffsetCommits:

@@ -34,13 +34,16 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from eps_chassis import db
+from eps_chassis.collector import settle_long_lived
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer
+from eps_chassis.decoding import Decoded
 from eps_chassis.key_client import sealer_for
 from eps_chassis.logging import configure_logging
 from eps_chassis.releases import apply_held_events
 from eps_chassis.sealing import Sealer
 from eps_chassis.service import Service, ServiceDefinition
 from eps_chassis.settings import ServiceSettings
+from eps_chassis.tasks import cancel_and_wait
 
 Progress = Callable[[str, int], None]  # (consumer, records just applied)
 
@@ -126,19 +129,13 @@ async def replay(
     pool = await db.create_pool(
         settings.database_url, schema, settings.db_pool_min, settings.db_pool_max
     )
-    runtime = ConsumerRuntime(
-        pool=pool,
-        service=definition.name,
-        source=definition.source,
-        topic_prefix=settings.topic_prefix,
-        max_batch_size=settings.consumer_batch_size,
-        backoff_initial_s=settings.retry_backoff_initial_s,
-        backoff_max_s=settings.retry_backoff_max_s,
+    runtime = definition.consumer_runtime(
+        settings,
+        pool,
         clock=settings.clock(),
-        unit_of_work=definition.unit_of_work,
-        local_authorities=settings.served_local_authorities(),
         sealer=sealer or sealer_for(settings, definition.name),
     )
+    settle_long_lived()  # as a service does once started
     done = Replayed()
     started = time.perf_counter()
     try:
@@ -170,6 +167,7 @@ async def _replay_consumer(
     consumer.bind(runtime)
     reader = _reader(settings, max_poll_records=min(consumer.batch_size, runtime.max_batch_size))
     await reader.start()
+    applying: asyncio.Task[None] | None = None
     try:
         partitions = await _partitions(settings, consumer)
         if not partitions:  # its topics do not exist yet: nothing was ever published to them
@@ -178,6 +176,14 @@ async def _replay_consumer(
         reader.assign(partitions)
         await reader.seek_to_beginning(*partitions)
         remaining = {p for p in partitions if await reader.position(p) < ends[p]}
+
+        async def apply(items: list[Decoded]) -> None:
+            while not await consumer.apply(items):
+                await asyncio.sleep(runtime.backoff_initial_s)  # a transient failure
+            done.applied(len(items))
+            if progress is not None:
+                progress(consumer.name, len(items))
+
         while remaining:
             polled = await reader.getmany(*remaining, timeout_ms=1000)
             # one batch of every partition's records, as the live subscriber applies them
@@ -188,15 +194,18 @@ async def _replay_consumer(
                 if record.offset < ends[partition]
             ]
             if records:
-                while not await consumer.process(records):
-                    await asyncio.sleep(runtime.backoff_initial_s)  # a transient failure
-                done.applied(len(records))
-                if progress is not None:
-                    progress(consumer.name, len(records))
+                items = consumer.decode_batch(records)  # while the batch before is applied
+                if applying is not None:
+                    await applying
+                applying = asyncio.create_task(apply(items))  # one at a time, in order
             for partition in list(remaining):
                 if await reader.position(partition) >= ends[partition]:
                     remaining.discard(partition)
+        if applying is not None:
+            await applying
     finally:
+        if applying is not None:
+            await cancel_and_wait([applying])
         await reader.stop()
 
 

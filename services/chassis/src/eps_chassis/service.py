@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -36,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from eps_chassis import db
 from eps_chassis.auth import Role, TokenVerifier
 from eps_chassis.clock import Clock
+from eps_chassis.collector import settle_long_lived
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.context import correlated
 from eps_chassis.held_events_http import HELD_EVENTS_TAG, held_events_router
@@ -45,10 +45,12 @@ from eps_chassis.key_client import sealer_for
 from eps_chassis.key_shredding import forget_shredded_keys
 from eps_chassis.logging import configure_logging, get_logger, scoped_context
 from eps_chassis.openapi import check_routes, openapi_document
+from eps_chassis.outbox import HandOver
 from eps_chassis.priority import PriorityPoller
 from eps_chassis.relay import OutboxRelay
 from eps_chassis.releases import apply_held_events, give_up_held
 from eps_chassis.retry import Backoff
+from eps_chassis.sealing import Sealer
 from eps_chassis.settings import ServiceSettings
 from eps_chassis.subject_access import (
     CHILD_RECORDS_CONSUMER,
@@ -99,6 +101,31 @@ class ServiceDefinition:
     @property
     def source(self) -> str:
         return f"/eps/{self.name}"
+
+    def consumer_runtime(
+        self,
+        settings: ServiceSettings,
+        pool: asyncpg.Pool,
+        *,
+        clock: Clock,
+        sealer: Sealer,
+        hand_over: HandOver | None = None,
+    ) -> ConsumerRuntime:
+        """What its consumers run with: the same live and when replaying the log."""
+        return ConsumerRuntime(
+            pool=pool,
+            service=self.name,
+            source=self.source,
+            topic_prefix=settings.topic_prefix,
+            max_batch_size=settings.consumer_batch_size,
+            backoff_initial_s=settings.retry_backoff_initial_s,
+            backoff_max_s=settings.retry_backoff_max_s,
+            hand_over=hand_over,
+            clock=clock,
+            unit_of_work=self.unit_of_work,
+            local_authorities=settings.served_local_authorities(),
+            sealer=sealer,
+        )
 
 
 S = TypeVar("S", bound=ServiceSettings)
@@ -174,19 +201,8 @@ class ServiceRuntime(Generic[U]):
             priority_topics=[t.name for t in all_topics() if t.priority],
         )
         await self.relay.start()
-        self.consumer_runtime = ConsumerRuntime(
-            pool=self.pool,
-            service=d.name,
-            source=d.source,
-            topic_prefix=s.topic_prefix,
-            max_batch_size=s.consumer_batch_size,
-            backoff_initial_s=s.retry_backoff_initial_s,
-            backoff_max_s=s.retry_backoff_max_s,
-            hand_over=self.relay.hand_over,
-            clock=self.clock,
-            unit_of_work=d.unit_of_work,
-            local_authorities=s.served_local_authorities(),
-            sealer=self.sealer,
+        self.consumer_runtime = d.consumer_runtime(
+            s, self.pool, clock=self.clock, sealer=self.sealer, hand_over=self.relay.hand_over
         )
         self.jobs = JobRunner(
             [*d.jobs, HOUSEKEEPING, *self._held_event_jobs(), *self._purge_jobs()],
@@ -206,10 +222,7 @@ class ServiceRuntime(Generic[U]):
             )
         self.broker = self._build_broker()
         self._broker_task = asyncio.create_task(self._start_broker(), name=f"{d.name}-broker")
-        # What exists now (modules, models, schemas) lives as long as the process: keep it out
-        # of the collector's way, whose full passes otherwise stall the loop for tens of ms.
-        gc.collect()
-        gc.freeze()
+        settle_long_lived()  # what exists now lives as long as the process
 
     def _build_broker(self) -> KafkaBroker:
         """FastStream's broker, for the routine consumers' subscribers. It publishes nothing:
@@ -321,6 +334,8 @@ class ServiceRuntime(Generic[U]):
     async def _stop_consumers(self) -> None:
         for poller in self.pollers:
             await poller.stop()
+        for consumer in self.definition.consumers:  # before their Kafka consumers stop
+            await consumer.close()
         if self.broker is not None:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(20):
