@@ -222,7 +222,7 @@ async def run(
             print(f"{coordinators} live boards, {rounds} incidents ...", flush=True)
             held, streams = await held_open(url, incidents_client, coordinators, rounds)
             print(f"fast track round trip: {incidents} incidents ...", flush=True)
-            fast_track, _ = await measure(infra, phase, incidents_client, incidents)
+            fast_track, _, _ = await measure(infra, phase, incidents_client, incidents)
     finally:
         await drop_schemas(infra, phase)
         await drop_console_schema(infra, phase)

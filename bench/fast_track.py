@@ -30,6 +30,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -282,9 +283,63 @@ def report_body() -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Timed:
+    """One incident's report and the moment the benchmark saw its allocation recorded."""
+
+    incident_id: uuid.UUID
+    reported_at: datetime
+    seen_at: datetime
+
+
+HOPS = (
+    "report over HTTP, until the request is in incidents' outbox",
+    "incidents commits; relay publishes; scheduling polls and claims it",
+    "scheduling allocates (its handler), until the answer is in its outbox",
+    "scheduling commits; relay publishes; incidents polls and claims it",
+    "incidents records the allocation and commits; the benchmark sees it",
+)
+
+
+async def hops(infra: Infra, phase: Phase, timed: list[Timed]) -> list[list[float]]:
+    """Milliseconds spent in each hop (``HOPS``) by each incident, from the times both services
+    wrote in their outbox and inbox rows (PostgreSQL's clock, the machine's, as the
+    benchmark's): where the median goes, hop by hop."""
+    conn = await asyncpg.connect(infra.database_url)
+    incidents, scheduling = phase.schema("incidents"), phase.schema("scheduling")
+    try:
+        rows = await conn.fetch(
+            f"SELECT convert_from(request.key, 'UTF8')::uuid AS incident_id,"
+            f" request.created_at AS requested, claimed.processed_at AS claimed,"
+            f" answer.created_at AS answered, recorded.processed_at AS recorded"
+            f" FROM {incidents}.outbox request"
+            f" JOIN {scheduling}.inbox claimed ON claimed.event_id = request.event_id"
+            f" JOIN {scheduling}.outbox answer ON answer.key = request.key"
+            f"  AND answer.topic LIKE '%fast-track-allocations%'"
+            f" JOIN {incidents}.inbox recorded ON recorded.event_id = answer.event_id"
+            f" WHERE request.topic LIKE '%fast-track-requests%'"
+        )
+    finally:
+        await conn.close()
+    found = {r["incident_id"]: r for r in rows}
+    spans = []
+    for t in timed:
+        r = found[t.incident_id]
+        moments = [
+            t.reported_at,
+            r["requested"],
+            r["claimed"],
+            r["answered"],
+            r["recorded"],
+            t.seen_at,
+        ]
+        spans.append([(b - a).total_seconds() * 1000 for a, b in pairwise(moments)])
+    return spans
+
+
 async def measure(
     infra: Infra, phase: Phase, client: httpx.AsyncClient, incidents: int
-) -> tuple[list[float], int]:
+) -> tuple[list[float], int, list[Timed]]:
     """Milliseconds from the report to the allocation recorded, one incident at a time."""
     conn = await asyncpg.connect(
         infra.database_url, server_settings={"search_path": phase.schema("incidents")}
@@ -295,10 +350,12 @@ async def measure(
         infra.database_url, server_settings={"search_path": phase.schema("incidents")}
     )
     latencies: list[float] = []
+    timed: list[Timed] = []
     shortfall = 0
     coordinator = bearer(Role.COORDINATOR)  # a coordinator's client holds its token
     try:
         for n in range(incidents + WARM_UP):
+            reported_at = datetime.now(UTC)
             started = time.perf_counter()
             response = await client.post("/incidents", json=report_body(), headers=coordinator)
             response.raise_for_status()
@@ -322,8 +379,9 @@ async def measure(
                         await asyncio.wait_for(changed.wait(), 0.05)
             if n >= WARM_UP:
                 latencies.append((time.perf_counter() - started) * 1000)
+                timed.append(Timed(incident_id, reported_at, datetime.now(UTC)))
                 shortfall += row["shortfall"]
-        return latencies, shortfall
+        return latencies, shortfall, timed
     finally:
         await conn.close()
         await poll.close()
@@ -344,7 +402,11 @@ async def run_phase(
                 await queue_backlog(infra, phase, backlog)
                 await asyncio.sleep(1)  # the routine consumer is under way
                 before = await backlog_lag(infra, phase)
-            latencies, shortfall = await measure(infra, phase, client, incidents)
+            latencies, shortfall, timed = await measure(infra, phase, client, incidents)
+            by_hop = list(zip(*await hops(infra, phase, timed), strict=True))
+            for hop, spent in zip(HOPS, by_hop, strict=True):
+                report.add(f"  {name}: {hop} p50", "ms", percentile(list(spent), 50),
+                           higher_is_better=False)  # fmt: skip
             if backlog:
                 after = await backlog_lag(infra, phase)
                 report.notes.append(

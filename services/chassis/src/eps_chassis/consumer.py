@@ -27,6 +27,7 @@ handles a batch, routine batches in the process step aside.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -69,6 +70,8 @@ from eps_chassis.unit_of_work import PostgresUnitOfWork
 __all__ = ["BatchEventNotYetKnown", "BatchEventRejected", "ConsumerRuntime", "EventConsumer"]
 
 log = get_logger()
+
+DECODE_SLICE = 100  # records decoded between two turns of the event loop (about 2 ms)
 
 E = TypeVar("E", bound=Event)
 
@@ -219,20 +222,27 @@ class EventConsumer:
         @subscriber
         async def consume(message: KafkaMessage) -> None:
             records = message.raw_message
-            items = self.decode_batch(records)  # while the batch before is being applied
+            items = await self.decode_batch(records)  # while the batch before is being applied
             await self._batches_ahead.submit(message.consumer, records, lambda: self.apply(items))
 
     async def close(self) -> None:
         """Wait for the batch being applied and its offsets (the service stopping)."""
         await self._batches_ahead.close()
 
-    def decode_batch(self, records: Sequence[ConsumerRecord]) -> list[Decoded]:
-        return [self.decode(r) for r in records]
+    async def decode_batch(self, records: Sequence[ConsumerRecord]) -> list[Decoded]:
+        """Every record decoded, a slice at a time: decoding a thousand takes 15-20 ms, and
+        between slices a critical incident's batch, polled meanwhile, gets the event loop."""
+        items: list[Decoded] = []
+        for start in range(0, len(records), DECODE_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            items.extend(self.decode(r) for r in records[start : start + DECODE_SLICE])
+        return items
 
     async def process(self, records: Sequence[ConsumerRecord]) -> bool:
         """Apply one polled batch; True once its effects are durable (commit its offsets),
         False when it could not be applied in time (read it again from its start)."""
-        return await self.apply(self.decode_batch(records))
+        return await self.apply(await self.decode_batch(records))
 
     async def apply(self, items: Sequence[Decoded]) -> bool:
         """Apply a decoded batch (``process``)."""

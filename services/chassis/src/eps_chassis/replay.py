@@ -194,7 +194,7 @@ async def _replay_consumer(
                 if record.offset < ends[partition]
             ]
             if records:
-                items = consumer.decode_batch(records)  # while the batch before is applied
+                items = await consumer.decode_batch(records)  # while the batch before is applied
                 if applying is not None:
                     await applying
                 applying = asyncio.create_task(apply(items))  # one at a time, in order
