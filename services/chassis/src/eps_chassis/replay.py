@@ -47,6 +47,11 @@ from eps_chassis.tasks import cancel_and_wait
 
 Progress = Callable[[str, int], None]  # (consumer, records just applied)
 
+# Records applied per transaction when replaying. Live consumers poll at most a thousand, so that
+# a batch's effects are visible soon after its events arrive; a replay has nobody waiting on
+# each batch, and larger ones spread each transaction's fixed statements over more events.
+REPLAY_BATCH_SIZE = 5000
+
 
 @dataclass
 class Replayed:
@@ -165,7 +170,7 @@ async def _replay_consumer(
     progress: Progress | None,
 ) -> None:
     consumer.bind(runtime)
-    reader = _reader(settings, max_poll_records=min(consumer.batch_size, runtime.max_batch_size))
+    reader = _reader(settings, max_poll_records=REPLAY_BATCH_SIZE)
     await reader.start()
     applying: asyncio.Task[None] | None = None
     try:
