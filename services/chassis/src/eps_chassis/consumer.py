@@ -231,11 +231,14 @@ class EventConsumer:
 
     async def decode_batch(self, records: Sequence[ConsumerRecord]) -> list[Decoded]:
         """Every record decoded, a slice at a time: decoding a thousand takes 15-20 ms, and
-        between slices a critical incident's batch, polled meanwhile, gets the event loop."""
+        between slices a critical incident's batch, polled meanwhile, gets the event loop (a
+        routine consumer then waits for it to be handled, as its batches do)."""
         items: list[Decoded] = []
         for start in range(0, len(records), DECODE_SLICE):
             if start:
                 await asyncio.sleep(0)
+                if not self.priority and self.runtime is not None:
+                    await self.runtime.gate.wait_clear()
             items.extend(self.decode(r) for r in records[start : start + DECODE_SLICE])
         return items
 
