@@ -7,9 +7,10 @@ collection. Measured on the chassis consumer (``bench/chassis_bench.py``), decod
 twice as long without it.
 
 The thresholds stay CPython's. Raising them (a young collection every 5,000 to 20,000
-allocations instead of 700) made the consumer up to 30% faster, but put the fast track's p99
-(``bench/fast_track.py``, idle and queued) at 46-178 ms instead of 42-56 ms: fewer collections,
-each longer, and one landing on an incident's path is what the coordinator waits for.
+allocations instead of 700) made the consumer up to 30% faster, but about doubled the fast
+track's p99 (``bench/fast_track.py``, idle and queued: 73-178 ms in the runs made with 20,000,
+against 42-148 ms with CPython's): fewer collections, each longer, and one landing on an
+incident's path is what the coordinator waits for.
 """
 
 from __future__ import annotations
