@@ -104,6 +104,20 @@ class Loader:
     def coordinator(self) -> dict[str, str]:
         return self.api.as_("coordinator", self.la.coordinators[0].person_id)
 
+    def coordinator_on_call(self) -> dict[str, str]:
+        """The coordinator on call now by the demo's rota (who alone may acknowledge): the
+        rota changes hands at 08:00, so who that is depends on the hour the demo is loaded."""
+        now = self.api.target.now()
+        on_call = next(
+            (
+                shift.coordinator_id
+                for shift in self.la.rota
+                if shift.position == "primary" and shift.starts_at <= now < shift.ends_at
+            ),
+            self.la.coordinators[0].person_id,
+        )
+        return self.api.as_("coordinator", on_call)
+
     def ep(self, ep_id: str | None) -> dict[str, str]:
         ep = self.la.ep(ep_id) if ep_id else self.la.principal
         return self.api.as_(ep.token_role, ep.ep_id)
@@ -304,9 +318,14 @@ class Loader:
             for e in on_call["entries"]
         }
 
+        now = self.api.target.now()
+
         async def add(shift: Any) -> None:
             key = (shift.coordinator_id, shift.position, shift.starts_at, shift.ends_at)
-            if key not in have:
+            # a shift already over (the rota starts at 08:00 yesterday, to cover the hours
+            # before 08:00 today) is of no use, and the rota lists none: looking would not
+            # find it, and loading again would add it again
+            if key not in have and shift.ends_at > now:
                 body = {
                     "coordinator_id": shift.coordinator_id,
                     "position": shift.position,
@@ -746,7 +765,7 @@ class Loader:
         await self._school_registered(i.school_urn)
         await self._configured.wait()  # the coordinator on call, the escalation chain
         report = report_of(i)
-        coordinator = self.coordinator
+        coordinator = self.coordinator_on_call()
         if i.via_upstream:
             await self.api.publish(
                 report,
