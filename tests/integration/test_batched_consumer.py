@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import ConsumerRecord
-from eps_chassis import db, held_events
+from eps_chassis import db, held_events, pipelining
 from eps_chassis.consumer import (
     BatchEventNotYetKnown,
     BatchEventRejected,
@@ -278,3 +278,91 @@ async def test_a_batch_holds_the_event_it_cannot_apply_yet_and_what_follows_it(
         assert await pool.fetchval("SELECT count(*) FROM outbox") == 0  # nothing dead-lettered
     finally:
         await pool.close()
+
+
+async def test_a_batch_not_applied_in_time_is_read_again_with_the_one_behind_it_on_the_broker(
+    infra: Infra, ns: Namespace, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database fails for longer than a batch is retried in place, while the poll loop goes
+    on polling the batches behind it (``pipelining``): every event is still applied, once, and
+    the group's offsets reach the end."""
+    from eps_chassis.service import ensure_topics
+    from faststream.kafka import KafkaBroker
+
+    from tests.support.kafka import consumer_lag, publish_raw, wait_until
+
+    failing = True
+    attempts = 0
+    rewound: list[int] = []
+    rewind = pipelining.rewind
+
+    def counted(kafka: Any, records: Sequence[ConsumerRecord]) -> None:
+        rewound.append(len(records))
+        rewind(kafka, records)
+
+    monkeypatch.setattr(pipelining, "rewind", counted)
+    consumer = EventConsumer(name="effects", topics=[topics.REFERRALS], batch_size=5)
+
+    @consumer.on_batch(ReferralReceived)
+    async def apply_all(
+        events: Sequence[Envelope[ReferralReceived]], uow: PostgresUnitOfWork
+    ) -> None:
+        nonlocal attempts
+        attempts += 1
+        if failing:
+            raise ConnectionRefusedError("the database is away")  # transient: retried
+        await uow.conn.execute(
+            "INSERT INTO effects SELECT * FROM unnest($1::uuid[], $2::date[])",
+            [e.data.referral_id for e in events],
+            [e.data.received_on for e in events],
+        )
+
+    topic = ns.topic(topics.REFERRALS.name)
+    await ensure_topics(infra.kafka_bootstrap, [topics.REFERRALS], ns.topic_prefix)
+    events = [referral(refused=False) for _ in range(40)]
+    await publish_raw(
+        infra.kafka_bootstrap,
+        topic,
+        [e.model_dump_json().encode() for e in events],
+        keys=[e.subject.encode() for e in events],
+    )
+    pool = await db.create_pool(infra.database_url, schema, 1, 4)
+    runtime = ConsumerRuntime(
+        pool=pool,
+        service=SERVICE,
+        source="/test",
+        topic_prefix=ns.topic_prefix,
+        backoff_initial_s=0.01,
+        backoff_max_s=0.05,
+        retry_in_place_s=0.3,
+        max_attempts=10_000,
+    )
+    broker = KafkaBroker(infra.kafka_bootstrap, log_level=10)
+    consumer.subscribe(broker, runtime)
+    await broker.start()
+    try:
+        await wait_until(lambda: _more_than(lambda: attempts, 20), what="batches failing")
+        await asyncio.sleep(1.0)  # several give-ups, each with a batch polled behind it
+        failing = False
+
+        async def all_applied() -> bool:
+            return await pool.fetchval("SELECT count(*) FROM effects") == len(events)
+
+        await wait_until(all_applied, timeout_s=60, what="every event applied")
+        group = consumer.group_id(runtime)
+
+        async def committed() -> bool:
+            return await consumer_lag(infra.kafka_bootstrap, group, topic) == 0
+
+        await wait_until(committed, timeout_s=30, what="the offsets at the end")
+        claimed = await pool.fetchval("SELECT count(*) FROM inbox WHERE consumer = 'effects'")
+    finally:
+        await consumer.close()
+        await broker.stop()
+        await pool.close()
+    assert rewound  # batches were given up and read again, with the batch polled behind them
+    assert claimed == len(events)  # each event's effect once (effects' key would refuse twice)
+
+
+async def _more_than(count: Any, floor: int) -> bool:
+    return bool(count() > floor)
