@@ -207,7 +207,8 @@ class FakeDeliveryRepository(DeliveryRepository):
         return {i: list(self.changes[i].values()) for i in ids if i in self.changes}
 
     def _now(self, delivery_id: uuid.UUID) -> Delivery:
-        return self.rows[delivery_id].delivery.with_changes(
+        row = self.rows[delivery_id]
+        return replace(row.delivery, held=row.held_reason is not None).with_changes(
             self.changes.get(delivery_id, {}).values()
         )
 

@@ -6,6 +6,7 @@ day 6 h at £650, 5 to 30 days, carried over; monthly periods, 5 grace days; 14 
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -19,10 +20,12 @@ from eps_billing.domain.commands import (
     ChangeAgreementDays,
     ConfirmTariff,
     CreateTariff,
+    DeliveredTimeCommand,
     RecordSchool,
     ReplaceTariff,
     WaiveCancellationCharge,
 )
+from eps_billing.domain.pricing import Agreement, price_deliveries
 from eps_billing.domain.tariff import TariffStatus
 from eps_billing.service_layer import handlers
 from eps_chassis.errors import Conflict, DomainError, NotFound
@@ -34,6 +37,8 @@ from eps_contracts.billing import (
     ServiceLevelAgreementChanged,
 )
 from eps_contracts.scheduling import CancellationParty, FundingStream
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.support.builders import billing as builders
 from tests.support.builders.billing import LEICESTER, LEICESTER_RULES, OTHER_SCHOOL, SCHOOL, london
@@ -486,3 +491,63 @@ async def test_due_periods_close_into_gapless_invoices_and_later_reductions_into
     [line] = document.lines
     assert (line.pence, line.adjustment) == (-40000, True)
     assert [p.start for p in uow.documents.finalised] == [date(2025, 10, 1), date(2025, 11, 1)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(240, 600).map(lambda m: m - m % 15), min_size=8, max_size=16),
+    st.lists(
+        st.tuples(st.integers(0, 15), st.sampled_from(["up", "down", "void", "core"])),
+        min_size=1,
+        max_size=8,
+    ),
+    st.randoms(use_true_random=False),
+    st.integers(1, 5),
+)
+async def test_an_sla_repriced_in_part_after_every_batch_prices_as_if_repriced_whole(
+    lengths: list[int],
+    changes: list[tuple[int, str]],
+    rnd: random.Random,
+    batches: int,
+) -> None:
+    """Each batch re-prices an SLA only from the first delivery it touches to the one that drew
+    the SLA's last minute (those after it draw nothing), and further only when a change gives
+    minutes back: in any order and batching, every delivery's price and the SLA's balance are
+    those of pricing every delivery as it finally stands."""
+    uow = uow_at()
+    sla = await school_with_sla(uow, 5)  # 30 h: a handful of deliveries use it up
+    start = london(2025, 9, 8)
+    recorded = [
+        builders.delivered(
+            SCHOOL,
+            minutes,
+            date(2025, 9, 8) + timedelta(days=i),
+            at=start + timedelta(hours=i),
+        )
+        for i, minutes in enumerate(lengths)
+    ]
+    facts: list[DeliveredTimeCommand] = list(recorded)
+    for n, (which, kind) in enumerate(changes):
+        target = recorded[which % len(recorded)]
+        at = start + timedelta(days=40, minutes=n)
+        if kind == "void":
+            facts.append(builders.void(target.delivery_id, at))
+        elif kind == "core":
+            facts.append(builders.correction(target.delivery_id, 60, at, FundingStream.CORE))
+        else:
+            more = target.minutes + 120 if kind == "up" else max(15, target.minutes - 120)
+            facts.append(builders.correction(target.delivery_id, more, at))
+    rnd.shuffle(facts)
+    cuts = sorted(rnd.sample(range(1, len(facts)), min(batches - 1, len(facts) - 1)))
+    for part in zip([0, *cuts], [*cuts, len(facts)], strict=True):
+        await handlers.price_delivered_time(facts[part[0] : part[1]], uow)
+
+    standing = [uow.deliveries.now_standing(r.delivery_id) for r in recorded]
+    agreement = Agreement(sla, SCHOOL, date(2025, 9, 1), date(2026, 8, 31), 1800)
+    expected, drawn = price_deliveries(standing, lambda _: LEICESTER, [agreement])
+    assert {p.delivery_id: (p.sla_minutes, p.pence) for p in expected} == {
+        i: (p.sla_minutes, p.pence) for i, p in uow.prices.priced.items()
+    }
+    assert uow.agreements.slas[sla].drawn_minutes == drawn.get(sla, 0)
+    for p in expected:  # what the ledger charges each delivery is its price now
+        assert uow.prices.charged(p.delivery_id) == p.pence

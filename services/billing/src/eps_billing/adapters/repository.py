@@ -512,33 +512,42 @@ class PostgresDeliveryRepository(DeliveryRepository, PostgresRepository):
     async def add_recorded(self, cmds: Sequence[RecordDeliveredTime]) -> set[uuid.UUID]:
         if not cmds:
             return set()
-        # in the same statement: what of theirs another authority holds (a delivery, a school)
+        ids = [c.delivery_id for c in cmds]
+        schools = [c.school_urn for c in cmds]
+        # in the same statement: a school of theirs another authority holds
         rows = await self.conn.fetch(
             "WITH added AS (INSERT INTO deliveries (tenant, delivery_id, school_urn,"
             " delivered_on, minutes, funding_stream, recorded_at, late_cancellation)"
             " SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::date[], $5::int[],"
             " $6::text[], $7::timestamptz[], $8::bool[])"
             " ON CONFLICT DO NOTHING RETURNING delivery_id)"
-            " SELECT 'added' AS what, delivery_id::text AS key FROM added"
-            " UNION ALL SELECT 'delivery', delivery_id::text FROM deliveries"
-            " WHERE delivery_id = ANY($2::uuid[]) AND tenant <> $1"
-            " UNION ALL SELECT 'school', school_urn FROM schools"
-            " WHERE school_urn = ANY($3::text[]) AND tenant <> $1",
+            " SELECT delivery_id, NULL AS school_urn FROM added"
+            " UNION ALL SELECT NULL, school_urn FROM schools"
+            " WHERE school_urn = ANY($9::text[]) AND tenant <> $1",
             self.tenant,
-            [c.delivery_id for c in cmds],
-            [c.school_urn for c in cmds],
+            ids,
+            schools,
             [c.delivered_on for c in cmds],
             [c.minutes for c in cmds],
             [str(c.funding_stream) for c in cmds],
             [c.recorded_at for c in cmds],
             [c.late_cancellation for c in cmds],
+            list(set(schools)),
         )
         for r in rows:
-            if r["what"] == "delivery":
-                raise OwnedElsewhere("delivery", r["key"], field="delivery_id")
-            if r["what"] == "school":
-                raise OwnedElsewhere("school", r["key"], field="school_urn")
-        return {uuid.UUID(r["key"]) for r in rows}
+            if r["school_urn"] is not None:
+                raise OwnedElsewhere("school", r["school_urn"], field="school_urn")
+        added = {r["delivery_id"] for r in rows}
+        if len(added) < len(ids):  # stored before: sent again, or another authority's
+            another = await self.conn.fetchval(
+                "SELECT delivery_id::text FROM deliveries WHERE delivery_id = ANY($2::uuid[])"
+                " AND tenant <> $1 LIMIT 1",
+                self.tenant,
+                [i for i in ids if i not in added],
+            )
+            if another is not None:
+                raise OwnedElsewhere("delivery", another, field="delivery_id")
+        return added
 
     async def add_changes(self, cmds: Sequence[CorrectDeliveredTime | VoidDeliveredTime]) -> None:
         if not cmds:
@@ -672,6 +681,7 @@ class PostgresDeliveryRepository(DeliveryRepository, PostgresRepository):
                 FundingStream(r["funding_stream"]),
                 r["recorded_at"],
                 late_cancellation=r["late_cancellation"],
+                held=r["held_reason"] is not None,
             ).with_changes(changes.get(r["delivery_id"], ()))
             for r in rows
         ]

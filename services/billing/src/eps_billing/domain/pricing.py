@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from eps_contracts.scheduling import FundingStream
@@ -55,6 +55,8 @@ class Delivery:
     recorded_at: datetime
     voided: bool = False
     late_cancellation: bool = False  # a cancellation charge (``cancellation``), not time given
+    # held unpriced for want of a tariff, as stored (billing's state, not the delivery's)
+    held: bool = field(default=False, compare=False)
 
     def with_changes(self, changes: Iterable[Change]) -> Delivery:
         ordered = sorted(changes, key=lambda c: (c.at, c.change_id))
@@ -74,6 +76,7 @@ class Delivery:
             self.recorded_at,
             voided,
             self.late_cancellation,
+            self.held,
         )
 
     @property

@@ -181,7 +181,7 @@ async def reprice(
     held = {i: reason for i, d in scope.items() if (reason := hold_of(tariffs, d)) is not None}
     # hold what has no tariff; release what was held and has one now (new rows are not held)
     await uow.deliveries.set_held(
-        {i: held.get(i) for i in scope if i in held or i not in new_ids}, uow.clock()
+        {i: held.get(i) for i, d in scope.items() if i in held or d.held}, uow.clock()
     )
     before = await uow.prices.current([i for i in scope if i not in new_ids and i not in held])
     new_prices, _ = price_deliveries([d for d in alone if d.delivery_id not in held], tariffs.at)
