@@ -85,7 +85,7 @@ class ConsumerRuntime:
     source: str
     topic_prefix: str = ""  # environments sharing a cluster
     gate: PriorityGate = field(default_factory=PriorityGate)
-    max_batch_size: int = 1000
+    max_batch_size: int = 5000  # the deployment's cap (settings.consumer_batch_size)
     backoff_initial_s: float = 0.1
     backoff_max_s: float = 10.0
     retry_in_place_s: float = 30.0

@@ -42,7 +42,10 @@ log = get_logger()
 delivered_time = EventConsumer(
     name="delivered-time",
     topics=[DELIVERED_TIME],
-    batch_size=1000,
+    # a backlog is priced three thousand at a time: PostgreSQL spent about a third less per
+    # event than with a thousand (fewer statements and commits); with five thousand, the
+    # collector walked the longer-lived batch more often and Python lost what PostgreSQL saved
+    batch_size=3000,
     description="Delivered EP time, priced once per delivery; corrections and voids adjust it.",
 )
 
