@@ -65,6 +65,18 @@ def test_statutory_advice_spans_the_six_weeks_and_beyond() -> None:
     assert {a.target for a in la.advice} == {"open", "drafted", "exception", "submitted"}
 
 
+def test_advice_to_be_drafted_goes_to_schools_whose_named_ep_works_every_weekday() -> None:
+    """Scheduling may have only two or three days to book the visit drafting follows: an EP on
+    three days a week had none of them free on a Wednesday morning."""
+    la = leicester_city(DAYS[0])
+    schools = {s.urn: s for s in la.schools}
+    visited = [a for a in la.advice if a.visited]
+    assert len(visited) == 5
+    for a in visited:
+        days = {d for d, _, _ in la.ep(schools[a.school_urn].named_ep_id).days}
+        assert days == {1, 2, 3, 4, 5}, a.la_case_ref
+
+
 @pytest.mark.parametrize("day", DAYS)
 def test_traded_work_is_done_in_the_past_and_booked_ahead_within_the_day(day: date) -> None:
     la = leicester_city(day)

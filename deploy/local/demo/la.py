@@ -381,6 +381,11 @@ class Advice:
     def la_case_ref(self) -> str:
         return f"EHC-DEMO-{self.number:04d}"
 
+    @property
+    def visited(self) -> bool:
+        """Drafting follows the assessment visit, which scheduling books."""
+        return self.target in VISITED
+
 
 @dataclass(frozen=True)
 class TradedVisit:
@@ -470,7 +475,7 @@ def leicester_city(today: date, tenant: str = TENANT) -> DemoLa:
         eps=eps,
         schools=schools,
         referrals=_referrals(tenant, today, schools, rng),
-        advice=_advice(tenant, today, schools, rng),
+        advice=_advice(tenant, today, eps, schools, rng),
         traded_visits=_traded_visits(tenant, today, schools),
         rota=_rota(today, eps),
         incidents=_incidents(tenant, today, schools),
@@ -519,6 +524,7 @@ def _referrals(
 
 
 # how far through its six weeks each request for advice is, and what has been done
+VISITED = ("drafted", "submitted")  # past the assessment visit
 _ADVICE_PLAN = (
     (3, "open"),
     (8, "open"),
@@ -540,11 +546,24 @@ _ADVICE_PLAN = (
 
 
 def _advice(
-    tenant: str, today: date, schools: tuple[School, ...], rng: random.Random
+    tenant: str,
+    today: date,
+    eps: tuple[Ep, ...],
+    schools: tuple[School, ...],
+    rng: random.Random,
 ) -> tuple[Advice, ...]:
+    # A request received four weeks ago or more has passed statutory's booking margin, and
+    # scheduling is then given two or three days to book the visit from now: a school whose
+    # named EP works every weekday has one in them whatever day the demo is loaded (an EP on
+    # three days a week had none on a Wednesday morning, and the load waited for ever).
+    every_weekday = {e.ep_id for e in eps if {d for d, _, _ in e.days} == {1, 2, 3, 4, 5}}
     advice = []
     for n, (days_ago, target) in enumerate(_ADVICE_PLAN, start=1):
-        school = schools[(n * 11 + 3) % len(schools)]
+        pick = (n * 11 + 3) % len(schools)
+        if target in VISITED:
+            while schools[pick].named_ep_id not in every_weekday:
+                pick = (pick + 1) % len(schools)
+        school = schools[pick]
         received = weekday_on_or_before(today - timedelta(days=days_ago))
         advice.append(
             Advice(
