@@ -402,6 +402,40 @@ async def test_time_that_cannot_be_priced_is_held_not_dead_lettered_and_the_rest
     assert await scalar(infra, f"SELECT sum(pence) FROM {schema}.ledger_lines") == 3 * 15000
 
 
+async def test_a_delivery_sent_again_is_priced_once_and_one_of_another_authority_refused(
+    infra: Infra, ns: Namespace
+) -> None:
+    """A delivery's id names one delivery across authorities: sent again by its own authority it
+    changes nothing; sent as another authority's, that event is dead-lettered naming the
+    delivery, and the other authority holds nothing."""
+    first = builders.recorded(SCHOOL, 60, date(2025, 10, 6))
+    again = builders.recorded(SCHOOL, 60, date(2025, 10, 6), delivery_id=first.data.delivery_id)
+    theirs = builders.recorded(
+        SCHOOL, 90, date(2025, 10, 7), delivery_id=first.data.delivery_id, tenant="knowsley"
+    )
+    schema = ns.schema("billing")
+    async with running(SERVICE, infra, ns, clock=FakeClock(london(2025, 10, 20))):
+        await publish(infra, ns, [first])
+        await wait_until(lambda: drained(infra, ns), timeout_s=30, what="the delivery priced")
+        await publish(infra, ns, [again, theirs])
+        await wait_until(lambda: drained(infra, ns), timeout_s=30, what="both consumed")
+        dlq = ns.topic("eps.dlq.billing.v1")
+
+        async def one_dead_letter() -> bool:
+            return len(await read_topic(infra.kafka_bootstrap, dlq)) == 1
+
+        await wait_until(one_dead_letter, timeout_s=15, what="the other authority's refused")
+    [dead] = await read_topic(infra.kafka_bootstrap, dlq)
+    reason = dict(dead.headers)["dlq-reason"].decode()
+    assert f"delivery {first.data.delivery_id} belongs to another local authority" in reason
+    assert (
+        await scalar(infra, f"SELECT count(*) FROM {schema}.deliveries WHERE tenant = 'knowsley'")
+        == 0
+    )
+    assert await scalar(infra, f"SELECT count(*) FROM {schema}.deliveries") == 1
+    assert await scalar(infra, f"SELECT sum(pence) FROM {schema}.ledger_lines") == 15000
+
+
 async def test_unused_sla_time_carries_over_only_where_the_tariff_says_so(
     infra: Infra, ns: Namespace
 ) -> None:

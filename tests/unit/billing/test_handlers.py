@@ -504,16 +504,18 @@ async def test_due_periods_close_into_gapless_invoices_and_later_reductions_into
     st.randoms(use_true_random=False),
     st.integers(1, 5),
 )
-async def test_an_sla_repriced_in_part_after_every_batch_prices_as_if_repriced_whole(
+async def test_an_sla_repriced_batch_by_batch_prices_as_if_repriced_whole(
     lengths: list[int],
     changes: list[tuple[int, str]],
     rnd: random.Random,
     batches: int,
 ) -> None:
-    """Each batch re-prices an SLA only from the first delivery it touches to the one that drew
-    the SLA's last minute (those after it draw nothing), and further only when a change gives
-    minutes back: in any order and batching, every delivery's price and the SLA's balance are
-    those of pricing every delivery as it finally stands."""
+    """Each batch re-prices an SLA only from the first delivery it touches, on top of what was
+    drawn before it (new time after everything priced simply on top): with corrections up and
+    down, voids and moves to core time, in any order and batching, every delivery's price, the
+    SLA's balance and what the ledger charges each delivery are those of pricing every delivery
+    as it finally stands, at once (handlers on the fake unit of work; on the broker and
+    database: test_billing's shuffled draw-down test)."""
     uow = uow_at()
     sla = await school_with_sla(uow, 5)  # 30 h: a handful of deliveries use it up
     start = london(2025, 9, 8)
