@@ -41,7 +41,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from eps_chassis import held_events, inbox, metrics
+from eps_chassis import collector, held_events, inbox, metrics
 from eps_chassis.batches import BatchEventNotYetKnown, BatchEventRejected, BatchRunner, Members
 from eps_chassis.clock import Clock, utc_now
 from eps_chassis.context import MessageContext
@@ -262,7 +262,8 @@ class EventConsumer:
                         async with runtime.gate.hold():
                             await self._apply(items, runtime)
                     else:
-                        await self._apply(items, runtime)
+                        with collector.paused():
+                            await self._apply(items, runtime)
                 return True
             except Exception as exc:
                 metrics.EVENTS_FAILED.labels(runtime.service).inc()

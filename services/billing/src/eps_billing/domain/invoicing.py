@@ -54,18 +54,15 @@ class LineDelta:
 
 def price_change(before: Priced | None, after: Priced) -> LineDelta | None:
     """The ledger line for a delivery whose price went from ``before`` to ``after``."""
-    was = before or Priced.free(after.delivery_id)
-    if (was.pence, was.sla_minutes, was.spot_minutes) == (
-        after.pence,
-        after.sla_minutes,
-        after.spot_minutes,
-    ):
+    was = (before.pence, before.sla_minutes, before.spot_minutes) if before else (0, 0, 0)
+    now = (after.pence, after.sla_minutes, after.spot_minutes)
+    if was == now:
         return None
     return LineDelta(
         after.delivery_id,
-        after.pence - was.pence,
-        after.sla_minutes - was.sla_minutes,
-        after.spot_minutes - was.spot_minutes,
+        now[0] - was[0],
+        now[1] - was[1],
+        now[2] - was[2],
         after.describe(),  # the price now: a document line shows the latest state
     )
 

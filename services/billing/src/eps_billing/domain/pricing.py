@@ -60,6 +60,8 @@ class Delivery:
 
     def with_changes(self, changes: Iterable[Change]) -> Delivery:
         ordered = sorted(changes, key=lambda c: (c.at, c.change_id))
+        if not ordered:
+            return self  # most deliveries are never corrected
         minutes, stream, voided = self.minutes, self.funding_stream, self.voided
         for change in ordered:
             if change.voided:

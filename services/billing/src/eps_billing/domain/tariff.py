@@ -368,6 +368,7 @@ class BillingPeriod:
         return f"{self.start.isoformat()}..{self.end.isoformat()}"
 
 
+@functools.lru_cache(maxsize=4096)  # pricing asks it for every ledger line
 def period_of(day: date, months: int = 1, year_starts_month: int = 4) -> BillingPeriod:
     """The billing period holding ``day``: whole calendar months, grouped from the first month
     of the billing year (April: the financial year of an English local authority).
