@@ -317,6 +317,15 @@ async def test_sla_draw_down_under_shuffled_events_equals_pricing_everything_afr
         for part in range(4):  # several polls, so both the append and re-price paths run
             await publish(infra, ns, shuffled[part * 30 : (part + 1) * 30])
             await wait_until(lambda: drained(infra, ns), timeout_s=30, what="slice consumed")
+    drawn = await assert_priced_afresh(infra, schema, recorded, changes, days * 360)
+    assert 0 < drawn <= days * 360
+
+
+async def assert_priced_afresh(
+    infra: Infra, schema: str, recorded: list[Any], changes: list[Any], sla_minutes: int
+) -> int:
+    """Every delivery's price, what the ledger charges it and the SLA's balance are those of
+    pricing every delivery as it finally stands, at once; returns the minutes drawn."""
     states = {
         e.data.delivery_id: Delivery(
             e.data.delivery_id,
@@ -338,7 +347,7 @@ async def test_sla_draw_down_under_shuffled_events_equals_pricing_everything_afr
             corrected is None,
         )
         states[c.data.delivery_id] = states[c.data.delivery_id].with_changes([change])
-    sla = Agreement(uuid.uuid4(), SCHOOL, date(2025, 9, 1), date(2026, 8, 31), days * 360)
+    sla = Agreement(uuid.uuid4(), SCHOOL, date(2025, 9, 1), date(2026, 8, 31), sla_minutes)
     expected, drawn = price_deliveries(states.values(), lambda _: LEICESTER, [sla])
     rows = await query(
         infra, f"SELECT delivery_id, sla_minutes, pence FROM {schema}.priced_deliveries"
@@ -357,7 +366,60 @@ async def test_sla_draw_down_under_shuffled_events_equals_pricing_everything_afr
         await scalar(infra, f"SELECT drawn_minutes FROM {schema}.agreements")
         == drawn[sla.agreement_id]
     )
-    assert 0 < drawn[sla.agreement_id] <= days * 360
+    return drawn[sla.agreement_id]
+
+
+async def test_minutes_given_back_before_an_sla_ran_out_are_drawn_by_the_next_deliveries_only(
+    infra: Infra, ns: Namespace
+) -> None:
+    """Ten deliveries of five hours against a thirty-hour SLA: the sixth draws its last minute
+    and the four after it are charged at spot prices. A void and a correction before it give
+    back nine hours: the seventh and eighth draw them, the ninth and tenth stay as they were
+    (re-pricing reads past the sixth only as far as the minutes given back reach)."""
+    start = london(2025, 10, 1)
+    recorded = [  # in one draw order: recorded an hour apart
+        builders.recorded(
+            SCHOOL,
+            300,
+            date(2025, 10, 1) + timedelta(days=i),
+            FundingStream.TRADED,
+            at=start + timedelta(hours=i),
+        )
+        for i in range(10)
+    ]
+    later = start + timedelta(days=3)
+    changes = [
+        builders.voided(recorded[1].data.delivery_id, at=later),
+        builders.corrected(recorded[2].data.delivery_id, 60, at=later),
+    ]
+    finance = bearer(Role.FINANCE)
+    schema = ns.schema("billing")
+    async with running(SERVICE, infra, ns, clock=FakeClock(london(2025, 10, 2))) as (
+        _,
+        client,
+    ):
+        await register_schools(infra, ns, SCHOOL)
+        body = {"school_urn": SCHOOL, "academic_year": 2025, "days": 5}
+        bought = await client.post("/billing/agreements", json=body, headers=finance)
+        assert bought.status_code == 201, bought.text
+        for part in (recorded, changes):  # the second batch finds the SLA used up
+            await publish(infra, ns, part)
+            await wait_until(lambda: drained(infra, ns), timeout_s=30, what="batch consumed")
+    assert await assert_priced_afresh(infra, schema, recorded, changes, 1800) == 1800
+    rows = await query(infra, f"SELECT delivery_id, sla_minutes FROM {schema}.priced_deliveries")
+    drawn = {r["delivery_id"]: r["sla_minutes"] for r in rows}
+    assert [drawn[e.data.delivery_id] for e in recorded] == [
+        300,
+        0,
+        60,
+        300,
+        300,
+        300,
+        300,
+        240,
+        0,
+        0,
+    ]
 
 
 async def test_time_that_cannot_be_priced_is_held_not_dead_lettered_and_the_rest_priced(

@@ -40,6 +40,7 @@ from eps_billing.domain.pricing import (
     DrawKey,
     DrawState,
     Priced,
+    Window,
 )
 from eps_billing.domain.tariff import BillingPeriod, Tariff, TariffRecord, TariffStatus
 from eps_billing.service_layer.unit_of_work import BillingUnitOfWork
@@ -168,7 +169,8 @@ class DeliveryRow:
 
 
 class FakeDeliveryRepository(DeliveryRepository):
-    def __init__(self) -> None:
+    def __init__(self, prices: FakePriceRepository) -> None:
+        self.prices = prices  # how far a reach goes depends on the prices stored
         self.rows: dict[uuid.UUID, DeliveryRow] = {}
         self.changes: dict[uuid.UUID, dict[uuid.UUID, Change]] = {}
 
@@ -219,19 +221,32 @@ class FakeDeliveryRepository(DeliveryRepository):
     async def by_ids(self, ids: Sequence[uuid.UUID]) -> list[Delivery]:
         return [self._now(i) for i in ids if i in self.rows]
 
-    async def drawn_after(
-        self, windows: Sequence[tuple[str, date, date, DrawKey | None]]
-    ) -> list[list[Delivery]]:
-        return [
-            [
-                self._now(i)
-                for i, row in self.rows.items()
-                if row.delivery.school_urn == school
-                and first <= row.delivery.delivered_on <= last
-                and (key is None or row.delivery.draw_order >= key)
-            ]
-            for school, first, last, key in windows
-        ]
+    async def drawn_after(self, windows: Sequence[Window]) -> list[list[Delivery]]:
+        found: list[list[Delivery]] = []
+        for w in windows:
+            rows = sorted(
+                (
+                    row
+                    for row in self.rows.values()
+                    if row.delivery.school_urn == w.school_urn
+                    and w.first <= row.delivery.delivered_on <= w.last
+                    and (w.start is None or row.delivery.draw_order >= w.start)
+                ),
+                key=lambda row: row.delivery.draw_order,
+            )
+            reached, within = 0, []
+            for row in rows:
+                if w.reach is None or row.delivery.draw_order <= w.reach.key:
+                    within.append(row)
+                    continue
+                if reached >= w.reach.minutes:
+                    continue
+                within.append(row)
+                price = self.prices.priced.get(row.delivery.delivery_id)
+                if row.held_reason is None and price is not None:
+                    reached += price.sla_minutes + price.spot_minutes
+            found.append([self._now(row.delivery.delivery_id) for row in within])
+        return found
 
     async def between(self, first: date, last: date) -> list[Delivery]:
         return [
@@ -685,10 +700,10 @@ class FakeBillingUnitOfWork(FakeUnitOfWork, BillingUnitOfWork):
         super().__init__(tenant=tenant, clock=clock)
         self.tariffs = FakeTariffRepository(self)
         self.schools = FakeSchoolRepository()
-        self.deliveries = FakeDeliveryRepository()
+        self.prices = FakePriceRepository()
+        self.deliveries = FakeDeliveryRepository(self.prices)
         self.cancellations = FakeCancellationRepository()
         self.agreements = FakeAgreementRepository(self)
-        self.prices = FakePriceRepository()
         self.documents = FakeDocumentRepository(self)
         self.locks: list[str] = []
         self.by_tenant: dict[str, FakeBillingUnitOfWork] = {}

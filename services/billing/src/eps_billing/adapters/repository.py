@@ -38,9 +38,9 @@ from eps_billing.domain.pricing import (
     AgreementRow,
     Change,
     Delivery,
-    DrawKey,
     DrawState,
     Priced,
+    Window,
 )
 from eps_billing.domain.tariff import BillingPeriod, Tariff, TariffRecord, TariffStatus
 
@@ -118,15 +118,15 @@ class DeliveryRepository(abc.ABC):
 
     async def in_window(self, school_urn: str, first: date, last: date) -> list[Delivery]:
         """A school's deliveries dated between two days."""
-        [found] = await self.drawn_after([(school_urn, first, last, None)])
+        [found] = await self.drawn_after([Window(school_urn, first, last)])
         return found
 
     @abc.abstractmethod
-    async def drawn_after(
-        self, windows: Sequence[tuple[str, date, date, DrawKey | None]]
-    ) -> list[list[Delivery]]:
-        """For each (school, first day, last day, draw key): its deliveries from that key on
-        (every one when the key is None)."""
+    async def drawn_after(self, windows: Sequence[Window]) -> list[list[Delivery]]:
+        """For each window: the school's deliveries dated in it from its draw key on (every one
+        when the key is None); past its ``reach`` key, only those whose earlier deliveries
+        past the key were priced at fewer chargeable minutes, all told, than its reach's
+        minutes (a held delivery counts none)."""
 
     @abc.abstractmethod
     async def between(self, first: date, last: date) -> list[Delivery]:
@@ -598,23 +598,36 @@ class PostgresDeliveryRepository(DeliveryRepository, PostgresRepository):
         )
         return await self._with_changes(rows)
 
-    async def drawn_after(
-        self, windows: Sequence[tuple[str, date, date, DrawKey | None]]
-    ) -> list[list[Delivery]]:
+    async def drawn_after(self, windows: Sequence[Window]) -> list[list[Delivery]]:
         if not windows:
             return []
+        # "reached": the chargeable minutes priced past the reach key before each delivery
         rows = await self.conn.fetch(
-            "SELECT w.ord, d.* FROM unnest($2::text[], $3::date[], $4::date[],"
-            " $5::timestamptz[], $6::uuid[]) WITH ORDINALITY AS w(school, first, last, at, id, ord)"
+            "SELECT * FROM (SELECT w.ord, w.minutes AS reach_minutes, d.*,"
+            " w.reach_at IS NULL OR (d.recorded_at, d.delivery_id) <= (w.reach_at, w.reach_id)"
+            " AS within, coalesce(sum(CASE WHEN (d.recorded_at, d.delivery_id)"
+            " > (w.reach_at, w.reach_id) AND d.held_reason IS NULL"
+            " THEN p.sla_minutes + p.spot_minutes ELSE 0 END) OVER (PARTITION BY w.ord"
+            " ORDER BY d.recorded_at, d.delivery_id"
+            " ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS reached"
+            " FROM unnest($2::text[], $3::date[], $4::date[], $5::timestamptz[], $6::uuid[],"
+            " $7::timestamptz[], $8::uuid[], $9::int[])"
+            " WITH ORDINALITY AS w(school, first, last, at, id, reach_at, reach_id, minutes, ord)"
             " JOIN deliveries d ON d.tenant = $1 AND d.school_urn = w.school"
             " AND d.delivered_on BETWEEN w.first AND w.last"
-            " AND (w.at IS NULL OR (d.recorded_at, d.delivery_id) >= (w.at, w.id))",
+            " AND (w.at IS NULL OR (d.recorded_at, d.delivery_id) >= (w.at, w.id))"
+            " LEFT JOIN priced_deliveries p ON w.reach_at IS NOT NULL AND p.tenant = $1"
+            " AND p.delivery_id = d.delivery_id) s"
+            " WHERE within OR reached < reach_minutes",
             self.tenant,
-            [w[0] for w in windows],
-            [w[1] for w in windows],
-            [w[2] for w in windows],
-            [w[3][0] if w[3] else None for w in windows],
-            [w[3][1] if w[3] else None for w in windows],
+            [w.school_urn for w in windows],
+            [w.first for w in windows],
+            [w.last for w in windows],
+            [w.start[0] if w.start else None for w in windows],
+            [w.start[1] if w.start else None for w in windows],
+            [w.reach.key[0] if w.reach else None for w in windows],
+            [w.reach.key[1] if w.reach else None for w in windows],
+            [w.reach.minutes if w.reach else None for w in windows],
         )
         found: list[list[Delivery]] = [[] for _ in windows]
         for row, delivery in zip(rows, await self._with_changes(rows), strict=True):

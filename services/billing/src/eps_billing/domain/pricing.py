@@ -105,6 +105,30 @@ DrawKey = tuple[datetime, uuid.UUID]
 
 
 @dataclass(frozen=True, slots=True)
+class Reach:
+    """How far past the delivery that drew an SLA's last minute (``key``) a re-pricing can
+    move prices, when it gives back at most ``minutes`` of the SLA: a delivery after the key
+    draws again only if the chargeable minutes of those between the key and it, as they were
+    priced, add up to fewer than that. (Minutes given back are drawn in draw order, and every
+    one of them is taken before a delivery whose predecessors past the key take them all.)"""
+
+    key: DrawKey
+    minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A school's deliveries to re-price against an SLA: dated between two days, from a draw
+    key on (all of them when it is None), and past a reach only as far as it goes."""
+
+    school_urn: str
+    first: date
+    last: date
+    start: DrawKey | None = None
+    reach: Reach | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AgreementRow:
     """A priced SLA as pricing needs it: its minutes and how far they are drawn."""
 

@@ -45,7 +45,10 @@ from eps_billing.domain.pricing import (
     Delivery,
     DrawState,
     Priced,
+    Reach,
+    Window,
     carried_over,
+    chargeable_minutes,
     follows,
     hours,
     needs_tariff,
@@ -67,6 +70,14 @@ class PricedNow:
 async def load_tariffs(uow: BillingUnitOfWork) -> Tariffs:
     """The authority's confirmed tariffs (a draft prices nothing)."""
     return Tariffs(uow.tenant, await uow.tariffs.confirmed())
+
+
+def chargeable_now(tariffs: Tariffs, delivery: Delivery) -> int:
+    """The minutes the delivery as it stands draws or is charged (none while it is held)."""
+    if not needs_tariff(delivery):
+        return 0
+    tariff = tariffs.find(delivery.delivered_on)
+    return 0 if tariff is None else chargeable_minutes(delivery, tariff)
 
 
 def hold_of(tariffs: Tariffs, delivery: Delivery) -> str | None:
@@ -130,7 +141,9 @@ async def reprice(
 
     Deliveries outside any SLA are priced alone. Under an SLA, a change can only move the
     balance under deliveries drawn after it: the deliveries from the earliest touched one on (in
-    draw order) are re-priced, on top of the minutes drawn before it. New deliveries recorded
+    draw order) are re-priced, on top of the minutes drawn before it; past the delivery that
+    drew the SLA's last minute, only as far as the minutes the touched deliveries give back can
+    reach (``Reach``: the rest drew nothing and still draw nothing). New deliveries recorded
     after every delivery already priced against the SLA are simply priced on top of its balance.
     When a school has SLAs for consecutive years, a changed balance moves the time carried into
     the next year (``carry``).
@@ -167,14 +180,28 @@ async def reprice(
             suffixes[agreement_id] = group  # nothing priced after them yet
         else:
             to_load.append(agreement_id)
+    was, reach = await _reaches(
+        uow, tariffs, {i: (rows[i], by_agreement[i]) for i in to_load}, new_ids
+    )
     loaded = await uow.deliveries.drawn_after(
         [
-            (a.school_urn, a.valid_from, a.valid_to, min(d.draw_order for d in by_agreement[i]))
+            Window(
+                a.school_urn,
+                a.valid_from,
+                a.valid_to,
+                min(d.draw_order for d in by_agreement[i]),
+                reach.get(i),
+            )
             for i in to_load
             for a in [rows[i].agreement]
         ]
     )
-    suffixes.update(zip(to_load, loaded, strict=True))
+    for agreement_id, found in zip(to_load, loaded, strict=True):
+        ids = {d.delivery_id for d in found}  # touched beyond the reach are priced too
+        suffixes[agreement_id] = [
+            *found,
+            *(d for d in by_agreement[agreement_id] if d.delivery_id not in ids),
+        ]
     scope = {d.delivery_id: d for d in alone}
     for group in suffixes.values():
         scope.update({d.delivery_id: d for d in group})
@@ -183,7 +210,9 @@ async def reprice(
     await uow.deliveries.set_held(
         {i: held.get(i) for i, d in scope.items() if i in held or d.held}, uow.clock()
     )
-    before = await uow.prices.current([i for i in scope if i not in new_ids and i not in held])
+    before = {i: p for i, p in was.items() if i not in held} | await uow.prices.current(
+        [i for i in scope if i not in new_ids and i not in held and i not in was]
+    )
     new_prices, _ = price_deliveries([d for d in alone if d.delivery_id not in held], tariffs.at)
     draw_states = []
     for an_id, whole in suffixes.items():
@@ -227,6 +256,37 @@ async def reprice(
         chained = [school for school in schools if len(by_school.get(school, ())) > 1]
         if chained:
             await carry_over_balances(uow, tariffs, chained)
+
+
+async def _reaches(
+    uow: BillingUnitOfWork,
+    tariffs: Tariffs,
+    groups: dict[uuid.UUID, tuple[AgreementRow, list[Delivery]]],
+    new_ids: AbstractSet[uuid.UUID],
+) -> tuple[dict[uuid.UUID, Priced], dict[uuid.UUID, Reach]]:
+    """For each used-up SLA among ``groups`` (an SLA's row and its touched deliveries): how far
+    past the delivery that drew its last minute re-pricing must read, from the minutes its
+    touched deliveries give back (what they were priced at, less what they draw now); with
+    the prices read to know it."""
+    exhausted = {
+        i: (key, group)
+        for i, (row, group) in groups.items()
+        if (key := row.exhausted_key) is not None
+    }
+    ids = [d.delivery_id for _, group in exhausted.values() for d in group]
+    was = await uow.prices.current([i for i in ids if i not in new_ids]) if ids else {}
+    reach = {
+        i: Reach(
+            key,
+            sum(
+                max(0, p.sla_minutes + p.spot_minutes - chargeable_now(tariffs, d))
+                for d in group
+                if (p := was.get(d.delivery_id)) is not None
+            ),
+        )
+        for i, (key, group) in exhausted.items()
+    }
+    return was, reach
 
 
 async def carry_over_balances(
