@@ -58,11 +58,12 @@ def price_change(before: Priced | None, after: Priced) -> LineDelta | None:
     now = (after.pence, after.sla_minutes, after.spot_minutes)
     if was == now:
         return None
+    pence, sla_minutes, spot_minutes = (n - w for n, w in zip(now, was, strict=True))
     return LineDelta(
         after.delivery_id,
-        now[0] - was[0],
-        now[1] - was[1],
-        now[2] - was[2],
+        pence,
+        sla_minutes,
+        spot_minutes,
         after.describe(),  # the price now: a document line shows the latest state
     )
 
