@@ -1,7 +1,8 @@
 """The consumer's batch path: a polled batch applied by a set-based batch handler has the same
 effect as its events applied one at a time by a per-event handler, on the real database: the
 effect rows, the dead letters (reason and original bytes) and the outbox, whatever the order of
-duplicates (in the batch and already seen), refusals and poison records."""
+duplicates (in the batch and already seen), refusals and poison records; and applied as shards
+side by side (``shards``), the same again."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from eps_chassis.data_keys import InMemoryDataKeys
 from eps_chassis.errors import EventRejected, reference
 from eps_chassis.releases import apply_held_events
 from eps_chassis.sealing import Sealer
+from eps_chassis.shards import Shards
 from eps_chassis.unit_of_work import PostgresUnitOfWork
 from eps_contracts import Envelope, dead_letter_topic, topics
 from eps_contracts.referrals import ReferralReceived
@@ -72,9 +74,16 @@ def record(value: bytes, offset: int) -> ConsumerRecord:
     )
 
 
-def batched_consumer() -> EventConsumer:
+async def by_referral(conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> list[Any]:
+    return [e.data.referral_id for e in events]
+
+
+EVERY_BATCH_IN_SHARDS = Shards(count=2, key=by_referral, at_least=1)
+
+
+def batched_consumer(shards: Shards | None = None) -> EventConsumer:
     """Set-based: one insert for the batch's effects, one event published per effect."""
-    consumer = EventConsumer(name="effects", topics=[topics.REFERRALS])
+    consumer = EventConsumer(name="effects", topics=[topics.REFERRALS], shards=shards)
 
     @consumer.on_batch(ReferralReceived)
     async def apply_all(
@@ -168,7 +177,12 @@ def batches(draw: st.DrawFn) -> tuple[list[bool], list[Item], list[int]]:
 
 
 async def same_effect(
-    infra: Infra, schema: str, refusals: list[bool], items: list[Item], cuts: list[int]
+    infra: Infra,
+    schema: str,
+    refusals: list[bool],
+    items: list[Item],
+    cuts: list[int],
+    shards: Shards | None = None,
 ) -> None:
     events = [referral(refused) for refused in refusals]
     values = [
@@ -180,7 +194,7 @@ async def same_effect(
     polls = [records[a:b] for a, b in itertools.pairwise(bounds) if a < b]
     pool = await db.create_pool(infra.database_url, schema, 1, 2)
     try:
-        batched = await effect_of(pool, batched_consumer(), polls)
+        batched = await effect_of(pool, batched_consumer(shards), polls)
         alone = await effect_of(pool, one_at_a_time_consumer(), [[r] for r in records])
     finally:
         await pool.close()
@@ -192,6 +206,9 @@ async def same_effect(
     assert len(alone.dead_letters) == len(refused) + poisoned
 
 
+@pytest.mark.parametrize(
+    "shards", [None, EVERY_BATCH_IN_SHARDS], ids=["one transaction", "shards side by side"]
+)
 @settings(
     max_examples=40,
     deadline=None,
@@ -199,9 +216,61 @@ async def same_effect(
 )
 @given(batches())
 def test_a_batch_has_the_effect_of_its_events_one_at_a_time(
-    infra: Infra, schema: str, polled: tuple[list[bool], list[Item], list[int]]
+    infra: Infra,
+    schema: str,
+    shards: Shards | None,
+    polled: tuple[list[bool], list[Item], list[int]],
 ) -> None:
-    asyncio.run(same_effect(infra, schema, *polled))
+    asyncio.run(same_effect(infra, schema, *polled, shards=shards))
+
+
+async def test_a_batch_whose_shard_fails_is_applied_again_and_each_event_applied_once(
+    infra: Infra, schema: str
+) -> None:
+    """One shard commits, the other fails (the database drops it): the batch is applied again,
+    the committed shard's events are duplicates then, and the failed shard's are applied."""
+    events = [referral(refused=False) for _ in range(12)]
+    calls: list[set[Any]] = []
+    consumer = EventConsumer(
+        name="effects", topics=[topics.REFERRALS], shards=EVERY_BATCH_IN_SHARDS
+    )
+
+    @consumer.on_batch(ReferralReceived)
+    async def apply_all(
+        batch: Sequence[Envelope[ReferralReceived]], uow: PostgresUnitOfWork
+    ) -> None:
+        ids = {e.data.referral_id for e in batch}
+        calls.append(ids)
+        await uow.conn.execute(
+            "INSERT INTO effects SELECT * FROM unnest($1::uuid[], $2::date[])",
+            [e.data.referral_id for e in batch],
+            [e.data.received_on for e in batch],
+        )
+        if events[0].data.referral_id in ids and len(calls) <= 2:  # after its effect: undone
+            raise asyncpg.exceptions.ConnectionDoesNotExistError("the connection dropped")
+
+    pool = await db.create_pool(infra.database_url, schema, 1, 3)
+    try:
+        await pool.execute("TRUNCATE effects, inbox, outbox, held_events")
+        consumer.bind(
+            ConsumerRuntime(
+                pool=pool, service=SERVICE, source="/test", sealer=SEALER, backoff_max_s=0.01
+            )
+        )
+        records = [record(e.model_dump_json().encode(), n) for n, e in enumerate(events)]
+        assert await consumer.process(records)
+        effects = await pool.fetchval("SELECT count(*) FROM effects")
+        claimed = await pool.fetchval("SELECT count(*) FROM inbox")
+    finally:
+        await pool.close()
+    assert len(calls) == 3  # both shards, then only the one that failed
+    failed, other = (calls[0], calls[1]) if events[0].data.referral_id in calls[0] else calls[1::-1]
+    assert (
+        calls[2] == failed
+        and not failed & other
+        and failed | other == {e.data.referral_id for e in events}
+    )
+    assert effects == claimed == len(events)  # each once: the effects' key refuses a second
 
 
 UNKNOWN_SCHOOL = "555555"

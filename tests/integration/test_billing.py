@@ -34,12 +34,14 @@ from eps_billing.domain.pricing import (
     price_deliveries,
     price_with_carry_over,
 )
+from eps_billing.entrypoints import events
 from eps_chassis.auth import Role
 from eps_chassis.consumer import ConsumerRuntime, EventConsumer
 from eps_chassis.db import CHASSIS_MIGRATIONS, create_pool, migrate
 from eps_chassis.sealing import Sealer
 from eps_chassis.service import ensure_topics
 from eps_chassis.settings import ServiceSettings
+from eps_chassis.shards import Shards
 from eps_chassis.unit_of_work import PostgresUnitOfWork
 from eps_contracts.billing import INVOICES
 from eps_contracts.scheduling import (
@@ -274,12 +276,25 @@ async def test_finance_and_school_business_managers_see_what_their_role_allows(
     assert ("export", "allowed") in {tuple(r) for r in audit}
 
 
-@pytest.mark.parametrize(("seed", "days"), [(11, 5), (12, 8), (13, 30)])
+@pytest.mark.parametrize(
+    ("seed", "days", "sharded"), [(11, 5, False), (12, 8, False), (13, 30, False), (14, 8, True)]
+)
 async def test_sla_draw_down_under_shuffled_events_equals_pricing_everything_afresh(
-    infra: Infra, ns: Namespace, seed: int, days: int
+    infra: Infra,
+    ns: Namespace,
+    seed: int,
+    days: int,
+    sharded: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The service re-prices only what a batch can affect; the result must be the same as
-    pricing every delivery from scratch in draw order, whatever order the events came in."""
+    pricing every delivery from scratch in draw order, whatever order the events came in.
+    ``sharded``: every batch split in two shards side by side, as a backlog is (corrections of
+    deliveries not seen yet in a shard of their own)."""
+    if sharded:
+        monkeypatch.setattr(
+            events.delivered_time, "shards", Shards(count=2, key=events.same_sla, at_least=1)
+        )
     rnd = random.Random(seed)
     start = london(2025, 10, 1)
     recorded, changes = [], []

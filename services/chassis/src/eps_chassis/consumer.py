@@ -14,7 +14,8 @@ For each polled batch, in one database transaction:
      (``batches``).
 Only after that transaction commits are the offsets committed: never FastStream's default
 ACK_FIRST; the next batch does not wait for the broker to answer the commit (``offsets``), and
-is polled and decoded while the batch before is applied (``pipelining``). A
+is polled and decoded while the batch before is applied (``pipelining``), and a large one may
+be applied as a few transactions side by side, split by a key (``shards``). A
 transient failure rolls everything back and retries with jittered backoff; after
 ``retry_in_place_s`` the batch is read again from its start instead, so the consumer keeps
 polling and stays in its group. A handler that keeps failing for another reason is retried
@@ -64,6 +65,7 @@ from eps_chassis.pipelining import OneBatchAhead
 from eps_chassis.priority import PriorityGate
 from eps_chassis.retry import Backoff, is_transient
 from eps_chassis.sealing import NO_SEALER, Sealer
+from eps_chassis.shards import Shards
 from eps_chassis.tenancy import EVERY_LOCAL_AUTHORITY, LocalAuthorities, served_only
 from eps_chassis.unit_of_work import PostgresUnitOfWork
 
@@ -85,7 +87,7 @@ class ConsumerRuntime:
     source: str
     topic_prefix: str = ""  # environments sharing a cluster
     gate: PriorityGate = field(default_factory=PriorityGate)
-    max_batch_size: int = 5000  # the deployment's cap (settings.consumer_batch_size)
+    max_batch_size: int = 6000  # the deployment's cap (settings.consumer_batch_size)
     backoff_initial_s: float = 0.1
     backoff_max_s: float = 10.0
     retry_in_place_s: float = 30.0
@@ -138,12 +140,14 @@ class EventConsumer:
         topics: Sequence[Topic],
         batch_size: int = 500,
         batch_timeout_ms: int = 50,
+        shards: Shards | None = None,
         description: str = "",
     ) -> None:
         self.name = name
         self.topics = tuple(topics)
         self.batch_size = batch_size
         self.batch_timeout_ms = batch_timeout_ms
+        self.shards = shards
         self.description = description
         self.routes = Routes()
         self._batches = BatchRunner(name)
@@ -263,7 +267,7 @@ class EventConsumer:
                             await self._apply(items, runtime)
                     else:
                         with collector.paused():
-                            await self._apply(items, runtime)
+                            await self._apply_routine(items, runtime)
                 return True
             except Exception as exc:
                 metrics.EVENTS_FAILED.labels(runtime.service).inc()
@@ -273,6 +277,21 @@ class EventConsumer:
                 if time.monotonic() - started > runtime.retry_in_place_s:
                     return False
                 await backoff.sleep()
+
+    async def _apply_routine(self, items: Sequence[Decoded], runtime: ConsumerRuntime) -> None:
+        """A routine batch, in shards side by side when the consumer has them (``shards``).
+        Every shard is waited for, whether or not another failed, before the batch counts as
+        failed and is applied again: no shard may still be running then."""
+        shards = [items] if self.shards is None else await self.shards.split(runtime.pool, items)
+        if len(shards) == 1:
+            await self._apply(items, runtime)
+            return
+        outcomes = await asyncio.gather(
+            *(self._apply(shard, runtime) for shard in shards), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _apply(self, items: Sequence[Decoded], runtime: ConsumerRuntime) -> None:
         """One transaction for the whole batch, without a savepoint per event.

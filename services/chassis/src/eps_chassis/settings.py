@@ -51,7 +51,7 @@ class ServiceSettings(BaseSettings):
     log_repeat_interval_s: float = 30.0
     db_pool_min: int = 1
     db_pool_max: int = 10
-    consumer_batch_size: int = 5000  # a cap on what each consumer declares
+    consumer_batch_size: int = 6000  # a cap on what each consumer declares
     outbox_batch_size: int = 1000
     outbox_poll_interval_s: float = 1.0
     publish_timeout_s: float = 15.0

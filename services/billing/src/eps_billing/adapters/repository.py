@@ -355,6 +355,18 @@ async def tenants_with_unannounced_agreements(conn: asyncpg.Connection, now: dat
     return [r["tenant"] for r in rows]
 
 
+async def schools_of_deliveries(
+    conn: asyncpg.Connection, delivery_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The school of each stored delivery among these (whichever authority's): what a batch of
+    delivered time is split by (``entrypoints.events.same_sla``)."""
+    rows = await conn.fetch(
+        "SELECT delivery_id, school_urn FROM deliveries WHERE delivery_id = ANY($1::uuid[])",
+        list(delivery_ids),
+    )
+    return {r["delivery_id"]: r["school_urn"] for r in rows}
+
+
 async def unpriced_summary(conn: asyncpg.Connection | asyncpg.Pool) -> list[asyncpg.Record]:
     """(item, reason kind, count, oldest held_since) of what is held unpriced, over every
     authority (the gauges: never a school nor an authority)."""

@@ -8,12 +8,14 @@ not valid (and, by the chassis, for any the domain refuses).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
+import asyncpg
 from eps_chassis.consumer import BatchEventRejected, EventConsumer
 from eps_chassis.errors import OwnedElsewhere
 from eps_chassis.logging import get_logger
+from eps_chassis.shards import Shards
 from eps_contracts import Envelope
 from eps_contracts.scheduling import (
     APPOINTMENTS,
@@ -26,6 +28,7 @@ from eps_contracts.scheduling import (
     NamedEpAssigned,
 )
 
+from eps_billing.adapters.repository import schools_of_deliveries
 from eps_billing.domain.commands import (
     ChargeCancellation,
     CorrectDeliveredTime,
@@ -39,13 +42,33 @@ from eps_billing.service_layer.unit_of_work import BillingUnitOfWork, PostgresBi
 
 log = get_logger()
 
+
+async def same_sla(conn: asyncpg.Connection, envelopes: Sequence[Envelope[Any]]) -> list[Hashable]:
+    """Each event's school: the deliveries of a school draw on its SLA one after another, so
+    they are priced in one transaction; other schools' in another, side by side. A delivery's
+    school is that of its first recording in the batch, else the one stored; a correction or
+    void of a delivery not seen yet is keyed by the delivery (it waits for its recording)."""
+    school: dict[Any, str] = {}
+    for envelope in envelopes:
+        if isinstance(envelope.data, DeliveredTimeRecorded):
+            school.setdefault(envelope.data.delivery_id, envelope.data.school_urn)
+    unseen = {e.data.delivery_id for e in envelopes} - school.keys()
+    if unseen:
+        school.update(await schools_of_deliveries(conn, list(unseen)))
+    return [school.get(e.data.delivery_id, e.data.delivery_id) for e in envelopes]
+
+
 delivered_time = EventConsumer(
     name="delivered-time",
     topics=[DELIVERED_TIME],
-    # a backlog is priced three thousand at a time: PostgreSQL spent about a third less per
-    # event than with a thousand (fewer statements and commits); with five thousand, the
-    # collector walked the longer-lived batch more often and Python lost what PostgreSQL saved
-    batch_size=3000,
+    # a backlog is priced six thousand at a time, in two transactions side by side (split by
+    # school): one prices while the other waits on PostgreSQL. In alternated runs of
+    # bench/billing.py, two shards of about three thousand ran 1.19x and 1.30x (medians of two
+    # sets) as fast as one transaction of three thousand; one of six thousand ran no faster
+    # than one of three, and two shards of fifteen hundred spent in Python what the overlap
+    # saved (each shard's statements cost the same as a whole batch's)
+    batch_size=6000,
+    shards=Shards(count=2, key=same_sla, at_least=2000),
     description="Delivered EP time, priced once per delivery; corrections and voids adjust it.",
 )
 
