@@ -8,6 +8,7 @@ cancellations charged once on the next invoice.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -17,6 +18,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -661,7 +663,11 @@ async def test_time_of_an_invoiced_period_that_arrives_late_is_an_adjustment_nex
 async def test_a_consumer_killed_mid_batch_prices_every_delivery_exactly_once(
     infra: Infra, ns: Namespace
 ) -> None:
-    total = 3000
+    """Killed twice: mid-stream, and the moment the first shard of a backlog has committed
+    (9,000 events or more, polled up to 6,000 at a time and priced in two shards side by side
+    from 4,000), while its batch's other shard is priced (in trial runs about 2,300 more were
+    priced when it was killed: one shard of a batch of 4,600)."""
+    total = 12_000
     envelopes = [
         builders.recorded(f"{100000 + i % 40}", 60 + (i % 5) * 60, date(2025, 10, 1 + i % 28))
         for i in range(total)
@@ -691,10 +697,9 @@ async def test_a_consumer_killed_mid_batch_prices_every_delivery_exactly_once(
         )
 
     await create_topics(infra, ns)  # as scheduling would: billing consumes its topics
+    priced = f"SELECT count(*) FROM {schema}.priced_deliveries"
     process = start()
     try:
-        # published in slices so that the consumer is mid-stream when it is killed
-        await publish(infra, ns, envelopes[:200])
 
         async def some_priced() -> bool:
             try:
@@ -702,17 +707,26 @@ async def test_a_consumer_killed_mid_batch_prices_every_delivery_exactly_once(
             except asyncpg.UndefinedTableError:
                 return False
 
+        await publish(infra, ns, envelopes[:200])
         await wait_until(some_priced, timeout_s=60, what="the first prices")
-        await publish(infra, ns, envelopes[200:])
-        process.send_signal(signal.SIGKILL)
+        await publish(infra, ns, envelopes[200:3000])
+        process.send_signal(signal.SIGKILL)  # mid-stream
         process.wait(timeout=10)
-        killed_at = int(await scalar(infra, f"SELECT count(*) FROM {schema}.priced_deliveries"))
+        await publish(infra, ns, envelopes[3000:])  # while it is down: a backlog
+        before = int(await scalar(infra, priced))
+        assert before < 3000, "killed too late to prove anything"
+        process = start()
+        deadline = time.monotonic() + 60
+        while int(await scalar(infra, priced)) <= before:  # polled closely: killed at once
+            assert time.monotonic() < deadline, "timed out waiting for the backlog's first shard"
+            await asyncio.sleep(0.005)
+        process.send_signal(signal.SIGKILL)  # while the batch's other shard is priced
+        process.wait(timeout=10)
+        killed_at = int(await scalar(infra, priced))
         assert killed_at < total, "killed too late to prove anything"
         process = start()
         await wait_until(
-            lambda: count_is(infra, f"SELECT count(*) FROM {schema}.priced_deliveries", total),
-            timeout_s=60,
-            what="every delivery priced",
+            lambda: count_is(infra, priced, total), timeout_s=60, what="every delivery priced"
         )
         await wait_until(lambda: drained(infra, ns), timeout_s=30, what="offsets committed")
     finally:
