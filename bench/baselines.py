@@ -11,6 +11,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench import cpu
 from bench.harness import Infra, Report, percentile
 
 PAYLOAD = os.urandom(200).hex().encode()  # ~400 bytes, the size of a typical event envelope
@@ -73,6 +74,15 @@ async def consume(infra: Infra, topic: str, count: int) -> float:
 
 async def two_hop_round_trip(infra: Infra, samples: int) -> list[float]:
     """Milliseconds for A -> topic 1 -> B (consume, produce) -> topic 2 -> A, one at a time."""
+    latencies, _ = await two_hop_round_trip_and_cpu(infra, samples)
+    return latencies
+
+
+async def two_hop_round_trip_and_cpu(
+    infra: Infra, samples: int
+) -> tuple[list[float], dict[str, float]]:
+    """The two-hop round trips, and the CPU milliseconds each part spent per round trip
+    (``bench.cpu``; warm-up included)."""
     tag = uuid.uuid4().hex[:8]
     hop1, hop2 = f"bench.rtt1.{tag}", f"bench.rtt2.{tag}"
     await create_topic(infra, hop1, 1)
@@ -104,13 +114,15 @@ async def two_hop_round_trip(infra: Infra, samples: int) -> list[float]:
     try:
         await asyncio.sleep(1)  # both groups joined
         latencies = []
+        used = cpu.cpu_seconds()
         for i in range(samples + 10):
             started = time.perf_counter()
             await a_out.send_and_wait(hop1, PAYLOAD, key=str(i).encode())
             await a_in.getone()
             if i >= 10:  # warm-up
                 latencies.append((time.perf_counter() - started) * 1000)
-        return latencies
+        spent = cpu.spent(used, cpu.cpu_seconds())
+        return latencies, {part: s * 1000 / (samples + 10) for part, s in spent.items()}
     finally:
         relay_task.cancel()
         for client in (a_out, b_out, b_in, a_in):

@@ -54,7 +54,8 @@ from eps_contracts.scheduling import (
 from eps_incidents.bootstrap import SERVICE as INCIDENTS
 from eps_scheduling.bootstrap import SERVICE as SCHEDULING
 
-from bench.baselines import two_hop_round_trip
+from bench import cpu
+from bench.baselines import two_hop_round_trip_and_cpu
 from bench.harness import REPO, Infra, Report, finish, percentile, provide_infra
 
 TENANT = "leicester-city"  # a local authority the platform knows (others are refused)
@@ -410,7 +411,12 @@ async def run_phase(
                 await queue_backlog(infra, phase, backlog)
                 await asyncio.sleep(1)  # the routine consumer is under way
                 before = await backlog_lag(infra, phase)
+            used = cpu.cpu_seconds()
             latencies, shortfall, timed = await measure(infra, phase, client, incidents)
+            # one incident at a time: what the parts spent per incident is a floor under the p50
+            for part, seconds in cpu.spent(used, cpu.cpu_seconds()).items():
+                ms = seconds * 1000 / (incidents + WARM_UP)
+                report.add(f"  {name}: CPU per incident, {part}", "ms", ms, higher_is_better=False)
             by_hop = list(zip(*await hops(infra, phase, timed), strict=True))
             for pct in (50, 99):  # the p99 of each hop shows which one the tail comes from
                 for hop, spent in zip(HOPS, by_hop, strict=True):
@@ -443,7 +449,9 @@ async def drop_schemas(infra: Infra, phase: Phase) -> None:
 async def run(
     infra: Infra, report: Report, incidents: int, backlog: int, samples: int, in_process: bool
 ) -> None:
-    raw = await two_hop_round_trip(infra, samples)
+    raw, raw_cpu = await two_hop_round_trip_and_cpu(infra, samples)
+    for part, ms in raw_cpu.items():
+        report.add(f"  raw two-hop: CPU per round trip, {part}", "ms", ms, higher_is_better=False)
     report.add(
         "raw kafka two-hop round trip p50", "ms", percentile(raw, 50), higher_is_better=False
     )
