@@ -2,8 +2,9 @@
 process (with the services, when they run in its event loop), each service run in its own process
 (``python -m eps_<name>``), PostgreSQL's processes, the Kafka broker, and the whole machine.
 
-A latency measured one request at a time is a serial path: divided by the requests, the CPU the
-parts spent is a floor under the median that no waiting explains away (``bench/fast_track.py``).
+A latency measured one request at a time is a path whose parts mostly work one after another:
+divided by the requests, the CPU they spent is close to a floor under the median, whatever the
+waits (``bench/fast_track.py``).
 """
 
 from __future__ import annotations

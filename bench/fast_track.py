@@ -11,7 +11,10 @@ scheduling service's fast-track consumer allocates EPs and answers through its o
 incidents' own consumer records the allocation. The clock stops when the allocation is in the
 incidents database. Measured (a) idle and (b) while ``--backlog`` routine booking requests are
 queued on ``eps.scheduling.booking-requests.v1`` and being processed, each beside the raw
-two-hop Kafka round trip measured in the same run.
+two-hop Kafka round trip measured in the same run. Beside each phase, the CPU each part of the
+system spent per incident (``bench/cpu.py``: the services, PostgreSQL, the broker), and the raw
+trip's per round trip: with one incident at a time the parts mostly work one after another, so
+what they spend per incident is close to a floor under the median, whatever the waits.
 
 Targets (each run's and the median of the runs): idle p50 <= 3x the raw round trip p50, idle p99
 <= 5x the raw round trip p99, p99 under backlog <= 1.5x idle p99.
@@ -413,7 +416,7 @@ async def run_phase(
                 before = await backlog_lag(infra, phase)
             used = cpu.cpu_seconds()
             latencies, shortfall, timed = await measure(infra, phase, client, incidents)
-            # one incident at a time: what the parts spent per incident is a floor under the p50
+            # one incident at a time: the parts' CPU per incident is close to a floor under the p50
             for part, seconds in cpu.spent(used, cpu.cpu_seconds()).items():
                 ms = seconds * 1000 / (incidents + WARM_UP)
                 report.add(f"  {name}: CPU per incident, {part}", "ms", ms, higher_is_better=False)
